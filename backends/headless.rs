@@ -1,0 +1,220 @@
+//! Headless backend: virtual outputs rendered with pixman into memory.
+//!
+//! Each output has a pixman image as its "scanout" buffer and a frame clock:
+//! a calloop timer at the configured refresh rate. Every tick renders the
+//! space with damage tracking into the image and counts as a presented frame
+//! (`wp_presentation_feedback` gets the tick's time on the monotonic clock,
+//! the refresh interval and a per-output sequence number). Screenshots read
+//! the image, so they show exactly what the last presented frame held.
+
+use std::time::{Duration, Instant};
+
+use smithay::{
+    backend::{
+        allocator::{dmabuf::Dmabuf, Format, Fourcc},
+        renderer::{
+            damage::OutputDamageTracker, pixman::PixmanRenderer, Bind, ExportMem, ImportDma, Offscreen,
+        },
+    },
+    output::{Mode, Output, PhysicalProperties, Subpixel},
+    reexports::{
+        calloop::timer::{TimeoutAction, Timer},
+        pixman,
+        wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
+    },
+    utils::{Rectangle, Transform},
+    wayland::presentation::Refresh,
+};
+use tracing::{error, info, warn};
+
+use super::Screenshot;
+use crate::{
+    render::{post_present, render_space, Presented},
+    state::Core,
+    State,
+};
+
+pub struct HeadlessOutput {
+    pub output: Output,
+    target: pixman::Image<'static, 'static>,
+    damage_tracker: OutputDamageTracker,
+    /// Age of `target`'s contents for the damage tracker: 0 until the first
+    /// frame, then 1 (the same image is drawn into every frame).
+    age: usize,
+    refresh: Duration,
+    seq: u64,
+}
+
+pub struct Headless {
+    renderer: PixmanRenderer,
+    outputs: Vec<HeadlessOutput>,
+}
+
+impl Headless {
+    /// Create the renderer and one virtual output per `[[headless.output]]`,
+    /// laid out left to right, each with its own frame-clock timer.
+    pub fn new(core: &mut Core) -> anyhow::Result<Headless> {
+        let mut renderer = PixmanRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let mut outputs = Vec::new();
+        let mut x = 0;
+        for (i, cfg) in core.config.headless.outputs.clone().iter().enumerate() {
+            let name = cfg.name.clone().unwrap_or_else(|| format!("HEADLESS-{}", i + 1));
+            let (w, h) = (cfg.width.0 as i32, cfg.height.0 as i32);
+            let output = Output::new(
+                name.clone(),
+                PhysicalProperties {
+                    size: (0, 0).into(),
+                    subpixel: Subpixel::Unknown,
+                    make: "Quay".into(),
+                    model: "Headless".into(),
+                },
+            );
+            let mode = Mode {
+                size: (w, h).into(),
+                refresh: cfg.refresh.millihertz(),
+            };
+            output.create_global::<State>(&core.display_handle);
+            output.change_current_state(Some(mode), Some(Transform::Normal), None, Some((x, 0).into()));
+            output.set_preferred(mode);
+            core.space.map_output(&output, (x, 0));
+            x += w;
+
+            let target = renderer
+                .create_buffer(Fourcc::Xrgb8888, (w, h).into())
+                .map_err(|e| anyhow::anyhow!("cannot allocate a {w}x{h} output image: {e:?}"))?;
+            let refresh = Duration::from_secs_f64(1.0 / cfg.refresh.0);
+            info!(output = name, w, h, hz = cfg.refresh.0, "headless output");
+            outputs.push(HeadlessOutput {
+                damage_tracker: OutputDamageTracker::from_output(&output),
+                output,
+                target,
+                age: 0,
+                refresh,
+                seq: 0,
+            });
+
+            let idx = i;
+            core.loop_handle
+                .insert_source(Timer::from_duration(refresh), move |deadline, _, state| {
+                    state.headless_frame(idx);
+                    // Next virtual vblank; after a stall (debugger, loaded
+                    // host) skip missed ones instead of rendering a burst.
+                    let now = Instant::now();
+                    let mut next = deadline + refresh;
+                    while next <= now {
+                        next += refresh;
+                    }
+                    TimeoutAction::ToInstant(next)
+                })
+                .map_err(|e| anyhow::anyhow!("cannot register the frame clock: {e}"))?;
+        }
+        Ok(Headless { renderer, outputs })
+    }
+
+    pub fn outputs(&self) -> impl Iterator<Item = &Output> {
+        self.outputs.iter().map(|o| &o.output)
+    }
+
+    pub fn dmabuf_formats(&mut self) -> Vec<Format> {
+        self.renderer.dmabuf_formats().into_iter().collect()
+    }
+
+    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
+        self.renderer
+            .import_dmabuf(dmabuf, None)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Render output `idx` and present it.
+    fn render(&mut self, idx: usize, core: &mut Core) {
+        let Some(out) = self.outputs.get_mut(idx) else {
+            return;
+        };
+        let states = {
+            let mut fb = match self.renderer.bind(&mut out.target) {
+                Ok(fb) => fb,
+                Err(err) => {
+                    error!("binding the headless target failed: {err:?}");
+                    return;
+                }
+            };
+            match render_space(
+                core,
+                &out.output,
+                &mut self.renderer,
+                &mut fb,
+                out.age,
+                &mut out.damage_tracker,
+            ) {
+                Ok(result) => result.states,
+                Err(err) => {
+                    // A client buffer the renderer chokes on must not end the
+                    // session; the frame is skipped and retried next tick.
+                    warn!("rendering {} failed: {err:?}", out.output.name());
+                    return;
+                }
+            }
+        };
+        out.age = 1;
+        out.seq += 1;
+        let time = core.now();
+        post_present(
+            core,
+            Presented {
+                output: &out.output,
+                states: &states,
+                time,
+                refresh: Refresh::Fixed(out.refresh),
+                seq: out.seq,
+                // Paced by Quay's own clock at the output's refresh: that is
+                // this backend's vsync. No hardware clock, no zero-copy.
+                flags: wp_presentation_feedback::Kind::Vsync,
+            },
+        );
+    }
+
+    pub fn screenshot(&mut self, output: Option<&str>) -> Result<Screenshot, String> {
+        let out = match output {
+            Some(name) => self.outputs.iter_mut().find(|o| o.output.name() == name),
+            None => self.outputs.first_mut(),
+        }
+        .ok_or_else(|| format!("no output named {output:?}"))?;
+        let (w, h) = (out.target.width() as i32, out.target.height() as i32);
+        let fb = self
+            .renderer
+            .bind(&mut out.target)
+            .map_err(|e| format!("{e:?}"))?;
+        // ABGR8888 is R,G,B,A in memory on little-endian: PNG's RGBA.
+        let mapping = self
+            .renderer
+            .copy_framebuffer(&fb, Rectangle::from_size((w, h).into()), Fourcc::Abgr8888)
+            .map_err(|e| format!("{e:?}"))?;
+        let bytes = self
+            .renderer
+            .map_texture(&mapping)
+            .map_err(|e| format!("{e:?}"))?;
+        let row = w as usize * 4;
+        // The copy may have a stride larger than the row.
+        let stride = bytes.len() / h.max(1) as usize;
+        let mut rgba = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            rgba.extend_from_slice(&bytes[y * stride..y * stride + row]);
+        }
+        Ok(Screenshot {
+            width: w as u32,
+            height: h as u32,
+            rgba,
+        })
+    }
+}
+
+impl State {
+    /// One tick of a headless output's frame clock.
+    fn headless_frame(&mut self, idx: usize) {
+        let State { backend, core } = self;
+        if let Some(headless) = backend.headless() {
+            headless.render(idx, core);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Winit backend: Quay in a window of another compositor or X server, for
+//! development. One output the size of the window, rendered with GLES.
+//!
+//! Frames are paced by a timer at 60 Hz that requests a redraw; each redraw
+//! renders with damage tracking, swaps, and counts as presented at the time
+//! of the swap (winit gives no presentation timestamps).
+
+use std::time::Duration;
+
+use smithay::{
+    backend::{
+        allocator::{dmabuf::Dmabuf, Format},
+        renderer::{damage::OutputDamageTracker, gles::GlesRenderer, ImportDma},
+        winit::{self, WinitEvent, WinitGraphicsBackend},
+    },
+    output::{Mode, Output, PhysicalProperties, Subpixel},
+    reexports::{
+        calloop::timer::{TimeoutAction, Timer},
+        wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
+        winit::{dpi::LogicalSize, window::Window as WinitWindow},
+    },
+    utils::Transform,
+    wayland::presentation::Refresh,
+};
+use tracing::{info, warn};
+
+use crate::{
+    render::{post_present, render_space, Presented},
+    state::Core,
+    State,
+};
+
+const REFRESH_MHZ: i32 = 60_000;
+
+pub struct Winit {
+    backend: WinitGraphicsBackend<GlesRenderer>,
+    output: Output,
+    damage_tracker: OutputDamageTracker,
+    seq: u64,
+}
+
+impl Winit {
+    pub fn new(core: &mut Core) -> anyhow::Result<Winit> {
+        let size = LogicalSize::new(core.config.winit.width.0, core.config.winit.height.0);
+        let attributes = WinitWindow::default_attributes()
+            .with_title("Quay")
+            .with_inner_size(size)
+            .with_visible(true);
+        let (backend, event_loop) = winit::init_from_attributes::<GlesRenderer>(attributes)
+            .map_err(|e| anyhow::anyhow!("cannot open a winit window: {e}"))?;
+
+        let mode = Mode {
+            size: backend.window_size(),
+            refresh: REFRESH_MHZ,
+        };
+        let output = Output::new(
+            "winit".into(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "Quay".into(),
+                model: "Winit".into(),
+            },
+        );
+        output.create_global::<State>(&core.display_handle);
+        // GLES renders upside down relative to the window: smithay's winit
+        // example uses Flipped180 for the same reason.
+        output.change_current_state(Some(mode), Some(Transform::Flipped180), None, Some((0, 0).into()));
+        output.set_preferred(mode);
+        core.space.map_output(&output, (0, 0));
+        info!(size = ?mode.size, "winit output");
+
+        core.loop_handle
+            .insert_source(event_loop, |event, _, state| state.winit_event(event))
+            .map_err(|e| anyhow::anyhow!("cannot register the winit event loop: {e}"))?;
+
+        let interval = Duration::from_micros(1_000_000_000 / REFRESH_MHZ as u64);
+        core.loop_handle
+            .insert_source(Timer::from_duration(interval), move |_, _, state| {
+                if let Some(w) = state.backend.winit() {
+                    w.backend.window().request_redraw();
+                }
+                TimeoutAction::ToDuration(interval)
+            })
+            .map_err(|e| anyhow::anyhow!("cannot register the frame timer: {e}"))?;
+
+        Ok(Winit {
+            damage_tracker: OutputDamageTracker::from_output(&output),
+            backend,
+            output,
+            seq: 0,
+        })
+    }
+
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    pub fn dmabuf_formats(&mut self) -> Vec<Format> {
+        self.backend.renderer().dmabuf_formats().into_iter().collect()
+    }
+
+    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
+        self.backend
+            .renderer()
+            .import_dmabuf(dmabuf, None)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn redraw(&mut self, core: &mut Core) {
+        let age = self.backend.buffer_age().unwrap_or(0);
+        let (states, damage) = {
+            let (renderer, mut fb) = match self.backend.bind() {
+                Ok(b) => b,
+                Err(err) => {
+                    warn!("binding the winit window failed: {err:?}");
+                    return;
+                }
+            };
+            match render_space(
+                core,
+                &self.output,
+                renderer,
+                &mut fb,
+                age,
+                &mut self.damage_tracker,
+            ) {
+                Ok(r) => (r.states, r.damage.cloned()),
+                Err(err) => {
+                    warn!("rendering failed: {err:?}");
+                    return;
+                }
+            }
+        };
+        if let Some(damage) = damage {
+            if let Err(err) = self.backend.submit(Some(&damage)) {
+                warn!("swapping buffers failed: {err:?}");
+                return;
+            }
+        }
+        self.seq += 1;
+        let time = core.now();
+        post_present(
+            core,
+            Presented {
+                output: &self.output,
+                states: &states,
+                time,
+                refresh: Refresh::Fixed(Duration::from_micros(1_000_000_000 / REFRESH_MHZ as u64)),
+                seq: self.seq,
+                flags: wp_presentation_feedback::Kind::empty(),
+            },
+        );
+    }
+}
+
+impl State {
+    fn winit_event(&mut self, event: WinitEvent) {
+        match event {
+            WinitEvent::Resized { size, .. } => {
+                if let Some(w) = self.backend.winit() {
+                    w.output.change_current_state(
+                        Some(Mode {
+                            size,
+                            refresh: REFRESH_MHZ,
+                        }),
+                        None,
+                        None,
+                        None,
+                    );
+                }
+            }
+            WinitEvent::Input(event) => self.process_input_event(event),
+            WinitEvent::Redraw => {
+                let State { backend, core } = self;
+                if let Some(w) = backend.winit() {
+                    w.redraw(core);
+                }
+            }
+            WinitEvent::CloseRequested => self.core.loop_signal.stop(),
+            WinitEvent::Focus(_) => {}
+        }
+    }
+}

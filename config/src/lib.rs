@@ -1,0 +1,334 @@
+//! Quay's typed configuration.
+//!
+//! The schema is plain `serde` structs with `deny_unknown_fields`, so a typo is
+//! an error that names the key. Value checks (sizes, refresh rates, colours)
+//! live in the newtypes' `TryFrom` impls, so `toml` reports them with the line
+//! and column of the bad value, exactly like a syntax error.
+//!
+//! The shipped default (`default-config.toml`) is embedded with
+//! `include_str!`; [`Config::default`] is that file parsed, so the documented
+//! defaults and the code's defaults cannot drift apart.
+
+use std::{fmt, path::Path};
+
+use serde::Deserialize;
+
+/// The default configuration file shipped with Quay, byte for byte.
+pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
+
+/// A configuration that failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax, unknown key, wrong type or out-of-range value. The message holds
+    /// the line, column and the offending text.
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+}
+
+impl ConfigError {
+    /// 1-based (line, column) of the error in the file, when known.
+    pub fn line_col(&self, text: &str) -> Option<(usize, usize)> {
+        let ConfigError::Parse { source, .. } = self else {
+            return None;
+        };
+        let span = source.span()?;
+        let before = text.get(..span.start)?;
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        Some((line, col))
+    }
+}
+
+// Missing keys take their value from the shipped default file. The defaults
+// are field-level, not container-level: serde evaluates a container default
+// eagerly, which would recurse through `Config::default`. Parsing the shipped
+// file itself never calls them, since it defines every key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_background")]
+    pub background: Color,
+    #[serde(default)]
+    pub headless: Headless,
+    #[serde(default)]
+    pub winit: Winit,
+}
+
+fn default_background() -> Color {
+    Config::default().background
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Headless {
+    /// At least one output; an empty list is rejected.
+    #[serde(rename = "output", deserialize_with = "non_empty_outputs")]
+    pub outputs: Vec<OutputConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    pub name: Option<String>,
+    pub width: Dimension,
+    pub height: Dimension,
+    #[serde(default = "default_refresh")]
+    pub refresh: Refresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Winit {
+    pub width: Dimension,
+    pub height: Dimension,
+}
+
+/// A width or height in pixels, 1..=16384.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Dimension(pub u32);
+
+impl TryFrom<i64> for Dimension {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (1..=16384).contains(&v) {
+            Ok(Dimension(v as u32))
+        } else {
+            Err(format!("{v} is not a valid size: expected 1..=16384 pixels"))
+        }
+    }
+}
+
+/// A refresh rate in Hz, 1..=1000.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Refresh(pub f64);
+
+impl Refresh {
+    /// Refresh in mHz, as `wl_output` and smithay's `Mode` want it.
+    pub fn millihertz(self) -> i32 {
+        (self.0 * 1000.0).round() as i32
+    }
+}
+
+impl TryFrom<f64> for Refresh {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        if (1.0..=1000.0).contains(&v) {
+            Ok(Refresh(v))
+        } else {
+            Err(format!("{v} is not a valid refresh rate: expected 1..=1000 Hz"))
+        }
+    }
+}
+
+fn default_refresh() -> Refresh {
+    Refresh(60.0)
+}
+
+/// An opaque colour written `"#rrggbb"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Color {
+    pub r: u8,
+    pub g: u8,
+    pub b: u8,
+}
+
+impl Color {
+    pub fn to_f32(self) -> [f32; 4] {
+        [
+            self.r as f32 / 255.0,
+            self.g as f32 / 255.0,
+            self.b as f32 / 255.0,
+            1.0,
+        ]
+    }
+}
+
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{:02x}{:02x}{:02x}", self.r, self.g, self.b)
+    }
+}
+
+impl TryFrom<String> for Color {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a colour: expected \"#rrggbb\"");
+        let hex = s.strip_prefix('#').filter(|h| h.len() == 6).ok_or_else(bad)?;
+        let v = u32::from_str_radix(hex, 16).map_err(|_| bad())?;
+        Ok(Color {
+            r: (v >> 16) as u8,
+            g: (v >> 8) as u8,
+            b: v as u8,
+        })
+    }
+}
+
+fn non_empty_outputs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<OutputConfig>, D::Error> {
+    let outputs = Vec::<OutputConfig>::deserialize(d)?;
+    if outputs.is_empty() {
+        return Err(serde::de::Error::custom(
+            "at least one [[headless.output]] is required",
+        ));
+    }
+    Ok(outputs)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded file is tested to parse (tests below), so this cannot fail
+        // at run time unless the file in the binary was changed without its test.
+        toml::from_str(DEFAULT_CONFIG).expect("the shipped default config parses")
+    }
+}
+
+// Section defaults come from the shipped file as well, so `[winit]` alone in a
+// user's file still gets the default headless outputs.
+impl Default for Headless {
+    fn default() -> Self {
+        Config::default().headless
+    }
+}
+
+impl Default for Winit {
+    fn default() -> Self {
+        Config::default().winit
+    }
+}
+
+impl Config {
+    /// Parse a configuration from text. `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Read and parse a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_parses_and_has_documented_values() {
+        let c = Config::parse(DEFAULT_CONFIG, "default").unwrap();
+        assert_eq!(c.headless.outputs.len(), 1);
+        let o = &c.headless.outputs[0];
+        assert_eq!(
+            (o.width.0, o.height.0, o.refresh.millihertz()),
+            (1280, 720, 60_000)
+        );
+        assert_eq!(c.background.to_string(), "#1e1e2e");
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn partial_section_keeps_other_defaults() {
+        let c = Config::parse("[winit]\nwidth = 640\nheight = 480\n", "t").unwrap();
+        assert_eq!((c.winit.width.0, c.winit.height.0), (640, 480));
+        assert_eq!(c.headless, Config::default().headless);
+    }
+
+    #[test]
+    fn two_outputs() {
+        let c = Config::parse(
+            "[[headless.output]]\nwidth=320\nheight=240\n[[headless.output]]\nname=\"B\"\nwidth=64\nheight=64\nrefresh=30\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.headless.outputs.len(), 2);
+        assert_eq!(c.headless.outputs[0].refresh.millihertz(), 60_000);
+        assert_eq!(c.headless.outputs[1].refresh.millihertz(), 30_000);
+        assert_eq!(c.headless.outputs[1].name.as_deref(), Some("B"));
+    }
+
+    fn err_at(text: &str) -> (String, (usize, usize)) {
+        let e = Config::parse(text, "t").unwrap_err();
+        let lc = e.line_col(text).expect("error has a position");
+        (e.to_string(), lc)
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let (msg, (line, _)) = err_at("background = \"#000000\"\n[winit]\nwidht = 3\nheight = 4\n");
+        assert!(msg.contains("widht"), "{msg}");
+        assert_eq!(line, 3);
+    }
+
+    #[test]
+    fn out_of_range_value_points_at_value() {
+        let text = "[[headless.output]]\nwidth = 0\nheight = 10\n";
+        let (msg, (line, col)) = err_at(text);
+        assert!(msg.contains("not a valid size"), "{msg}");
+        assert_eq!((line, col), (2, 9));
+        let (msg, (line, _)) = err_at("[[headless.output]]\nwidth = 10\nheight = 10\nrefresh = 0.5\n");
+        assert!(msg.contains("refresh"), "{msg}");
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn bad_colour_and_syntax() {
+        let (msg, (line, _)) = err_at("\nbackground = \"red\"\n");
+        assert!(msg.contains("not a colour"), "{msg}");
+        assert_eq!(line, 2);
+        let (_, (line, _)) = err_at("[winit\n");
+        assert_eq!(line, 1);
+    }
+
+    #[test]
+    fn empty_output_list_rejected() {
+        let e = Config::parse("[headless]\noutput = []\n", "t").unwrap_err();
+        assert!(e.to_string().contains("at least one"), "{e}");
+    }
+
+    /// Every TOML snippet in the README must parse: the docs cannot rot.
+    #[test]
+    fn readme_snippets_parse() {
+        let readme = include_str!("../../README.md");
+        let mut n = 0;
+        let mut in_block = false;
+        let mut block = String::new();
+        for line in readme.lines() {
+            if line.trim_start().starts_with("```toml") {
+                in_block = true;
+                block.clear();
+            } else if in_block && line.trim_start().starts_with("```") {
+                in_block = false;
+                Config::parse(&block, "README snippet")
+                    .unwrap_or_else(|e| panic!("README snippet does not parse: {e}\n{block}"));
+                n += 1;
+            } else if in_block {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+        assert!(n > 0, "README has no toml snippets to check");
+    }
+}

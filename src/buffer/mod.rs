@@ -1,0 +1,110 @@
+//! The client-buffer subsystem.
+//!
+//! Today this module owns the linux-dmabuf global's feedback and the import
+//! policy for `zwp_linux_buffer_params_v1.create`:
+//!
+//! - **Ownership.** smithay's `Dmabuf` (an `Arc` over the plane fds) is
+//!   owned by the `wl_buffer` it was created for. The renderer's import
+//!   (pixman: an mmap of plane 0; GLES: an EGLImage + texture) is held by the
+//!   renderer's own cache, keyed weakly on that `Dmabuf`, and dropped when the
+//!   `Dmabuf` dies (pixman: `PixmanRenderer::cleanup`, smithay-0.7.0
+//!   `src/backend/renderer/pixman/mod.rs:787`).
+//! - **When a buffer may be released.** smithay releases the `wl_buffer`
+//!   once no surface state references it any more (`on_commit_buffer_handler`
+//!   replaces the surface's buffer; the old one is released then).
+//! - **What invalidates an entry.** Only the death of the `Dmabuf`.
+//!
+//! The import is attempted when the client calls `create`/`create_immed`,
+//! not at commit: a buffer the renderer cannot read is answered `failed`
+//! (or, for `create_immed`, the protocol's `invalid_wl_buffer` error) and never
+//! reaches a surface. This is the "imports that cannot crash the compositor"
+//! rule: a commit never fails on import.
+//!
+//! The one-import-per-kernel-dma-buf cache, the GEM handle table, the export
+//! cache and the eviction LRU (`../shared/DESIGN.md` rules 1, 3 and 4) grow
+//! here in later work.
+
+use std::path::PathBuf;
+
+use smithay::{
+    backend::allocator::Format,
+    wayland::dmabuf::{DmabufFeedback, DmabufFeedbackBuilder},
+};
+use tracing::{info, warn};
+
+use crate::{state::Core, State};
+
+/// The feedback Quay sends on `zwp_linux_dmabuf_v1.get_default_feedback`
+/// and, until a surface needs something better (scanout tranches, on KMS),
+/// on `get_surface_feedback`.
+#[derive(Debug, Clone)]
+pub struct DmabufFeedbacks {
+    pub default: DmabufFeedback,
+    /// The node named as main device, if any.
+    pub main_device_node: Option<PathBuf>,
+}
+
+/// The device clients should allocate on: the first DRM render node, else the
+/// first card node, else none.
+///
+/// With no DRM device at all (the host machines Quay is tested on have no
+/// `/dev/dri`), the feedback still has to name a `main_device`: Quay sends
+/// `dev_t` 0. A client that looks it up finds no node and allocates without a
+/// device, which is what a pixman-backed compositor can read anyway (linear
+/// buffers, imported by mmap).
+pub fn find_main_device() -> (libc::dev_t, Option<PathBuf>) {
+    let mut nodes: Vec<PathBuf> = std::fs::read_dir("/dev/dri")
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    // renderD* before card*, then by name, so the choice is stable.
+    nodes.sort_by_key(|p| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (!name.starts_with("renderD"), name)
+    });
+    for node in nodes {
+        let name = node
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !(name.starts_with("renderD") || name.starts_with("card")) {
+            continue;
+        }
+        if let Ok(st) = rustix::fs::stat(&node) {
+            return (st.st_rdev as libc::dev_t, Some(node));
+        }
+    }
+    (0, None)
+}
+
+impl Core {
+    /// Create the `zwp_linux_dmabuf_v1` global (version 5, with default and
+    /// per-surface feedback) for the renderer's formats.
+    pub fn init_dmabuf(&mut self, formats: Vec<Format>) {
+        if formats.is_empty() {
+            warn!("the renderer can import no dma-buf format; not advertising linux-dmabuf");
+            return;
+        }
+        let (main_device, node) = find_main_device();
+        let feedback = match DmabufFeedbackBuilder::new(main_device, formats).build() {
+            Ok(f) => f,
+            Err(err) => {
+                // Building writes the format table to a sealed memfd; failing
+                // that means no memfd, so no linux-dmabuf.
+                warn!("cannot build dma-buf feedback: {err}; not advertising linux-dmabuf");
+                return;
+            }
+        };
+        info!(main_device = ?node, "linux-dmabuf v5 with feedback");
+        let global = self
+            .dmabuf_state
+            .create_global_with_default_feedback::<State>(&self.display_handle, &feedback);
+        self.dmabuf_global = Some(global);
+        self.dmabuf_feedbacks = Some(DmabufFeedbacks {
+            default: feedback,
+            main_device_node: node,
+        });
+    }
+}

@@ -1,0 +1,72 @@
+//! Command line: `quay [run options]`, `quay validate`, `quay msg`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::backends::BackendKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quay",
+    version,
+    about = "A Wayland compositor built around the client-buffer subsystem"
+)]
+pub struct Cli {
+    /// Which backend to run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendKind,
+    /// Listen on $XDG_RUNTIME_DIR/NAME (default: the first free wayland-N).
+    #[arg(long, value_name = "NAME")]
+    pub socket: Option<String>,
+    /// Config file (default: $XDG_CONFIG_HOME/quay/config.toml, written on first run).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a config file and report the first error with its line.
+    Validate {
+        /// The file to check (default: the config Quay would load).
+        path: Option<PathBuf>,
+    },
+    /// Talk to a running Quay over its IPC socket.
+    Msg {
+        /// The running Quay's wayland socket name (default: $WAYLAND_DISPLAY),
+        /// used when $QUAY_SOCKET is not set.
+        #[arg(long, value_name = "NAME")]
+        socket: Option<String>,
+        #[command(subcommand)]
+        msg: Msg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Msg {
+    /// Quay's version and backend.
+    Version,
+    /// Outputs with their modes and positions.
+    Outputs,
+    /// Save what an output shows as a PNG.
+    Screenshot {
+        /// Where to write the PNG.
+        path: PathBuf,
+        /// Output name (default: the first output).
+        #[arg(long)]
+        output: Option<String>,
+    },
+    /// Counters as JSON.
+    Stats,
+}
+
+/// `$XDG_CONFIG_HOME/quay/config.toml`, or `~/.config/quay/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("quay").join("config.toml"))
+}

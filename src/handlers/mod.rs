@@ -1,0 +1,40 @@
+//! smithay `*Handler` impls for [`State`]. Thin by rule: convert the request,
+//! call into `Core` or `Backend`.
+
+mod compositor;
+mod dmabuf;
+mod xdg_shell;
+
+use smithay::{
+    delegate_output, delegate_presentation, delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
+    input::{pointer::CursorImageStatus, Seat, SeatHandler, SeatState},
+    reexports::wayland_server::protocol::wl_surface::WlSurface,
+    wayland::output::OutputHandler,
+};
+
+use crate::State;
+
+impl SeatHandler for State {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<State> {
+        &mut self.core.seat_state
+    }
+
+    fn cursor_image(&mut self, _seat: &Seat<Self>, _image: CursorImageStatus) {
+        // Quay draws no cursor of its own yet: the winit backend shows the
+        // host's cursor and headless has none.
+    }
+
+    fn focus_changed(&mut self, _seat: &Seat<Self>, _focused: Option<&WlSurface>) {}
+}
+delegate_seat!(State);
+
+impl OutputHandler for State {}
+delegate_output!(State);
+
+delegate_viewporter!(State);
+delegate_single_pixel_buffer!(State);
+delegate_presentation!(State);

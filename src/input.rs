@@ -1,0 +1,126 @@
+//! Input from a backend to the seat: keyboard to the focused toplevel,
+//! pointer to the surface under it; a click focuses and raises.
+
+use smithay::{
+    backend::input::{
+        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Event, InputBackend, InputEvent,
+        KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent,
+    },
+    input::{
+        keyboard::FilterResult,
+        pointer::{AxisFrame, ButtonEvent, MotionEvent},
+    },
+    reexports::wayland_server::protocol::wl_surface::WlSurface,
+    utils::SERIAL_COUNTER,
+};
+
+use crate::State;
+
+impl State {
+    pub fn process_input_event<I: InputBackend>(&mut self, event: InputEvent<I>) {
+        match event {
+            InputEvent::Keyboard { event } => {
+                let Some(keyboard) = self.core.seat.get_keyboard() else {
+                    return;
+                };
+                keyboard.input::<(), _>(
+                    self,
+                    event.key_code(),
+                    event.state(),
+                    SERIAL_COUNTER.next_serial(),
+                    event.time_msec(),
+                    |_, _, _| FilterResult::Forward,
+                );
+            }
+            InputEvent::PointerMotionAbsolute { event } => {
+                let Some(geo) = self
+                    .core
+                    .space
+                    .outputs()
+                    .next()
+                    .and_then(|o| self.core.space.output_geometry(o))
+                else {
+                    return;
+                };
+                let pos = event.position_transformed(geo.size) + geo.loc.to_f64();
+                let under = self.core.surface_under(pos);
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                pointer.motion(
+                    self,
+                    under,
+                    &MotionEvent {
+                        location: pos,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time: event.time_msec(),
+                    },
+                );
+                pointer.frame(self);
+            }
+            InputEvent::PointerButton { event } => {
+                let (Some(pointer), Some(keyboard)) =
+                    (self.core.seat.get_pointer(), self.core.seat.get_keyboard())
+                else {
+                    return;
+                };
+                let serial = SERIAL_COUNTER.next_serial();
+                if event.state() == ButtonState::Pressed && !pointer.is_grabbed() {
+                    let hit = self
+                        .core
+                        .space
+                        .element_under(pointer.current_location())
+                        .map(|(w, _)| w.clone());
+                    match hit {
+                        Some(window) => {
+                            self.core.space.raise_element(&window, true);
+                            let focus = window.toplevel().map(|t| t.wl_surface().clone());
+                            keyboard.set_focus(self, focus, serial);
+                        }
+                        None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),
+                    }
+                    for window in self.core.space.elements() {
+                        if let Some(t) = window.toplevel() {
+                            t.send_pending_configure();
+                        }
+                    }
+                }
+                pointer.button(
+                    self,
+                    &ButtonEvent {
+                        button: event.button_code(),
+                        state: event.state(),
+                        serial,
+                        time: event.time_msec(),
+                    },
+                );
+                pointer.frame(self);
+            }
+            InputEvent::PointerAxis { event } => {
+                let source = event.source();
+                let mut frame = AxisFrame::new(event.time_msec()).source(source);
+                for axis in [Axis::Horizontal, Axis::Vertical] {
+                    let v120 = event.amount_v120(axis);
+                    let amount = event
+                        .amount(axis)
+                        .unwrap_or_else(|| v120.unwrap_or(0.0) * 15.0 / 120.0);
+                    if amount != 0.0 {
+                        frame = frame.value(axis, amount);
+                        if let Some(d) = v120 {
+                            frame = frame.v120(axis, d as i32);
+                        }
+                    }
+                    if source == AxisSource::Finger && event.amount(axis) == Some(0.0) {
+                        frame = frame.stop(axis);
+                    }
+                }
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                pointer.axis(self, frame);
+                pointer.frame(self);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `quay msg`: a JSON-lines IPC socket, like `niri msg` or `swaymsg`.
+//!
+//! The compositor listens on `$XDG_RUNTIME_DIR/quay.<wayland socket>.sock`.
+//! A client writes one [`Request`] as a JSON line and reads one JSON line
+//! back: `{"Ok": …}` or `{"Err": "…"}`. Each connection is a calloop source
+//! read without blocking, so a slow or silent IPC client cannot stall
+//! Wayland clients; a request line longer than [`MAX_REQUEST`] is refused.
+
+use std::{
+    io::{ErrorKind, Read, Write},
+    os::unix::net::{UnixListener, UnixStream},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use smithay::reexports::calloop::{generic::Generic, Interest, Mode, PostAction};
+use tracing::{debug, warn};
+
+use crate::{backends::Screenshot, State};
+
+const MAX_REQUEST: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Quay's version and backend.
+    Version,
+    /// The outputs: name, position, mode.
+    Outputs,
+    /// Write what an output shows to a PNG file (absolute path).
+    Screenshot { path: PathBuf, output: Option<String> },
+    /// Counters: clients, frames, dma-buf imports.
+    Stats,
+}
+
+pub type Reply = Result<serde_json::Value, String>;
+
+/// The IPC socket path for a wayland socket name.
+pub fn socket_path(runtime_dir: &Path, wayland_socket: &str) -> PathBuf {
+    runtime_dir.join(format!("quay.{wayland_socket}.sock"))
+}
+
+/// The listening socket; removes its file when dropped.
+pub struct IpcServer {
+    pub path: PathBuf,
+}
+
+impl Drop for IpcServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl IpcServer {
+    pub fn start(core: &mut crate::Core) -> anyhow::Result<()> {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow::anyhow!("XDG_RUNTIME_DIR is not set"))?;
+        let path = socket_path(&runtime, &core.socket_name.to_string_lossy());
+        // A stale socket from a crashed Quay on the same wayland socket name:
+        // the wayland socket's lock file already proved nobody else owns it.
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        listener.set_nonblocking(true)?;
+        core.loop_handle
+            .insert_source(
+                Generic::new(listener, Interest::READ, Mode::Level),
+                |_, listener, state| {
+                    loop {
+                        match listener.accept() {
+                            Ok((stream, _)) => state.core.add_ipc_connection(stream),
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                warn!("ipc accept: {e}");
+                                break;
+                            }
+                        }
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("cannot register the ipc socket: {e}"))?;
+        // SAFETY of env mutation: single-threaded at this point of start-up.
+        std::env::set_var("QUAY_SOCKET", &path);
+        tracing::info!(path = %path.display(), "ipc listening");
+        core.ipc = Some(IpcServer { path });
+        Ok(())
+    }
+}
+
+impl crate::Core {
+    fn add_ipc_connection(&mut self, stream: UnixStream) {
+        if let Err(e) = stream.set_nonblocking(true) {
+            warn!("ipc: {e}");
+            return;
+        }
+        let mut buf = Vec::new();
+        let res = self.loop_handle.insert_source(
+            Generic::new(stream, Interest::READ, Mode::Level),
+            move |_, stream, state| {
+                // SAFETY: the stream is owned by this source and not dropped here.
+                let stream = unsafe { stream.get_mut() };
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match stream.read(&mut chunk) {
+                        Ok(0) => return Ok(PostAction::Remove),
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(_) => return Ok(PostAction::Remove),
+                    }
+                    if buf.len() > MAX_REQUEST {
+                        reply(stream, &Err("request too long".into()));
+                        return Ok(PostAction::Remove);
+                    }
+                }
+                let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                    return Ok(PostAction::Continue);
+                };
+                let answer = match serde_json::from_slice::<Request>(&buf[..end]) {
+                    Ok(req) => {
+                        debug!(?req, "ipc request");
+                        state.handle_ipc(req)
+                    }
+                    Err(e) => Err(format!("bad request: {e}")),
+                };
+                reply(stream, &answer);
+                Ok(PostAction::Remove)
+            },
+        );
+        if let Err(e) = res {
+            warn!("ipc: cannot register connection: {e}");
+        }
+    }
+}
+
+fn reply(stream: &mut UnixStream, answer: &Reply) {
+    // Replies are small; write them blocking with a bound so a client that
+    // never reads cannot hold the loop for long.
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
+    let mut line = serde_json::to_vec(answer).unwrap_or_else(|_| b"{\"Err\":\"unserializable\"}".to_vec());
+    line.push(b'\n');
+    if let Err(e) = stream.write_all(&line) {
+        debug!("ipc reply not delivered: {e}");
+    }
+}
+
+impl State {
+    pub fn handle_ipc(&mut self, req: Request) -> Reply {
+        match req {
+            Request::Version => Ok(serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "backend": self.backend.name(),
+            })),
+            Request::Outputs => {
+                let outputs: Vec<_> = self
+                    .core
+                    .space
+                    .outputs()
+                    .map(|o| {
+                        let mode = o.current_mode();
+                        let loc = self.core.space.output_geometry(o).map(|g| (g.loc.x, g.loc.y));
+                        serde_json::json!({
+                            "name": o.name(),
+                            "location": loc,
+                            "width": mode.map(|m| m.size.w),
+                            "height": mode.map(|m| m.size.h),
+                            "refresh_mhz": mode.map(|m| m.refresh),
+                        })
+                    })
+                    .collect();
+                Ok(serde_json::json!(outputs))
+            }
+            Request::Screenshot { path, output } => {
+                if !path.is_absolute() {
+                    return Err(format!("screenshot path must be absolute: {}", path.display()));
+                }
+                let shot = self.backend.screenshot(output.as_deref())?;
+                write_png(&path, &shot).map_err(|e| format!("writing {}: {e}", path.display()))?;
+                Ok(serde_json::json!({
+                    "path": path,
+                    "width": shot.width,
+                    "height": shot.height,
+                }))
+            }
+            Request::Stats => {
+                let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;
+                if let Some(map) = v.as_object_mut() {
+                    map.insert("clients_live".into(), self.core.clients_live().into());
+                    map.insert("windows_live".into(), self.core.space.elements().count().into());
+                }
+                Ok(v)
+            }
+        }
+    }
+}
+
+pub fn write_png(path: &Path, shot: &Screenshot) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), shot.width, shot.height);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+    writer
+        .write_image_data(&shot.rgba)
+        .map_err(std::io::Error::other)?;
+    writer.finish().map_err(std::io::Error::other)
+}
+
+/// Send one request and wait for the reply (the `quay msg` side).
+pub fn send(path: &Path, req: &Request) -> anyhow::Result<Reply> {
+    use anyhow::Context;
+    let mut stream = UnixStream::connect(path)
+        .with_context(|| format!("cannot connect to Quay's IPC socket {}", path.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).context("reading Quay's reply")?;
+    serde_json::from_slice(&out).context("Quay's reply is not JSON")
+}

@@ -1,0 +1,76 @@
+//! # Quay
+//!
+//! A Wayland compositor built on smithay whose heart is the client-buffer
+//! subsystem: dma-buf import/export, explicit sync, and bounded memory.
+//! This file is the map a newcomer reads first.
+//!
+//! ## Who owns what
+//!
+//! Everything lives on one thread, in one calloop event loop, inside
+//! [`State`]:
+//!
+//! ```text
+//! State
+//! ├── backend: Backend        (backends/: headless | winit; udev later)
+//! │     owns the renderer, the outputs' render targets and frame clocks
+//! └── core: Core              (src/state.rs)
+//!       owns the wayland globals (smithay's *State types), the Space of
+//!       windows, the seat, the config, the IPC server and the stats
+//! ```
+//!
+//! The split is niri's: a backend method takes `&mut Core`, so the redraw
+//! path reads `backend.render(&mut core, output)` without borrow fights.
+//! Protocol handlers (`src/handlers/`) are implemented on `State` because
+//! smithay's `delegate_*!` macros want one type; they are thin: convert the
+//! request and call into `Core` or `Backend`. `Backend` is a closed enum;
+//! backend-only capabilities are `Option`s, never panics.
+//!
+//! ## How a frame flows
+//!
+//! 1. A client commits a `wl_surface`. smithay double-buffers the state;
+//!    [`handlers`] (`CompositorHandler::commit`) runs
+//!    `on_commit_buffer_handler`, which records the new buffer and damage in
+//!    the surface's `RendererSurfaceState`, and updates the window's bounding
+//!    box. A toplevel's first commit gets its initial configure here.
+//! 2. A dma-buf `wl_buffer` was already checked when it was created
+//!    (`DmabufHandler::dmabuf_imported` imports it into the backend's
+//!    renderer and answers `created` or `failed`), so a commit never fails
+//!    on import.
+//! 3. The backend's frame clock fires: a timer at the output's refresh rate
+//!    (headless), or the window's redraw (winit). The backend collects the
+//!    `Space`'s render elements for that output, renders them with damage
+//!    tracking (`OutputDamageTracker`) into the output's target, and
+//!    presents.
+//! 4. After presenting, [`render::post_present`] marks which output each
+//!    surface is primarily shown on, sends `wp_presentation_feedback.presented`
+//!    with the frame clock's timestamp, refresh and sequence number, and fires
+//!    `wl_surface.frame` callbacks of every surface visible on that output,
+//!    once per presented frame.
+//!
+//! ## Modules
+//!
+//! - [`state`]: `State`, `Core`, per-client data, the listening socket.
+//! - [`handlers`]: smithay `*Handler` impls, one file per protocol family.
+//! - [`shell`]: toplevel placement (a simple cascade) and popups.
+//! - [`render`]: what goes on screen and what happens after a present.
+//! - [`buffer`]: the client-buffer subsystem: linux-dmabuf feedback and
+//!   import policy (the import cache, GEM handle table and eviction LRU
+//!   arrive here, see `../shared/DESIGN.md`).
+//! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats).
+//! - [`backends`] (top-level `backends/`): headless and winit adapters. They
+//!   hold no cache policy.
+//! - `quay-config` (top-level `config/`): the typed config schema.
+//! - `protocols/`: protocols smithay lacks (explicit synchronization, later).
+
+#[path = "../backends/mod.rs"]
+pub mod backends;
+pub mod buffer;
+pub mod cli;
+pub mod handlers;
+pub mod input;
+pub mod ipc;
+pub mod render;
+pub mod shell;
+pub mod state;
+
+pub use state::{Core, State};

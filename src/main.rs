@@ -1,0 +1,196 @@
+// The binary's edge: command output and fatal errors are for a human on a
+// terminal, not log records (clippy.toml bans these macros elsewhere).
+#![allow(clippy::disallowed_macros)]
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use quay::{
+    backends::{Backend, BackendKind, Headless, Winit},
+    cli::{default_config_path, Cli, Command, Msg},
+    ipc::{self, IpcServer, Request},
+    Core, State,
+};
+use quay_config::{Config, ConfigError, DEFAULT_CONFIG};
+use smithay::reexports::{
+    calloop::{
+        signals::{Signal, Signals},
+        EventLoop,
+    },
+    wayland_server::Display,
+};
+use tracing::{info, warn};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Some(Command::Validate { ref path }) => validate(path.clone().or(cli.config.clone())),
+        Some(Command::Msg { ref socket, ref msg }) => message(socket.as_deref(), msg),
+        None => run(&cli),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // The binary's edge: anyhow's chain, printed for a human.
+            eprintln!("quay: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config_error(err: &ConfigError, path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    match err.line_col(&text) {
+        Some((line, col)) => eprintln!("quay: {}:{line}:{col}: invalid config\n{err}", path.display()),
+        None => eprintln!("quay: {err}"),
+    }
+}
+
+fn validate(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = path
+        .or_else(default_config_path)
+        .context("no config path given and neither XDG_CONFIG_HOME nor HOME is set")?;
+    match Config::load(&path) {
+        Ok(_) => {
+            println!("{}: OK", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            print_config_error(&err, &path);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// An explicit `--config` must load; the default path is written on first
+/// run, and if it is broken Quay starts on built-in defaults with a warning
+/// (a typo must not lock a user out of their session).
+fn load_config(explicit: Option<&PathBuf>) -> anyhow::Result<Config> {
+    if let Some(path) = explicit {
+        return Config::load(path).map_err(|err| {
+            print_config_error(&err, path);
+            anyhow::anyhow!("invalid config {}", path.display())
+        });
+    }
+    let Some(path) = default_config_path() else {
+        warn!("neither XDG_CONFIG_HOME nor HOME is set; using the built-in config");
+        return Ok(Config::default());
+    };
+    if !path.exists() {
+        let written = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| std::fs::write(&path, DEFAULT_CONFIG));
+        match written {
+            Ok(()) => info!(path = %path.display(), "wrote the default config"),
+            Err(e) => warn!(path = %path.display(), "cannot write the default config: {e}"),
+        }
+        return Ok(Config::default());
+    }
+    match Config::load(&path) {
+        Ok(c) => Ok(c),
+        Err(err) => {
+            print_config_error(&err, &path);
+            warn!("using the built-in config until {} is fixed", path.display());
+            Ok(Config::default())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let kind = cli.backend.resolve();
+    if kind == BackendKind::Udev {
+        bail!(
+            "the udev (KMS/GBM session) backend is not built yet; use --backend headless or --backend winit"
+        );
+    }
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        bail!("XDG_RUNTIME_DIR is not set; Quay puts its wayland and IPC sockets there");
+    }
+    let config = load_config(cli.config.as_ref())?;
+
+    let mut event_loop: EventLoop<'static, State> =
+        EventLoop::try_new().context("creating the event loop")?;
+    let display: Display<State> = Display::new().context("creating the wayland display")?;
+    let mut core = Core::new(
+        display,
+        event_loop.handle(),
+        event_loop.get_signal(),
+        config,
+        cli.socket.as_deref(),
+    )?;
+
+    let mut backend = match kind {
+        BackendKind::Winit => Backend::Winit(Box::new(Winit::new(&mut core)?)),
+        _ => Backend::Headless(Headless::new(&mut core)?),
+    };
+    core.init_dmabuf(backend.dmabuf_formats());
+    IpcServer::start(&mut core)?;
+
+    let signals = Signals::new(&[Signal::SIGINT, Signal::SIGTERM]).context("installing signal handlers")?;
+    event_loop
+        .handle()
+        .insert_source(signals, |event, _, state| {
+            info!(signal = ?event.signal(), "shutting down");
+            state.core.loop_signal.stop();
+        })
+        .map_err(|e| anyhow::anyhow!("cannot register signal handlers: {e}"))?;
+
+    info!(
+        backend = backend.name(),
+        socket = ?core.socket_name,
+        "Quay is running; clients connect with WAYLAND_DISPLAY={}",
+        core.socket_name.to_string_lossy()
+    );
+    let mut state = State { backend, core };
+    event_loop
+        .run(None, &mut state, |state| state.core.refresh_and_flush())
+        .context("event loop")?;
+    info!("bye");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn message(socket: Option<&str>, msg: &Msg) -> anyhow::Result<ExitCode> {
+    let path = match (std::env::var_os("QUAY_SOCKET"), socket) {
+        (_, Some(name)) => {
+            let runtime = std::env::var_os("XDG_RUNTIME_DIR").context("XDG_RUNTIME_DIR is not set")?;
+            ipc::socket_path(std::path::Path::new(&runtime), name)
+        }
+        (Some(p), None) => PathBuf::from(p),
+        (None, None) => {
+            let name =
+                std::env::var("WAYLAND_DISPLAY").context("set QUAY_SOCKET, WAYLAND_DISPLAY or --socket")?;
+            let runtime = std::env::var_os("XDG_RUNTIME_DIR").context("XDG_RUNTIME_DIR is not set")?;
+            ipc::socket_path(std::path::Path::new(&runtime), &name)
+        }
+    };
+    let req = match msg {
+        Msg::Version => Request::Version,
+        Msg::Outputs => Request::Outputs,
+        Msg::Stats => Request::Stats,
+        Msg::Screenshot { path, output } => Request::Screenshot {
+            path: std::path::absolute(path).context("resolving the screenshot path")?,
+            output: output.clone(),
+        },
+    };
+    match ipc::send(&path, &req)? {
+        Ok(v) => {
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("quay: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! What goes on screen, and what happens after a frame is presented.
+//!
+//! Backends own their renderers and targets; this module gives them one way
+//! to draw the `Space` ([`render_space`]) and one way to tell clients about a
+//! presented frame ([`post_present`]), so headless, winit and (later) udev
+//! send identical frame callbacks and presentation feedback.
+
+use std::time::Duration;
+
+use smithay::{
+    backend::renderer::{
+        damage::{Error as DamageError, OutputDamageTracker, RenderOutputResult},
+        element::{
+            default_primary_scanout_output_compare, surface::WaylandSurfaceRenderElement, RenderElementStates,
+        },
+        ImportAll, Renderer, Texture,
+    },
+    desktop::utils::{
+        surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
+        update_surface_primary_scanout_output, OutputPresentationFeedback,
+    },
+    output::Output,
+    reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
+    utils::Monotonic,
+    wayland::presentation::Refresh,
+};
+
+use crate::state::Core;
+
+/// Surfaces not on this output still get a frame callback at most this often,
+/// so a hidden client does not spin but does not stall either.
+const OFFSCREEN_FRAME_THROTTLE: Duration = Duration::from_secs(1);
+
+/// Draw every window of the space that intersects `output` into
+/// `framebuffer`, with damage tracking.
+pub fn render_space<'d, R>(
+    core: &Core,
+    output: &Output,
+    renderer: &mut R,
+    framebuffer: &mut R::Framebuffer<'_>,
+    age: usize,
+    damage_tracker: &'d mut OutputDamageTracker,
+) -> Result<RenderOutputResult<'d>, DamageError<R::Error>>
+where
+    R: Renderer + ImportAll,
+    R::TextureId: Clone + Texture + 'static,
+{
+    smithay::desktop::space::render_output::<_, WaylandSurfaceRenderElement<R>, _, _>(
+        output,
+        renderer,
+        framebuffer,
+        1.0,
+        age,
+        [&core.space],
+        &[],
+        damage_tracker,
+        core.config.background.to_f32(),
+    )
+}
+
+/// One presented frame on one output.
+pub struct Presented<'a> {
+    pub output: &'a Output,
+    /// Which elements were drawn and how (from the render result).
+    pub states: &'a RenderElementStates,
+    /// When the frame turned into light, on the presentation clock.
+    pub time: Duration,
+    pub refresh: Refresh,
+    /// Monotonic per-output frame counter (the vblank sequence on KMS).
+    pub seq: u64,
+    pub flags: wp_presentation_feedback::Kind,
+}
+
+/// After a frame was presented: record each surface's primary output, send
+/// `wp_presentation_feedback.presented`, and fire frame callbacks of the
+/// surfaces shown there.
+pub fn post_present(core: &mut Core, p: Presented<'_>) {
+    let output = p.output;
+    for window in core.space.elements() {
+        window.with_surfaces(|surface, data| {
+            update_surface_primary_scanout_output(
+                surface,
+                output,
+                data,
+                p.states,
+                default_primary_scanout_output_compare,
+            );
+        });
+    }
+
+    let mut feedback = OutputPresentationFeedback::new(output);
+    for window in core.space.elements() {
+        if core.space.outputs_for_element(window).contains(output) {
+            window.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
+                surface_presentation_feedback_flags_from_states(surface, p.states)
+            });
+        }
+    }
+    feedback.presented::<_, Monotonic>(p.time, p.refresh, p.seq, p.flags);
+
+    for window in core.space.elements() {
+        window.send_frame(
+            output,
+            p.time,
+            Some(OFFSCREEN_FRAME_THROTTLE),
+            surface_primary_scanout_output,
+        );
+    }
+    core.stats.frames_presented_total += 1;
+}

@@ -1,0 +1,114 @@
+//! Window placement: a simple cascade, no tiling.
+//!
+//! A new toplevel is mapped at the next cascade position on the first
+//! output (32 px down and right of the previous one, wrapping within the
+//! output's top-left quarter) and activated. Its size is the client's
+//! choice: the initial configure carries no size.
+
+use smithay::{
+    desktop::{find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window},
+    reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
+    utils::{Logical, Point, SERIAL_COUNTER},
+    wayland::{
+        compositor::with_states,
+        shell::xdg::{PopupSurface, XdgToplevelSurfaceData},
+    },
+};
+use tracing::debug;
+
+use crate::state::Core;
+
+const CASCADE_STEP: i32 = 32;
+
+impl Core {
+    /// Where the n-th toplevel goes.
+    fn cascade_position(&self, n: usize) -> Point<i32, Logical> {
+        let Some(geo) = self
+            .space
+            .outputs()
+            .next()
+            .and_then(|o| self.space.output_geometry(o))
+        else {
+            return (0, 0).into();
+        };
+        let span_x = (geo.size.w / 2 / CASCADE_STEP).max(1) as usize;
+        let span_y = (geo.size.h / 2 / CASCADE_STEP).max(1) as usize;
+        let k = n % span_x.min(span_y);
+        geo.loc + Point::from((k as i32 * CASCADE_STEP, k as i32 * CASCADE_STEP))
+    }
+
+    pub fn place_new_window(&mut self, window: Window) {
+        let pos = self.cascade_position(self.placed_windows);
+        self.placed_windows += 1;
+        window.set_activated(true);
+        self.space.map_element(window.clone(), pos, true);
+        // Keyboard focus follows the newest window.
+        if let (Some(keyboard), Some(toplevel)) = (self.seat.get_keyboard(), window.toplevel()) {
+            let surface = toplevel.wl_surface().clone();
+            // `set_focus` needs the whole State for its callbacks; defer it to
+            // the loop, which has it.
+            self.loop_handle.insert_idle(move |state| {
+                if surface.is_alive() {
+                    keyboard.set_focus(state, Some(surface), SERIAL_COUNTER.next_serial());
+                }
+            });
+        }
+        debug!(?pos, "mapped toplevel");
+    }
+
+    pub fn unconstrain_popup(&self, popup: &PopupSurface) {
+        let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
+            return;
+        };
+        let Some(window) = self.window_for_surface(&root) else {
+            return;
+        };
+        let Some(output_geo) = self
+            .space
+            .outputs()
+            .next()
+            .and_then(|o| self.space.output_geometry(o))
+        else {
+            return;
+        };
+        let Some(window_geo) = self.space.element_geometry(window) else {
+            return;
+        };
+        // The target rectangle is relative to the popup's parent.
+        let mut target = output_geo;
+        target.loc -= get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
+        target.loc -= window_geo.loc;
+        popup.with_pending_state(|state| {
+            state.geometry = state.positioner.get_unconstrained_geometry(target);
+        });
+    }
+}
+
+/// On every commit: send a toplevel's or popup's initial configure.
+pub fn handle_commit(core: &mut Core, surface: &WlSurface) {
+    if let Some(window) = core.window_for_surface(surface) {
+        let initial_configure_sent = with_states(surface, |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .map(|d| d.lock().map(|d| d.initial_configure_sent).unwrap_or(true))
+                .unwrap_or(true)
+        });
+        if !initial_configure_sent {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.send_configure();
+            }
+        }
+    }
+
+    core.popups.commit(surface);
+    if let Some(PopupKind::Xdg(ref xdg)) = core.popups.find_popup(surface) {
+        if !xdg.is_initial_configure_sent() {
+            // The initial configure is always allowed; an error here would be
+            // smithay's, and is only logged.
+            if let Err(err) = xdg.send_configure() {
+                debug!("initial popup configure: {err}");
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `State` and `Core`: everything the compositor owns, on one thread.
+//!
+//! `Core` holds the protocol globals, the window `Space`, the seat and the
+//! bookkeeping that backends read; `Backend` (in `backends/`) holds the
+//! renderer and outputs. Nothing here is shared across threads: the event
+//! loop owns `State` and hands `&mut State` to every callback.
+
+use std::{
+    ffi::OsString,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use smithay::{
+    desktop::{PopupManager, Space, Window, WindowSurfaceType},
+    input::{Seat, SeatState},
+    reexports::{
+        calloop::{generic::Generic, Interest, LoopHandle, LoopSignal, Mode, PostAction},
+        wayland_server::{
+            backend::{ClientData, ClientId, DisconnectReason},
+            protocol::wl_surface::WlSurface,
+            Display, DisplayHandle,
+        },
+    },
+    utils::{Clock, Logical, Monotonic, Point},
+    wayland::{
+        compositor::{CompositorClientState, CompositorState},
+        dmabuf::{DmabufGlobal, DmabufState},
+        output::OutputManagerState,
+        presentation::PresentationState,
+        shell::xdg::XdgShellState,
+        shm::ShmState,
+        single_pixel_buffer::SinglePixelBufferState,
+        socket::ListeningSocketSource,
+        viewporter::ViewporterState,
+    },
+};
+use tracing::{info, warn};
+
+use crate::{backends::Backend, buffer::DmabufFeedbacks, ipc::IpcServer};
+
+/// The event loop's data: the backend and everything else.
+pub struct State {
+    pub backend: Backend,
+    pub core: Core,
+}
+
+/// Counters printed by `quay msg stats`. Monotonic totals unless named `_live`.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    pub clients_connected_total: u64,
+    pub frames_presented_total: u64,
+    pub dmabuf_params_created_total: u64,
+    pub dmabuf_params_failed_total: u64,
+}
+
+pub struct Core {
+    pub display_handle: DisplayHandle,
+    pub loop_handle: LoopHandle<'static, State>,
+    pub loop_signal: LoopSignal,
+    pub config: quay_config::Config,
+    /// The wayland socket's name under `$XDG_RUNTIME_DIR`.
+    pub socket_name: OsString,
+    /// The presentation clock: every timestamp Quay sends is on this clock.
+    pub clock: Clock<Monotonic>,
+
+    pub compositor_state: CompositorState,
+    pub xdg_shell_state: XdgShellState,
+    pub shm_state: ShmState,
+    pub seat_state: SeatState<State>,
+    pub output_manager_state: OutputManagerState,
+    pub viewporter_state: ViewporterState,
+    pub single_pixel_buffer_state: SinglePixelBufferState,
+    pub presentation_state: PresentationState,
+    pub dmabuf_state: DmabufState,
+    /// Created once the backend knows its renderer's formats
+    /// ([`Core::init_dmabuf`]).
+    pub dmabuf_global: Option<DmabufGlobal>,
+    pub dmabuf_feedbacks: Option<DmabufFeedbacks>,
+
+    pub space: Space<Window>,
+    pub popups: PopupManager,
+    pub seat: Seat<State>,
+    /// How many toplevels were placed so far (the cascade position).
+    pub placed_windows: usize,
+
+    pub ipc: Option<IpcServer>,
+    pub stats: Stats,
+    /// Bumped by `ClientState::disconnected`, which smithay calls without
+    /// access to `State`.
+    pub clients_disconnected: Arc<AtomicU64>,
+}
+
+impl Core {
+    /// Create the globals, bind the listening socket and register the display
+    /// with the event loop.
+    pub fn new(
+        display: Display<State>,
+        loop_handle: LoopHandle<'static, State>,
+        loop_signal: LoopSignal,
+        config: quay_config::Config,
+        socket: Option<&str>,
+    ) -> anyhow::Result<Core> {
+        use anyhow::Context;
+        let dh = display.handle();
+        let clock = Clock::<Monotonic>::new();
+
+        let compositor_state = CompositorState::new::<State>(&dh);
+        let xdg_shell_state = XdgShellState::new::<State>(&dh);
+        let shm_state = ShmState::new::<State>(&dh, vec![]);
+        let output_manager_state = OutputManagerState::new_with_xdg_output::<State>(&dh);
+        let viewporter_state = ViewporterState::new::<State>(&dh);
+        let single_pixel_buffer_state = SinglePixelBufferState::new::<State>(&dh);
+        let presentation_state = PresentationState::new::<State>(&dh, clock.id() as u32);
+        let dmabuf_state = DmabufState::new();
+
+        let mut seat_state = SeatState::new();
+        let mut seat = seat_state.new_wl_seat(&dh, "seat0");
+        // xkb's default keymap (from XKB_DEFAULT_* or "us"); a broken keymap
+        // is a user problem, not a reason to run without a keyboard.
+        if let Err(err) = seat.add_keyboard(Default::default(), 600, 25) {
+            warn!("no keyboard on seat0: {err:?}");
+        }
+        seat.add_pointer();
+
+        let listening = match socket {
+            Some(name) => ListeningSocketSource::with_name(name)
+                .with_context(|| format!("cannot listen on wayland socket {name:?}"))?,
+            None => ListeningSocketSource::new_auto().context("cannot find a free wayland socket name")?,
+        };
+        let socket_name = listening.socket_name().to_os_string();
+        loop_handle
+            .insert_source(listening, |stream, _, state| {
+                let data = ClientState {
+                    compositor_state: CompositorClientState::default(),
+                    disconnected: state.core.clients_disconnected.clone(),
+                };
+                match state.core.display_handle.insert_client(stream, Arc::new(data)) {
+                    Ok(_) => state.core.stats.clients_connected_total += 1,
+                    Err(err) => warn!("cannot add a client: {err}"),
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot register the listening socket: {e}"))?;
+
+        loop_handle
+            .insert_source(
+                Generic::new(display, Interest::READ, Mode::Level),
+                |_, display, state| {
+                    // SAFETY: the display is owned by this source and never dropped while in use.
+                    let res = unsafe { display.get_mut().dispatch_clients(state) };
+                    if let Err(err) = res {
+                        // An I/O error on the display's epoll fd itself: the compositor cannot go on.
+                        tracing::error!("dispatching clients failed: {err}");
+                        state.core.loop_signal.stop();
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("cannot register the display: {e}"))?;
+
+        info!(socket = ?socket_name, "listening");
+
+        Ok(Core {
+            display_handle: dh,
+            loop_handle,
+            loop_signal,
+            config,
+            socket_name,
+            clock,
+            compositor_state,
+            xdg_shell_state,
+            shm_state,
+            seat_state,
+            output_manager_state,
+            viewporter_state,
+            single_pixel_buffer_state,
+            presentation_state,
+            dmabuf_state,
+            dmabuf_global: None,
+            dmabuf_feedbacks: None,
+            space: Space::default(),
+            popups: PopupManager::default(),
+            seat,
+            placed_windows: 0,
+            ipc: None,
+            stats: Stats::default(),
+            clients_disconnected: Arc::default(),
+        })
+    }
+
+    /// The toplevel window whose root surface is `surface`.
+    pub fn window_for_surface(&self, surface: &WlSurface) -> Option<&Window> {
+        self.space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+    }
+
+    /// The surface under a point in global logical coordinates, for input.
+    pub fn surface_under(&self, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
+        self.space.element_under(pos).and_then(|(window, location)| {
+            window
+                .surface_under(pos - location.to_f64(), WindowSurfaceType::ALL)
+                .map(|(s, p)| (s, (p + location).to_f64()))
+        })
+    }
+
+    /// Work after every event-loop dispatch: forget dead windows and popups
+    /// and send queued events to clients.
+    pub fn refresh_and_flush(&mut self) {
+        self.space.refresh();
+        self.popups.cleanup();
+        if let Err(err) = self.display_handle.flush_clients() {
+            warn!("flushing clients failed: {err}");
+        }
+    }
+
+    /// Clients connected now.
+    pub fn clients_live(&self) -> u64 {
+        self.stats
+            .clients_connected_total
+            .saturating_sub(self.clients_disconnected.load(Ordering::Relaxed))
+    }
+
+    /// Time since the presentation clock's epoch.
+    pub fn now(&self) -> Duration {
+        self.clock.now().into()
+    }
+}
+
+/// Per-client data smithay needs.
+pub struct ClientState {
+    pub compositor_state: CompositorClientState,
+    disconnected: Arc<AtomicU64>,
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, _client_id: ClientId) {}
+    fn disconnected(&self, _client_id: ClientId, _reason: DisconnectReason) {
+        self.disconnected.fetch_add(1, Ordering::Relaxed);
+    }
+}
