@@ -82,7 +82,8 @@ impl Headless {
             let target = renderer
                 .create_buffer(Fourcc::Xrgb8888, (w, h).into())
                 .map_err(|e| anyhow::anyhow!("cannot allocate a {w}x{h} output image: {e:?}"))?;
-            let refresh = Duration::from_secs_f64(1.0 / cfg.refresh.0);
+            // Like weston's millihz_to_nsec: 10^12 / mHz, truncated.
+            let refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
             info!(output = name, w, h, hz = cfg.refresh.0, "headless output");
             outputs.push(HeadlessOutput {
                 damage_tracker: OutputDamageTracker::from_output(&output),

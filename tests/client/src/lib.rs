@@ -1,1 +1,667 @@
-pub fn x() {}
+//! A pure-Rust Wayland test client for Quay's integration tests.
+//!
+//! It is its own crate (STYLE.md): the compositor crate's winit features
+//! would otherwise change how wayland-client is built. It speaks to a real
+//! socket, records every event the tests care about in [`App`], and turns
+//! protocol errors into values the tests can assert on.
+
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, OwnedFd},
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use rustix::{
+    event::{poll, PollFd, PollFlags},
+    fs::{ftruncate, memfd_create, MemfdFlags},
+    mm::{mmap, munmap, MapFlags, ProtFlags},
+};
+use wayland_client::{
+    backend::{protocol::ProtocolError, WaylandError},
+    event_created_child,
+    globals::{registry_queue_init, GlobalListContents},
+    protocol::{
+        wl_buffer::{self, WlBuffer},
+        wl_callback::{self, WlCallback},
+        wl_compositor::WlCompositor,
+        wl_output::WlOutput,
+        wl_registry::WlRegistry,
+        wl_seat::WlSeat,
+        wl_shm::{self, WlShm},
+        wl_shm_pool::WlShmPool,
+        wl_subcompositor::WlSubcompositor,
+        wl_subsurface::WlSubsurface,
+        wl_surface::WlSurface,
+    },
+    Connection, Dispatch, EventQueue, Proxy, QueueHandle,
+};
+use wayland_protocols::{
+    wp::{
+        linux_dmabuf::zv1::client::{
+            zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
+            zwp_linux_dmabuf_feedback_v1::{self, ZwpLinuxDmabufFeedbackV1},
+            zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        },
+        presentation_time::client::{
+            wp_presentation::{self, WpPresentation},
+            wp_presentation_feedback::{self, WpPresentationFeedback},
+        },
+        single_pixel_buffer::v1::client::wp_single_pixel_buffer_manager_v1::WpSinglePixelBufferManagerV1,
+        viewporter::client::{wp_viewport::WpViewport, wp_viewporter::WpViewporter},
+    },
+    xdg::shell::client::{
+        xdg_surface::{self, XdgSurface},
+        xdg_toplevel::{self, XdgToplevel},
+        xdg_wm_base::{self, XdgWmBase},
+    },
+};
+
+/// A global as advertised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    pub name: u32,
+    pub interface: String,
+    pub version: u32,
+}
+
+/// One `wp_presentation_feedback.presented`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented {
+    pub time: Duration,
+    pub refresh_ns: u32,
+    pub seq: u64,
+    pub flags: u32,
+}
+
+/// One tranche of a dma-buf feedback.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tranche {
+    pub target_device: Option<u64>,
+    pub formats: Vec<u16>,
+    pub flags: u32,
+}
+
+/// A complete `zwp_linux_dmabuf_feedback_v1` (up to its `done`).
+#[derive(Debug, Clone, Default)]
+pub struct Feedback {
+    /// (fourcc, modifier) pairs of the format table.
+    pub table: Vec<(u32, u64)>,
+    pub main_device: Option<u64>,
+    pub tranches: Vec<Tranche>,
+    pending: Tranche,
+    pub done: u32,
+}
+
+/// What happened to a `zwp_linux_buffer_params_v1.create`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamsResult {
+    Created(WlBuffer),
+    Failed,
+}
+
+/// Everything the tests observe, filled in by the dispatch impls.
+#[derive(Default)]
+pub struct App {
+    pub shm_formats: Vec<u32>,
+    pub presentation_clock: Option<u32>,
+    /// `wl_callback.done` times by callback id, in arrival order.
+    pub frame_done: Vec<(u32, u32)>,
+    pub presented: Vec<Presented>,
+    pub discarded: u32,
+    pub buffer_releases: u32,
+    /// Serial of the last configure per xdg_surface id, and whether acked.
+    pub configures: HashMap<u32, u32>,
+    pub toplevel_size: HashMap<u32, (i32, i32)>,
+    pub params_results: HashMap<u32, ParamsResult>,
+    pub feedbacks: HashMap<u32, Feedback>,
+}
+
+/// A connected client with the globals Quay must offer already bound.
+pub struct TestClient {
+    pub conn: Connection,
+    pub queue: EventQueue<App>,
+    pub qh: QueueHandle<App>,
+    pub app: App,
+    pub globals: Vec<Global>,
+    pub compositor: WlCompositor,
+    pub subcompositor: WlSubcompositor,
+    pub shm: WlShm,
+    pub wm_base: XdgWmBase,
+    pub presentation: WpPresentation,
+    pub dmabuf: ZwpLinuxDmabufV1,
+    pub viewporter: WpViewporter,
+    pub single_pixel: WpSinglePixelBufferManagerV1,
+    pub seat: WlSeat,
+    pub output: WlOutput,
+}
+
+/// A mapped xdg toplevel with its current buffer.
+pub struct Window {
+    pub surface: WlSurface,
+    pub xdg_surface: XdgSurface,
+    pub toplevel: XdgToplevel,
+}
+
+/// Errors of the test client: a protocol error from the compositor, a lost
+/// connection, or a wait that timed out.
+#[derive(Debug)]
+pub enum ClientError {
+    Protocol(ProtocolError),
+    Io(String),
+    Timeout(&'static str),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Protocol(e) => write!(f, "protocol error: {e}"),
+            ClientError::Io(e) => write!(f, "connection: {e}"),
+            ClientError::Timeout(what) => write!(f, "timed out waiting for {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+fn map_err(conn: &Connection, e: impl std::fmt::Display) -> ClientError {
+    match conn.protocol_error() {
+        Some(p) => ClientError::Protocol(p),
+        None => ClientError::Io(e.to_string()),
+    }
+}
+
+impl TestClient {
+    /// Connect to the socket at `path` and bind every global Quay's tests use.
+    pub fn connect(path: &Path) -> Result<TestClient, ClientError> {
+        let stream =
+            std::os::unix::net::UnixStream::connect(path).map_err(|e| ClientError::Io(e.to_string()))?;
+        let conn = Connection::from_socket(stream).map_err(|e| ClientError::Io(e.to_string()))?;
+        let (globals, queue) =
+            registry_queue_init::<App>(&conn).map_err(|e| ClientError::Io(e.to_string()))?;
+        let qh = queue.handle();
+        let list: Vec<Global> = globals
+            .contents()
+            .clone_list()
+            .into_iter()
+            .map(|g| Global {
+                name: g.name,
+                interface: g.interface,
+                version: g.version,
+            })
+            .collect();
+        let bind_err = |e: wayland_client::globals::BindError| ClientError::Io(format!("bind: {e}"));
+        let client = TestClient {
+            compositor: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
+            subcompositor: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
+            shm: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
+            wm_base: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
+            presentation: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
+            dmabuf: globals.bind(&qh, 4..=5, ()).map_err(bind_err)?,
+            viewporter: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
+            single_pixel: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
+            seat: globals.bind(&qh, 1..=7, ()).map_err(bind_err)?,
+            output: globals.bind(&qh, 1..=4, ()).map_err(bind_err)?,
+            conn,
+            queue,
+            qh,
+            app: App::default(),
+            globals: list,
+        };
+        let mut client = client;
+        client.roundtrip()?;
+        Ok(client)
+    }
+
+    pub fn roundtrip(&mut self) -> Result<(), ClientError> {
+        self.queue
+            .roundtrip(&mut self.app)
+            .map(|_| ())
+            .map_err(|e| map_err(&self.conn, e))
+    }
+
+    /// Dispatch events until `done(&app)` holds or `timeout` passes.
+    pub fn dispatch_until(
+        &mut self,
+        what: &'static str,
+        timeout: Duration,
+        mut done: impl FnMut(&App) -> bool,
+    ) -> Result<(), ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.queue
+                .dispatch_pending(&mut self.app)
+                .map_err(|e| map_err(&self.conn, e))?;
+            if done(&self.app) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout(what));
+            }
+            self.conn.flush().map_err(|e| map_err(&self.conn, e))?;
+            if let Some(guard) = self.queue.prepare_read() {
+                let remaining = deadline - now;
+                let ts = rustix::time::Timespec {
+                    tv_sec: remaining.as_secs() as i64,
+                    tv_nsec: remaining.subsec_nanos() as i64,
+                };
+                let readable = {
+                    let fd = guard.connection_fd();
+                    let mut fds = [PollFd::new(&fd, PollFlags::IN | PollFlags::ERR | PollFlags::HUP)];
+                    poll(&mut fds, Some(&ts)).map_err(|e| ClientError::Io(e.to_string()))? > 0
+                };
+                if readable {
+                    match guard.read() {
+                        Ok(_) => {}
+                        Err(WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(map_err(&self.conn, e)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Expect the compositor to kill this client with a protocol error.
+    pub fn expect_protocol_error(&mut self) -> ProtocolError {
+        match self.dispatch_until("a protocol error", Duration::from_secs(10), |_| false) {
+            Err(ClientError::Protocol(e)) => e,
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+    }
+
+    pub fn global(&self, interface: &str) -> Option<&Global> {
+        self.globals.iter().find(|g| g.interface == interface)
+    }
+
+    /// A `wl_buffer` of `w`×`h` XRGB8888 (or ARGB8888) pixels, all `argb`.
+    pub fn shm_buffer(&mut self, w: i32, h: i32, argb: u32, format: wl_shm::Format) -> WlBuffer {
+        let stride = w * 4;
+        let size = (stride * h) as usize;
+        let fd = memfd_create("quay-test-shm", MemfdFlags::CLOEXEC).expect("memfd");
+        ftruncate(&fd, size as u64).expect("ftruncate");
+        // SAFETY: a fresh shared mapping of a memfd we own, unmapped below.
+        unsafe {
+            let ptr = mmap(
+                std::ptr::null_mut(),
+                size,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+            .expect("mmap");
+            let px = std::slice::from_raw_parts_mut(ptr as *mut u32, size / 4);
+            px.fill(argb);
+            munmap(ptr, size).expect("munmap");
+        }
+        let pool = self.shm.create_pool(fd.as_fd(), size as i32, &self.qh, ());
+        let buffer = pool.create_buffer(0, w, h, stride, format, &self.qh, ());
+        pool.destroy();
+        buffer
+    }
+
+    /// Create a toplevel, wait for its configure, attach a solid buffer.
+    pub fn window(&mut self, w: i32, h: i32, argb: u32) -> Result<Window, ClientError> {
+        let surface = self.compositor.create_surface(&self.qh, ());
+        let xdg_surface = self.wm_base.get_xdg_surface(&surface, &self.qh, ());
+        let toplevel = xdg_surface.get_toplevel(&self.qh, ());
+        toplevel.set_title("quay-test".into());
+        surface.commit();
+        let id = xdg_surface.id().protocol_id();
+        self.dispatch_until("the initial configure", Duration::from_secs(10), |app| {
+            app.configures.contains_key(&id)
+        })?;
+        let serial = self.app.configures[&id];
+        xdg_surface.ack_configure(serial);
+        let buffer = self.shm_buffer(w, h, argb, wl_shm::Format::Xrgb8888);
+        surface.attach(Some(&buffer), 0, 0);
+        surface.damage_buffer(0, 0, w, h);
+        surface.commit();
+        Ok(Window {
+            surface,
+            xdg_surface,
+            toplevel,
+        })
+    }
+
+    /// Request a frame callback, commit, and wait for it to fire.
+    pub fn commit_and_wait_frame(&mut self, surface: &WlSurface) -> Result<u32, ClientError> {
+        let cb = surface.frame(&self.qh, ());
+        surface.commit();
+        // Protocol ids are reused once a callback is done: only look at
+        // callbacks that fired after this request.
+        let seen = self.app.frame_done.len();
+        let id = cb.id().protocol_id();
+        let fired = |app: &App| {
+            app.frame_done[seen..]
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, t)| *t)
+        };
+        self.dispatch_until("a frame callback", Duration::from_secs(10), |app| {
+            fired(app).is_some()
+        })?;
+        Ok(fired(&self.app).unwrap_or_default())
+    }
+
+    /// Ask for the default dma-buf feedback and wait for its `done`.
+    pub fn default_feedback(&mut self) -> Result<Feedback, ClientError> {
+        let fb = self.dmabuf.get_default_feedback(&self.qh, ());
+        self.wait_feedback(&fb)
+    }
+
+    /// Ask for a surface's dma-buf feedback and wait for its `done`.
+    pub fn surface_feedback(&mut self, surface: &WlSurface) -> Result<Feedback, ClientError> {
+        let fb = self.dmabuf.get_surface_feedback(surface, &self.qh, ());
+        self.wait_feedback(&fb)
+    }
+
+    fn wait_feedback(&mut self, fb: &ZwpLinuxDmabufFeedbackV1) -> Result<Feedback, ClientError> {
+        let id = fb.id().protocol_id();
+        self.dispatch_until("dma-buf feedback done", Duration::from_secs(10), |app| {
+            app.feedbacks.get(&id).is_some_and(|f| f.done > 0)
+        })?;
+        Ok(self.app.feedbacks[&id].clone())
+    }
+
+    /// New `zwp_linux_buffer_params_v1`.
+    pub fn params(&mut self) -> ZwpLinuxBufferParamsV1 {
+        self.dmabuf.create_params(&self.qh, ())
+    }
+
+    /// Wait for a params object's `created` or `failed`.
+    pub fn wait_params(&mut self, params: &ZwpLinuxBufferParamsV1) -> Result<ParamsResult, ClientError> {
+        let id = params.id().protocol_id();
+        self.dispatch_until("created/failed", Duration::from_secs(10), |app| {
+            app.params_results.contains_key(&id)
+        })?;
+        Ok(self.app.params_results[&id].clone())
+    }
+
+    /// Subsurface helper for tests of wl_subcompositor.
+    pub fn subsurface(&mut self, parent: &WlSurface) -> (WlSurface, WlSubsurface) {
+        let surface = self.compositor.create_surface(&self.qh, ());
+        let sub = self.subcompositor.get_subsurface(&surface, parent, &self.qh, ());
+        (surface, sub)
+    }
+
+    pub fn viewport(&mut self, surface: &WlSurface) -> WpViewport {
+        self.viewporter.get_viewport(surface, &self.qh, ())
+    }
+
+    /// Request presentation feedback for the next commit of `surface`.
+    pub fn feedback(&mut self, surface: &WlSurface) -> WpPresentationFeedback {
+        self.presentation.feedback(surface, &self.qh, ())
+    }
+}
+
+/// A memfd of `size` bytes: has an inode like a dma-buf, but is not one.
+pub fn memfd(size: u64) -> OwnedFd {
+    let fd = memfd_create("quay-test-not-a-dmabuf", MemfdFlags::CLOEXEC).expect("memfd");
+    ftruncate(&fd, size).expect("ftruncate");
+    fd
+}
+
+/// Read a dma-buf feedback format table (16-byte entries).
+fn read_format_table(fd: OwnedFd, size: u32) -> Vec<(u32, u64)> {
+    let size = size as usize;
+    if size == 0 {
+        return Vec::new();
+    }
+    // SAFETY: read-only private mapping of the table the compositor sent.
+    unsafe {
+        let Ok(ptr) = mmap(
+            std::ptr::null_mut(),
+            size,
+            ProtFlags::READ,
+            MapFlags::PRIVATE,
+            &fd,
+            0,
+        ) else {
+            return Vec::new();
+        };
+        let bytes = std::slice::from_raw_parts(ptr as *const u8, size);
+        let table = bytes
+            .chunks_exact(16)
+            .map(|c| {
+                let fmt = u32::from_ne_bytes(c[0..4].try_into().unwrap_or_default());
+                let m = u64::from_ne_bytes(c[8..16].try_into().unwrap_or_default());
+                (fmt, m)
+            })
+            .collect();
+        let _ = munmap(ptr, size);
+        table
+    }
+}
+
+fn dev_from_bytes(bytes: &[u8]) -> Option<u64> {
+    match bytes.len() {
+        8 => Some(u64::from_ne_bytes(bytes.try_into().ok()?)),
+        4 => Some(u32::from_ne_bytes(bytes.try_into().ok()?) as u64),
+        _ => None,
+    }
+}
+
+// ---- dispatch impls: record what the tests need, ignore the rest ----
+
+macro_rules! ignore_events {
+    ($($t:ty),* $(,)?) => {$(
+        impl Dispatch<$t, ()> for App {
+            fn event(_: &mut Self, _: &$t, _: <$t as Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
+        }
+    )*};
+}
+
+ignore_events!(
+    WlCompositor,
+    WlSubcompositor,
+    WlSubsurface,
+    WlSurface,
+    WlShmPool,
+    WlSeat,
+    WlOutput,
+    ZwpLinuxDmabufV1,
+    WpViewporter,
+    WpViewport,
+    WpSinglePixelBufferManagerV1,
+);
+
+impl Dispatch<WlRegistry, GlobalListContents> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlRegistry,
+        _: <WlRegistry as Proxy>::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl Dispatch<WlShm, ()> for App {
+    fn event(app: &mut Self, _: &WlShm, event: wl_shm::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        if let wl_shm::Event::Format { format } = event {
+            app.shm_formats.push(format.into());
+        }
+    }
+}
+
+impl Dispatch<WlBuffer, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WlBuffer,
+        event: wl_buffer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_buffer::Event::Release = event {
+            app.buffer_releases += 1;
+        }
+    }
+}
+
+impl Dispatch<WlCallback, ()> for App {
+    fn event(
+        app: &mut Self,
+        cb: &WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { callback_data } = event {
+            app.frame_done.push((cb.id().protocol_id(), callback_data));
+        }
+    }
+}
+
+impl Dispatch<XdgWmBase, ()> for App {
+    fn event(
+        _: &mut Self,
+        wm: &XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = event {
+            wm.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<XdgSurface, ()> for App {
+    fn event(
+        app: &mut Self,
+        s: &XdgSurface,
+        event: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = event {
+            app.configures.insert(s.id().protocol_id(), serial);
+        }
+    }
+}
+
+impl Dispatch<XdgToplevel, ()> for App {
+    fn event(
+        app: &mut Self,
+        t: &XdgToplevel,
+        event: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
+            app.toplevel_size.insert(t.id().protocol_id(), (width, height));
+        }
+    }
+}
+
+impl Dispatch<WpPresentation, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WpPresentation,
+        event: wp_presentation::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_presentation::Event::ClockId { clk_id } = event {
+            app.presentation_clock = Some(clk_id);
+        }
+    }
+}
+
+impl Dispatch<WpPresentationFeedback, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WpPresentationFeedback,
+        event: wp_presentation_feedback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wp_presentation_feedback::Event::Presented {
+                tv_sec_hi,
+                tv_sec_lo,
+                tv_nsec,
+                refresh,
+                seq_hi,
+                seq_lo,
+                flags,
+            } => {
+                let secs = ((tv_sec_hi as u64) << 32) | tv_sec_lo as u64;
+                app.presented.push(Presented {
+                    time: Duration::new(secs, tv_nsec),
+                    refresh_ns: refresh,
+                    seq: ((seq_hi as u64) << 32) | seq_lo as u64,
+                    flags: flags.into(),
+                });
+            }
+            wp_presentation_feedback::Event::Discarded => app.discarded += 1,
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxBufferParamsV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        params: &ZwpLinuxBufferParamsV1,
+        event: zwp_linux_buffer_params_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let id = params.id().protocol_id();
+        match event {
+            zwp_linux_buffer_params_v1::Event::Created { buffer } => {
+                app.params_results.insert(id, ParamsResult::Created(buffer));
+            }
+            zwp_linux_buffer_params_v1::Event::Failed => {
+                app.params_results.insert(id, ParamsResult::Failed);
+            }
+            _ => {}
+        }
+    }
+
+    event_created_child!(App, ZwpLinuxBufferParamsV1, [
+        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (WlBuffer, ()),
+    ]);
+}
+
+impl Dispatch<ZwpLinuxDmabufFeedbackV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        fb: &ZwpLinuxDmabufFeedbackV1,
+        event: zwp_linux_dmabuf_feedback_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_linux_dmabuf_feedback_v1::Event;
+        let f = app.feedbacks.entry(fb.id().protocol_id()).or_default();
+        match event {
+            Event::FormatTable { fd, size } => f.table = read_format_table(fd, size),
+            Event::MainDevice { device } => f.main_device = dev_from_bytes(&device),
+            Event::TrancheTargetDevice { device } => f.pending.target_device = dev_from_bytes(&device),
+            Event::TrancheFormats { indices } => f
+                .pending
+                .formats
+                .extend(indices.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]]))),
+            Event::TrancheFlags { flags } => f.pending.flags = flags.into(),
+            Event::TrancheDone => {
+                let t = std::mem::take(&mut f.pending);
+                f.tranches.push(t);
+            }
+            Event::Done => f.done += 1,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The integration-test fixture: a real `quay` process on a real socket.
+//!
+//! Each [`Quay`] gets its own `XDG_RUNTIME_DIR` and `XDG_CONFIG_HOME` in a
+//! temp dir, so tests run in parallel without seeing each other. Clients
+//! are the pure-Rust `quay-test-client` or real programs (Debian's weston
+//! demo clients, wayland-info) started with [`Quay::spawn_client`].
+//! A missing program is a failed test, never a skipped one: the README's
+//! test command installs them.
+#![allow(dead_code, clippy::disallowed_macros)]
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use quay_test_client::TestClient;
+
+pub const SOCKET: &str = "wayland-quay-test";
+
+/// A small output keeps pixman fast in debug builds.
+pub const SMALL_CONFIG: &str = r##"
+background = "#102030"
+[[headless.output]]
+name = "HEADLESS-1"
+width = 640
+height = 480
+refresh = 60.0
+"##;
+
+pub const BACKGROUND: [u8; 4] = [0x10, 0x20, 0x30, 0xff];
+
+pub struct Quay {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub runtime_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+pub fn quay_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_quay")
+}
+
+/// Panic with an install hint if `program` is not on PATH.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "{program} is not installed; this test needs it (apt-get install {package}, \
+         or run the README's test command, which installs it)"
+    );
+}
+
+impl Quay {
+    /// Start headless Quay with `config` and wait until its IPC socket is up.
+    pub fn start(config: &str) -> Quay {
+        Self::start_with(config, &["--backend", "headless"], &[])
+    }
+
+    pub fn start_with(config: &str, args: &[&str], env: &[(&str, &str)]) -> Quay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime_dir = dir.path().join("runtime");
+        std::fs::create_dir(&runtime_dir).unwrap();
+        std::fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.path().join("quay.log");
+        let mut cmd = Command::new(quay_bin());
+        cmd.args(args)
+            .args(["--socket", SOCKET, "--config"])
+            .arg(&config_path)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("XDG_CONFIG_HOME", dir.path().join("config-home"))
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("QUAY_SOCKET")
+            .env(
+                "RUST_LOG",
+                std::env::var("QUAY_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn quay");
+        let mut quay = Quay {
+            dir,
+            child,
+            runtime_dir,
+            log,
+        };
+        let ipc = quay.ipc_path();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ipc.exists() {
+            if let Ok(Some(status)) = quay.child.try_wait() {
+                panic!(
+                    "quay exited during start-up ({status}); log:\n{}",
+                    quay.log_text()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!("quay did not come up in 60 s; log:\n{}", quay.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        quay
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime_dir.join(SOCKET)
+    }
+
+    pub fn ipc_path(&self) -> PathBuf {
+        self.runtime_dir.join(format!("quay.{SOCKET}.sock"))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn client(&self) -> TestClient {
+        TestClient::connect(&self.socket_path()).expect("connect test client")
+    }
+
+    /// `quay msg ARGS…` against this instance; the parsed JSON reply.
+    pub fn msg(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(quay_bin())
+            .arg("msg")
+            .args(["--socket", SOCKET])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .env_remove("QUAY_SOCKET")
+            .output()
+            .expect("run quay msg");
+        assert!(
+            out.status.success(),
+            "quay msg {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        serde_json::from_slice(&out.stdout).expect("quay msg prints JSON")
+    }
+
+    pub fn stat(&self, name: &str) -> u64 {
+        self.msg(&["stats"])[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no stat {name}"))
+    }
+
+    /// Take a screenshot of the first output through `quay msg`.
+    pub fn screenshot(&self) -> Image {
+        let path = self.dir.path().join("shot.png");
+        let _ = std::fs::remove_file(&path);
+        self.msg(&["screenshot", path.to_str().unwrap()]);
+        Image::load(&path)
+    }
+
+    /// Start a real client program against this Quay, output captured.
+    pub fn spawn_client(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> RunningClient {
+        let name = program.file_name().unwrap().to_string_lossy().into_owned();
+        let out = self.dir.path().join(format!("{name}.{}.out", std::process::id()));
+        let err = self
+            .dir
+            .path()
+            .join(format!("{name}.{}.err", Instant::now().elapsed().as_nanos()));
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("WAYLAND_DISPLAY", SOCKET)
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .env_remove("DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        RunningClient {
+            child: cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}")),
+            name,
+            out,
+            err,
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        wait_timeout(&mut self.child, Duration::from_secs(20)).unwrap_or_else(|| {
+            let _ = self.child.kill();
+            panic!("quay did not exit on SIGTERM; log:\n{}", self.log_text())
+        })
+    }
+}
+
+impl Drop for Quay {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- quay log ----\n{}", self.log_text());
+        }
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct RunningClient {
+    pub child: Child,
+    pub name: String,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+pub struct ClientOutcome {
+    /// The client was still running when stopped (it did not crash or quit).
+    pub survived: bool,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunningClient {
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stop the client with SIGINT (weston's clients exit cleanly on it).
+    pub fn stop(mut self) -> ClientOutcome {
+        let survived = self.is_running();
+        if survived {
+            let pid = rustix::process::Pid::from_child(&self.child);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        }
+        let status = wait_timeout(&mut self.child, Duration::from_secs(10)).unwrap_or_else(|| {
+            let _ = self.child.kill();
+            self.child.wait().unwrap()
+        });
+        let read = |p: &Path| {
+            let mut s = String::new();
+            let _ = std::fs::File::open(p).and_then(|mut f| f.read_to_string(&mut s));
+            s
+        };
+        ClientOutcome {
+            survived,
+            status,
+            stdout: read(&self.out),
+            stderr: read(&self.err),
+        }
+    }
+}
+
+/// A decoded RGBA screenshot.
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+impl Image {
+    pub fn load(path: &Path) -> Image {
+        let decoder = png::Decoder::new(std::fs::File::open(path).expect("screenshot file exists"));
+        let mut reader = decoder.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("png data");
+        assert_eq!(info.color_type, png::ColorType::Rgba);
+        buf.truncate(info.buffer_size());
+        Image {
+            width: info.width,
+            height: info.height,
+            rgba: buf,
+        }
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = ((y * self.width + x) * 4) as usize;
+        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
+    }
+
+    /// How many pixels in the rectangle differ from `color`.
+    pub fn count_not(&self, x0: u32, y0: u32, w: u32, h: u32, color: [u8; 4]) -> usize {
+        let mut n = 0;
+        for y in y0..(y0 + h).min(self.height) {
+            for x in x0..(x0 + w).min(self.width) {
+                if self.pixel(x, y) != color {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}

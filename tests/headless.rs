@@ -1,0 +1,251 @@
+//! Headless Quay over a real socket with the pure-Rust test client:
+//! globals, pixels, frame callbacks, presentation feedback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Quay, BACKGROUND, SMALL_CONFIG};
+use quay_test_client::Presented;
+use wayland_client::protocol::wl_shm;
+
+const RED: u32 = 0xffff0000;
+const GREEN: u32 = 0xff00ff00;
+const RED_RGBA: [u8; 4] = [0xff, 0, 0, 0xff];
+const GREEN_RGBA: [u8; 4] = [0, 0xff, 0, 0xff];
+
+#[test]
+fn advertises_required_globals_with_versions() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let client = quay.client();
+    let want = [
+        ("wl_compositor", 5),
+        ("wl_subcompositor", 1),
+        ("xdg_wm_base", 5),
+        ("wl_shm", 1),
+        ("wl_seat", 7),
+        ("wl_output", 4),
+        ("zxdg_output_manager_v1", 3),
+        ("wp_viewporter", 1),
+        ("wp_single_pixel_buffer_manager_v1", 1),
+        ("wp_presentation", 1),
+        ("zwp_linux_dmabuf_v1", 5),
+    ];
+    for (iface, min) in want {
+        let g = client
+            .global(iface)
+            .unwrap_or_else(|| panic!("{iface} not advertised: {:?}", client.globals));
+        assert!(g.version >= min, "{iface} version {} < {min}", g.version);
+    }
+    assert_eq!(client.global("zwp_linux_dmabuf_v1").unwrap().version, 5);
+}
+
+#[test]
+fn shm_windows_appear_in_screenshot_at_cascade_positions() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let w1 = c.window(200, 100, RED).unwrap();
+    c.commit_and_wait_frame(&w1.surface).unwrap();
+    let w2 = c.window(100, 100, GREEN).unwrap();
+    c.commit_and_wait_frame(&w2.surface).unwrap();
+    // One more frame so the screenshot holds both (frame callbacks fire after present).
+    c.commit_and_wait_frame(&w2.surface).unwrap();
+
+    let shot = quay.screenshot();
+    assert_eq!((shot.width, shot.height), (640, 480));
+    // First window at (0,0), second cascaded to (32,32) and on top.
+    assert_eq!(shot.pixel(5, 5), RED_RGBA);
+    assert_eq!(shot.pixel(199, 99), RED_RGBA);
+    assert_eq!(shot.count_not(0, 0, 32, 100, RED_RGBA), 0);
+    assert_eq!(shot.count_not(32, 32, 100, 100, GREEN_RGBA), 0);
+    assert_eq!(shot.pixel(133, 133), BACKGROUND);
+    assert_eq!(shot.pixel(639, 479), BACKGROUND);
+    assert_eq!(shot.pixel(200, 5), BACKGROUND);
+}
+
+#[test]
+fn frame_callbacks_fire_once_per_presented_frame() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let w = c.window(64, 64, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+
+    // Ask for three callbacks in one commit: all fire with the same frame.
+    let cbs: Vec<_> = (0..3).map(|_| w.surface.frame(&c.qh, ())).collect();
+    w.surface.commit();
+    c.dispatch_until("3 callbacks", Duration::from_secs(10), |app| {
+        app.frame_done.len() >= 4
+    })
+    .unwrap();
+    let times: Vec<u32> = c.app.frame_done[1..].iter().map(|(_, t)| *t).collect();
+    assert_eq!(times.len(), 3);
+    assert!(
+        times.iter().all(|t| *t == times[0]),
+        "one frame fires all pending callbacks: {times:?}"
+    );
+    drop(cbs);
+
+    // A client that redraws on every callback advances once per frame:
+    // callbacks ≤ frames presented in the same time, and their times increase.
+    let before = quay.stat("frames_presented_total");
+    let mut last = 0;
+    for _ in 0..20 {
+        let t = c.commit_and_wait_frame(&w.surface).unwrap();
+        assert!(
+            t > last || last == 0,
+            "callback time did not advance: {t} after {last}"
+        );
+        last = t;
+    }
+    let frames = quay.stat("frames_presented_total") - before;
+    assert!(
+        frames >= 20,
+        "20 callbacks need at least 20 presented frames, saw {frames}"
+    );
+}
+
+#[test]
+fn presentation_feedback_has_increasing_monotonic_timestamps() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    assert_eq!(
+        c.app.presentation_clock,
+        Some(libc_clock_monotonic()),
+        "clock is CLOCK_MONOTONIC"
+    );
+    let w = c.window(64, 64, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    for i in 0..10 {
+        let buf = c.shm_buffer(64, 64, 0xff000000 | (i * 20), wl_shm::Format::Xrgb8888);
+        w.surface.attach(Some(&buf), 0, 0);
+        w.surface.damage_buffer(0, 0, 64, 64);
+        let _fb = c.feedback(&w.surface);
+        c.commit_and_wait_frame(&w.surface).unwrap();
+    }
+    c.dispatch_until("10 presented", Duration::from_secs(10), |app| {
+        app.presented.len() >= 10
+    })
+    .unwrap();
+    let p: &[Presented] = &c.app.presented;
+    assert_eq!(c.app.discarded, 0);
+    for pair in p.windows(2) {
+        assert!(pair[1].time > pair[0].time, "timestamps increase: {pair:?}");
+        assert!(pair[1].seq > pair[0].seq, "sequence increases: {pair:?}");
+    }
+    for e in p {
+        assert_eq!(e.refresh_ns, 16_666_666, "60 Hz refresh");
+        assert_eq!(e.flags & 1, 1, "vsync flag (paced by the frame clock)");
+    }
+    // Timestamps are on the client's CLOCK_MONOTONIC and recent.
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let last = p.last().unwrap().time;
+    assert!(
+        last <= now && now - last < Duration::from_secs(5),
+        "last={last:?} now={now:?}"
+    );
+}
+
+fn libc_clock_monotonic() -> u32 {
+    1 // CLOCK_MONOTONIC on Linux
+}
+
+#[test]
+fn subsurface_single_pixel_buffer_and_viewporter_compose() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let w = c.window(200, 200, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+
+    // A 1x1 blue single-pixel buffer scaled by a viewport to 50x40, as a
+    // subsurface at (20, 30) of the window.
+    let (sub_surface, sub) = c.subsurface(&w.surface);
+    sub.set_position(20, 30);
+    sub.set_desync();
+    let vp = c.viewport(&sub_surface);
+    vp.set_destination(50, 40);
+    let blue = c
+        .single_pixel
+        .create_u32_rgba_buffer(0, 0, u32::MAX, u32::MAX, &c.qh, ());
+    sub_surface.attach(Some(&blue), 0, 0);
+    sub_surface.damage_buffer(0, 0, 1, 1);
+    sub_surface.commit();
+    w.surface.commit(); // applies the subsurface position
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+
+    let shot = quay.screenshot();
+    let blue_rgba = [0, 0, 0xff, 0xff];
+    assert_eq!(
+        shot.count_not(20, 30, 50, 40, blue_rgba),
+        0,
+        "viewported subsurface covers 50x40"
+    );
+    assert_eq!(shot.pixel(19, 30), RED_RGBA);
+    assert_eq!(shot.pixel(70, 30), RED_RGBA);
+    assert_eq!(shot.pixel(20, 70), RED_RGBA);
+}
+
+#[test]
+fn stats_count_clients_and_windows_back_to_baseline() {
+    let quay = Quay::start(SMALL_CONFIG);
+    assert_eq!(quay.stat("clients_live"), 0);
+    {
+        let mut c = quay.client();
+        let w = c.window(32, 32, RED).unwrap();
+        c.commit_and_wait_frame(&w.surface).unwrap();
+        let s = quay.msg(&["stats"]);
+        assert_eq!(s["clients_live"], 1);
+        assert_eq!(s["windows_live"], 1);
+    }
+    // The client is gone: wait for Quay to notice.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = quay.msg(&["stats"]);
+        if s["clients_live"] == 0 && s["windows_live"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stats did not return to baseline: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn outputs_and_version_over_ipc() {
+    let two = r#"
+[[headless.output]]
+name = "A"
+width = 320
+height = 240
+[[headless.output]]
+name = "B"
+width = 200
+height = 100
+refresh = 30
+"#;
+    let quay = Quay::start(two);
+    let v = quay.msg(&["version"]);
+    assert_eq!(v["backend"], "headless");
+    let outs = quay.msg(&["outputs"]);
+    let outs = outs.as_array().unwrap();
+    assert_eq!(outs.len(), 2);
+    assert_eq!(outs[0]["name"], "A");
+    assert_eq!(outs[1]["name"], "B");
+    assert_eq!(outs[1]["location"], serde_json::json!([320, 0]));
+    assert_eq!(outs[1]["refresh_mhz"], 30_000);
+    // A screenshot of the second output has its size (once it has presented).
+    while quay.stat("frames_presented_total") < 4 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let path = quay.dir.path().join("b.png");
+    let r = quay.msg(&["screenshot", path.to_str().unwrap(), "--output", "B"]);
+    assert_eq!(
+        (r["width"].as_u64(), r["height"].as_u64()),
+        (Some(200), Some(100))
+    );
+    let shot = common::Image::load(&path);
+    assert_eq!(shot.pixel(0, 0), [0x1e, 0x1e, 0x2e, 0xff], "default background");
+}
