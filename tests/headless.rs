@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Quay, BACKGROUND, SMALL_CONFIG};
+use quay_test_client::wayland_client::protocol::wl_shm;
 use quay_test_client::Presented;
-use wayland_client::protocol::wl_shm;
 
 const RED: u32 = 0xffff0000;
 const GREEN: u32 = 0xff00ff00;

@@ -12,6 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use wayland_client;
+pub use wayland_protocols;
+
 use rustix::{
     event::{poll, PollFd, PollFlags},
     fs::{ftruncate, memfd_create, MemfdFlags},
