@@ -1,0 +1,48 @@
+# Shared by scripts/run and scripts/test (sourced, not run).
+# Debian packages Quay needs to build, run and test on the host.
+
+# Build: smithay's backends link these.
+BUILD_PKGS="pkg-config libwayland-dev libxkbcommon-dev libpixman-1-dev libudev-dev libinput-dev
+libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
+# Run: Mesa's EGL/GLES (llvmpipe when there is no GPU) for the winit backend.
+RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri"
+# Test: real clients and a real X server.
+TEST_PKGS="weston wayland-utils xvfb x11-apps"
+
+missing_pkgs() {
+  local p out=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || out="$out $p"
+  done
+  echo "$out"
+}
+
+# ensure_pkgs PKG...: install what is missing (as root), or say exactly what to run.
+ensure_pkgs() {
+  local missing
+  missing=$(missing_pkgs "$@")
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "quay: installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || { echo "quay: apt-get update failed" >&2; return 1; }
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing >/dev/null || {
+      echo "quay: apt-get install failed for:$missing" >&2; return 1; }
+  else
+    echo "quay: missing Debian packages. Run:" >&2
+    echo "  sudo apt-get install -y$missing" >&2
+    return 1
+  fi
+}
+
+ensure_cargo() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "quay: no Rust toolchain. Install one with rustup (https://rustup.rs), Rust 1.87 or newer;" >&2
+    echo "      Debian 12's own cargo package is too old for smithay 0.7." >&2
+    return 1
+  fi
+}
