@@ -6,11 +6,12 @@
 //! they hold no buffer-cache policy (that is `crate::buffer`).
 
 pub mod headless;
+pub mod udev;
 pub mod winit;
 
 use smithay::backend::allocator::{dmabuf::Dmabuf, Format};
 
-pub use self::{headless::Headless, winit::Winit};
+pub use self::{headless::Headless, udev::Udev, winit::Winit};
 
 /// Which backend to run, as chosen on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,7 +20,7 @@ pub enum BackendKind {
     Auto,
     Winit,
     Headless,
-    /// The KMS/GBM session backend (not built yet).
+    /// The KMS/GBM session backend (libseat, libinput).
     Udev,
 }
 
@@ -47,9 +48,23 @@ pub struct Screenshot {
     pub rgba: Vec<u8>,
 }
 
+impl Screenshot {
+    /// From `height` rows of RGBA pixels whose stride may exceed `width * 4`.
+    pub fn from_rows(width: u32, height: u32, bytes: &[u8]) -> Screenshot {
+        let row = width as usize * 4;
+        let stride = bytes.len() / (height.max(1) as usize);
+        let mut rgba = Vec::with_capacity(row * height as usize);
+        for y in 0..height as usize {
+            rgba.extend_from_slice(&bytes[y * stride..y * stride + row]);
+        }
+        Screenshot { width, height, rgba }
+    }
+}
+
 pub enum Backend {
     Headless(Headless),
     Winit(Box<Winit>),
+    Udev(Box<Udev>),
 }
 
 impl Backend {
@@ -57,6 +72,7 @@ impl Backend {
         match self {
             Backend::Headless(_) => "headless",
             Backend::Winit(_) => "winit",
+            Backend::Udev(_) => "udev",
         }
     }
 
@@ -74,11 +90,42 @@ impl Backend {
         }
     }
 
+    pub fn udev(&mut self) -> Option<&mut Udev> {
+        match self {
+            Backend::Udev(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The device dma-buf clients should allocate on (feedback's main device).
+    pub fn main_device(&self) -> (libc::dev_t, Option<std::path::PathBuf>) {
+        match self {
+            Backend::Udev(u) => u.main_device(),
+            _ => crate::buffer::find_main_device(),
+        }
+    }
+
+    /// Per-surface dma-buf feedback, where it differs from the default.
+    pub fn surface_feedback(&self) -> Option<smithay::wayland::dmabuf::DmabufFeedback> {
+        match self {
+            Backend::Udev(u) => udev::feedback(u),
+            _ => None,
+        }
+    }
+
+    /// Switch virtual terminal (session backends only; elsewhere a no-op).
+    pub fn change_vt(&mut self, vt: i32) {
+        if let Backend::Udev(u) = self {
+            u.change_vt(vt);
+        }
+    }
+
     /// The formats the renderer can import from dma-bufs.
     pub fn dmabuf_formats(&mut self) -> Vec<Format> {
         match self {
             Backend::Headless(h) => h.dmabuf_formats(),
             Backend::Winit(w) => w.dmabuf_formats(),
+            Backend::Udev(u) => u.dmabuf_formats(),
         }
     }
 
@@ -88,13 +135,15 @@ impl Backend {
         match self {
             Backend::Headless(h) => h.import_dmabuf(dmabuf),
             Backend::Winit(w) => w.import_dmabuf(dmabuf),
+            Backend::Udev(u) => u.import_dmabuf(dmabuf),
         }
     }
 
     /// What an output shows now. `output`: its name, or the first output.
-    pub fn screenshot(&mut self, output: Option<&str>) -> Result<Screenshot, String> {
+    pub fn screenshot(&mut self, core: &crate::Core, output: Option<&str>) -> Result<Screenshot, String> {
         match self {
             Backend::Headless(h) => h.screenshot(output),
+            Backend::Udev(u) => u.screenshot(core, output),
             Backend::Winit(_) => Err("screenshots are not implemented on the winit backend; \
                  take one of the host window instead"
                 .into()),

@@ -19,6 +19,9 @@ pub struct Cli {
     /// Listen on $XDG_RUNTIME_DIR/NAME (default: the first free wayland-N).
     #[arg(long, value_name = "NAME")]
     pub socket: Option<String>,
+    /// DRM device for the udev backend (default: the seat's primary GPU).
+    #[arg(long, value_name = "PATH")]
+    pub drm_device: Option<PathBuf>,
     /// Config file (default: $XDG_CONFIG_HOME/quay/config.toml, written on first run).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,

@@ -3,18 +3,49 @@
 
 use smithay::{
     backend::input::{
-        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Event, InputBackend, InputEvent,
-        KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent,
+        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Event, InputBackend, InputEvent, KeyState,
+        KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent, PointerMotionEvent,
     },
     input::{
         keyboard::FilterResult,
         pointer::{AxisFrame, ButtonEvent, MotionEvent},
     },
     reexports::wayland_server::protocol::wl_surface::WlSurface,
-    utils::SERIAL_COUNTER,
+    utils::{Logical, Point, SERIAL_COUNTER},
 };
 
-use crate::State;
+use crate::{state::Core, State};
+
+const XF86_SWITCH_VT_1: u32 = 0x1008_fe01;
+const XF86_SWITCH_VT_12: u32 = 0x1008_fe0c;
+
+impl Core {
+    /// Keep a point inside the union of the outputs (relative pointer motion).
+    fn clamp_to_outputs(&self, pos: Point<f64, Logical>) -> Point<f64, Logical> {
+        let geos: Vec<_> = self
+            .space
+            .outputs()
+            .filter_map(|o| self.space.output_geometry(o))
+            .collect();
+        if geos.iter().any(|g| g.to_f64().contains(pos)) || geos.is_empty() {
+            return pos;
+        }
+        // Nearest point of the nearest output.
+        geos.iter()
+            .map(|g| {
+                let g = g.to_f64();
+                let x = pos.x.clamp(g.loc.x, g.loc.x + g.size.w - 1.0);
+                let y = pos.y.clamp(g.loc.y, g.loc.y + g.size.h - 1.0);
+                Point::from((x, y))
+            })
+            .min_by(|a, b| {
+                let da = (a.x - pos.x).powi(2) + (a.y - pos.y).powi(2);
+                let db = (b.x - pos.x).powi(2) + (b.y - pos.y).powi(2);
+                da.total_cmp(&db)
+            })
+            .unwrap_or(pos)
+    }
+}
 
 impl State {
     pub fn process_input_event<I: InputBackend>(&mut self, event: InputEvent<I>) {
@@ -23,14 +54,45 @@ impl State {
                 let Some(keyboard) = self.core.seat.get_keyboard() else {
                     return;
                 };
-                keyboard.input::<(), _>(
+                // Ctrl+Alt+F<n> arrives as the keysym XF86Switch_VT_<n>: the
+                // session switches VT (udev backend); never forwarded.
+                let vt = keyboard.input::<i32, _>(
                     self,
                     event.key_code(),
                     event.state(),
                     SERIAL_COUNTER.next_serial(),
                     event.time_msec(),
-                    |_, _, _| FilterResult::Forward,
+                    |_, _, handle| {
+                        let sym = handle.modified_sym().raw();
+                        if (XF86_SWITCH_VT_1..=XF86_SWITCH_VT_12).contains(&sym) {
+                            FilterResult::Intercept((sym - XF86_SWITCH_VT_1 + 1) as i32)
+                        } else {
+                            FilterResult::Forward
+                        }
+                    },
                 );
+                if let (Some(vt), KeyState::Pressed) = (vt, event.state()) {
+                    self.backend.change_vt(vt);
+                }
+            }
+            InputEvent::PointerMotion { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let pos = self
+                    .core
+                    .clamp_to_outputs(pointer.current_location() + event.delta());
+                let under = self.core.surface_under(pos);
+                pointer.motion(
+                    self,
+                    under,
+                    &MotionEvent {
+                        location: pos,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time: event.time_msec(),
+                    },
+                );
+                pointer.frame(self);
             }
             InputEvent::PointerMotionAbsolute { event } => {
                 let Some(geo) = self

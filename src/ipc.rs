@@ -175,7 +175,7 @@ impl State {
                 if !path.is_absolute() {
                     return Err(format!("screenshot path must be absolute: {}", path.display()));
                 }
-                let shot = self.backend.screenshot(output.as_deref())?;
+                let shot = self.backend.screenshot(&self.core, output.as_deref())?;
                 write_png(&path, &shot).map_err(|e| format!("writing {}: {e}", path.display()))?;
                 Ok(serde_json::json!({
                     "path": path,

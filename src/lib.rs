@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! State
-//! ├── backend: Backend        (backends/: headless | winit; udev later)
+//! ├── backend: Backend        (backends/: headless | winit | udev)
 //! │     owns the renderer, the outputs' render targets and frame clocks
 //! └── core: Core              (src/state.rs)
 //!       owns the wayland globals (smithay's *State types), the Space of
@@ -37,7 +37,8 @@
 //!    renderer and answers `created` or `failed`), so a commit never fails
 //!    on import.
 //! 3. The backend's frame clock fires: a timer at the output's refresh rate
-//!    (headless), or the window's redraw (winit). The backend collects the
+//!    (headless), the window's redraw (winit), or the page flip (udev). The
+//!    backend collects the
 //!    `Space`'s render elements for that output, renders them with damage
 //!    tracking (`OutputDamageTracker`) into the output's target, and
 //!    presents.

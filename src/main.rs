@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{bail, Context};
 use clap::Parser;
 use quay::{
-    backends::{Backend, BackendKind, Headless, Winit},
+    backends::{Backend, BackendKind, Headless, Udev, Winit},
     cli::{default_config_path, Cli, Command, Msg},
     ipc::{self, IpcServer, Request},
     Core, State,
@@ -109,11 +109,6 @@ fn load_config(explicit: Option<&PathBuf>) -> anyhow::Result<Config> {
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let kind = cli.backend.resolve();
-    if kind == BackendKind::Udev {
-        bail!(
-            "the udev (KMS/GBM session) backend is not built yet; use --backend headless or --backend winit"
-        );
-    }
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         bail!("XDG_RUNTIME_DIR is not set; Quay puts its wayland and IPC sockets there");
     }
@@ -132,9 +127,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 
     let mut backend = match kind {
         BackendKind::Winit => Backend::Winit(Box::new(Winit::new(&mut core)?)),
+        BackendKind::Udev => Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref())?)),
         _ => Backend::Headless(Headless::new(&mut core)?),
     };
-    core.init_dmabuf(backend.dmabuf_formats());
+    let formats = backend.dmabuf_formats();
+    core.init_dmabuf(formats, backend.main_device(), backend.surface_feedback());
     IpcServer::start(&mut core)?;
 
     let signals = Signals::new(&[Signal::SIGINT, Signal::SIGTERM]).context("installing signal handlers")?;

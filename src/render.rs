@@ -71,18 +71,26 @@ pub struct Presented<'a> {
     pub flags: wp_presentation_feedback::Kind,
 }
 
-/// After a frame was presented: record each surface's primary output, send
-/// `wp_presentation_feedback.presented`, and fire frame callbacks of the
-/// surfaces shown there.
-pub fn post_present(core: &mut Core, p: Presented<'_>) {
-    let output = p.output;
+/// After a frame was rendered for `output`: record each surface's primary
+/// output, fire the frame callbacks of the surfaces shown there (once per
+/// frame), and collect the presentation feedback of the surfaces in it, to be
+/// answered when the frame turns into light ([`OutputPresentationFeedback::presented`]).
+///
+/// Backends that present at render time (headless, winit) use
+/// [`post_present`]; KMS answers the feedback at the page flip.
+pub fn after_render(
+    core: &mut Core,
+    output: &Output,
+    states: &RenderElementStates,
+    time: Duration,
+) -> OutputPresentationFeedback {
     for window in core.space.elements() {
         window.with_surfaces(|surface, data| {
             update_surface_primary_scanout_output(
                 surface,
                 output,
                 data,
-                p.states,
+                states,
                 default_primary_scanout_output_compare,
             );
         });
@@ -92,19 +100,25 @@ pub fn post_present(core: &mut Core, p: Presented<'_>) {
     for window in core.space.elements() {
         if core.space.outputs_for_element(window).contains(output) {
             window.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
-                surface_presentation_feedback_flags_from_states(surface, p.states)
+                surface_presentation_feedback_flags_from_states(surface, states)
             });
         }
     }
-    feedback.presented::<_, Monotonic>(p.time, p.refresh, p.seq, p.flags);
 
     for window in core.space.elements() {
         window.send_frame(
             output,
-            p.time,
+            time,
             Some(OFFSCREEN_FRAME_THROTTLE),
             surface_primary_scanout_output,
         );
     }
+    feedback
+}
+
+/// A frame that was presented as soon as it was rendered.
+pub fn post_present(core: &mut Core, p: Presented<'_>) {
+    let mut feedback = after_render(core, p.output, p.states, p.time);
+    feedback.presented::<_, Monotonic>(p.time, p.refresh, p.seq, p.flags);
     core.stats.frames_presented_total += 1;
 }

@@ -40,6 +40,9 @@ use crate::{state::Core, State};
 #[derive(Debug, Clone)]
 pub struct DmabufFeedbacks {
     pub default: DmabufFeedback,
+    /// Sent on `get_surface_feedback` when the backend has a better one
+    /// (KMS: a scanout tranche first); else the default.
+    pub surface: Option<DmabufFeedback>,
     /// The node named as main device, if any.
     pub main_device_node: Option<PathBuf>,
 }
@@ -82,12 +85,16 @@ pub fn find_main_device() -> (libc::dev_t, Option<PathBuf>) {
 impl Core {
     /// Create the `zwp_linux_dmabuf_v1` global (version 5, with default and
     /// per-surface feedback) for the renderer's formats.
-    pub fn init_dmabuf(&mut self, formats: Vec<Format>) {
+    pub fn init_dmabuf(
+        &mut self,
+        formats: Vec<Format>,
+        (main_device, node): (libc::dev_t, Option<PathBuf>),
+        surface: Option<DmabufFeedback>,
+    ) {
         if formats.is_empty() {
             warn!("the renderer can import no dma-buf format; not advertising linux-dmabuf");
             return;
         }
-        let (main_device, node) = find_main_device();
         let feedback = match DmabufFeedbackBuilder::new(main_device, formats).build() {
             Ok(f) => f,
             Err(err) => {
@@ -104,6 +111,7 @@ impl Core {
         self.dmabuf_global = Some(global);
         self.dmabuf_feedbacks = Some(DmabufFeedbacks {
             default: feedback,
+            surface,
             main_device_node: node,
         });
     }

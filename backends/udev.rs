@@ -1,0 +1,618 @@
+//! Udev backend: Quay as a session compositor on KMS.
+//!
+//! - **Session**: libseat (seatd, logind). Device fds come from the session;
+//!   on pause (VT switch) the DRM device is paused and libinput suspended, on
+//!   resume both come back and every output is redrawn from scratch.
+//! - **Device**: one DRM device (the seat's primary GPU, or `--drm-device`).
+//!   Atomic modesetting through smithay's `DrmCompositor`, one per connected
+//!   connector, which also places client dma-bufs directly on planes when a
+//!   plane accepts them (vkms does; virtio_gpu only scans out its own
+//!   buffers and the compositor falls back to composition).
+//! - **Renderer**: pixman, into GBM-allocated linear scanout buffers mapped
+//!   into the CPU. Client dma-bufs are imported by mmap (`DMA_BUF_IOCTL_SYNC`
+//!   brackets the reads), which works for every dma-buf kind the kernel has
+//!   (virtio, vgem, vkms, udmabuf, dma-heaps) and cannot crash in a GL
+//!   driver: vm-notes.md records llvmpipe segfaulting on foreign buffers
+//!   imported through EGL on vkms/vgem. A GLES path for hardware GPUs is not
+//!   built yet.
+//! - **Frame clock**: the page flip. A frame is rendered, queued, and when
+//!   the kernel's vblank event arrives its presentation feedback is answered
+//!   with the kernel's timestamp and sequence. A frame with no damage is not
+//!   queued; the output is re-checked one refresh later.
+//! - **GEM handles**: framebuffers come from smithay's
+//!   `GbmFramebufferExporter`, which imports a dma-buf through GBM and lets
+//!   the GBM BO own the handle (the per-fd handle table is the import-cache
+//!   issue's).
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use smithay::{
+    backend::{
+        allocator::{
+            dmabuf::Dmabuf,
+            gbm::{GbmAllocator, GbmBufferFlags, GbmDevice},
+            Format, Fourcc,
+        },
+        drm::{
+            compositor::{DrmCompositor, FrameFlags},
+            exporter::gbm::GbmFramebufferExporter,
+            DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata, DrmEventTime, DrmNode, NodeType,
+        },
+        libinput::{LibinputInputBackend, LibinputSessionInterface},
+        renderer::{
+            damage::OutputDamageTracker, pixman::PixmanRenderer, Bind, ExportMem, ImportDma, Offscreen,
+        },
+        session::{libseat::LibSeatSession, Event as SessionEvent, Session},
+        udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
+    },
+    desktop::{space::space_render_elements, utils::OutputPresentationFeedback},
+    output::{Mode as WlMode, Output, PhysicalProperties, Subpixel},
+    reexports::{
+        calloop::{
+            timer::{TimeoutAction, Timer},
+            RegistrationToken,
+        },
+        drm::control::{connector, crtc, Device as ControlDevice, ModeTypeFlags},
+        input::Libinput,
+        rustix::fs::OFlags,
+        wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
+    },
+    utils::{DeviceFd, Monotonic, Rectangle, Transform},
+    wayland::{dmabuf::DmabufFeedbackBuilder, presentation::Refresh},
+};
+use tracing::{debug, info, warn};
+
+use super::Screenshot;
+use crate::{
+    render::{after_render, render_space},
+    state::Core,
+    State,
+};
+
+type Compositor = DrmCompositor<
+    GbmAllocator<DrmDeviceFd>,
+    GbmFramebufferExporter<DrmDeviceFd>,
+    Option<OutputPresentationFeedback>,
+    DrmDeviceFd,
+>;
+
+struct UdevOutput {
+    output: Output,
+    compositor: Compositor,
+    connector: connector::Handle,
+    /// A frame is queued and its page flip has not arrived yet.
+    pending_flip: bool,
+    /// A redraw timer is armed (after an empty frame).
+    redraw_timer: Option<RegistrationToken>,
+    refresh: Duration,
+}
+
+pub struct Udev {
+    session: LibSeatSession,
+    libinput: Libinput,
+    node: DrmNode,
+    /// The node clients should allocate on: the device's render node, or the
+    /// card itself when it has none (vkms).
+    client_node: DrmNode,
+    drm: DrmDevice,
+    gbm: GbmDevice<DrmDeviceFd>,
+    allocator: GbmAllocator<DrmDeviceFd>,
+    exporter: GbmFramebufferExporter<DrmDeviceFd>,
+    renderer: PixmanRenderer,
+    outputs: HashMap<crtc::Handle, UdevOutput>,
+    active: bool,
+}
+
+fn open_device(session: &mut LibSeatSession, path: &Path) -> anyhow::Result<DrmDeviceFd> {
+    let fd = session
+        .open(
+            path,
+            OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        )
+        .map_err(|e| anyhow::anyhow!("session cannot open {}: {e}", path.display()))?;
+    Ok(DrmDeviceFd::new(DeviceFd::from(fd)))
+}
+
+impl Udev {
+    pub fn new(core: &mut Core, drm_device: Option<&Path>) -> anyhow::Result<Udev> {
+        let (mut session, notifier) = LibSeatSession::new()
+            .map_err(|e| anyhow::anyhow!("no libseat session (is seatd or logind running?): {e}"))?;
+        let seat = session.seat();
+
+        let path: PathBuf = match drm_device {
+            Some(p) => p.to_owned(),
+            None => primary_gpu(&seat)
+                .ok()
+                .flatten()
+                .or_else(|| all_gpus(&seat).ok().and_then(|g| g.into_iter().next()))
+                .ok_or_else(|| anyhow::anyhow!("no DRM device on seat {seat}"))?,
+        };
+        let fd = open_device(&mut session, &path)?;
+        let node = DrmNode::from_file(std::os::fd::AsFd::as_fd(&fd))
+            .map_err(|e| anyhow::anyhow!("{} is not a DRM node: {e}", path.display()))?;
+        let client_node = node
+            .node_with_type(NodeType::Render)
+            .and_then(Result::ok)
+            .unwrap_or(node);
+        info!(device = %path.display(), ?client_node, "udev backend");
+
+        let (drm, notifier_drm) =
+            DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
+        let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
+        let allocator = GbmAllocator::new(gbm.clone(), GbmBufferFlags::RENDERING | GbmBufferFlags::SCANOUT);
+        let exporter = GbmFramebufferExporter::new(gbm.clone(), Some(node));
+        let renderer = PixmanRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+
+        core.loop_handle
+            .insert_source(notifier_drm, |event, metadata, state| match event {
+                DrmEvent::VBlank(crtc) => state.udev_vblank(crtc, metadata.take()),
+                DrmEvent::Error(err) => warn!("DRM event error: {err}"),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot register the DRM device: {e}"))?;
+
+        let mut libinput =
+            Libinput::new_with_udev::<LibinputSessionInterface<LibSeatSession>>(session.clone().into());
+        if libinput.udev_assign_seat(&seat).is_err() {
+            warn!("libinput cannot use seat {seat}; no input devices");
+        }
+        core.loop_handle
+            .insert_source(LibinputInputBackend::new(libinput.clone()), |event, _, state| {
+                state.process_input_event(event)
+            })
+            .map_err(|e| anyhow::anyhow!("cannot register libinput: {e}"))?;
+
+        core.loop_handle
+            .insert_source(notifier, |event, _, state| state.udev_session_event(event))
+            .map_err(|e| anyhow::anyhow!("cannot register the session: {e}"))?;
+
+        // Hotplug: a connector change on our device rescans connectors.
+        match UdevBackend::new(&seat) {
+            Ok(udev) => {
+                core.loop_handle
+                    .insert_source(udev, move |event, _, state| {
+                        if let UdevEvent::Changed { device_id } = event {
+                            let State { backend, core } = state;
+                            if let Some(u) = backend.udev() {
+                                if device_id == u.node.dev_id() {
+                                    u.scan_connectors(core);
+                                }
+                            }
+                        }
+                    })
+                    .map_err(|e| anyhow::anyhow!("cannot register udev: {e}"))?;
+            }
+            Err(err) => warn!("no udev monitor, connector hotplug is off: {err}"),
+        }
+
+        let mut udev = Udev {
+            session,
+            libinput,
+            node,
+            client_node,
+            drm,
+            gbm,
+            allocator,
+            exporter,
+            renderer,
+            outputs: HashMap::new(),
+            active: true,
+        };
+        udev.scan_connectors(core);
+        if udev.outputs.is_empty() {
+            warn!("no connected connector on {}", path.display());
+        }
+        Ok(udev)
+    }
+
+    /// The dma-buf main device and a scanout tranche for the feedback.
+    pub fn main_device(&self) -> (libc::dev_t, Option<PathBuf>) {
+        (self.client_node.dev_id(), self.client_node.dev_path())
+    }
+
+    pub fn dmabuf_formats(&mut self) -> Vec<Format> {
+        self.renderer.dmabuf_formats().into_iter().collect()
+    }
+
+    /// Formats the primary planes scan out, for the feedback's scanout tranche.
+    pub fn scanout_formats(&self) -> Vec<Format> {
+        let renderer: Vec<Format> = self.renderer.dmabuf_formats().into_iter().collect();
+        let mut out = Vec::new();
+        for crtc in self.outputs.keys() {
+            let Ok(planes) = self.drm.planes(crtc) else {
+                continue;
+            };
+            for plane in planes.primary.iter().chain(planes.overlay.iter()) {
+                if let Ok(info) = self.drm.get_plane(plane.handle) {
+                    for code in info.formats() {
+                        if let Ok(code) = Fourcc::try_from(*code) {
+                            out.extend(renderer.iter().filter(|f| f.code == code).copied());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|f| (f.code as u32, u64::from(f.modifier)));
+        out.dedup();
+        out
+    }
+
+    pub fn change_vt(&mut self, vt: i32) {
+        info!(vt, "switching VT");
+        if let Err(err) = self.session.change_vt(vt) {
+            warn!("cannot switch to VT {vt}: {err}");
+        }
+    }
+
+    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
+        self.renderer
+            .import_dmabuf(dmabuf, None)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    pub fn outputs(&self) -> impl Iterator<Item = &Output> {
+        self.outputs.values().map(|o| &o.output)
+    }
+
+    /// Light up every connected connector that has no output yet; drop
+    /// outputs whose connector went away.
+    fn scan_connectors(&mut self, core: &mut Core) {
+        let Ok(res) = self.drm.resource_handles() else {
+            warn!("cannot read DRM resources");
+            return;
+        };
+        let mut connected = Vec::new();
+        for &handle in res.connectors() {
+            match self.drm.get_connector(handle, true) {
+                Ok(info) if info.state() == connector::State::Connected && !info.modes().is_empty() => {
+                    connected.push(info)
+                }
+                Ok(_) => {}
+                Err(err) => debug!("connector {handle:?}: {err}"),
+            }
+        }
+        // Gone: unmap.
+        let gone: Vec<crtc::Handle> = self
+            .outputs
+            .iter()
+            .filter(|(_, o)| !connected.iter().any(|c| c.handle() == o.connector))
+            .map(|(c, _)| *c)
+            .collect();
+        for crtc in gone {
+            if let Some(o) = self.outputs.remove(&crtc) {
+                info!(output = o.output.name(), "connector disconnected");
+                core.space.unmap_output(&o.output);
+            }
+        }
+        for info in connected {
+            if self.outputs.values().any(|o| o.connector == info.handle()) {
+                continue;
+            }
+            let Some(crtc) = self.free_crtc_for(&info, &res) else {
+                warn!(connector = ?info.handle(), "no free CRTC");
+                continue;
+            };
+            if let Err(err) = self.add_output(core, &info, crtc) {
+                warn!("cannot light up {:?}: {err:#}", info.interface());
+            }
+        }
+    }
+
+    fn free_crtc_for(
+        &self,
+        info: &connector::Info,
+        res: &smithay::reexports::drm::control::ResourceHandles,
+    ) -> Option<crtc::Handle> {
+        info.encoders()
+            .iter()
+            .filter_map(|e| self.drm.get_encoder(*e).ok())
+            .flat_map(|enc| res.filter_crtcs(enc.possible_crtcs()))
+            .find(|crtc| !self.outputs.contains_key(crtc))
+    }
+
+    fn add_output(
+        &mut self,
+        core: &mut Core,
+        info: &connector::Info,
+        crtc: crtc::Handle,
+    ) -> anyhow::Result<()> {
+        let mode = info
+            .modes()
+            .iter()
+            .find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED))
+            .or_else(|| info.modes().first())
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("connector has no modes"))?;
+        let name = format!("{}-{}", info.interface().as_str(), info.interface_id());
+        let (phys_w, phys_h) = info.size().unwrap_or((0, 0));
+        let output = Output::new(
+            name.clone(),
+            PhysicalProperties {
+                size: (phys_w as i32, phys_h as i32).into(),
+                subpixel: Subpixel::Unknown,
+                make: "Unknown".into(),
+                model: "Unknown".into(),
+            },
+        );
+        let wl_mode = WlMode::from(mode);
+        let x = core
+            .space
+            .outputs()
+            .filter_map(|o| core.space.output_geometry(o))
+            .map(|g| g.loc.x + g.size.w)
+            .max()
+            .unwrap_or(0);
+        output.create_global::<State>(&core.display_handle);
+        output.set_preferred(wl_mode);
+        output.change_current_state(Some(wl_mode), Some(Transform::Normal), None, Some((x, 0).into()));
+        core.space.map_output(&output, (x, 0));
+
+        let surface = self.drm.create_surface(crtc, mode, &[info.handle()])?;
+        let renderer_formats = Bind::<Dmabuf>::supported_formats(&self.renderer).unwrap_or_default();
+        let compositor = DrmCompositor::new(
+            &output,
+            surface,
+            None,
+            self.allocator.clone(),
+            self.exporter.clone(),
+            [Fourcc::Xrgb8888, Fourcc::Argb8888],
+            renderer_formats,
+            self.drm.cursor_size(),
+            Some(self.gbm.clone()),
+        )
+        .map_err(|e| anyhow::anyhow!("DrmCompositor: {e}"))?;
+        let refresh = Duration::from_nanos(1_000_000_000_000 / wl_mode.refresh.max(1) as u64);
+        info!(output = name, size = ?wl_mode.size, refresh_mhz = wl_mode.refresh, "output up");
+        self.outputs.insert(
+            crtc,
+            UdevOutput {
+                output,
+                compositor,
+                connector: info.handle(),
+                pending_flip: false,
+                redraw_timer: None,
+                refresh,
+            },
+        );
+        core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
+        Ok(())
+    }
+
+    /// Render one frame for `crtc` and queue it for the next page flip.
+    /// Returns false if nothing was queued (no damage, inactive, error).
+    fn render(&mut self, core: &mut Core, crtc: crtc::Handle) -> bool {
+        if !self.active {
+            return false;
+        }
+        let Some(out) = self.outputs.get_mut(&crtc) else {
+            return false;
+        };
+        if out.pending_flip {
+            return true;
+        }
+        let elements = match space_render_elements::<_, smithay::desktop::Window, _>(
+            &mut self.renderer,
+            [&core.space],
+            &out.output,
+            1.0,
+        ) {
+            Ok(e) => e,
+            Err(err) => {
+                warn!("no elements for {}: {err:?}", out.output.name());
+                return false;
+            }
+        };
+        let clear = core.config.background.to_f32();
+        let result =
+            match out
+                .compositor
+                .render_frame(&mut self.renderer, &elements, clear, FrameFlags::DEFAULT)
+            {
+                Ok(r) => r,
+                Err(err) => {
+                    warn!("rendering {} failed: {err}", out.output.name());
+                    return false;
+                }
+            };
+        let time = core.now();
+        let output = out.output.clone();
+        let empty = result.is_empty;
+        let states = result.states;
+        let feedback = after_render(core, &output, &states, time);
+        if empty {
+            return false;
+        }
+        match out.compositor.queue_frame(Some(feedback)) {
+            Ok(()) => {
+                out.pending_flip = true;
+                true
+            }
+            Err(err) => {
+                warn!("queueing a frame on {} failed: {err}", output.name());
+                false
+            }
+        }
+    }
+
+    /// A page flip completed on `crtc`: answer the frame's presentation
+    /// feedback with the kernel's time and sequence.
+    fn vblank(&mut self, core: &mut Core, crtc: crtc::Handle, meta: Option<DrmEventMetadata>) {
+        let Some(out) = self.outputs.get_mut(&crtc) else {
+            return;
+        };
+        out.pending_flip = false;
+        let (time, flags) = match meta.map(|m| m.time) {
+            Some(DrmEventTime::Monotonic(t)) if !t.is_zero() => (
+                t,
+                wp_presentation_feedback::Kind::Vsync
+                    | wp_presentation_feedback::Kind::HwClock
+                    | wp_presentation_feedback::Kind::HwCompletion,
+            ),
+            _ => (core.now(), wp_presentation_feedback::Kind::Vsync),
+        };
+        let seq = meta.map(|m| m.sequence as u64).unwrap_or(0);
+        match out.compositor.frame_submitted() {
+            Ok(Some(Some(mut feedback))) => {
+                feedback.presented::<_, Monotonic>(time, Refresh::Fixed(out.refresh), seq, flags);
+            }
+            Ok(_) => {}
+            Err(err) => warn!("frame_submitted: {err}"),
+        }
+        core.stats.frames_presented_total += 1;
+    }
+
+    fn schedule_redraw(&mut self, core: &mut Core, crtc: crtc::Handle) {
+        let Some(out) = self.outputs.get_mut(&crtc) else {
+            return;
+        };
+        if out.redraw_timer.is_some() {
+            return;
+        }
+        let token = core
+            .loop_handle
+            .insert_source(Timer::from_duration(out.refresh), move |_, _, state| {
+                if let Some(u) = state.backend.udev() {
+                    if let Some(o) = u.outputs.get_mut(&crtc) {
+                        o.redraw_timer = None;
+                    }
+                }
+                state.udev_render(crtc);
+                TimeoutAction::Drop
+            });
+        match token {
+            Ok(t) => out.redraw_timer = Some(t),
+            Err(err) => warn!("cannot schedule a redraw: {err}"),
+        }
+    }
+
+    /// What an output shows: the space rendered into a fresh image, as the
+    /// last frame composed it (planes included, since the same elements are drawn).
+    pub fn screenshot(&mut self, core: &Core, name: Option<&str>) -> Result<Screenshot, String> {
+        let out = match name {
+            Some(n) => self.outputs.values().find(|o| o.output.name() == n),
+            None => self
+                .outputs
+                .values()
+                .min_by_key(|o| core.space.output_geometry(&o.output).map(|g| g.loc.x)),
+        }
+        .ok_or_else(|| format!("no output named {name:?}"))?;
+        let output = out.output.clone();
+        let size = output
+            .current_mode()
+            .map(|m| m.size)
+            .ok_or("output has no mode")?;
+        let mut image = self
+            .renderer
+            .create_buffer(Fourcc::Xrgb8888, (size.w, size.h).into())
+            .map_err(|e| format!("{e:?}"))?;
+        let mut tracker = OutputDamageTracker::from_output(&output);
+        {
+            let mut fb = self.renderer.bind(&mut image).map_err(|e| format!("{e:?}"))?;
+            render_space(core, &output, &mut self.renderer, &mut fb, 0, &mut tracker)
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        let fb = self.renderer.bind(&mut image).map_err(|e| format!("{e:?}"))?;
+        let mapping = self
+            .renderer
+            .copy_framebuffer(
+                &fb,
+                Rectangle::from_size((size.w, size.h).into()),
+                Fourcc::Abgr8888,
+            )
+            .map_err(|e| format!("{e:?}"))?;
+        let bytes = self
+            .renderer
+            .map_texture(&mapping)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Screenshot::from_rows(size.w as u32, size.h as u32, bytes))
+    }
+}
+
+impl State {
+    fn udev_render(&mut self, crtc: crtc::Handle) {
+        let State { backend, core } = self;
+        let Some(u) = backend.udev() else {
+            return;
+        };
+        if !u.render(core, crtc) && u.active {
+            u.schedule_redraw(core, crtc);
+        }
+    }
+
+    fn udev_vblank(&mut self, crtc: crtc::Handle, meta: Option<DrmEventMetadata>) {
+        {
+            let State { backend, core } = self;
+            let Some(u) = backend.udev() else {
+                return;
+            };
+            u.vblank(core, crtc, meta);
+        }
+        // Next frame right away: clients got their callbacks at the last
+        // render and had a whole refresh to commit.
+        self.udev_render(crtc);
+    }
+
+    fn udev_session_event(&mut self, event: SessionEvent) {
+        let State { backend, core } = self;
+        let Some(u) = backend.udev() else {
+            return;
+        };
+        match event {
+            SessionEvent::PauseSession => {
+                info!("session paused");
+                u.active = false;
+                u.libinput.suspend();
+                u.drm.pause();
+                for o in u.outputs.values_mut() {
+                    o.pending_flip = false;
+                }
+            }
+            SessionEvent::ActivateSession => {
+                info!("session resumed");
+                if let Err(err) = u.libinput.resume() {
+                    warn!("libinput resume: {err:?}");
+                }
+                if let Err(err) = u.drm.activate(false) {
+                    warn!("DRM activate: {err}");
+                }
+                u.active = true;
+                let crtcs: Vec<_> = u.outputs.keys().copied().collect();
+                for o in u.outputs.values_mut() {
+                    // Another DRM master may have scribbled on the planes.
+                    o.compositor.reset_buffers();
+                }
+                u.scan_connectors(core);
+                for crtc in crtcs {
+                    core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
+                }
+            }
+        }
+    }
+}
+
+/// The dma-buf feedback of the udev backend: render tranche for the client
+/// node, plus a scanout tranche on the card for what the primary planes take.
+pub fn feedback(u: &Udev) -> Option<smithay::wayland::dmabuf::DmabufFeedback> {
+    let mut formats: Vec<Format> = u.renderer.dmabuf_formats().into_iter().collect();
+    formats.sort_by_key(|f| (f.code as u32, u64::from(f.modifier)));
+    let scanout = u.scanout_formats();
+    let mut builder = DmabufFeedbackBuilder::new(u.client_node.dev_id(), formats);
+    if !scanout.is_empty() {
+        builder = builder.add_preference_tranche(
+            u.node.dev_id(),
+            Some(smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_feedback_v1::TrancheFlags::Scanout),
+            scanout,
+        );
+    }
+    match builder.build() {
+        Ok(f) => Some(f),
+        Err(err) => {
+            warn!("cannot build the scanout feedback: {err}");
+            None
+        }
+    }
+}
