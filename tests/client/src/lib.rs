@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod dmabuf;
+
 pub use wayland_client;
 pub use wayland_protocols;
 
