@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use smithay::{
     backend::{
         allocator::{dmabuf::Dmabuf, Format, Fourcc},
-        renderer::{
-            damage::OutputDamageTracker, pixman::PixmanRenderer, Bind, ExportMem, ImportDma, Offscreen,
-        },
+        renderer::{damage::OutputDamageTracker, Bind, ExportMem, ImportDma, Offscreen},
     },
     output::{Mode, Output, PhysicalProperties, Subpixel},
     reexports::{
@@ -29,6 +27,7 @@ use tracing::{error, info, warn};
 
 use super::Screenshot;
 use crate::{
+    buffer::import::QuayRenderer,
     render::{post_present, render_space, Presented},
     state::Core,
     State,
@@ -46,7 +45,7 @@ pub struct HeadlessOutput {
 }
 
 pub struct Headless {
-    renderer: PixmanRenderer,
+    renderer: QuayRenderer,
     outputs: Vec<HeadlessOutput>,
 }
 
@@ -54,7 +53,7 @@ impl Headless {
     /// Create the renderer and one virtual output per `[[headless.output]]`,
     /// laid out left to right, each with its own frame-clock timer.
     pub fn new(core: &mut Core) -> anyhow::Result<Headless> {
-        let mut renderer = PixmanRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let mut renderer = QuayRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
         let mut outputs = Vec::new();
         let mut x = 0;
         for (i, cfg) in core.config.headless.outputs.clone().iter().enumerate() {
@@ -159,6 +158,7 @@ impl Headless {
         };
         out.age = 1;
         out.seq += 1;
+        self.renderer.cleanup();
         let time = core.now();
         post_present(
             core,

@@ -42,14 +42,16 @@ use smithay::{
             exporter::gbm::GbmFramebufferExporter,
             DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata, DrmEventTime, DrmNode, NodeType,
         },
+        egl::{EGLDevice, EGLDisplay},
         libinput::{LibinputInputBackend, LibinputSessionInterface},
-        renderer::{
-            damage::OutputDamageTracker, pixman::PixmanRenderer, Bind, ExportMem, ImportDma, Offscreen,
-        },
+        renderer::{damage::OutputDamageTracker, Bind, ExportMem, ImportDma, Offscreen},
         session::{libseat::LibSeatSession, Event as SessionEvent, Session},
         udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
     },
-    desktop::{space::space_render_elements, utils::OutputPresentationFeedback},
+    desktop::{
+        space::space_render_elements,
+        utils::{surface_primary_scanout_output, OutputPresentationFeedback},
+    },
     output::{Mode as WlMode, Output, PhysicalProperties, Subpixel},
     reexports::{
         calloop::{
@@ -68,6 +70,7 @@ use tracing::{debug, info, warn};
 
 use super::Screenshot;
 use crate::{
+    buffer::import::QuayRenderer,
     render::{after_render, render_space},
     state::Core,
     State,
@@ -102,9 +105,25 @@ pub struct Udev {
     gbm: GbmDevice<DrmDeviceFd>,
     allocator: GbmAllocator<DrmDeviceFd>,
     exporter: GbmFramebufferExporter<DrmDeviceFd>,
-    renderer: PixmanRenderer,
+    renderer: QuayRenderer,
     outputs: HashMap<crtc::Handle, UdevOutput>,
     active: bool,
+}
+
+/// Whether Mesa's EGL on this GBM device is software (kms_swrast/llvmpipe);
+/// None if EGL does not come up at all.
+fn egl_is_software(gbm: &GbmDevice<DrmDeviceFd>) -> Option<bool> {
+    // SAFETY: the GBM device outlives the display, which is dropped here.
+    let display = match unsafe { EGLDisplay::new(gbm.clone()) } {
+        Ok(d) => d,
+        Err(err) => {
+            warn!("no EGL on this device: {err}");
+            return None;
+        }
+    };
+    EGLDevice::device_for_display(&display)
+        .ok()
+        .map(|d| d.is_software())
 }
 
 fn open_device(session: &mut LibSeatSession, path: &Path) -> anyhow::Result<DrmDeviceFd> {
@@ -143,9 +162,18 @@ impl Udev {
         let (drm, notifier_drm) =
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
-        let allocator = GbmAllocator::new(gbm.clone(), GbmBufferFlags::RENDERING | GbmBufferFlags::SCANOUT);
+        // LINEAR: pixman writes these through mmap (see buffer/import.rs).
+        let allocator = GbmAllocator::new(
+            gbm.clone(),
+            GbmBufferFlags::RENDERING | GbmBufferFlags::SCANOUT | GbmBufferFlags::LINEAR,
+        );
         let exporter = GbmFramebufferExporter::new(gbm.clone(), Some(node));
-        let renderer = PixmanRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let mut renderer = QuayRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let software = egl_is_software(&gbm);
+        info!(?software, "EGL on this device");
+        // Software EGL means GBM on this device hands out dumb buffers: an
+        // implicit modifier is linear here (buffer/import.rs).
+        renderer.set_implicit_is_linear(software == Some(true));
 
         core.loop_handle
             .insert_source(notifier_drm, |event, metadata, state| match event {
@@ -423,6 +451,7 @@ impl Udev {
         let empty = result.is_empty;
         let states = result.states;
         let feedback = after_render(core, &output, &states, time);
+        send_surface_feedback(core, &output);
         if empty {
             return false;
         }
@@ -463,6 +492,7 @@ impl Udev {
             Err(err) => warn!("frame_submitted: {err}"),
         }
         core.stats.frames_presented_total += 1;
+        self.renderer.cleanup();
     }
 
     fn schedule_redraw(&mut self, core: &mut Core, crtc: crtc::Handle) {
@@ -591,6 +621,31 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// Per-surface dma-buf feedback after a render: a fullscreen toplevel is a
+/// direct-scanout candidate and gets the scanout tranche first; everything
+/// else the default (render) feedback. A surface's first feedback (on
+/// `get_surface_feedback`) is always the default: weston-simple-dmabuf-feedback
+/// asserts exactly that, then reallocates from the scanout tranche.
+/// smithay only sends when the choice changed
+/// (smithay-0.7.0 src/wayland/dmabuf/mod.rs:513 `set_feedback`).
+fn send_surface_feedback(core: &Core, output: &Output) {
+    let Some(fbs) = core.dmabuf_feedbacks.as_ref() else {
+        return;
+    };
+    let Some(scanout) = fbs.surface.as_ref() else {
+        return;
+    };
+    for window in core.space.elements() {
+        let fullscreen = window.toplevel().is_some_and(|t| {
+            t.current_state().states.contains(
+                smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State::Fullscreen,
+            )
+        });
+        let chosen = if fullscreen { scanout } else { &fbs.default };
+        window.send_dmabuf_feedback(output, surface_primary_scanout_output, |_, _| chosen);
     }
 }
 

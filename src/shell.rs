@@ -3,15 +3,18 @@
 //! A new toplevel is mapped at the next cascade position on the first
 //! output (32 px down and right of the previous one, wrapping within the
 //! output's top-left quarter) and activated. Its size is the client's
-//! choice: the initial configure carries no size.
+//! choice: the initial configure carries no size. A toplevel that asks for
+//! fullscreen is moved to the output's origin and told the output's size.
 
 use smithay::{
     desktop::{find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window},
+    output::Output,
+    reexports::wayland_protocols::xdg::shell::server::xdg_toplevel,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
     utils::{Logical, Point, SERIAL_COUNTER},
     wayland::{
         compositor::with_states,
-        shell::xdg::{PopupSurface, XdgToplevelSurfaceData},
+        shell::xdg::{PopupSurface, ToplevelSurface, XdgToplevelSurfaceData},
     },
 };
 use tracing::debug;
@@ -54,6 +57,45 @@ impl Core {
             });
         }
         debug!(?pos, "mapped toplevel");
+    }
+
+    /// Fullscreen a toplevel on `output` (or the first output): it is moved
+    /// to the output's origin and told the output's size. Takes effect with
+    /// the next configure (the initial one, if the client asked before its
+    /// first commit, as weston-simple-dmabuf-feedback does).
+    pub fn fullscreen(&mut self, toplevel: &ToplevelSurface, output: Option<Output>) {
+        let Some(output) = output.or_else(|| self.space.outputs().next().cloned()) else {
+            return;
+        };
+        let Some(geo) = self.space.output_geometry(&output) else {
+            return;
+        };
+        let wl_output = toplevel
+            .wl_surface()
+            .client()
+            .and_then(|c| output.client_outputs(&c).next());
+        toplevel.with_pending_state(|state| {
+            state.states.set(xdg_toplevel::State::Fullscreen);
+            state.size = Some(geo.size);
+            state.fullscreen_output = wl_output;
+        });
+        if let Some(window) = self.window_for_surface(toplevel.wl_surface()).cloned() {
+            self.space.map_element(window, geo.loc, true);
+        }
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    pub fn unfullscreen(&mut self, toplevel: &ToplevelSurface) {
+        toplevel.with_pending_state(|state| {
+            state.states.unset(xdg_toplevel::State::Fullscreen);
+            state.size = None;
+            state.fullscreen_output = None;
+        });
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
     }
 
     pub fn unconstrain_popup(&self, popup: &PopupSurface) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Quay, BACKGROUND, SMALL_CONFIG};
 use quay_test_client::wayland_client::protocol::wl_shm;
-use quay_test_client::Presented;
+use quay_test_client::{wayland_client::Proxy, Presented};
 
 const RED: u32 = 0xffff0000;
 const GREEN: u32 = 0xff00ff00;
@@ -248,4 +248,38 @@ refresh = 30
     );
     let shot = common::Image::load(&path);
     assert_eq!(shot.pixel(0, 0), [0x1e, 0x1e, 0x2e, 0xff], "default background");
+}
+
+#[test]
+fn fullscreen_request_gets_output_size_and_origin() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    // An ordinary window first, so the cascade would put the next one at (32,32).
+    let w0 = c.window(50, 50, GREEN).unwrap();
+    c.commit_and_wait_frame(&w0.surface).unwrap();
+
+    let surface = c.compositor.create_surface(&c.qh, ());
+    let xdg = c.wm_base.get_xdg_surface(&surface, &c.qh, ());
+    let toplevel = xdg.get_toplevel(&c.qh, ());
+    toplevel.set_fullscreen(None);
+    surface.commit();
+    let id = xdg.id().protocol_id();
+    c.dispatch_until("configure", Duration::from_secs(10), |app| {
+        app.configures.contains_key(&id)
+    })
+    .unwrap();
+    let size = c.app.toplevel_size[&toplevel.id().protocol_id()];
+    assert_eq!(size, (640, 480), "fullscreen configure carries the output size");
+    xdg.ack_configure(c.app.configures[&id]);
+    let buf = c.shm_buffer(640, 480, RED, wl_shm::Format::Xrgb8888);
+    surface.attach(Some(&buf), 0, 0);
+    surface.damage_buffer(0, 0, 640, 480);
+    c.commit_and_wait_frame(&surface).unwrap();
+    c.commit_and_wait_frame(&surface).unwrap();
+    let shot = quay.screenshot();
+    assert_eq!(
+        shot.count_not(0, 0, 640, 480, RED_RGBA),
+        0,
+        "fullscreen covers the output"
+    );
 }

@@ -3,8 +3,7 @@
 use smithay::{
     backend::allocator::{dmabuf::Dmabuf, Buffer},
     delegate_dmabuf,
-    reexports::wayland_server::protocol::wl_surface::WlSurface,
-    wayland::dmabuf::{DmabufFeedback, DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier},
+    wayland::dmabuf::{DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier},
 };
 use tracing::debug;
 
@@ -13,17 +12,6 @@ use crate::State;
 impl DmabufHandler for State {
     fn dmabuf_state(&mut self) -> &mut DmabufState {
         &mut self.core.dmabuf_state
-    }
-
-    fn new_surface_feedback(
-        &mut self,
-        _surface: &WlSurface,
-        _global: &DmabufGlobal,
-    ) -> Option<DmabufFeedback> {
-        self.core
-            .dmabuf_feedbacks
-            .as_ref()
-            .and_then(|f| f.surface.clone())
     }
 
     fn dmabuf_imported(&mut self, _global: &DmabufGlobal, dmabuf: Dmabuf, notifier: ImportNotifier) {

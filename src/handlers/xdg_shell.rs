@@ -3,7 +3,8 @@
 use smithay::{
     delegate_xdg_shell,
     desktop::{PopupKind, Window},
-    reexports::wayland_server::protocol::wl_seat,
+    output::Output,
+    reexports::wayland_server::protocol::{wl_output, wl_seat},
     utils::Serial,
     wayland::shell::xdg::{PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState},
 };
@@ -41,6 +42,15 @@ impl XdgShellHandler for State {
         });
         self.core.unconstrain_popup(&surface);
         surface.send_repositioned(token);
+    }
+
+    fn fullscreen_request(&mut self, surface: ToplevelSurface, output: Option<wl_output::WlOutput>) {
+        let output = output.as_ref().and_then(Output::from_resource);
+        self.core.fullscreen(&surface, output);
+    }
+
+    fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
+        self.core.unfullscreen(&surface);
     }
 
     fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
