@@ -114,6 +114,8 @@ pub struct App {
     pub frame_done: Vec<(u32, u32)>,
     pub presented: Vec<Presented>,
     pub discarded: u32,
+    /// Every feedback's outcome in arrival order (None: discarded).
+    pub feedback_log: Vec<Option<Presented>>,
     pub buffer_releases: u32,
     /// Serial of the last configure per xdg_surface id, and whether acked.
     pub configures: HashMap<u32, u32>,
@@ -602,14 +604,19 @@ impl Dispatch<WpPresentationFeedback, ()> for App {
                 flags,
             } => {
                 let secs = ((tv_sec_hi as u64) << 32) | tv_sec_lo as u64;
-                app.presented.push(Presented {
+                let p = Presented {
                     time: Duration::new(secs, tv_nsec),
                     refresh_ns: refresh,
                     seq: ((seq_hi as u64) << 32) | seq_lo as u64,
                     flags: flags.into(),
-                });
+                };
+                app.presented.push(p);
+                app.feedback_log.push(Some(p));
             }
-            wp_presentation_feedback::Event::Discarded => app.discarded += 1,
+            wp_presentation_feedback::Event::Discarded => {
+                app.discarded += 1;
+                app.feedback_log.push(None);
+            }
             _ => {}
         }
     }

@@ -1,12 +1,16 @@
 //! A Wayland client that shows a window made of real kernel dma-bufs.
 //!
-//!     quay-dmabuf-client [--source heap|udmabuf] [--size WxH] [--color 0xAARRGGBB]
+//!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
 //!                        [--buffers K] [--frames N] [--socket PATH]
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
 //! frames, cycling the buffers, and prints one JSON line with what happened.
 //! Exits 0 only if every buffer was `created` and every frame was presented.
+//! `--source shm` uses wl_shm instead (for baselines against compositors
+//! that cannot import a dma-heap buffer). The report includes steady fps and
+//! commit-to-present latency (p50/p99, from wp_presentation) on the
+//! client's CLOCK_MONOTONIC, the same clock the compositor stamps.
 //! Bad input to the compositor is not this tool's job; see the host tests.
 #![allow(clippy::disallowed_macros)] // a CLI tool: its output is for the test script
 
@@ -21,7 +25,8 @@ use quay_test_client::{
 const XRGB8888: u32 = 0x3432_5258;
 
 struct Args {
-    source: Source,
+    /// None: wl_shm.
+    source: Option<Source>,
     w: i32,
     h: i32,
     color: u32,
@@ -32,7 +37,7 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
-        source: Source::DmaHeap,
+        source: Some(Source::DmaHeap),
         w: 256,
         h: 256,
         color: 0xff00_80ff,
@@ -49,8 +54,9 @@ fn parse() -> Result<Args, String> {
         match arg.as_str() {
             "--source" => {
                 a.source = match val()?.as_str() {
-                    "heap" => Source::DmaHeap,
-                    "udmabuf" => Source::Udmabuf,
+                    "heap" => Some(Source::DmaHeap),
+                    "udmabuf" => Some(Source::Udmabuf),
+                    "shm" => None,
                     s => return Err(format!("unknown source {s}")),
                 }
             }
@@ -93,49 +99,90 @@ fn main() -> ExitCode {
     }
 }
 
+fn now() -> std::time::Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
 fn run(a: &Args) -> Result<String, String> {
     let t0 = Instant::now();
     let stride = a.w * 4;
     let size = (stride * a.h) as usize;
-    let fd = alloc(a.source, size as u64).map_err(|e| e.to_string())?;
-    fill(&fd, size, a.color).map_err(|e| e.to_string())?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
-
     let mut c = TestClient::connect(&a.socket).map_err(|e| e.to_string())?;
     let mut buffers = Vec::new();
-    for _ in 0..a.buffers {
-        let params = c.params();
-        params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
-        params.create(a.w, a.h, XRGB8888, Flags::empty());
-        match c.wait_params(&params).map_err(|e| e.to_string())? {
-            ParamsResult::Created(b) => buffers.push(b),
-            ParamsResult::Failed => return Err("params failed".into()),
+    let mut ident = (0u64, 0u64);
+    match a.source {
+        Some(source) => {
+            let fd = alloc(source, size as u64).map_err(|e| e.to_string())?;
+            fill(&fd, size, a.color).map_err(|e| e.to_string())?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+            ident = (st.st_dev, st.st_ino);
+            for _ in 0..a.buffers {
+                let params = c.params();
+                params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
+                params.create(a.w, a.h, XRGB8888, Flags::empty());
+                match c.wait_params(&params).map_err(|e| e.to_string())? {
+                    ParamsResult::Created(b) => buffers.push(b),
+                    ParamsResult::Failed => return Err("params failed".into()),
+                }
+            }
+        }
+        None => {
+            for _ in 0..a.buffers {
+                let format = quay_test_client::wayland_client::protocol::wl_shm::Format::Xrgb8888;
+                buffers.push(c.shm_buffer(a.w, a.h, a.color, format));
+            }
         }
     }
     let w = c.window(1, 1, a.color).map_err(|e| e.to_string())?;
-    let mut presented = 0;
+    let mut commits = Vec::with_capacity(a.frames);
+    let t_frames = Instant::now();
     for i in 0..a.frames {
         let b = &buffers[i % buffers.len()];
         w.surface.attach(Some(b), 0, 0);
         w.surface.damage_buffer(0, 0, a.w, a.h);
         let _fb = c.feedback(&w.surface);
+        commits.push(now());
         c.commit_and_wait_frame(&w.surface).map_err(|e| e.to_string())?;
-        presented += 1;
     }
+    let frames_secs = t_frames.elapsed().as_secs_f64();
     // Let the last presentation feedback arrive.
-    let _ = c.dispatch_until("feedback", std::time::Duration::from_secs(2), |app| {
-        app.presented.len() + app.discarded as usize >= a.frames
+    let _ = c.dispatch_until("feedback", std::time::Duration::from_secs(5), |app| {
+        app.feedback_log.len() >= a.frames
     });
+    // Feedbacks resolve in commit order: pair them up.
+    let mut c2p: Vec<f64> = commits
+        .iter()
+        .zip(c.app.feedback_log.iter())
+        .filter_map(|(commit, fb)| fb.map(|p| p.time.as_secs_f64() - commit.as_secs_f64()))
+        .map(|s| s * 1000.0)
+        .collect();
+    c2p.sort_by(f64::total_cmp);
+    let presented = c.app.presented.len();
+    if presented == 0 {
+        return Err("no frame was presented".into());
+    }
     Ok(format!(
-        "{{\"ok\":true,\"source\":\"{:?}\",\"st_dev\":{},\"st_ino\":{},\"buffers\":{},\"frames\":{},\"presented\":{},\"discarded\":{},\"releases\":{},\"secs\":{:.2}}}",
-        a.source,
-        st.st_dev,
-        st.st_ino,
+        "{{\"ok\":true,\"source\":\"{}\",\"st_dev\":{},\"st_ino\":{},\"buffers\":{},\"frames\":{},\"presented\":{},\"discarded\":{},\"releases\":{},\"fps\":{:.2},\"c2p_p50_ms\":{:.2},\"c2p_p99_ms\":{:.2},\"secs\":{:.2}}}",
+        a.source.map(|s| format!("{s:?}")).unwrap_or_else(|| "shm".into()),
+        ident.0,
+        ident.1,
         buffers.len(),
+        a.frames,
         presented,
-        c.app.presented.len(),
         c.app.discarded,
         c.app.buffer_releases,
+        a.frames as f64 / frames_secs,
+        percentile(&c2p, 0.5),
+        percentile(&c2p, 0.99),
         t0.elapsed().as_secs_f64()
     ))
 }
