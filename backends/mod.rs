@@ -6,6 +6,7 @@
 //! they hold no buffer-cache policy (that is `crate::buffer`).
 
 pub mod headless;
+pub mod linear;
 pub mod udev;
 pub mod winit;
 

@@ -19,6 +19,8 @@
 //!   the kernel's vblank event arrives its presentation feedback is answered
 //!   with the kernel's timestamp and sequence. A frame with no damage is not
 //!   queued; the output is re-checked one refresh later.
+//! - **Scanout buffers**: GBM BOs allocated `LINEAR` and exported read-write
+//!   (`backends/linear.rs`), so pixman can write them through mmap.
 //! - **GEM handles**: framebuffers come from smithay's
 //!   `GbmFramebufferExporter`, which imports a dma-buf through GBM and lets
 //!   the GBM BO own the handle (the per-fd handle table is the import-cache
@@ -32,11 +34,7 @@ use std::{
 
 use smithay::{
     backend::{
-        allocator::{
-            dmabuf::Dmabuf,
-            gbm::{GbmAllocator, GbmBufferFlags, GbmDevice},
-            Format, Fourcc,
-        },
+        allocator::{dmabuf::Dmabuf, gbm::GbmDevice, Format, Fourcc},
         drm::{
             compositor::{DrmCompositor, FrameFlags},
             exporter::gbm::GbmFramebufferExporter,
@@ -68,7 +66,10 @@ use smithay::{
 };
 use tracing::{debug, info, warn};
 
-use super::Screenshot;
+use super::{
+    linear::{LinearAllocator, LinearExporter},
+    Screenshot,
+};
 use crate::{
     buffer::import::QuayRenderer,
     render::{after_render, render_space},
@@ -76,12 +77,8 @@ use crate::{
     State,
 };
 
-type Compositor = DrmCompositor<
-    GbmAllocator<DrmDeviceFd>,
-    GbmFramebufferExporter<DrmDeviceFd>,
-    Option<OutputPresentationFeedback>,
-    DrmDeviceFd,
->;
+type Compositor =
+    DrmCompositor<LinearAllocator, LinearExporter, Option<OutputPresentationFeedback>, DrmDeviceFd>;
 
 struct UdevOutput {
     output: Output,
@@ -103,8 +100,8 @@ pub struct Udev {
     client_node: DrmNode,
     drm: DrmDevice,
     gbm: GbmDevice<DrmDeviceFd>,
-    allocator: GbmAllocator<DrmDeviceFd>,
-    exporter: GbmFramebufferExporter<DrmDeviceFd>,
+    allocator: LinearAllocator,
+    exporter: LinearExporter,
     renderer: QuayRenderer,
     outputs: HashMap<crtc::Handle, UdevOutput>,
     active: bool,
@@ -162,12 +159,9 @@ impl Udev {
         let (drm, notifier_drm) =
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
-        // LINEAR: pixman writes these through mmap (see buffer/import.rs).
-        let allocator = GbmAllocator::new(
-            gbm.clone(),
-            GbmBufferFlags::RENDERING | GbmBufferFlags::SCANOUT | GbmBufferFlags::LINEAR,
-        );
-        let exporter = GbmFramebufferExporter::new(gbm.clone(), Some(node));
+        // pixman writes the scanout buffers through mmap (backends/linear.rs).
+        let allocator = LinearAllocator::new(gbm.clone(), fd.clone());
+        let exporter = LinearExporter(GbmFramebufferExporter::new(gbm.clone(), Some(node)));
         let mut renderer = QuayRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
         let software = egl_is_software(&gbm);
         info!(?software, "EGL on this device");
