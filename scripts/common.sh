@@ -8,6 +8,8 @@ libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
 RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri"
 # Test: real clients and a real X server.
 TEST_PKGS="weston wayland-utils xvfb x11-apps"
+# VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
+VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 
 missing_pkgs() {
   local p out=""

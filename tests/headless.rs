@@ -166,6 +166,8 @@ fn subsurface_single_pixel_buffer_and_viewporter_compose() {
     vp.set_destination(50, 40);
     let blue = c
         .single_pixel
+        .as_ref()
+        .expect("Quay offers single-pixel buffers")
         .create_u32_rgba_buffer(0, 0, u32::MAX, u32::MAX, &c.qh, ());
     sub_surface.attach(Some(&blue), 0, 0);
     sub_surface.damage_buffer(0, 0, 1, 1);

@@ -52,9 +52,26 @@ if [ -f "$DIR/complete" ]; then
 fi
 
 for c in mmdebstrap mkfs.ext4; do command -v $c >/dev/null || vm_die "$c missing (apt-get install mmdebstrap e2fsprogs)"; done
-rm -rf "$QUAY_VM_CACHE"/.tmp-*   # leftovers of interrupted builds (we hold the lock)
+# remove_tree DIR: unmount anything an interrupted mmdebstrap left mounted below DIR, then
+# delete it without ever crossing into another file system (a bind-mounted /dev, /sys).
+remove_tree() {
+  local m mounts
+  [ -e "$1" ] || return 0
+  mounts=$(findmnt -rn -o TARGET | grep -F "$1/" | sort -r) || true
+  for m in $mounts; do umount -l "$m"; done
+  rm -rf --one-file-system "$1"
+}
+for d in "$QUAY_VM_CACHE"/.tmp-*; do remove_tree "$d"; done   # interrupted builds (we hold the lock)
 TMP=$QUAY_VM_CACHE/.tmp-$KEY-$$
-trap 'rm -rf "$TMP"' EXIT
+P1= P2=
+cleanup() {
+  local p
+  for p in $P1 $P2; do pkill -TERM -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  remove_tree "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$TMP/modules" "$TMP/log"
 T0=$(vm_now)
 vm_log "image $KEY: building in $TMP (logs in $TMP/log while it runs)"
@@ -88,7 +105,7 @@ build_rootfs() {
   local mb=$(( $(du -sm "$TMP/rootfs" | cut -f1) * 13 / 10 + 256 ))
   truncate -s "${mb}M" "$TMP/root.img"
   mkfs.ext4 -q -F -L vmroot -d "$TMP/rootfs" "$TMP/root.img"
-  rm -rf "$TMP/rootfs"
+  rm -rf --one-file-system "$TMP/rootfs"
   echo "ext4 image: $(vm_dt "$t") s, ${mb} MiB apparent, $(du -sh "$TMP/root.img" | cut -f1) on disk"
 }
 
@@ -135,7 +152,7 @@ build_modules() {
     chroot "$KB" make -C "/usr/src/linux-headers-$KVER" M="/root/src/$m" CONFIG_DRM_VKMS=m modules -j2
   done
   cp "$W/vkms/vkms.ko" "$W/sw_sync/sw_sync.ko" "$TMP/modules/"
-  rm -rf "$KB"
+  rm -rf --one-file-system "$KB"
   echo "module compile: $(vm_dt "$t") s ($(cd "$TMP/modules" && ls -s --block-size=K | tail -n +2 | tr '\n' ' '))"
 }
 
@@ -153,7 +170,7 @@ for f in rootfs modules; do grep -E '^[a-z].*: [0-9.]+ s' "$TMP/log/$f.log" | se
 mv -T "$TMP" "$DIR"
 trap - EXIT
 for old in "$QUAY_VM_CACHE"/*/complete; do
-  old=$(dirname "$old"); [ "$old" = "$DIR" ] || { vm_log "removing old image $old"; rm -rf "$old"; }
+  old=$(dirname "$old"); [ "$old" = "$DIR" ] || { vm_log "removing old image $old"; rm -rf --one-file-system "$old"; }
 done
 vm_log "image $KEY: built in $(vm_dt "$T0") s ($DIR)"
 echo "$DIR"

@@ -132,15 +132,17 @@ pub struct TestClient {
     pub app: App,
     pub globals: Vec<Global>,
     pub compositor: WlCompositor,
-    pub subcompositor: WlSubcompositor,
     pub shm: WlShm,
     pub wm_base: XdgWmBase,
     pub presentation: WpPresentation,
-    pub dmabuf: ZwpLinuxDmabufV1,
-    pub viewporter: WpViewporter,
-    pub single_pixel: WpSinglePixelBufferManagerV1,
-    pub seat: WlSeat,
-    pub output: WlOutput,
+    /// The rest is `None` only for [`TestClient::connect_lenient`] against a
+    /// compositor that lacks it (weston, for baselines).
+    pub subcompositor: Option<WlSubcompositor>,
+    pub dmabuf: Option<ZwpLinuxDmabufV1>,
+    pub viewporter: Option<WpViewporter>,
+    pub single_pixel: Option<WpSinglePixelBufferManagerV1>,
+    pub seat: Option<WlSeat>,
+    pub output: Option<WlOutput>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -179,8 +181,19 @@ fn map_err(conn: &Connection, e: impl std::fmt::Display) -> ClientError {
 }
 
 impl TestClient {
-    /// Connect to the socket at `path` and bind every global Quay's tests use.
+    /// Connect to the socket at `path` and bind every global Quay's tests use;
+    /// any of them missing is an error.
     pub fn connect(path: &Path) -> Result<TestClient, ClientError> {
+        Self::connect_with(path, true)
+    }
+
+    /// Like [`TestClient::connect`], but only wl_compositor, wl_shm,
+    /// xdg_wm_base and wp_presentation are required.
+    pub fn connect_lenient(path: &Path) -> Result<TestClient, ClientError> {
+        Self::connect_with(path, false)
+    }
+
+    fn connect_with(path: &Path, strict: bool) -> Result<TestClient, ClientError> {
         let stream =
             std::os::unix::net::UnixStream::connect(path).map_err(|e| ClientError::Io(e.to_string()))?;
         let conn = Connection::from_socket(stream).map_err(|e| ClientError::Io(e.to_string()))?;
@@ -198,17 +211,27 @@ impl TestClient {
             })
             .collect();
         let bind_err = |e: wayland_client::globals::BindError| ClientError::Io(format!("bind: {e}"));
+        // Optional globals: an error in strict mode, None otherwise.
+        macro_rules! optional {
+            ($range:expr, $name:literal) => {
+                match globals.bind(&qh, $range, ()) {
+                    Ok(g) => Some(g),
+                    Err(e) if strict => return Err(ClientError::Io(format!("bind {}: {e}", $name))),
+                    Err(_) => None,
+                }
+            };
+        }
         let client = TestClient {
             compositor: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
-            subcompositor: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
             shm: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
             wm_base: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
             presentation: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
-            dmabuf: globals.bind(&qh, 4..=5, ()).map_err(bind_err)?,
-            viewporter: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
-            single_pixel: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
-            seat: globals.bind(&qh, 1..=7, ()).map_err(bind_err)?,
-            output: globals.bind(&qh, 1..=4, ()).map_err(bind_err)?,
+            subcompositor: optional!(1..=1, "wl_subcompositor"),
+            dmabuf: optional!(4..=5, "zwp_linux_dmabuf_v1"),
+            viewporter: optional!(1..=1, "wp_viewporter"),
+            single_pixel: optional!(1..=1, "wp_single_pixel_buffer_manager_v1"),
+            seat: optional!(1..=7, "wl_seat"),
+            output: optional!(1..=4, "wl_output"),
             conn,
             queue,
             qh,
@@ -354,13 +377,13 @@ impl TestClient {
 
     /// Ask for the default dma-buf feedback and wait for its `done`.
     pub fn default_feedback(&mut self) -> Result<Feedback, ClientError> {
-        let fb = self.dmabuf.get_default_feedback(&self.qh, ());
+        let fb = self.dmabuf().get_default_feedback(&self.qh, ());
         self.wait_feedback(&fb)
     }
 
     /// Ask for a surface's dma-buf feedback and wait for its `done`.
     pub fn surface_feedback(&mut self, surface: &WlSurface) -> Result<Feedback, ClientError> {
-        let fb = self.dmabuf.get_surface_feedback(surface, &self.qh, ());
+        let fb = self.dmabuf().get_surface_feedback(surface, &self.qh, ());
         self.wait_feedback(&fb)
     }
 
@@ -372,9 +395,16 @@ impl TestClient {
         Ok(self.app.feedbacks[&id].clone())
     }
 
+    /// The linux-dmabuf global (the test client needs version 4 or 5).
+    pub fn dmabuf(&self) -> &ZwpLinuxDmabufV1 {
+        self.dmabuf
+            .as_ref()
+            .expect("the compositor offers zwp_linux_dmabuf_v1 v4+")
+    }
+
     /// New `zwp_linux_buffer_params_v1`.
     pub fn params(&mut self) -> ZwpLinuxBufferParamsV1 {
-        self.dmabuf.create_params(&self.qh, ())
+        self.dmabuf().create_params(&self.qh, ())
     }
 
     /// Wait for a params object's `created` or `failed`.
@@ -389,12 +419,19 @@ impl TestClient {
     /// Subsurface helper for tests of wl_subcompositor.
     pub fn subsurface(&mut self, parent: &WlSurface) -> (WlSurface, WlSubsurface) {
         let surface = self.compositor.create_surface(&self.qh, ());
-        let sub = self.subcompositor.get_subsurface(&surface, parent, &self.qh, ());
+        let sub = self
+            .subcompositor
+            .as_ref()
+            .expect("the compositor offers wl_subcompositor")
+            .get_subsurface(&surface, parent, &self.qh, ());
         (surface, sub)
     }
 
     pub fn viewport(&mut self, surface: &WlSurface) -> WpViewport {
-        self.viewporter.get_viewport(surface, &self.qh, ())
+        self.viewporter
+            .as_ref()
+            .expect("the compositor offers wp_viewporter")
+            .get_viewport(surface, &self.qh, ())
     }
 
     /// Request presentation feedback for the next commit of `surface`.

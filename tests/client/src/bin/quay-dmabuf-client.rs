@@ -1,7 +1,7 @@
 //! A Wayland client that shows a window made of real kernel dma-bufs.
 //!
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
-//!                        [--buffers K] [--frames N] [--socket PATH]
+//!                        [--buffers K] [--frames N] [--linger-ms MS] [--socket PATH]
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
@@ -11,6 +11,8 @@
 //! that cannot import a dma-heap buffer). The report includes steady fps and
 //! commit-to-present latency (p50/p99, from wp_presentation) on the
 //! client's CLOCK_MONOTONIC, the same clock the compositor stamps.
+//! With `--linger-ms`, the window stays up that long after the last frame
+//! (after printing `READY` on stderr), so a test can take a screenshot.
 //! Bad input to the compositor is not this tool's job; see the host tests.
 #![allow(clippy::disallowed_macros)] // a CLI tool: its output is for the test script
 
@@ -32,6 +34,7 @@ struct Args {
     color: u32,
     buffers: usize,
     frames: usize,
+    linger_ms: u64,
     socket: PathBuf,
 }
 
@@ -43,6 +46,7 @@ fn parse() -> Result<Args, String> {
         color: 0xff00_80ff,
         buffers: 1,
         frames: 60,
+        linger_ms: 0,
         socket: PathBuf::new(),
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
@@ -72,6 +76,7 @@ fn parse() -> Result<Args, String> {
             }
             "--buffers" => a.buffers = val()?.parse().map_err(|_| "bad --buffers")?,
             "--frames" => a.frames = val()?.parse().map_err(|_| "bad --frames")?,
+            "--linger-ms" => a.linger_ms = val()?.parse().map_err(|_| "bad --linger-ms")?,
             "--socket" => a.socket = PathBuf::from(val()?),
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -116,7 +121,9 @@ fn run(a: &Args) -> Result<String, String> {
     let t0 = Instant::now();
     let stride = a.w * 4;
     let size = (stride * a.h) as usize;
-    let mut c = TestClient::connect(&a.socket).map_err(|e| e.to_string())?;
+    // Lenient: the shm baseline also runs against weston, which lacks some of
+    // the globals Quay's own tests insist on.
+    let mut c = TestClient::connect_lenient(&a.socket).map_err(|e| e.to_string())?;
     let mut buffers = Vec::new();
     let mut ident = (0u64, 0u64);
     match a.source {
@@ -166,6 +173,13 @@ fn run(a: &Args) -> Result<String, String> {
         .map(|s| s * 1000.0)
         .collect();
     c2p.sort_by(f64::total_cmp);
+    if a.linger_ms > 0 {
+        eprintln!("READY");
+        let until = Instant::now() + std::time::Duration::from_millis(a.linger_ms);
+        let _ = c.dispatch_until("linger", std::time::Duration::from_millis(a.linger_ms), |_| {
+            Instant::now() >= until
+        });
+    }
     let presented = c.app.presented.len();
     if presented == 0 {
         return Err("no frame was presented".into());

@@ -1,0 +1,143 @@
+# Quay's udev (KMS/GBM + libseat via seatd + libinput) backend on real kernel drivers.
+# Quay comes from share/bin/quay (run-suite copies $QUAY_BIN there). Contract:
+#   LIBSEAT_BACKEND=seatd RUST_LOG=info quay --backend udev --socket quay-1 [--drm-device CARD]
+#   quay msg --socket quay-1 outputs|stats|screenshot /abs/path.png
+vm_case quay-udev-virtio-outputs virtio case_quay_virtio_outputs 180
+vm_case quay-udev-virtio-shm virtio case_quay_virtio_shm 180
+vm_case quay-udev-virtio-simple-dmabuf-egl virtio case_quay_virtio_dmabuf_egl 240
+vm_case quay-udev-vkms-outputs vkms case_quay_vkms_outputs 180
+vm_case quay-udev-vkms-simple-dmabuf-feedback vkms case_quay_vkms_dmabuf_feedback 180
+
+quay_on() {  # quay_on DRIVER: Quay on that driver's card (CARD)
+  quay_usable || return 1
+  need_card "$1" || return 1
+  start_quay --drm-device "$CARD"
+}
+
+# wait_outputs TIMEOUT: poll `quay msg outputs` until it lists one; leaves outputs.json
+wait_outputs() {
+  local i
+  for i in $(seq "$1"); do
+    qmsg outputs > "$CASE_OUT/outputs.json" 2> "$CASE_OUT/outputs.err" && grep -q '"width"' "$CASE_OUT/outputs.json" && return 0
+    kill -0 "$QPID" 2>/dev/null || break
+    sleep 1
+  done
+  fail "quay msg outputs listed no output within $1 s: $(tail_of "$CASE_OUT/outputs.json" 2) $(tail_of "$CASE_OUT/outputs.err" 2)"
+}
+
+# output_sizes FILE: "WxH WxH ..." of the outputs in `quay msg outputs` JSON (objects are
+# flat but for the location array, so one object per line after joining)
+output_sizes() {
+  local o w
+  tr -d ' \n' < "$1" | sed 's/},{/}\n{/g' | while read -r o || [ -n "$o" ]; do
+    w=$(echo "$o" | json_num width); [ -n "$w" ] && echo "${w}x$(echo "$o" | json_num height)"
+  done | tr '\n' ' ' | sed 's/ $//'
+}
+
+# outputs_case W H: >= 1 output of W x H, and its first (modeset) frame was presented.
+# An idle Quay queues no frame without damage; continuous presentation is what the
+# client cases show.
+outputs_case() {
+  wait_outputs 60 || return 1
+  local n sizes
+  n=$(grep -c '"name"' "$CASE_OUT/outputs.json")
+  sizes=$(output_sizes "$CASE_OUT/outputs.json")
+  metric outputs "$n"; metric sizes "${sizes:-none}"
+  expect_ge outputs "$n" 1
+  echo " $sizes " | grep -q " $1x$2 " || fail "no ${1}x$2 output (outputs: ${sizes:-none})"
+  local f
+  f=$(qmsg stats | tee "$CASE_OUT/stats.json" | json_num frames_presented_total)
+  metric frames_presented "${f:-?}"
+  expect_ge "frames presented (page flips completed)" "${f:-0}" 1
+}
+
+# frames_grow SECS MIN: frames_presented_total grows by >= MIN over SECS
+frames_grow() {
+  local f0 f1
+  f0=$(qmsg stats | tee "$CASE_OUT/stats-0.json" | json_num frames_presented_total)
+  sleep "$1"
+  f1=$(qmsg stats | tee "$CASE_OUT/stats-1.json" | json_num frames_presented_total)
+  [ -n "$f0" ] && [ -n "$f1" ] || { fail "quay msg stats has no frames_presented_total: $(tail_of "$CASE_OUT/stats-0.json" 2)"; return 1; }
+  metric frames_per_s "$(awk -v a="$f0" -v b="$f1" -v s="$1" 'BEGIN { printf "%.1f", (b - a) / s }')"
+  expect_ge "frames presented in $1 s" $((f1 - f0)) "$2"
+}
+
+# screenshot NAME: quay msg screenshot into the case's output dir. The guest has no PNG
+# decoder, so it checks only that a PNG was written; run-suite checks its pixels on the host.
+screenshot() {
+  local f=$CASE_OUT/$1
+  qmsg screenshot "$f" > "$CASE_OUT/$1.json" 2>&1 || { fail "quay msg screenshot failed: $(tail_of "$CASE_OUT/$1.json" 2)"; return 1; }
+  [ "$(head -c 8 "$f" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || { fail "screenshot $1 is not a PNG"; return 1; }
+  [ "$(stat -c %s "$f")" -gt 200 ] || { fail "screenshot $1 is only $(stat -c %s "$f") bytes"; return 1; }
+}
+
+case_quay_virtio_outputs() {
+  quay_on virtio_gpu || return 1
+  outputs_case 800 600
+  stop_quay
+}
+
+case_quay_vkms_outputs() {
+  quay_on vkms || return 1
+  outputs_case 1024 768
+  stop_quay
+}
+
+case_quay_virtio_shm() {
+  quay_on virtio_gpu || return 1
+  client_start shm 10 weston-simple-shm
+  # screenshot while the client runs, once it has drawn a few frames
+  wait_commits shm 5 8 && sleep 0.5
+  screenshot shm.png && host_check png-nonuniform shm.png
+  # while the client animates, page flips keep completing
+  frames_grow 3 10
+  client_wait shm
+  client_ok shm
+  expect_ge commits "$C_COMMITS" 20
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  metric fps "$C_FPS"; metric commits "$C_COMMITS"
+  stop_quay
+}
+
+case_quay_virtio_dmabuf_egl() {
+  quay_on virtio_gpu || return 1
+  client_start egl 20 weston-simple-dmabuf-egl -d "$CARD"
+  wait_commits egl 10 18 && screenshot egl.png && host_check png-info egl.png
+  client_wait egl
+  client_ok egl
+  expect_ge commits "$C_COMMITS" 20
+  expect_ge "dmabuf created" "$C_CREATED" 1
+  expect_eq "dmabuf failed" "$C_FAILED" 0
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  metric fps "$C_FPS"; metric commits "$C_COMMITS"; metric first_commit_s "$C_FIRST"
+  stop_quay
+}
+
+# vkms alone (virtio_gpu blacklisted, no vgem): one KMS card and no render node, so the
+# client allocates on the card Quay's v5 feedback names as main device. The client exits 0
+# by itself after ~3 s of frames.
+case_quay_vkms_dmabuf_feedback() {
+  quay_on vkms || return 1
+  ls /dev/dri > "$CASE_OUT/dri.txt"
+  run_client feedback 30 weston-simple-dmabuf-feedback
+  case $C_RC in
+    0) ;;
+    124) fail "weston-simple-dmabuf-feedback still running after 30 s ($C_COMMITS commits)" ;;
+    *) fail "weston-simple-dmabuf-feedback exited rc $C_RC: $(grep -v '^\[' "$CASE_OUT/feedback.wldebug" | cat "$CASE_OUT/feedback.out" - | tail_of - 2)" ;;
+  esac
+  expect_eq "dmabuf failed" "$C_FAILED" 0
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  expect_ge "dmabuf created" "$C_CREATED" 1
+  # Under TCG the client spends its 3 s on GL set-up and exits after its first frame, before
+  # that frame's feedback; that its surface entered Quay's output shows it was mapped there.
+  expect_ge "wl_surface.enter events" "$(grep -c 'wl_surface[#@][0-9]*\.enter(' "$CASE_OUT/feedback.wldebug")" 1
+  metric commits "$C_COMMITS"; metric dmabuf_created "$C_CREATED"
+  # The client prints this when wp_presentation says ZERO_COPY: its dma-buf was
+  # scanned out directly on a plane (information: vkms planes accept foreign buffers).
+  if grep -q "Presenting in zero-copy mode" "$CASE_OUT/feedback.wldebug" "$CASE_OUT/feedback.out" 2>/dev/null; then
+    metric zero_copy yes
+  else
+    metric zero_copy no
+  fi
+  stop_quay
+}

@@ -1,0 +1,98 @@
+# Quay with the project's own Rust client on real kernel dma-bufs, and the
+# weston-vs-Quay baseline (information, not assertions, beyond "it ran").
+# The client is share/bin/quay-dmabuf-client (run-suite copies $QUAY_CLIENT_BIN).
+vm_case quay-udev-virtio-dmabuf-heap virtio case_quay_dmabuf_heap 180
+vm_case quay-udev-virtio-udmabuf virtio case_quay_udmabuf 180
+vm_case bench-weston-vs-quay virtio case_bench 420
+
+# (the share is /mnt/share in the guest; run-suite also reads this file on the host)
+qclient() { echo "${S:-/mnt/share}/bin/quay-dmabuf-client"; }
+
+# dmabuf_client_shot TAG PNG ARGS...: run the client with a 5 s linger, screenshot into PNG
+# once it says READY (all frames done, window still up), then wait for its report.
+dmabuf_client_shot() {
+  local tag=$1 png=$2; shift 2
+  local qc; qc=$(qclient)
+  [ -x "$qc" ] || { fail "share/bin/quay-dmabuf-client missing"; return 1; }
+  say "client $tag: quay-dmabuf-client $* --linger-ms 5000"
+  timeout 120 "$qc" "$@" --linger-ms 5000 > "$CASE_OUT/$tag.json" 2> "$CASE_OUT/$tag.err" &
+  local pid=$! i rc
+  for i in $(seq 200); do
+    grep -q READY "$CASE_OUT/$tag.err" 2>/dev/null && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.5
+  done
+  if grep -q READY "$CASE_OUT/$tag.err" 2>/dev/null; then screenshot "$png"; else fail "$tag: never READY"; fi
+  wait $pid; rc=$?
+  say "client $tag rc=$rc: $(cat "$CASE_OUT/$tag.json")"
+  [ $rc = 0 ] || { fail "$tag: rc $rc: $(tail_of "$CASE_OUT/$tag.json" 1) $(tail_of "$CASE_OUT/$tag.err" 2)"; return 1; }
+  grep -q '"ok":true' "$CASE_OUT/$tag.json" || { fail "$tag: report not ok"; return 1; }
+}
+
+# dmabuf_client TAG ARGS...: run the client (no WAYLAND_DEBUG: its JSON report is the record)
+dmabuf_client() {
+  local tag=$1; shift
+  local qc; qc=$(qclient)
+  [ -x "$qc" ] || { fail "share/bin/quay-dmabuf-client missing"; return 1; }
+  say "client $tag: quay-dmabuf-client $*"
+  timeout 120 "$qc" "$@" > "$CASE_OUT/$tag.json" 2> "$CASE_OUT/$tag.err"
+  local rc=$?
+  say "client $tag rc=$rc: $(cat "$CASE_OUT/$tag.json")"
+  [ $rc = 0 ] || { fail "$tag: rc $rc: $(tail_of "$CASE_OUT/$tag.json" 1) $(tail_of "$CASE_OUT/$tag.err" 2)"; return 1; }
+  grep -q '"ok":true' "$CASE_OUT/$tag.json" || { fail "$tag: report not ok"; return 1; }
+}
+
+# A window of real dma-heap buffers (3 wl_buffers on one dma-buf) on Quay: all created,
+# every frame presented, and the screenshot shows the colour (checked on the host).
+case_quay_dmabuf_heap() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 60
+  expect_eq "heap presented" "$(json_num presented < "$CASE_OUT/heap.json")" 60
+  [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
+  stop_quay
+}
+
+case_quay_udmabuf() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client_shot udmabuf udmabuf.png --source udmabuf --size 200x150 --color 0xffc02040 --buffers 2 --frames 60
+  expect_eq "udmabuf presented" "$(json_num presented < "$CASE_OUT/udmabuf.json")" 60
+  [ -f "$CASE_OUT/udmabuf.png" ] && host_check pixel udmabuf.png 100 75 192 32 64
+  stop_quay
+}
+
+# cpu_ticks PID: utime + stime of a process, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
+# bench_run NAME PID: the same shm client (300 frames, 256x256, 2 buffers) against the
+# running compositor; records fps, commit-to-present p50/p99 and the compositor's CPU
+# seconds per 1000 presented frames.
+bench_run() {
+  local name=$1 pid=$2 c0 c1 hz presented
+  hz=$(getconf CLK_TCK)
+  c0=$(cpu_ticks "$pid")
+  dmabuf_client "bench-$name" --source shm --size 256x256 --buffers 2 --frames 300 || return 1
+  c1=$(cpu_ticks "$pid")
+  presented=$(json_num presented < "$CASE_OUT/bench-$name.json")
+  local fps p50 p99
+  fps=$(grep -o '"fps":[0-9.]*' "$CASE_OUT/bench-$name.json" | cut -d: -f2)
+  p50=$(grep -o '"c2p_p50_ms":[0-9.]*' "$CASE_OUT/bench-$name.json" | cut -d: -f2)
+  p99=$(grep -o '"c2p_p99_ms":[0-9.]*' "$CASE_OUT/bench-$name.json" | cut -d: -f2)
+  metric "${name}_fps" "$fps"
+  metric "${name}_c2p_p50_ms" "$p50"
+  metric "${name}_c2p_p99_ms" "$p99"
+  metric "${name}_cpu_s_per_1000_frames" "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="$presented" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / hz / n * 1000; else print "n/a" }')"
+  expect_ge "$name presented" "$presented" 250
+}
+
+case_bench() {
+  need_card virtio_gpu || return 1
+  start_weston --backend=drm --renderer=gl --drm-device="$(basename "$CARD")" || return 1
+  bench_run weston "$WPID"
+  stop_weston
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  bench_run quay "$QPID"
+  stop_quay
+}
