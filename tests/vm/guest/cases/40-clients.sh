@@ -96,3 +96,41 @@ case_bench() {
   bench_run quay "$QPID"
   stop_quay
 }
+
+vm_case quay-udev-virtio-presentation-shm virtio case_quay_presentation_shm 180
+vm_case quay-udev-virtio-v4l-xr24 virtio case_quay_v4l_xr24 180
+
+# The same client and criteria as the weston case, against Quay; its per-frame timing lines
+# become metrics next to weston's.
+case_quay_presentation_shm() {
+  quay_on virtio_gpu || return 1
+  run_client pres 10 weston-presentation-shm -f
+  client_ok pres
+  expect_ge commits "$C_COMMITS" 10
+  expect_ge "presentation feedbacks presented" "$C_PRESENTED" 1
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  metric fps "$C_FPS"; metric presented "$C_PRESENTED"
+  presentation_metrics pres
+  stop_quay
+}
+
+# vivid's capture buffers (videobuf2 dma-bufs, a foreign exporter for virtio_gpu) shown by
+# weston-simple-dmabuf-v4l in XR24: Quay reads them by mmap. (YUYV is not offered: smithay's
+# pixman renderer has no YUV formats, so the client is told so by the format list.)
+case_quay_v4l_xr24() {
+  local dev
+  dev=$(v4l2-ctl --list-devices 2>/dev/null | awk '/vivid/ { getline; print $1; exit }')
+  [ -n "$dev" ] || { fail "no vivid video device (modprobe vivid)"; return 1; }
+  v4l2-ctl -d "$dev" --set-fmt-video=width=640,height=480,pixelformat=XR24 > "$CASE_OUT/v4l2-ctl.out" 2>&1
+  quay_on virtio_gpu || return 1
+  client_start v4l 15 weston-simple-dmabuf-v4l -v "$dev" -f XR24 -d XR24
+  wait_commits v4l 5 12 && screenshot v4l.png && host_check png-nonuniform v4l.png
+  client_wait v4l
+  client_ok v4l
+  expect_ge commits "$C_COMMITS" 10
+  expect_ge "dmabuf created" "$C_CREATED" 1
+  expect_eq "dmabuf failed" "$C_FAILED" 0
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  metric fps "$C_FPS"; metric commits "$C_COMMITS"
+  stop_quay
+}
