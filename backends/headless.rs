@@ -119,6 +119,10 @@ impl Headless {
         self.renderer.dmabuf_formats().into_iter().collect()
     }
 
+    pub fn renderer_mut(&mut self) -> &mut QuayRenderer {
+        &mut self.renderer
+    }
+
     pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
         self.renderer
             .import_dmabuf(dmabuf, None)

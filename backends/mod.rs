@@ -114,6 +114,16 @@ impl Backend {
         }
     }
 
+    /// dma-buf import counters, where Quay's own import path is in use
+    /// (headless and udev; winit imports through smithay's GLES renderer).
+    pub fn import_stats(&mut self) -> Option<crate::buffer::import::ImportStats> {
+        match self {
+            Backend::Headless(h) => Some(h.renderer_mut().stats()),
+            Backend::Udev(u) => Some(u.renderer_mut().stats()),
+            Backend::Winit(_) => None,
+        }
+    }
+
     /// Switch virtual terminal (session backends only; elsewhere a no-op).
     pub fn change_vt(&mut self, vt: i32) {
         if let Backend::Udev(u) = self {

@@ -269,6 +269,10 @@ impl Udev {
         }
     }
 
+    pub fn renderer_mut(&mut self) -> &mut QuayRenderer {
+        &mut self.renderer
+    }
+
     pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
         self.renderer
             .import_dmabuf(dmabuf, None)

@@ -185,7 +185,11 @@ impl State {
             }
             Request::Stats => {
                 let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;
+                let imports = self.backend.import_stats();
                 if let Some(map) = v.as_object_mut() {
+                    if let Some(Ok(serde_json::Value::Object(i))) = imports.map(serde_json::to_value) {
+                        map.extend(i);
+                    }
                     map.insert("clients_live".into(), self.core.clients_live().into());
                     map.insert("windows_live".into(), self.core.space.elements().count().into());
                 }

@@ -64,6 +64,10 @@ fn memfd_is_not_a_dmabuf_and_gets_failed() {
     assert_eq!(c.wait_params(&params).unwrap(), ParamsResult::Failed);
     assert_eq!(quay.stat("dmabuf_params_failed_total"), 1);
     assert_eq!(quay.stat("dmabuf_params_created_total"), 0);
+    // A refused buffer leaves no import behind.
+    assert_eq!(quay.stat("imports_total"), 0);
+    assert_eq!(quay.stat("dmabufs_live"), 0);
+    assert_eq!(quay.stat("import_cache_hits"), 0);
     // The client is still fine afterwards.
     let w = c.window(16, 16, 0xff00ff00).unwrap();
     c.commit_and_wait_frame(&w.surface).unwrap();

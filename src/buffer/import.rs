@@ -20,17 +20,34 @@
 //! Scanout buffers Quay allocates itself use `GBM_BO_USE_LINEAR`, so they are
 //! linear whatever modifier GBM reports.
 //!
+//! ## One import per kernel dma-buf
+//!
+//! Imports are cached by [`DmabufIdentity`]: the `(st_dev, st_ino)` of every
+//! plane fd plus the layout. K `wl_buffer`s on one dma-buf, from one client
+//! or several, share one import (one mmap, one pixman image).
+//!
 //! ## Ownership
 //!
-//! A relabelled import holds a dup of the client's plane fds (inside the
-//! relabelled `Dmabuf`) and the texture; it is keyed by a weak reference to
-//! the client's `Dmabuf` and dropped in [`QuayRenderer::cleanup`] (called on
-//! every import and after every frame) once that `Dmabuf` is gone, i.e. once
-//! the `wl_buffer` is destroyed and no surface state holds it. Nothing here
-//! decides anything from a reference count's value; `WeakDmabuf::is_gone`
-//! is the upgrade failing.
+//! - A `wl_buffer` owns its `Dmabuf` (smithay), which owns the plane fds.
+//! - An import owns its texture (the pixman image and the mmap behind it,
+//!   which keeps the kernel object alive) and, for a relabelled buffer, a dup
+//!   of the plane fds. It holds its users only weakly.
+//! - The cache owns the imports and nothing else. An import is dropped in
+//!   [`QuayRenderer::cleanup`] (on every import and after every presented
+//!   frame) once every user `Dmabuf` is gone, i.e. once every `wl_buffer` on
+//!   it is destroyed and no surface state still holds one. A texture a frame
+//!   is drawing is an `Arc` clone held by that frame's render element, so
+//!   dropping the cache entry never pulls memory from under a frame.
+//!
+//! Everything here runs on the event-loop thread (`QuayRenderer` is owned by
+//! the backend inside `State`), so there is no lock to hold while dropping.
+//! Nothing decides anything from a reference count's value:
+//! `WeakDmabuf::is_gone` / `upgrade` are the `kref_get_unless_zero` step.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, BorrowedFd},
+};
 
 use smithay::{
     backend::{
@@ -51,19 +68,40 @@ use smithay::{
     wayland::compositor::SurfaceData,
 };
 
+use super::identity::DmabufIdentity;
+
+/// One renderer import, shared by every `wl_buffer` whose dma-buf has its
+/// identity.
 #[derive(Debug)]
-struct Relabelled {
-    client: WeakDmabuf,
-    /// Keeps pixman's own cache entry (keyed weakly on this `Dmabuf`) alive.
-    _linear: Dmabuf,
+struct Import {
+    /// The client `Dmabuf`s (one per `wl_buffer`) this import serves. Weak:
+    /// the `wl_buffer` owns its `Dmabuf`; the import dies with the last one.
+    users: Vec<WeakDmabuf>,
+    /// For an implicit-modifier buffer read as linear: the relabelled copy
+    /// pixman mapped (dup'ed fds, no user's `Dmabuf`). None otherwise: the
+    /// texture's mapping keeps the kernel object alive by itself.
+    _relabelled: Option<Dmabuf>,
     texture: PixmanTexture,
+}
+
+/// Counters for `quay msg stats`.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct ImportStats {
+    /// Renderer imports performed (mmaps of a dma-buf), ever.
+    pub imports_total: u64,
+    /// `wl_buffer`s served by an import made for another `wl_buffer` of the
+    /// same kernel dma-buf and layout.
+    pub import_cache_hits: u64,
+    /// Imports alive now (one per distinct dma-buf identity in use).
+    pub dmabufs_live: u64,
 }
 
 #[derive(Debug)]
 pub struct QuayRenderer {
     inner: PixmanRenderer,
     implicit_is_linear: bool,
-    relabelled: Vec<Relabelled>,
+    imports: HashMap<DmabufIdentity, Import>,
+    stats: ImportStats,
 }
 
 impl QuayRenderer {
@@ -71,7 +109,8 @@ impl QuayRenderer {
         Ok(QuayRenderer {
             inner: PixmanRenderer::new()?,
             implicit_is_linear: false,
-            relabelled: Vec::new(),
+            imports: HashMap::new(),
+            stats: ImportStats::default(),
         })
     }
 
@@ -85,9 +124,21 @@ impl QuayRenderer {
         self.implicit_is_linear
     }
 
-    /// Forget imports whose client buffer is gone.
+    /// Forget users whose `Dmabuf` is gone and imports with no user left.
+    /// Runs on every import and after every presented frame.
     pub fn cleanup(&mut self) {
-        self.relabelled.retain(|r| !r.client.is_gone());
+        self.imports.retain(|_, imp| {
+            imp.users.retain(|u| !u.is_gone());
+            !imp.users.is_empty()
+        });
+    }
+
+    pub fn stats(&mut self) -> ImportStats {
+        self.cleanup();
+        ImportStats {
+            dmabufs_live: self.imports.len() as u64,
+            ..self.stats
+        }
     }
 
     fn linear_formats(&self, formats: FormatSet) -> FormatSet {
@@ -215,24 +266,40 @@ impl ImportDma for QuayRenderer {
         dmabuf: &Dmabuf,
         damage: Option<&[Rectangle<i32, BufferCoords>]>,
     ) -> Result<PixmanTexture, PixmanError> {
-        if dmabuf.format().modifier != Modifier::Invalid || !self.implicit_is_linear {
-            return self.inner.import_dmabuf(dmabuf, damage);
-        }
         self.cleanup();
-        if let Some(r) = self
-            .relabelled
-            .iter()
-            .find(|r| r.client.upgrade().as_ref() == Some(dmabuf))
-        {
-            return Ok(r.texture.clone());
+        let relabel = dmabuf.format().modifier == Modifier::Invalid && self.implicit_is_linear;
+        let Ok(identity) = DmabufIdentity::of(dmabuf) else {
+            // Cannot happen for a real fd; import uncached rather than fail.
+            return if relabel {
+                self.inner.import_dmabuf(&relabel_linear(dmabuf)?, damage)
+            } else {
+                self.inner.import_dmabuf(dmabuf, damage)
+            };
+        };
+        if let Some(imp) = self.imports.get_mut(&identity) {
+            // `upgrade` is the kref_get_unless_zero step: a user that is
+            // already gone simply does not match.
+            if !imp.users.iter().any(|u| u.upgrade().as_ref() == Some(dmabuf)) {
+                imp.users.push(dmabuf.weak());
+                self.stats.import_cache_hits += 1;
+            }
+            return Ok(imp.texture.clone());
         }
-        let linear = relabel_linear(dmabuf)?;
-        let texture = self.inner.import_dmabuf(&linear, damage)?;
-        self.relabelled.push(Relabelled {
-            client: dmabuf.weak(),
-            _linear: linear,
-            texture: texture.clone(),
-        });
+        let (texture, relabelled) = if relabel {
+            let linear = relabel_linear(dmabuf)?;
+            (self.inner.import_dmabuf(&linear, damage)?, Some(linear))
+        } else {
+            (self.inner.import_dmabuf(dmabuf, damage)?, None)
+        };
+        self.stats.imports_total += 1;
+        self.imports.insert(
+            identity,
+            Import {
+                users: vec![dmabuf.weak()],
+                _relabelled: relabelled,
+                texture: texture.clone(),
+            },
+        );
         Ok(texture)
     }
 

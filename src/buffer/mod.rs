@@ -24,6 +24,7 @@
 //! cache and the eviction LRU (`../shared/DESIGN.md` rules 1, 3 and 4) grow
 //! here in later work.
 
+pub mod identity;
 pub mod import;
 
 use std::path::PathBuf;

@@ -106,6 +106,8 @@ case_quay_virtio_dmabuf_egl() {
   client_wait egl
   client_ok egl
   expect_ge commits "$C_COMMITS" 20
+  # Quay hands buffers back: the client cycles its buffers on wl_buffer.release
+  expect_ge "wl_buffer releases" "$C_RELEASES" 10
   expect_ge "dmabuf created" "$C_CREATED" 1
   expect_eq "dmabuf failed" "$C_FAILED" 0
   expect_eq "protocol errors" "$C_ERRORS" 0
@@ -139,5 +141,22 @@ case_quay_vkms_dmabuf_feedback() {
   else
     metric zero_copy no
   fi
+  stop_quay
+}
+
+vm_case quay-udev-vkms-shm vkms case_quay_vkms_shm 180
+
+# The same on vkms (card only, no render node): client pixels in the screenshot.
+case_quay_vkms_shm() {
+  quay_on vkms || return 1
+  client_start shm 10 weston-simple-shm
+  wait_commits shm 5 8 && sleep 0.5
+  screenshot shm.png && host_check png-nonuniform shm.png
+  frames_grow 3 10
+  client_wait shm
+  client_ok shm
+  expect_ge commits "$C_COMMITS" 20
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  metric fps "$C_FPS"; metric commits "$C_COMMITS"
   stop_quay
 }

@@ -22,7 +22,12 @@ dmabuf_client_shot() {
     kill -0 $pid 2>/dev/null || break
     sleep 0.5
   done
-  if grep -q READY "$CASE_OUT/$tag.err" 2>/dev/null; then screenshot "$png"; else fail "$tag: never READY"; fi
+  if grep -q READY "$CASE_OUT/$tag.err" 2>/dev/null; then
+    screenshot "$png"
+    qmsg stats > "$CASE_OUT/stats-live.json" 2>&1
+  else
+    fail "$tag: never READY"
+  fi
   wait $pid; rc=$?
   say "client $tag rc=$rc: $(cat "$CASE_OUT/$tag.json")"
   [ $rc = 0 ] || { fail "$tag: rc $rc: $(tail_of "$CASE_OUT/$tag.json" 1) $(tail_of "$CASE_OUT/$tag.err" 2)"; return 1; }
@@ -50,6 +55,21 @@ case_quay_dmabuf_heap() {
   dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 60
   expect_eq "heap presented" "$(json_num presented < "$CASE_OUT/heap.json")" 60
   [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
+  # One kernel dma-buf behind 3 wl_buffers: one renderer import, two cache hits.
+  local s=$CASE_OUT/stats-live.json
+  metric imports_total "$(json_num imports_total < "$s")"
+  metric import_cache_hits "$(json_num import_cache_hits < "$s")"
+  expect_eq "imports while shown" "$(json_num imports_total < "$s")" 1
+  expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
+  expect_eq "dma-bufs live while shown" "$(json_num dmabufs_live < "$s")" 1
+  # The client is gone: its import is released (after the next frame's cleanup).
+  local i live=
+  for i in $(seq 20); do
+    live=$(qmsg stats | json_num dmabufs_live)
+    [ "$live" = 0 ] && break
+    sleep 0.5
+  done
+  expect_eq "dma-bufs live after the client exited" "$live" 0
   stop_quay
 }
 
