@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use smithay::{
     backend::{
-        allocator::{dmabuf::Dmabuf, Format, Fourcc},
+        allocator::{Format, Fourcc},
         renderer::{damage::OutputDamageTracker, Bind, ExportMem, ImportDma, Offscreen},
     },
     output::{Mode, Output, PhysicalProperties, Subpixel},
@@ -121,13 +121,6 @@ impl Headless {
 
     pub fn renderer_mut(&mut self) -> &mut QuayRenderer {
         &mut self.renderer
-    }
-
-    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
-        self.renderer
-            .import_dmabuf(dmabuf, None)
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
     }
 
     /// Render output `idx` and present it.

@@ -144,9 +144,9 @@ impl Backend {
     /// gets `failed`.
     pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
         match self {
-            Backend::Headless(h) => h.import_dmabuf(dmabuf),
+            Backend::Headless(h) => h.renderer_mut().import_client(dmabuf),
             Backend::Winit(w) => w.import_dmabuf(dmabuf),
-            Backend::Udev(u) => u.import_dmabuf(dmabuf),
+            Backend::Udev(u) => u.renderer_mut().import_client(dmabuf),
         }
     }
 

@@ -273,13 +273,6 @@ impl Udev {
         &mut self.renderer
     }
 
-    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
-        self.renderer
-            .import_dmabuf(dmabuf, None)
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
-    }
-
     pub fn outputs(&self) -> impl Iterator<Item = &Output> {
         self.outputs.values().map(|o| &o.output)
     }

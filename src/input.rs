@@ -48,6 +48,24 @@ impl Core {
 }
 
 impl State {
+    /// Move the pointer to `pos` (global logical) and focus what is under it.
+    fn pointer_motion_to(&mut self, pos: Point<f64, Logical>, time: u32) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        let under = self.core.surface_under(pos);
+        pointer.motion(
+            self,
+            under,
+            &MotionEvent {
+                location: pos,
+                serial: SERIAL_COUNTER.next_serial(),
+                time,
+            },
+        );
+        pointer.frame(self);
+    }
+
     pub fn process_input_event<I: InputBackend>(&mut self, event: InputEvent<I>) {
         match event {
             InputEvent::Keyboard { event } => {
@@ -82,17 +100,7 @@ impl State {
                 let pos = self
                     .core
                     .clamp_to_outputs(pointer.current_location() + event.delta());
-                let under = self.core.surface_under(pos);
-                pointer.motion(
-                    self,
-                    under,
-                    &MotionEvent {
-                        location: pos,
-                        serial: SERIAL_COUNTER.next_serial(),
-                        time: event.time_msec(),
-                    },
-                );
-                pointer.frame(self);
+                self.pointer_motion_to(pos, event.time_msec());
             }
             InputEvent::PointerMotionAbsolute { event } => {
                 let Some(geo) = self
@@ -105,20 +113,7 @@ impl State {
                     return;
                 };
                 let pos = event.position_transformed(geo.size) + geo.loc.to_f64();
-                let under = self.core.surface_under(pos);
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
-                pointer.motion(
-                    self,
-                    under,
-                    &MotionEvent {
-                        location: pos,
-                        serial: SERIAL_COUNTER.next_serial(),
-                        time: event.time_msec(),
-                    },
-                );
-                pointer.frame(self);
+                self.pointer_motion_to(pos, event.time_msec());
             }
             InputEvent::PointerButton { event } => {
                 let (Some(pointer), Some(keyboard)) =

@@ -133,6 +133,13 @@ impl QuayRenderer {
         });
     }
 
+    /// Import a client's dma-buf at `create` time; an error means `failed`.
+    pub fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
+        self.import_dmabuf(dmabuf, None)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
     pub fn stats(&mut self) -> ImportStats {
         self.cleanup();
         ImportStats {
