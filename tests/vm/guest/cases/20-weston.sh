@@ -36,6 +36,13 @@ case_weston_shm() {
 # prints per-frame timing lines (commit-to-present etc.) that are kept as metrics.
 case_weston_presentation_shm() {
   weston_on_virtio || return 1
+  presentation_case
+  stop_weston
+}
+
+# presentation_case: weston-presentation-shm -f for 10 s against the running compositor
+# (weston here, Quay in 40-clients.sh): frames presented, no protocol error, its timings.
+presentation_case() {
   run_client pres 10 weston-presentation-shm -f
   client_ok pres
   expect_ge commits "$C_COMMITS" 10
@@ -43,7 +50,6 @@ case_weston_presentation_shm() {
   expect_eq "protocol errors" "$C_ERRORS" 0
   metric fps "$C_FPS"; metric presented "$C_PRESENTED"
   presentation_metrics pres
-  stop_weston
 }
 
 # presentation_metrics TAG: medians of the per-frame numbers weston-presentation-shm -f

@@ -124,13 +124,7 @@ vm_case quay-udev-virtio-v4l-xr24 virtio case_quay_v4l_xr24 180
 # become metrics next to weston's.
 case_quay_presentation_shm() {
   quay_on virtio_gpu || return 1
-  run_client pres 10 weston-presentation-shm -f
-  client_ok pres
-  expect_ge commits "$C_COMMITS" 10
-  expect_ge "presentation feedbacks presented" "$C_PRESENTED" 1
-  expect_eq "protocol errors" "$C_ERRORS" 0
-  metric fps "$C_FPS"; metric presented "$C_PRESENTED"
-  presentation_metrics pres
+  presentation_case
   stop_quay
 }
 
