@@ -333,10 +333,26 @@ impl TestClient {
 
     /// Create a toplevel, wait for its configure, attach a solid buffer.
     pub fn window(&mut self, w: i32, h: i32, argb: u32) -> Result<Window, ClientError> {
+        self.window_with(w, h, argb, false)
+    }
+
+    /// Like [`TestClient::window`]; with `fullscreen`, asks for fullscreen
+    /// before the first commit (the size the compositor picks is then in
+    /// `app.toplevel_size`).
+    pub fn window_with(
+        &mut self,
+        w: i32,
+        h: i32,
+        argb: u32,
+        fullscreen: bool,
+    ) -> Result<Window, ClientError> {
         let surface = self.compositor.create_surface(&self.qh, ());
         let xdg_surface = self.wm_base.get_xdg_surface(&surface, &self.qh, ());
         let toplevel = xdg_surface.get_toplevel(&self.qh, ());
         toplevel.set_title("quay-test".into());
+        if fullscreen {
+            toplevel.set_fullscreen(None);
+        }
         surface.commit();
         let id = xdg_surface.id().protocol_id();
         self.dispatch_until("the initial configure", Duration::from_secs(10), |app| {

@@ -1,7 +1,7 @@
 //! A Wayland client that shows a window made of real kernel dma-bufs.
 //!
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
-//!                        [--buffers K] [--frames N] [--linger-ms MS] [--socket PATH]
+//!                        [--buffers K] [--frames N] [--linger-ms MS] [--fullscreen] [--socket PATH]
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
@@ -11,6 +11,9 @@
 //! that cannot import a dma-heap buffer). The report includes steady fps and
 //! commit-to-present latency (p50/p99, from wp_presentation) on the
 //! client's CLOCK_MONOTONIC, the same clock the compositor stamps.
+//! With `--fullscreen` the window asks for fullscreen and the buffers take
+//! the size the compositor configures (a direct-scanout candidate); the
+//! report's `zero_copy` counts frames presented with ZERO_COPY.
 //! With `--linger-ms`, the window stays up that long after the last frame
 //! (after printing `READY` on stderr), so a test can take a screenshot.
 //! Bad input to the compositor is not this tool's job; see the host tests.
@@ -20,6 +23,7 @@ use std::{os::fd::AsFd, path::PathBuf, process::ExitCode, time::Instant};
 
 use quay_test_client::{
     dmabuf::{alloc, fill, Source},
+    wayland_client::Proxy,
     wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::Flags,
     ParamsResult, TestClient,
 };
@@ -35,6 +39,7 @@ struct Args {
     buffers: usize,
     frames: usize,
     linger_ms: u64,
+    fullscreen: bool,
     socket: PathBuf,
 }
 
@@ -47,6 +52,7 @@ fn parse() -> Result<Args, String> {
         buffers: 1,
         frames: 60,
         linger_ms: 0,
+        fullscreen: false,
         socket: PathBuf::new(),
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
@@ -78,6 +84,7 @@ fn parse() -> Result<Args, String> {
             "--frames" => a.frames = val()?.parse().map_err(|_| "bad --frames")?,
             "--linger-ms" => a.linger_ms = val()?.parse().map_err(|_| "bad --linger-ms")?,
             "--socket" => a.socket = PathBuf::from(val()?),
+            "--fullscreen" => a.fullscreen = true,
             _ => return Err(format!("unknown argument {arg}")),
         }
     }
@@ -119,11 +126,18 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn run(a: &Args) -> Result<String, String> {
     let t0 = Instant::now();
-    let stride = a.w * 4;
-    let size = (stride * a.h) as usize;
     // Lenient: the shm baseline also runs against weston, which lacks some of
     // the globals Quay's own tests insist on.
     let mut c = TestClient::connect_lenient(&a.socket).map_err(|e| e.to_string())?;
+    let w = c
+        .window_with(1, 1, a.color, a.fullscreen)
+        .map_err(|e| e.to_string())?;
+    let (width, height) = match c.app.toplevel_size.get(&w.toplevel.id().protocol_id()) {
+        Some(&(cw, ch)) if a.fullscreen && cw > 0 && ch > 0 => (cw, ch),
+        _ => (a.w, a.h),
+    };
+    let stride = width * 4;
+    let size = (stride * height) as usize;
     let mut buffers = Vec::new();
     let mut ident = (0u64, 0u64);
     match a.source {
@@ -135,7 +149,7 @@ fn run(a: &Args) -> Result<String, String> {
             for _ in 0..a.buffers {
                 let params = c.params();
                 params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
-                params.create(a.w, a.h, XRGB8888, Flags::empty());
+                params.create(width, height, XRGB8888, Flags::empty());
                 match c.wait_params(&params).map_err(|e| e.to_string())? {
                     ParamsResult::Created(b) => buffers.push(b),
                     ParamsResult::Failed => return Err("params failed".into()),
@@ -145,17 +159,16 @@ fn run(a: &Args) -> Result<String, String> {
         None => {
             for _ in 0..a.buffers {
                 let format = quay_test_client::wayland_client::protocol::wl_shm::Format::Xrgb8888;
-                buffers.push(c.shm_buffer(a.w, a.h, a.color, format));
+                buffers.push(c.shm_buffer(width, height, a.color, format));
             }
         }
     }
-    let w = c.window(1, 1, a.color).map_err(|e| e.to_string())?;
     let mut commits = Vec::with_capacity(a.frames);
     let t_frames = Instant::now();
     for i in 0..a.frames {
         let b = &buffers[i % buffers.len()];
         w.surface.attach(Some(b), 0, 0);
-        w.surface.damage_buffer(0, 0, a.w, a.h);
+        w.surface.damage_buffer(0, 0, width, height);
         let _fb = c.feedback(&w.surface);
         commits.push(now());
         c.commit_and_wait_frame(&w.surface).map_err(|e| e.to_string())?;
@@ -185,7 +198,7 @@ fn run(a: &Args) -> Result<String, String> {
         return Err("no frame was presented".into());
     }
     Ok(format!(
-        "{{\"ok\":true,\"source\":\"{}\",\"st_dev\":{},\"st_ino\":{},\"buffers\":{},\"frames\":{},\"presented\":{},\"discarded\":{},\"releases\":{},\"fps\":{:.2},\"c2p_p50_ms\":{:.2},\"c2p_p99_ms\":{:.2},\"secs\":{:.2}}}",
+        "{{\"ok\":true,\"source\":\"{}\",\"st_dev\":{},\"st_ino\":{},\"buffers\":{},\"frames\":{},\"presented\":{},\"discarded\":{},\"releases\":{},\"zero_copy\":{},\"fps\":{:.2},\"c2p_p50_ms\":{:.2},\"c2p_p99_ms\":{:.2},\"secs\":{:.2}}}",
         a.source.map(|s| format!("{s:?}")).unwrap_or_else(|| "shm".into()),
         ident.0,
         ident.1,
@@ -194,6 +207,7 @@ fn run(a: &Args) -> Result<String, String> {
         presented,
         c.app.discarded,
         c.app.buffer_releases,
+        c.app.presented.iter().filter(|p| p.flags & 0x8 != 0).count(),
         a.frames as f64 / frames_secs,
         percentile(&c2p, 0.5),
         percentile(&c2p, 0.99),

