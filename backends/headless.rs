@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use smithay::{
     backend::{
         allocator::{Format, Fourcc},
-        renderer::{damage::OutputDamageTracker, Bind, ExportMem, ImportDma, Offscreen},
+        renderer::{damage::OutputDamageTracker, Bind, ImportDma, Offscreen},
     },
     output::{Mode, Output, PhysicalProperties, Subpixel},
     reexports::{
@@ -20,7 +20,7 @@ use smithay::{
         pixman,
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     },
-    utils::{Rectangle, Transform},
+    utils::Transform,
     wayland::presentation::Refresh,
 };
 use tracing::{error, info, warn};
@@ -178,32 +178,7 @@ impl Headless {
             None => self.outputs.first_mut(),
         }
         .ok_or_else(|| format!("no output named {output:?}"))?;
-        let (w, h) = (out.target.width() as i32, out.target.height() as i32);
-        let fb = self
-            .renderer
-            .bind(&mut out.target)
-            .map_err(|e| format!("{e:?}"))?;
-        // ABGR8888 is R,G,B,A in memory on little-endian: PNG's RGBA.
-        let mapping = self
-            .renderer
-            .copy_framebuffer(&fb, Rectangle::from_size((w, h).into()), Fourcc::Abgr8888)
-            .map_err(|e| format!("{e:?}"))?;
-        let bytes = self
-            .renderer
-            .map_texture(&mapping)
-            .map_err(|e| format!("{e:?}"))?;
-        let row = w as usize * 4;
-        // The copy may have a stride larger than the row.
-        let stride = bytes.len() / h.max(1) as usize;
-        let mut rgba = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            rgba.extend_from_slice(&bytes[y * stride..y * stride + row]);
-        }
-        Ok(Screenshot {
-            width: w as u32,
-            height: h as u32,
-            rgba,
-        })
+        super::read_image(&mut self.renderer, &mut out.target)
     }
 }
 

@@ -49,6 +49,26 @@ pub struct Screenshot {
     pub rgba: Vec<u8>,
 }
 
+/// Read a pixman image (an output's render target) back as RGBA.
+pub fn read_image(
+    renderer: &mut crate::buffer::import::QuayRenderer,
+    image: &mut smithay::reexports::pixman::Image<'static, 'static>,
+) -> Result<Screenshot, String> {
+    use smithay::backend::renderer::{Bind, ExportMem};
+    let (w, h) = (image.width() as i32, image.height() as i32);
+    let fb = renderer.bind(image).map_err(|e| format!("{e:?}"))?;
+    // ABGR8888 is R,G,B,A in memory on little-endian: PNG's RGBA.
+    let mapping = renderer
+        .copy_framebuffer(
+            &fb,
+            smithay::utils::Rectangle::from_size((w, h).into()),
+            smithay::backend::allocator::Fourcc::Abgr8888,
+        )
+        .map_err(|e| format!("{e:?}"))?;
+    let bytes = renderer.map_texture(&mapping).map_err(|e| format!("{e:?}"))?;
+    Ok(Screenshot::from_rows(w as u32, h as u32, bytes))
+}
+
 impl Screenshot {
     /// From `height` rows of RGBA pixels whose stride may exceed `width * 4`.
     pub fn from_rows(width: u32, height: u32, bytes: &[u8]) -> Screenshot {

@@ -42,7 +42,7 @@ use smithay::{
         },
         egl::{EGLDevice, EGLDisplay},
         libinput::{LibinputInputBackend, LibinputSessionInterface},
-        renderer::{damage::OutputDamageTracker, Bind, ExportMem, ImportDma, Offscreen},
+        renderer::{damage::OutputDamageTracker, Bind, ImportDma, Offscreen},
         session::{libseat::LibSeatSession, Event as SessionEvent, Session},
         udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
     },
@@ -61,7 +61,7 @@ use smithay::{
         rustix::fs::OFlags,
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     },
-    utils::{DeviceFd, Monotonic, Rectangle, Transform},
+    utils::{DeviceFd, Monotonic, Transform},
     wayland::{dmabuf::DmabufFeedbackBuilder, presentation::Refresh},
 };
 use tracing::{debug, info, warn};
@@ -536,20 +536,7 @@ impl Udev {
             render_space(core, &output, &mut self.renderer, &mut fb, 0, &mut tracker)
                 .map_err(|e| format!("{e:?}"))?;
         }
-        let fb = self.renderer.bind(&mut image).map_err(|e| format!("{e:?}"))?;
-        let mapping = self
-            .renderer
-            .copy_framebuffer(
-                &fb,
-                Rectangle::from_size((size.w, size.h).into()),
-                Fourcc::Abgr8888,
-            )
-            .map_err(|e| format!("{e:?}"))?;
-        let bytes = self
-            .renderer
-            .map_texture(&mapping)
-            .map_err(|e| format!("{e:?}"))?;
-        Ok(Screenshot::from_rows(size.w as u32, size.h as u32, bytes))
+        super::read_image(&mut self.renderer, &mut image)
     }
 }
 

@@ -7,10 +7,7 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
-use rustix::{
-    fs::{ftruncate, memfd_create, MemfdFlags},
-    mm::{mmap, munmap, MapFlags, ProtFlags},
-};
+use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 
 // include/uapi/linux/dma-heap.h: _IOWR('H', 0, struct dma_heap_allocation_data)
 const DMA_HEAP_IOCTL_ALLOC: libc::c_ulong = 0xc018_4800;
@@ -100,28 +97,15 @@ pub fn alloc(source: Source, size: u64) -> std::io::Result<OwnedFd> {
 
 /// Fill a dma-buf with one 32-bit pixel value, bracketed by DMA_BUF_IOCTL_SYNC.
 pub fn fill(fd: &OwnedFd, size: usize, pixel: u32) -> std::io::Result<()> {
-    // SAFETY: a shared mapping of a dma-buf we own, unmapped before return.
-    unsafe {
-        let ptr = mmap(
-            std::ptr::null_mut(),
-            size,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::SHARED,
-            fd,
-            0,
-        )?;
-        let sync = |flags: u64| {
-            let s = flags;
-            if libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &s) < 0 {
-                Err(io_err("DMA_BUF_IOCTL_SYNC"))
-            } else {
-                Ok(())
-            }
-        };
-        sync(DMA_BUF_SYNC_WRITE)?; // START | WRITE (START is 0)
-        std::slice::from_raw_parts_mut(ptr as *mut u32, size / 4).fill(pixel);
-        sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)?;
-        munmap(ptr, size)?;
-    }
-    Ok(())
+    let sync = |flags: u64| {
+        // SAFETY: the ioctl only reads `flags`, which outlives the call.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
+            Err(io_err("DMA_BUF_IOCTL_SYNC"))
+        } else {
+            Ok(())
+        }
+    };
+    sync(DMA_BUF_SYNC_WRITE)?; // START | WRITE (START is 0)
+    crate::fill_shared(fd, size, pixel)?;
+    sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)
 }

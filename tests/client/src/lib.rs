@@ -310,21 +310,7 @@ impl TestClient {
         let size = (stride * h) as usize;
         let fd = memfd_create("quay-test-shm", MemfdFlags::CLOEXEC).expect("memfd");
         ftruncate(&fd, size as u64).expect("ftruncate");
-        // SAFETY: a fresh shared mapping of a memfd we own, unmapped below.
-        unsafe {
-            let ptr = mmap(
-                std::ptr::null_mut(),
-                size,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )
-            .expect("mmap");
-            let px = std::slice::from_raw_parts_mut(ptr as *mut u32, size / 4);
-            px.fill(argb);
-            munmap(ptr, size).expect("munmap");
-        }
+        fill_shared(&fd, size, argb).expect("fill the shm buffer");
         let pool = self.shm.create_pool(fd.as_fd(), size as i32, &self.qh, ());
         let buffer = pool.create_buffer(0, w, h, stride, format, &self.qh, ());
         pool.destroy();
@@ -454,6 +440,24 @@ impl TestClient {
     pub fn feedback(&mut self, surface: &WlSurface) -> WpPresentationFeedback {
         self.presentation.feedback(surface, &self.qh, ())
     }
+}
+
+/// Map `size` bytes of `fd` shared, fill them with one 32-bit pixel, unmap.
+pub fn fill_shared(fd: &impl AsFd, size: usize, pixel: u32) -> std::io::Result<()> {
+    // SAFETY: a fresh shared mapping of an fd the caller owns, unmapped before return.
+    unsafe {
+        let ptr = mmap(
+            std::ptr::null_mut(),
+            size,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )?;
+        std::slice::from_raw_parts_mut(ptr as *mut u32, size / 4).fill(pixel);
+        munmap(ptr, size)?;
+    }
+    Ok(())
 }
 
 /// A memfd of `size` bytes: has an inode like a dma-buf, but is not one.
