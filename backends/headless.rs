@@ -53,7 +53,8 @@ impl Headless {
     /// Create the renderer and one virtual output per `[[headless.output]]`,
     /// laid out left to right, each with its own frame-clock timer.
     pub fn new(core: &mut Core) -> anyhow::Result<Headless> {
-        let mut renderer = QuayRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let mut renderer = QuayRenderer::new(crate::buffer::budget(&core.config.memory))
+            .map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
         let mut outputs = Vec::new();
         let mut x = 0;
         for (i, cfg) in core.config.headless.outputs.clone().iter().enumerate() {
@@ -155,7 +156,7 @@ impl Headless {
         };
         out.age = 1;
         out.seq += 1;
-        self.renderer.cleanup();
+        self.renderer.frame_done(core, &out.output);
         let time = core.now();
         post_present(
             core,

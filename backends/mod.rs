@@ -83,7 +83,7 @@ impl Screenshot {
 }
 
 pub enum Backend {
-    Headless(Headless),
+    Headless(Box<Headless>),
     Winit(Box<Winit>),
     Udev(Box<Udev>),
 }
@@ -134,14 +134,19 @@ impl Backend {
         }
     }
 
-    /// dma-buf import counters, where Quay's own import path is in use
-    /// (headless and udev; winit imports through smithay's GLES renderer).
-    pub fn import_stats(&mut self) -> Option<crate::buffer::import::ImportStats> {
+    /// Quay's own renderer with its import cache (headless and udev; winit
+    /// imports through smithay's GLES renderer and has no cache).
+    pub fn quay_renderer(&mut self) -> Option<&mut crate::buffer::import::QuayRenderer> {
         match self {
-            Backend::Headless(h) => Some(h.renderer_mut().stats()),
-            Backend::Udev(u) => Some(u.renderer_mut().stats()),
+            Backend::Headless(h) => Some(h.renderer_mut()),
+            Backend::Udev(u) => Some(u.renderer_mut()),
             Backend::Winit(_) => None,
         }
+    }
+
+    /// Import-cache counters, where the cache is in use.
+    pub fn import_stats(&mut self) -> Option<crate::buffer::cache::CacheStats> {
+        self.quay_renderer().map(|r| r.stats())
     }
 
     /// Switch virtual terminal (session backends only; elsewhere a no-op).

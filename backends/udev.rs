@@ -162,7 +162,8 @@ impl Udev {
         // pixman writes the scanout buffers through mmap (backends/linear.rs).
         let allocator = LinearAllocator::new(gbm.clone(), fd.clone());
         let exporter = LinearExporter(GbmFramebufferExporter::new(gbm.clone(), Some(node)));
-        let mut renderer = QuayRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let mut renderer = QuayRenderer::new(crate::buffer::budget(&core.config.memory))
+            .map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
         let software = egl_is_software(&gbm);
         info!(?software, "EGL on this device");
         // Software EGL means GBM on this device hands out dumb buffers: an
@@ -305,6 +306,7 @@ impl Udev {
             if let Some(o) = self.outputs.remove(&crtc) {
                 info!(output = o.output.name(), "connector disconnected");
                 core.space.unmap_output(&o.output);
+                self.renderer.cache_mut().unpin(&o.output.name());
             }
         }
         for info in connected {
@@ -443,6 +445,7 @@ impl Udev {
         let states = result.states;
         let feedback = after_render(core, &output, &states, time);
         send_surface_feedback(core, &output);
+        self.renderer.frame_done(core, &output);
         if empty {
             return false;
         }

@@ -63,6 +63,9 @@ pub enum Msg {
     },
     /// Counters as JSON.
     Stats,
+    /// Drop every client-buffer import that is not on screen (it is imported
+    /// again when next drawn).
+    Evict,
 }
 
 /// `$XDG_CONFIG_HOME/quay/config.toml`, or `~/.config/quay/config.toml`.

@@ -29,8 +29,10 @@ pub enum Request {
     Outputs,
     /// Write what an output shows to a PNG file (absolute path).
     Screenshot { path: PathBuf, output: Option<String> },
-    /// Counters: clients, frames, dma-buf imports.
+    /// Counters: clients, frames, dma-buf imports, eviction.
     Stats,
+    /// Drop every client-buffer import that is not on screen.
+    Evict,
 }
 
 pub type Reply = Result<serde_json::Value, String>;
@@ -182,6 +184,13 @@ impl State {
                     "width": shot.width,
                     "height": shot.height,
                 }))
+            }
+            Request::Evict => {
+                let Some(renderer) = self.backend.quay_renderer() else {
+                    return Err(format!("the {} backend has no import cache", self.backend.name()));
+                };
+                let evicted = renderer.cache_mut().evict_all();
+                Ok(serde_json::json!({ "evicted_bytes": evicted }))
             }
             Request::Stats => {
                 let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;

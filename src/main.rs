@@ -128,7 +128,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut backend = match kind {
         BackendKind::Winit => Backend::Winit(Box::new(Winit::new(&mut core)?)),
         BackendKind::Udev => Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref())?)),
-        _ => Backend::Headless(Headless::new(&mut core)?),
+        _ => Backend::Headless(Box::new(Headless::new(&mut core)?)),
     };
     let formats = backend.dmabuf_formats();
     core.init_dmabuf(formats, backend.main_device(), backend.surface_feedback());
@@ -142,6 +142,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             state.core.loop_signal.stop();
         })
         .map_err(|e| anyhow::anyhow!("cannot register signal handlers: {e}"))?;
+    // After the signal mask is set, so the PSI thread inherits it.
+    if backend.quay_renderer().is_some() && core.config.memory.psi {
+        quay::buffer::pressure::watch(&core.loop_handle, &core.config.memory);
+    }
 
     info!(
         backend = backend.name(),
@@ -175,6 +179,7 @@ fn message(socket: Option<&str>, msg: &Msg) -> anyhow::Result<ExitCode> {
         Msg::Version => Request::Version,
         Msg::Outputs => Request::Outputs,
         Msg::Stats => Request::Stats,
+        Msg::Evict => Request::Evict,
         Msg::Screenshot { path, output } => Request::Screenshot {
             path: std::path::absolute(path).context("resolving the screenshot path")?,
             output: output.clone(),

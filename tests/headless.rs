@@ -285,3 +285,36 @@ fn fullscreen_request_gets_output_size_and_origin() {
         "fullscreen covers the output"
     );
 }
+
+/// `[memory]` reaches the import cache and `quay msg evict` answers. The
+/// host has no dma-buf exporter, so nothing is imported here and nothing
+/// can be evicted; eviction of real dma-bufs is the VM suite's
+/// `quay-lru-budget` and `quay-lru-psi` cases.
+#[test]
+fn memory_budget_in_stats_and_evict_over_ipc() {
+    let config = format!("{SMALL_CONFIG}\n[memory]\nbudget_mib = 3\nlow_water_percent = 50\n");
+    let quay = Quay::start(&config);
+    let s = quay.msg(&["stats"]);
+    assert_eq!(s["budget_bytes"], 3 << 20, "{s}");
+    for key in [
+        "imported_bytes",
+        "pinned_bytes",
+        "evictions_total",
+        "evicted_bytes_total",
+        "reimports_total",
+        "pressure_events_total",
+    ] {
+        assert_eq!(s[key], 0, "{key} in {s}");
+    }
+    let mut c = quay.client();
+    let w = c.window(32, 32, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let e = quay.msg(&["evict"]);
+    assert_eq!(
+        e["evicted_bytes"], 0,
+        "shm is read in place: nothing to evict: {e}"
+    );
+    // The window still draws after an eviction request.
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    assert_eq!(quay.stat("evictions_total"), 0);
+}

@@ -62,6 +62,8 @@ pub struct Config {
     pub headless: Headless,
     #[serde(default)]
     pub winit: Winit,
+    #[serde(default)]
+    pub memory: Memory,
 }
 
 fn default_background() -> Color {
@@ -91,6 +93,108 @@ pub struct OutputConfig {
 pub struct Winit {
     pub width: Dimension,
     pub height: Dimension,
+}
+
+/// Client-buffer imports under memory pressure (`[memory]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    /// Bytes of client-buffer imports kept, in MiB.
+    #[serde(default = "default_budget_mib")]
+    pub budget_mib: Mebibytes,
+    /// Evict down to this share of the budget once over it.
+    #[serde(default = "default_low_water_percent")]
+    pub low_water_percent: Percent,
+    /// Watch Linux PSI (`/proc/pressure/memory`).
+    #[serde(default = "default_psi")]
+    pub psi: bool,
+    /// "some" stall time within the window that counts as pressure.
+    #[serde(default = "default_psi_stall_ms")]
+    pub psi_stall_ms: Millis,
+    /// The PSI window; the kernel wants 500..=10000 ms, and a multiple of
+    /// 2000 ms for an unprivileged process.
+    #[serde(default = "default_psi_window_ms")]
+    pub psi_window_ms: Millis,
+    /// The pressure file to watch: `/proc/pressure/memory` when unset, or a
+    /// cgroup's `memory.pressure`.
+    #[serde(default)]
+    pub psi_file: Option<String>,
+}
+
+impl Memory {
+    pub fn budget_bytes(&self) -> u64 {
+        self.budget_mib.0 << 20
+    }
+}
+
+fn default_budget_mib() -> Mebibytes {
+    Memory::default().budget_mib
+}
+fn default_low_water_percent() -> Percent {
+    Memory::default().low_water_percent
+}
+fn default_psi() -> bool {
+    Memory::default().psi
+}
+fn default_psi_stall_ms() -> Millis {
+    Memory::default().psi_stall_ms
+}
+fn default_psi_window_ms() -> Millis {
+    Memory::default().psi_window_ms
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Config::default().memory
+    }
+}
+
+/// A size in MiB, 0..=1048576 (1 TiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Mebibytes(pub u64);
+
+impl TryFrom<i64> for Mebibytes {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (0..=1 << 20).contains(&v) {
+            Ok(Mebibytes(v as u64))
+        } else {
+            Err(format!("{v} is not a valid size: expected 0..=1048576 MiB"))
+        }
+    }
+}
+
+/// A percentage, 0..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Percent(pub u8);
+
+impl TryFrom<i64> for Percent {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (0..=100).contains(&v) {
+            Ok(Percent(v as u8))
+        } else {
+            Err(format!("{v} is not a percentage: expected 0..=100"))
+        }
+    }
+}
+
+/// A duration in milliseconds, 1..=10000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Millis(pub u32);
+
+impl TryFrom<i64> for Millis {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (1..=10_000).contains(&v) {
+            Ok(Millis(v as u32))
+        } else {
+            Err(format!("{v} is not a valid duration: expected 1..=10000 ms"))
+        }
+    }
 }
 
 /// A width or height in pixels, 1..=16384.
@@ -254,6 +358,26 @@ mod tests {
         let c = Config::parse("[winit]\nwidth = 640\nheight = 480\n", "t").unwrap();
         assert_eq!((c.winit.width.0, c.winit.height.0), (640, 480));
         assert_eq!(c.headless, Config::default().headless);
+    }
+
+    #[test]
+    fn memory_defaults_partial_keys_and_ranges() {
+        let d = Config::default().memory;
+        assert_eq!(d.budget_bytes(), 512 << 20);
+        assert_eq!((d.low_water_percent.0, d.psi), (75, true));
+        assert_eq!(
+            (d.psi_stall_ms.0, d.psi_window_ms.0, d.psi_file.clone()),
+            (150, 2000, None)
+        );
+        let c = Config::parse("[memory]\nbudget_mib = 4\npsi = false\n", "t").unwrap();
+        assert_eq!((c.memory.budget_bytes(), c.memory.psi), (4 << 20, false));
+        assert_eq!(c.memory.low_water_percent, d.low_water_percent);
+        let text = "[memory]\nlow_water_percent = 101\n";
+        let err = Config::parse(text, "t").unwrap_err();
+        assert_eq!(err.line_col(text), Some((2, 21)));
+        assert!(err.to_string().contains("not a percentage"), "{err}");
+        assert!(Config::parse("[memory]\npsi_window_ms = 0\n", "t").is_err());
+        assert!(Config::parse("[memory]\nbudget_mib = -1\n", "t").is_err());
     }
 
     #[test]

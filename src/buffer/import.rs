@@ -20,47 +20,49 @@
 //! Scanout buffers Quay allocates itself use `GBM_BO_USE_LINEAR`, so they are
 //! linear whatever modifier GBM reports.
 //!
-//! ## One import per kernel dma-buf
+//! ## One import per kernel dma-buf, under a budget
 //!
-//! Imports are cached by [`DmabufIdentity`]: the `(st_dev, st_ino)` of every
-//! plane fd plus the layout. K `wl_buffer`s on one dma-buf, from one client
-//! or several, share one import (one mmap, one pixman image).
+//! Imports live in a [`DmabufCache`] ([`super::cache::ImportCache`]) keyed by
+//! [`DmabufIdentity`]: the `(st_dev, st_ino)` of every plane fd plus the
+//! layout. K `wl_buffer`s on one dma-buf, from one client or several, share
+//! one import (one mmap, one pixman image). The cache also keeps imports
+//! under the configured byte budget and drops them under memory pressure;
+//! its module doc has the ownership and eviction rules.
 //!
-//! ## Ownership
+//! ## Handles, not images
 //!
-//! - A `wl_buffer` owns its `Dmabuf` (smithay), which owns the plane fds.
-//! - An import owns its texture (the pixman image and the mmap behind it,
-//!   which keeps the kernel object alive) and, for a relabelled buffer, a dup
-//!   of the plane fds. It holds its users only weakly.
-//! - The cache owns the imports and nothing else. An import is dropped in
-//!   [`QuayRenderer::cleanup`] (on every import and after every presented
-//!   frame) once every user `Dmabuf` is gone, i.e. once every `wl_buffer` on
-//!   it is destroyed and no surface state still holds one. A texture a frame
-//!   is drawing is an `Arc` clone held by that frame's render element, so
-//!   dropping the cache entry never pulls memory from under a frame.
+//! The renderer's `TextureId` is [`QuayTexture`]. For a dma-buf it is only
+//! the cache entry's id: smithay keeps texture handles in each surface's
+//! state until the next commit (smithay-0.7.0
+//! `src/backend/renderer/utils/wayland.rs:48`, cleared only at :180 and
+//! :351), so a handle that owned the mmap would pin it there and no
+//! eviction could free anything. [`QuayFrame`] resolves the id when it
+//! draws, importing again from the entry's own dup of the plane fds if the
+//! entry was evicted; the pixman image it draws is a clone held for that one
+//! call. shm buffers are read in place by pixman (no upload, nothing to
+//! evict) and their handles wrap smithay's texture directly.
 //!
-//! Everything here runs on the event-loop thread (`QuayRenderer` is owned by
-//! the backend inside `State`), so there is no lock to hold while dropping.
-//! Nothing decides anything from a reference count's value:
-//! `WeakDmabuf::is_gone` / `upgrade` are the `kref_get_unless_zero` step.
+//! Every draw of a dma-buf is bracketed with `DMA_BUF_IOCTL_SYNC`
+//! START/END (read), as smithay's own pixman path does; that ioctl is also
+//! what tells a real dma-buf from a memfd posing as one at import.
+//!
+//! Everything here runs on the event-loop thread: `QuayRenderer` is owned by
+//! the backend inside `State`, and the cache is `!Send`.
 
-use std::{
-    collections::HashMap,
-    os::fd::{AsFd, BorrowedFd},
-};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use smithay::{
     backend::{
         allocator::{
-            dmabuf::{Dmabuf, DmabufFlags, WeakDmabuf},
+            dmabuf::{Dmabuf, DmabufFlags, DmabufMapping, DmabufMappingMode, DmabufSyncFlags, WeakDmabuf},
             format::FormatSet,
             Buffer, Format, Fourcc, Modifier,
         },
         renderer::{
             pixman::{PixmanError, PixmanFrame, PixmanMapping, PixmanRenderer, PixmanTarget, PixmanTexture},
             sync::SyncPoint,
-            Bind, ContextId, DebugFlags, ExportMem, ImportDma, ImportDmaWl, ImportMem, ImportMemWl,
-            Offscreen, Renderer, RendererSuper, TextureFilter,
+            Bind, Color32F, ContextId, DebugFlags, ExportMem, Frame, ImportDma, ImportDmaWl, ImportMem,
+            ImportMemWl, Offscreen, Renderer, RendererSuper, Texture, TextureFilter,
         },
     },
     reexports::{pixman, wayland_server::protocol::wl_buffer},
@@ -68,49 +70,84 @@ use smithay::{
     wayland::compositor::SurfaceData,
 };
 
-use super::identity::DmabufIdentity;
+use super::{
+    cache::{Budget, CacheStats, EntryId, ImportCache},
+    identity::DmabufIdentity,
+};
 
-/// One renderer import, shared by every `wl_buffer` whose dma-buf has its
-/// identity.
+/// A resident import: the pixman image over the mmap of plane 0.
 #[derive(Debug)]
-struct Import {
-    /// The client `Dmabuf`s (one per `wl_buffer`) this import serves. Weak:
-    /// the `wl_buffer` owns its `Dmabuf`; the import dies with the last one.
-    users: Vec<WeakDmabuf>,
-    /// For an implicit-modifier buffer read as linear: the relabelled copy
-    /// pixman mapped (dup'ed fds, no user's `Dmabuf`). None otherwise: the
-    /// texture's mapping keeps the kernel object alive by itself.
-    _relabelled: Option<Dmabuf>,
+pub struct Mapped {
+    // Field order is drop order: the image goes before the memory it points into.
     texture: PixmanTexture,
+    _mapping: DmabufMapping,
 }
 
-/// Counters for `quay msg stats`.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
-pub struct ImportStats {
-    /// Renderer imports performed (mmaps of a dma-buf), ever.
-    pub imports_total: u64,
-    /// `wl_buffer`s served by an import made for another `wl_buffer` of the
-    /// same kernel dma-buf and layout.
-    pub import_cache_hits: u64,
-    /// Imports alive now (one per distinct dma-buf identity in use).
-    pub dmabufs_live: u64,
+/// The import cache as the renderer instantiates it: keyed by kernel
+/// identity, used by `wl_buffer`s' `Dmabuf`s, sourced from the entry's own
+/// dup of the planes (relabelled linear where implicit means linear).
+pub type DmabufCache = ImportCache<DmabufIdentity, WeakDmabuf, Dmabuf, Mapped>;
+
+/// The renderer's texture handle; see the module doc.
+#[derive(Debug, Clone)]
+pub struct QuayTexture(Tex);
+
+#[derive(Debug, Clone)]
+enum Tex {
+    /// shm buffers and memory imports, read in place or owned by the image.
+    Pixman(PixmanTexture),
+    /// A dma-buf: an entry of the import cache.
+    Import {
+        id: EntryId,
+        size: Size<i32, BufferCoords>,
+        format: Fourcc,
+    },
+}
+
+impl QuayTexture {
+    /// The import cache entry behind this texture, for dma-bufs.
+    pub fn entry(&self) -> Option<EntryId> {
+        match self.0 {
+            Tex::Import { id, .. } => Some(id),
+            Tex::Pixman(_) => None,
+        }
+    }
+}
+
+impl Texture for QuayTexture {
+    fn width(&self) -> u32 {
+        match &self.0 {
+            Tex::Pixman(t) => t.width(),
+            Tex::Import { size, .. } => size.w as u32,
+        }
+    }
+    fn height(&self) -> u32 {
+        match &self.0 {
+            Tex::Pixman(t) => t.height(),
+            Tex::Import { size, .. } => size.h as u32,
+        }
+    }
+    fn format(&self) -> Option<Fourcc> {
+        match &self.0 {
+            Tex::Pixman(t) => t.format(),
+            Tex::Import { format, .. } => Some(*format),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct QuayRenderer {
     inner: PixmanRenderer,
     implicit_is_linear: bool,
-    imports: HashMap<DmabufIdentity, Import>,
-    stats: ImportStats,
+    cache: DmabufCache,
 }
 
 impl QuayRenderer {
-    pub fn new() -> Result<QuayRenderer, PixmanError> {
+    pub fn new(budget: Budget) -> Result<QuayRenderer, PixmanError> {
         Ok(QuayRenderer {
             inner: PixmanRenderer::new()?,
             implicit_is_linear: false,
-            imports: HashMap::new(),
-            stats: ImportStats::default(),
+            cache: ImportCache::new(budget),
         })
     }
 
@@ -124,13 +161,17 @@ impl QuayRenderer {
         self.implicit_is_linear
     }
 
-    /// Forget users whose `Dmabuf` is gone and imports with no user left.
-    /// Runs on every import and after every presented frame.
+    /// After a frame: forget entries no `wl_buffer` uses any more, then
+    /// bring imports back under budget.
     pub fn cleanup(&mut self) {
-        self.imports.retain(|_, imp| {
-            imp.users.retain(|u| !u.is_gone());
-            !imp.users.is_empty()
-        });
+        self.cache.cleanup();
+        self.cache.enforce_budget();
+        self.inner.cleanup_texture_cache().ok();
+    }
+
+    /// The import cache (pins, pressure, eviction).
+    pub fn cache_mut(&mut self) -> &mut DmabufCache {
+        &mut self.cache
     }
 
     /// Import a client's dma-buf at `create` time; an error means `failed`.
@@ -140,12 +181,9 @@ impl QuayRenderer {
             .map_err(|e| format!("{e:?}"))
     }
 
-    pub fn stats(&mut self) -> ImportStats {
-        self.cleanup();
-        ImportStats {
-            dmabufs_live: self.imports.len() as u64,
-            ..self.stats
-        }
+    pub fn stats(&mut self) -> CacheStats {
+        self.cache.cleanup();
+        self.cache.stats()
     }
 
     fn linear_formats(&self, formats: FormatSet) -> FormatSet {
@@ -165,14 +203,20 @@ impl QuayRenderer {
     }
 }
 
-/// The same planes, labelled linear. Dups the plane fds.
-fn relabel_linear(dmabuf: &Dmabuf) -> Result<Dmabuf, PixmanError> {
+/// The cache entry's own copy of a client's planes (dup'ed fds), labelled
+/// linear if `linear`.
+fn dup_planes(dmabuf: &Dmabuf, linear: bool) -> Result<Dmabuf, PixmanError> {
     let flags = if dmabuf.y_inverted() {
         DmabufFlags::Y_INVERT
     } else {
         DmabufFlags::empty()
     };
-    let mut builder = Dmabuf::builder(dmabuf.size(), dmabuf.format().code, Modifier::Linear, flags);
+    let modifier = if linear {
+        Modifier::Linear
+    } else {
+        dmabuf.format().modifier
+    };
+    let mut builder = Dmabuf::builder(dmabuf.size(), dmabuf.format().code, modifier, flags);
     let planes: Vec<(BorrowedFd<'_>, (u32, u32))> = dmabuf
         .handles()
         .zip(dmabuf.offsets().zip(dmabuf.strides()))
@@ -187,19 +231,160 @@ fn relabel_linear(dmabuf: &Dmabuf) -> Result<Dmabuf, PixmanError> {
     builder.build().ok_or(PixmanError::ImportFailed)
 }
 
+/// Bytes an import of `dmabuf` accounts for: stride × height per plane
+/// (an overestimate for subsampled planes, which pixman cannot read anyway).
+fn import_bytes(dmabuf: &Dmabuf) -> u64 {
+    let h = dmabuf.size().h.max(0) as u64;
+    dmabuf.strides().map(|s| u64::from(s) * h).sum()
+}
+
+/// Map plane 0 of a linear single-plane dma-buf and wrap it in a pixman image.
+fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
+    if dmabuf.num_planes() != 1 {
+        return Err(PixmanError::UnsupportedNumberOfPlanes);
+    }
+    let format = dmabuf.format();
+    if format.modifier != Modifier::Linear {
+        return Err(PixmanError::UnsupportedModifier(format.modifier));
+    }
+    let code = pixman::FormatCode::try_from(format.code)
+        .map_err(|_| PixmanError::UnsupportedPixelFormat(format.code))?;
+    let size = dmabuf.size();
+    let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
+        return Err(PixmanError::ImportFailed);
+    };
+    let (offset, stride) = (offset as usize, stride as usize);
+    // map_plane maps the whole dma-buf from byte 0 (smithay-0.7.0
+    // src/backend/allocator/dmabuf.rs:310); the plane starts at `offset`.
+    let mapping = dmabuf.map_plane(0, DmabufMappingMode::READ)?;
+    let needed = offset + stride * size.h.max(0) as usize;
+    if mapping.length() < needed || stride < size.w.max(0) as usize * 4 {
+        return Err(PixmanError::IncompleteBuffer {
+            expected: needed,
+            actual: mapping.length(),
+        });
+    }
+    // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
+    dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
+    dmabuf.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)?;
+    // SAFETY: the image points into `mapping`, which `Mapped` owns and drops
+    // after the image; the bounds were checked above. Nothing writes through
+    // it: pixman only reads a texture's image.
+    let image = unsafe {
+        pixman::Image::from_raw_mut(
+            code,
+            size.w as usize,
+            size.h as usize,
+            (mapping.ptr() as *mut u8).add(offset) as *mut u32,
+            stride,
+            false,
+        )
+    }
+    .map_err(|_| PixmanError::ImportFailed)?;
+    Ok(Mapped {
+        texture: PixmanTexture::from(image),
+        _mapping: mapping,
+    })
+}
+
+/// `DMA_BUF_IOCTL_SYNC` around CPU reads of a dma-buf.
+struct ReadSync(Dmabuf);
+
+impl ReadSync {
+    fn start(dmabuf: Dmabuf) -> Result<ReadSync, PixmanError> {
+        dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
+        Ok(ReadSync(dmabuf))
+    }
+}
+
+impl Drop for ReadSync {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ) {
+            tracing::debug!("dma-buf sync end: {e}");
+        }
+    }
+}
+
+/// The pixman texture to draw for `texture` now, with the dma-buf to sync
+/// around the read. Imports again if the entry was evicted.
+fn resolve(
+    cache: &mut DmabufCache,
+    texture: &QuayTexture,
+) -> Result<(PixmanTexture, Option<Dmabuf>), PixmanError> {
+    match &texture.0 {
+        Tex::Pixman(t) => Ok((t.clone(), None)),
+        Tex::Import { id, .. } => match cache.resident(*id, map_dmabuf)? {
+            Some((mapped, source)) => Ok((mapped.texture.clone(), Some(source.clone()))),
+            None => Err(PixmanError::BufferDestroyed),
+        },
+    }
+}
+
+/// A pixman frame that draws [`QuayTexture`]s. It borrows the import cache
+/// for its whole life, so nothing can be evicted while a frame is built.
+#[derive(Debug)]
+pub struct QuayFrame<'frame, 'buffer> {
+    inner: PixmanFrame<'frame, 'buffer>,
+    cache: &'frame mut DmabufCache,
+}
+
+impl Frame for QuayFrame<'_, '_> {
+    type Error = PixmanError;
+    type TextureId = QuayTexture;
+
+    fn context_id(&self) -> ContextId<QuayTexture> {
+        self.inner.context_id().map()
+    }
+    fn clear(&mut self, color: Color32F, at: &[Rectangle<i32, Physical>]) -> Result<(), PixmanError> {
+        self.inner.clear(color, at)
+    }
+    fn draw_solid(
+        &mut self,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        color: Color32F,
+    ) -> Result<(), PixmanError> {
+        self.inner.draw_solid(dst, damage, color)
+    }
+    fn render_texture_from_to(
+        &mut self,
+        texture: &QuayTexture,
+        src: Rectangle<f64, BufferCoords>,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        opaque_regions: &[Rectangle<i32, Physical>],
+        src_transform: Transform,
+        alpha: f32,
+    ) -> Result<(), PixmanError> {
+        let (tex, dmabuf) = resolve(self.cache, texture)?;
+        let _sync = dmabuf.map(ReadSync::start).transpose()?;
+        self.inner
+            .render_texture_from_to(&tex, src, dst, damage, opaque_regions, src_transform, alpha)
+    }
+    fn transformation(&self) -> Transform {
+        self.inner.transformation()
+    }
+    fn wait(&mut self, sync: &SyncPoint) -> Result<(), PixmanError> {
+        self.inner.wait(sync)
+    }
+    fn finish(self) -> Result<SyncPoint, PixmanError> {
+        self.inner.finish()
+    }
+}
+
 impl RendererSuper for QuayRenderer {
     type Error = PixmanError;
-    type TextureId = PixmanTexture;
+    type TextureId = QuayTexture;
     type Framebuffer<'buffer> = PixmanTarget<'buffer>;
     type Frame<'frame, 'buffer>
-        = PixmanFrame<'frame, 'buffer>
+        = QuayFrame<'frame, 'buffer>
     where
         'buffer: 'frame;
 }
 
 impl Renderer for QuayRenderer {
-    fn context_id(&self) -> ContextId<PixmanTexture> {
-        self.inner.context_id()
+    fn context_id(&self) -> ContextId<QuayTexture> {
+        self.inner.context_id().map()
     }
     fn downscale_filter(&mut self, filter: TextureFilter) -> Result<(), PixmanError> {
         self.inner.downscale_filter(filter)
@@ -218,18 +403,22 @@ impl Renderer for QuayRenderer {
         framebuffer: &'frame mut PixmanTarget<'buffer>,
         output_size: Size<i32, Physical>,
         dst_transform: Transform,
-    ) -> Result<PixmanFrame<'frame, 'buffer>, PixmanError>
+    ) -> Result<QuayFrame<'frame, 'buffer>, PixmanError>
     where
         'buffer: 'frame,
     {
-        self.inner.render(framebuffer, output_size, dst_transform)
+        let QuayRenderer { inner, cache, .. } = self;
+        Ok(QuayFrame {
+            inner: inner.render(framebuffer, output_size, dst_transform)?,
+            cache,
+        })
     }
     fn wait(&mut self, sync: &SyncPoint) -> Result<(), PixmanError> {
         self.inner.wait(sync)
     }
     fn cleanup_texture_cache(&mut self) -> Result<(), PixmanError> {
         self.cleanup();
-        self.inner.cleanup_texture_cache()
+        Ok(())
     }
 }
 
@@ -240,16 +429,22 @@ impl ImportMem for QuayRenderer {
         format: Fourcc,
         size: Size<i32, BufferCoords>,
         flipped: bool,
-    ) -> Result<PixmanTexture, PixmanError> {
-        self.inner.import_memory(data, format, size, flipped)
+    ) -> Result<QuayTexture, PixmanError> {
+        self.inner
+            .import_memory(data, format, size, flipped)
+            .map(|t| QuayTexture(Tex::Pixman(t)))
     }
     fn update_memory(
         &mut self,
-        texture: &PixmanTexture,
+        texture: &QuayTexture,
         data: &[u8],
         region: Rectangle<i32, BufferCoords>,
     ) -> Result<(), PixmanError> {
-        self.inner.update_memory(texture, data, region)
+        match &texture.0 {
+            Tex::Pixman(t) => self.inner.update_memory(t, data, region),
+            // A client's dma-buf is the client's to write.
+            Tex::Import { .. } => Err(PixmanError::Unsupported),
+        }
     }
     fn mem_formats(&self) -> Box<dyn Iterator<Item = Fourcc>> {
         self.inner.mem_formats()
@@ -262,52 +457,40 @@ impl ImportMemWl for QuayRenderer {
         buffer: &wl_buffer::WlBuffer,
         surface: Option<&SurfaceData>,
         damage: &[Rectangle<i32, BufferCoords>],
-    ) -> Result<PixmanTexture, PixmanError> {
-        self.inner.import_shm_buffer(buffer, surface, damage)
+    ) -> Result<QuayTexture, PixmanError> {
+        self.inner
+            .import_shm_buffer(buffer, surface, damage)
+            .map(|t| QuayTexture(Tex::Pixman(t)))
     }
 }
 
 impl ImportDma for QuayRenderer {
+    /// Runs for every commit that attaches a dma-buf (smithay imports when a
+    /// surface's texture slot is empty, smithay-0.7.0
+    /// `src/backend/renderer/utils/wayland.rs:505`) and at `create`: an
+    /// fstat per plane, a hash lookup and an LRU touch when cached.
     fn import_dmabuf(
         &mut self,
         dmabuf: &Dmabuf,
-        damage: Option<&[Rectangle<i32, BufferCoords>]>,
-    ) -> Result<PixmanTexture, PixmanError> {
-        self.cleanup();
-        let relabel = dmabuf.format().modifier == Modifier::Invalid && self.implicit_is_linear;
-        let Ok(identity) = DmabufIdentity::of(dmabuf) else {
-            // Cannot happen for a real fd; import uncached rather than fail.
-            return if relabel {
-                self.inner.import_dmabuf(&relabel_linear(dmabuf)?, damage)
-            } else {
-                self.inner.import_dmabuf(dmabuf, damage)
-            };
-        };
-        if let Some(imp) = self.imports.get_mut(&identity) {
-            // `upgrade` is the kref_get_unless_zero step: a user that is
-            // already gone simply does not match.
-            if !imp.users.iter().any(|u| u.upgrade().as_ref() == Some(dmabuf)) {
-                imp.users.push(dmabuf.weak());
-                self.stats.import_cache_hits += 1;
-            }
-            return Ok(imp.texture.clone());
-        }
-        let (texture, relabelled) = if relabel {
-            let linear = relabel_linear(dmabuf)?;
-            (self.inner.import_dmabuf(&linear, damage)?, Some(linear))
-        } else {
-            (self.inner.import_dmabuf(dmabuf, damage)?, None)
-        };
-        self.stats.imports_total += 1;
-        self.imports.insert(
+        _damage: Option<&[Rectangle<i32, BufferCoords>]>,
+    ) -> Result<QuayTexture, PixmanError> {
+        let linear = dmabuf.format().modifier == Modifier::Invalid && self.implicit_is_linear;
+        let identity = DmabufIdentity::of(dmabuf).map_err(|_| PixmanError::ImportFailed)?;
+        let (id, _) = self.cache.insert_or_get(
             identity,
-            Import {
-                users: vec![dmabuf.weak()],
-                _relabelled: relabelled,
-                texture: texture.clone(),
-            },
-        );
-        Ok(texture)
+            dmabuf.weak(),
+            // `upgrade` is the kref_get_unless_zero step: a user that is
+            // already gone does not match.
+            |u| u.upgrade().as_ref() == Some(dmabuf),
+            import_bytes(dmabuf),
+            || dup_planes(dmabuf, linear),
+            map_dmabuf,
+        )?;
+        Ok(QuayTexture(Tex::Import {
+            id,
+            size: dmabuf.size(),
+            format: dmabuf.format().code,
+        }))
     }
 
     fn dmabuf_formats(&self) -> FormatSet {
@@ -322,7 +505,7 @@ impl Bind<Dmabuf> for QuayRenderer {
         if target.format().modifier == Modifier::Invalid && self.implicit_is_linear {
             // Scanout buffers Quay allocated with GBM_BO_USE_LINEAR; the
             // relabelled copy is written in place (same memory).
-            *target = relabel_linear(target)?;
+            *target = dup_planes(target, true)?;
         }
         self.inner.bind(target)
     }
@@ -366,14 +549,17 @@ impl ExportMem for QuayRenderer {
     }
     fn copy_texture(
         &mut self,
-        texture: &PixmanTexture,
+        texture: &QuayTexture,
         region: Rectangle<i32, BufferCoords>,
         format: Fourcc,
     ) -> Result<PixmanMapping, PixmanError> {
-        self.inner.copy_texture(texture, region, format)
+        let (tex, dmabuf) = resolve(&mut self.cache, texture)?;
+        let _sync = dmabuf.map(ReadSync::start).transpose()?;
+        self.inner.copy_texture(&tex, region, format)
     }
-    fn can_read_texture(&mut self, texture: &PixmanTexture) -> Result<bool, PixmanError> {
-        self.inner.can_read_texture(texture)
+    fn can_read_texture(&mut self, texture: &QuayTexture) -> Result<bool, PixmanError> {
+        let (tex, _) = resolve(&mut self.cache, texture)?;
+        self.inner.can_read_texture(&tex)
     }
     fn map_texture<'a>(&mut self, mapping: &'a PixmanMapping) -> Result<&'a [u8], PixmanError> {
         self.inner.map_texture(mapping)
