@@ -73,14 +73,18 @@ use smithay::{
 use super::{
     cache::{Budget, CacheStats, EntryId, ImportCache},
     identity::DmabufIdentity,
+    reaper::OffThreadDrop,
 };
 
 /// A resident import: the pixman image over the mmap of plane 0.
 #[derive(Debug)]
 pub struct Mapped {
-    // Field order is drop order: the image goes before the memory it points into.
+    // Field order is drop order: the image goes before the memory it points
+    // into, and only then is the mapping sent to the reaper to be unmapped
+    // (the munmap of a drawn buffer is too slow for the loop thread; see
+    // `super::reaper`).
     texture: PixmanTexture,
-    _mapping: DmabufMapping,
+    _mapping: OffThreadDrop<DmabufMapping>,
 }
 
 /// The import cache as the renderer instantiates it: keyed by kernel
@@ -283,7 +287,7 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
     .map_err(|_| PixmanError::ImportFailed)?;
     Ok(Mapped {
         texture: PixmanTexture::from(image),
-        _mapping: mapping,
+        _mapping: OffThreadDrop::new(mapping),
     })
 }
 
