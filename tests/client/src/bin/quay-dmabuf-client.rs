@@ -1,7 +1,9 @@
 //! A Wayland client that shows a window made of real kernel dma-bufs.
 //!
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
-//!                        [--buffers K] [--frames N] [--linger-ms MS] [--fullscreen] [--socket PATH]
+//!                        [--buffers K] [--distinct] [--frames N] [--linger-ms MS] [--fullscreen]
+//!                        [--socket PATH]
+//!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
@@ -16,6 +18,11 @@
 //! report's `zero_copy` counts frames presented with ZERO_COPY.
 //! With `--linger-ms`, the window stays up that long after the last frame
 //! (after printing `READY` on stderr), so a test can take a screenshot.
+//! With `--distinct`, each of the K `wl_buffer`s gets its own dma-buf
+//! (the import cache's eviction test: K imports, not one).
+//! `--memhog-mib` makes no Wayland connection: it allocates N MiB and keeps
+//! touching every page for S seconds (default 10), the bounded memory
+//! pressure the VM suite's PSI case puts in a small cgroup.
 //! Bad input to the compositor is not this tool's job; see the host tests.
 #![allow(clippy::disallowed_macros)] // a CLI tool: its output is for the test script
 
@@ -40,6 +47,8 @@ struct Args {
     frames: usize,
     linger_ms: u64,
     fullscreen: bool,
+    distinct: bool,
+    memhog: Option<(usize, u64)>,
     socket: PathBuf,
 }
 
@@ -53,6 +62,8 @@ fn parse() -> Result<Args, String> {
         frames: 60,
         linger_ms: 0,
         fullscreen: false,
+        distinct: false,
+        memhog: None,
         socket: PathBuf::new(),
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
@@ -85,6 +96,15 @@ fn parse() -> Result<Args, String> {
             "--linger-ms" => a.linger_ms = val()?.parse().map_err(|_| "bad --linger-ms")?,
             "--socket" => a.socket = PathBuf::from(val()?),
             "--fullscreen" => a.fullscreen = true,
+            "--distinct" => a.distinct = true,
+            "--memhog-mib" => {
+                let mib = val()?.parse().map_err(|_| "bad --memhog-mib")?;
+                a.memhog = Some((mib, a.memhog.map_or(10, |m| m.1)));
+            }
+            "--memhog-secs" => {
+                let secs = val()?.parse().map_err(|_| "bad --memhog-secs")?;
+                a.memhog = Some((a.memhog.map_or(64, |m| m.0), secs));
+            }
             _ => return Err(format!("unknown argument {arg}")),
         }
     }
@@ -99,6 +119,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((mib, secs)) = args.memhog {
+        println!("{}", memhog(mib, secs));
+        return ExitCode::SUCCESS;
+    }
     match run(&args) {
         Ok(report) => {
             println!("{report}");
@@ -109,6 +133,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Allocate `mib` MiB and write every page of it, over and over, for `secs`.
+fn memhog(mib: usize, secs: u64) -> String {
+    let t0 = Instant::now();
+    let mut mem: Vec<u8> = Vec::new();
+    let mut passes = 0u64;
+    while t0.elapsed().as_secs() < secs {
+        if mem.len() < mib << 20 {
+            mem.resize((mem.len() + (8 << 20)).min(mib << 20), 1);
+        }
+        for i in (0..mem.len()).step_by(4096) {
+            mem[i] = mem[i].wrapping_add(1);
+        }
+        passes += 1;
+    }
+    format!(
+        "{{\"ok\":true,\"memhog_mib\":{mib},\"passes\":{passes},\"secs\":{:.2}}}",
+        t0.elapsed().as_secs_f64()
+    )
 }
 
 fn now() -> std::time::Duration {
@@ -142,11 +186,15 @@ fn run(a: &Args) -> Result<String, String> {
     let mut ident = (0u64, 0u64);
     match a.source {
         Some(source) => {
-            let fd = alloc(source, size as u64).map_err(|e| e.to_string())?;
+            let mut fd = alloc(source, size as u64).map_err(|e| e.to_string())?;
             fill(&fd, size, a.color).map_err(|e| e.to_string())?;
             let st = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
             ident = (st.st_dev, st.st_ino);
-            for _ in 0..a.buffers {
+            for i in 0..a.buffers {
+                if a.distinct && i > 0 {
+                    fd = alloc(source, size as u64).map_err(|e| e.to_string())?;
+                    fill(&fd, size, a.color).map_err(|e| e.to_string())?;
+                }
                 let params = c.params();
                 params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
                 params.create(width, height, XRGB8888, Flags::empty());
