@@ -129,6 +129,7 @@ impl Headless {
         let Some(out) = self.outputs.get_mut(idx) else {
             return;
         };
+        let started = std::time::Instant::now();
         let states = {
             let mut fb = match self.renderer.bind(&mut out.target) {
                 Ok(fb) => fb,
@@ -158,6 +159,10 @@ impl Headless {
         out.seq += 1;
         self.renderer.frame_done(core, &out.output);
         let time = core.now();
+        let name = out.output.name();
+        core.frame_clock_rendered(&name, out.refresh, started.elapsed());
+        // The headless "vblank" is the moment a frame is presented.
+        core.frame_clock_presented(&name, out.refresh, time);
         post_present(
             core,
             Presented {

@@ -156,6 +156,16 @@ impl Udev {
             .unwrap_or(node);
         info!(device = %path.display(), ?client_node, "udev backend");
 
+        if smithay::wayland::drm_syncobj::supports_syncobj_eventfd(&fd) {
+            let state = smithay::wayland::drm_syncobj::DrmSyncobjState::new::<State>(
+                &core.display_handle,
+                fd.clone(),
+            );
+            core.syncobj_state = Some(state);
+            info!("wp_linux_drm_syncobj_v1: the device waits on syncobjs with an eventfd");
+        } else {
+            info!("no syncobj eventfd on this device: wp_linux_drm_syncobj_v1 is not offered");
+        }
         let (drm, notifier_drm) =
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
@@ -428,6 +438,7 @@ impl Udev {
             }
         };
         let clear = core.config.background.to_f32();
+        let started = std::time::Instant::now();
         let result =
             match out
                 .compositor
@@ -440,6 +451,7 @@ impl Udev {
                 }
             };
         let time = core.now();
+        core.frame_clock_rendered(&out.output.name(), out.refresh, started.elapsed());
         let output = out.output.clone();
         let empty = result.is_empty;
         let states = result.states;
@@ -485,6 +497,7 @@ impl Udev {
             Ok(_) => {}
             Err(err) => warn!("frame_submitted: {err}"),
         }
+        core.frame_clock_presented(&out.output.name(), out.refresh, time);
         core.stats.frames_presented_total += 1;
         self.renderer.cleanup();
     }

@@ -199,6 +199,9 @@ impl State {
                     if let Some(Ok(serde_json::Value::Object(i))) = imports.map(serde_json::to_value) {
                         map.extend(i);
                     }
+                    if let Ok(serde_json::Value::Object(f)) = serde_json::to_value(self.core.sync.stats()) {
+                        map.extend(f);
+                    }
                     map.insert("clients_live".into(), self.core.clients_live().into());
                     map.insert("windows_live".into(), self.core.space.elements().count().into());
                 }

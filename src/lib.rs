@@ -73,5 +73,6 @@ pub mod ipc;
 pub mod render;
 pub mod shell;
 pub mod state;
+pub mod sync;
 
 pub use state::{Core, State};

@@ -92,6 +92,11 @@ pub struct Core {
     /// Bumped by `ClientState::disconnected`, which smithay calls without
     /// access to `State`.
     pub clients_disconnected: Arc<AtomicU64>,
+    /// Acquire fences, deadline hints, frame clocks (`crate::sync`).
+    pub sync: crate::sync::SyncState,
+    /// `wp_linux_drm_syncobj_manager_v1`, where the DRM device can wait on
+    /// syncobjs with an eventfd (udev backend).
+    pub syncobj_state: Option<smithay::wayland::drm_syncobj::DrmSyncobjState>,
 }
 
 impl Core {
@@ -163,7 +168,10 @@ impl Core {
 
         info!(socket = ?socket_name, "listening");
 
+        let sync = crate::sync::SyncState::new(config.sync.deadline_hints);
         Ok(Core {
+            sync,
+            syncobj_state: None,
             display_handle: dh,
             loop_handle,
             loop_signal,

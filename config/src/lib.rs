@@ -64,6 +64,8 @@ pub struct Config {
     pub winit: Winit,
     #[serde(default)]
     pub memory: Memory,
+    #[serde(default)]
+    pub sync: Sync,
 }
 
 fn default_background() -> Color {
@@ -93,6 +95,25 @@ pub struct OutputConfig {
 pub struct Winit {
     pub width: Dimension,
     pub height: Dimension,
+}
+
+/// Explicit sync and fence deadlines (`[sync]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sync {
+    /// Tell the kernel when each acquire fence must signal.
+    #[serde(default = "default_deadline_hints")]
+    pub deadline_hints: bool,
+}
+
+fn default_deadline_hints() -> bool {
+    Sync::default().deadline_hints
+}
+
+impl Default for Sync {
+    fn default() -> Self {
+        Config::default().sync
+    }
 }
 
 /// Client-buffer imports under memory pressure (`[memory]`).

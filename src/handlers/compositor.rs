@@ -10,8 +10,11 @@ use smithay::{
     wayland::{
         buffer::BufferHandler,
         compositor::{
-            get_parent, is_sync_subsurface, CompositorClientState, CompositorHandler, CompositorState,
+            add_pre_commit_hook, get_parent, is_sync_subsurface, with_states, BufferAssignment,
+            CompositorClientState, CompositorHandler, CompositorState, SurfaceAttributes,
         },
+        dmabuf::get_dmabuf,
+        drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, DrmSyncobjState},
         shm::{ShmHandler, ShmState},
     },
 };
@@ -32,6 +35,36 @@ impl CompositorHandler for State {
             .compositor_state
     }
 
+    fn new_surface(&mut self, surface: &WlSurface) {
+        // Before a commit applies: hold it until its acquire fence (syncobj
+        // point or the dma-buf's implicit fences) has signalled.
+        add_pre_commit_hook::<Self, _>(surface, |state, _dh, surface| {
+            let (acquire, release, dmabuf) = with_states(surface, |data| {
+                let mut sync = data.cached_state.get::<DrmSyncobjCachedState>();
+                let pending = sync.pending();
+                let (acquire, release) = (pending.acquire_point.clone(), pending.release_point.clone());
+                let dmabuf = match data
+                    .cached_state
+                    .get::<SurfaceAttributes>()
+                    .pending()
+                    .buffer
+                    .as_ref()
+                {
+                    Some(BufferAssignment::NewBuffer(buffer)) => get_dmabuf(buffer).ok().cloned(),
+                    _ => None,
+                };
+                (acquire, release, dmabuf)
+            });
+            if let Some(dmabuf) = dmabuf {
+                state.core.wait_for_acquire(surface, acquire, release, &dmabuf);
+            }
+        });
+    }
+
+    fn destroyed(&mut self, surface: &WlSurface) {
+        self.core.surface_sync_destroyed(surface);
+    }
+
     fn commit(&mut self, surface: &WlSurface) {
         on_commit_buffer_handler::<Self>(surface);
 
@@ -48,6 +81,13 @@ impl CompositorHandler for State {
     }
 }
 delegate_compositor!(State);
+
+impl DrmSyncobjHandler for State {
+    fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState> {
+        self.core.syncobj_state.as_mut()
+    }
+}
+smithay::delegate_drm_syncobj!(State);
 
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {

@@ -13,6 +13,8 @@ use std::{
 };
 
 pub mod dmabuf;
+pub mod sync_scenarios;
+pub mod syncobj;
 
 pub use wayland_client;
 pub use wayland_protocols;
@@ -40,6 +42,11 @@ use wayland_client::{
         wl_surface::WlSurface,
     },
     Connection, Dispatch, EventQueue, Proxy, QueueHandle,
+};
+use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
+    wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1,
+    wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1,
+    wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
 };
 use wayland_protocols::{
     wp::{
@@ -143,6 +150,8 @@ pub struct TestClient {
     pub single_pixel: Option<WpSinglePixelBufferManagerV1>,
     pub seat: Option<WlSeat>,
     pub output: Option<WlOutput>,
+    /// wp_linux_drm_syncobj_manager_v1, never required (only KMS offers it).
+    pub syncobj: Option<WpLinuxDrmSyncobjManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -232,6 +241,7 @@ impl TestClient {
             single_pixel: optional!(1..=1, "wp_single_pixel_buffer_manager_v1"),
             seat: optional!(1..=7, "wl_seat"),
             output: optional!(1..=4, "wl_output"),
+            syncobj: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -529,6 +539,9 @@ ignore_events!(
     WpViewporter,
     WpViewport,
     WpSinglePixelBufferManagerV1,
+    WpLinuxDrmSyncobjManagerV1,
+    WpLinuxDrmSyncobjSurfaceV1,
+    WpLinuxDrmSyncobjTimelineV1,
 );
 
 impl Dispatch<WlRegistry, GlobalListContents> for App {

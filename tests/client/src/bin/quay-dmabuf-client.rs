@@ -4,6 +4,7 @@
 //!                        [--buffers K] [--distinct] [--frames N] [--linger-ms MS] [--fullscreen]
 //!                        [--socket PATH]
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
+//!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
@@ -49,6 +50,8 @@ struct Args {
     fullscreen: bool,
     distinct: bool,
     memhog: Option<(usize, u64)>,
+    syncobj_test: Option<String>,
+    drm_device: PathBuf,
     socket: PathBuf,
 }
 
@@ -64,6 +67,8 @@ fn parse() -> Result<Args, String> {
         fullscreen: false,
         distinct: false,
         memhog: None,
+        syncobj_test: None,
+        drm_device: PathBuf::from("/dev/dri/renderD128"),
         socket: PathBuf::new(),
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
@@ -97,6 +102,8 @@ fn parse() -> Result<Args, String> {
             "--socket" => a.socket = PathBuf::from(val()?),
             "--fullscreen" => a.fullscreen = true,
             "--distinct" => a.distinct = true,
+            "--syncobj-test" => a.syncobj_test = Some(val()?),
+            "--drm-device" => a.drm_device = PathBuf::from(val()?),
             "--memhog-mib" => {
                 let mib = val()?.parse().map_err(|_| "bad --memhog-mib")?;
                 a.memhog = Some((mib, a.memhog.map_or(10, |m| m.1)));
@@ -123,7 +130,11 @@ fn main() -> ExitCode {
         println!("{}", memhog(mib, secs));
         return ExitCode::SUCCESS;
     }
-    match run(&args) {
+    let result = match &args.syncobj_test {
+        Some(name) => quay_test_client::sync_scenarios::run(name, &args.socket, &args.drm_device),
+        None => run(&args),
+    };
+    match result {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS

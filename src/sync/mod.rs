@@ -1,0 +1,478 @@
+//! Acquire fences, release points and deadline hints.
+//!
+//! - **Explicit sync** (`wp_linux_drm_syncobj_v1`, smithay's
+//!   `DrmSyncobjState`, advertised by the udev backend only where the DRM
+//!   device supports `DRM_IOCTL_SYNCOBJ_EVENTFD`): a commit with an acquire
+//!   point waits on the point's eventfd (a calloop source; no busy waiting,
+//!   no blocking) before it applies. smithay signals the release point when
+//!   the buffer leaves the surface (smithay-0.7.0
+//!   `src/backend/renderer/utils/wayland.rs:73`); for a commit that never
+//!   applied because its surface died first, Quay signals it
+//!   ([`Core::surface_sync_destroyed`]).
+//! - **Implicit sync**: a dma-buf commit with no acquire point waits until
+//!   the dma-buf's own fences allow reading (`Dmabuf::generate_blocker`,
+//!   poll on the dma-buf fd).
+//! - **Deadline hints**: every acquire fence Quay waits for is exported as a
+//!   sync_file (syncobj: `export_sync_file`; implicit:
+//!   `DMA_BUF_IOCTL_EXPORT_SYNC_FILE`) and registered in the
+//!   [`registry::Registry`] under the output the surface is shown on. The
+//!   output's [`FrameClock`] predicts when its next frame must be ready
+//!   (next vblank minus Quay's own render time) and Quay sets that as the
+//!   fence's deadline with `SYNC_IOC_SET_DEADLINE`: at commit, and again at
+//!   every presented frame for fences still pending. A deadline only ever
+//!   moves earlier; a signalled fence gets none; a failure is counted and
+//!   logged once. `[sync] deadline_hints = false` turns hints off. Quay
+//!   drives no VRR output, so there is no VRR case to skip yet.
+//! - Quay's own KMS commits carry no fence to hint: the pixman renderer has
+//!   finished on the CPU before the page flip is queued.
+//!
+//! The registry dispatches every ioctl and callback outside its lock; see
+//! its module doc and the loom model in `tests/loom/`.
+
+pub mod registry;
+
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    sync::Arc,
+    time::Duration,
+};
+
+use smithay::{
+    backend::allocator::dmabuf::Dmabuf,
+    reexports::{
+        calloop::{Interest, RegistrationToken},
+        wayland_server::{backend::ObjectId, protocol::wl_surface::WlSurface, Resource},
+    },
+    wayland::{compositor::CompositorHandler, drm_syncobj::DrmSyncPoint},
+};
+use tracing::{debug, warn};
+
+use self::registry::{Fence, FenceId, FenceStats, Registry};
+use crate::{state::Core, State};
+
+/// A sync_file: what `SYNC_IOC_SET_DEADLINE` takes.
+#[derive(Debug)]
+pub struct SyncFile(pub OwnedFd);
+
+// <linux/sync_file.h>: struct sync_set_deadline { __u64 deadline_ns; __u64 pad; }
+// SYNC_IOC_SET_DEADLINE = _IOW('>', 5, struct sync_set_deadline)
+#[repr(C)]
+struct SyncSetDeadline {
+    deadline_ns: u64,
+    pad: u64,
+}
+const SYNC_IOC_SET_DEADLINE: libc::c_ulong = iow(b'>', 5, std::mem::size_of::<SyncSetDeadline>());
+
+// <linux/dma-buf.h>: struct dma_buf_export_sync_file { __u32 flags; __s32 fd; }
+// DMA_BUF_IOCTL_EXPORT_SYNC_FILE = _IOWR('b', 2, struct dma_buf_export_sync_file)
+#[repr(C)]
+struct DmaBufExportSyncFile {
+    flags: u32,
+    fd: i32,
+}
+const DMA_BUF_SYNC_READ: u32 = 1;
+const DMA_BUF_IOCTL_EXPORT_SYNC_FILE: libc::c_ulong =
+    iowr(b'b', 2, std::mem::size_of::<DmaBufExportSyncFile>());
+
+const fn ioc(dir: u64, ty: u8, nr: u64, size: usize) -> libc::c_ulong {
+    ((dir << 30) | ((size as u64) << 16) | ((ty as u64) << 8) | nr) as libc::c_ulong
+}
+const fn iow(ty: u8, nr: u64, size: usize) -> libc::c_ulong {
+    ioc(1, ty, nr, size)
+}
+const fn iowr(ty: u8, nr: u64, size: usize) -> libc::c_ulong {
+    ioc(3, ty, nr, size)
+}
+
+impl Fence for SyncFile {
+    fn set_deadline(&self, deadline_ns: u64) -> std::io::Result<()> {
+        let arg = SyncSetDeadline { deadline_ns, pad: 0 };
+        // SAFETY: a valid fd and a pointer to a correctly laid out struct
+        // that lives for the call.
+        let r = unsafe { libc::ioctl(self.0.as_raw_fd(), SYNC_IOC_SET_DEADLINE, &arg) };
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn is_signalled(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; zero timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n > 0 && pfd.revents & libc::POLLIN != 0
+    }
+}
+
+/// The fences a reader of `dmabuf` must wait for, as a sync_file.
+pub fn export_implicit_read_fence(dmabuf: &Dmabuf) -> std::io::Result<OwnedFd> {
+    let Some(fd) = dmabuf.handles().next() else {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    };
+    let mut arg = DmaBufExportSyncFile {
+        flags: DMA_BUF_SYNC_READ,
+        fd: -1,
+    };
+    // SAFETY: a valid dma-buf fd and a correctly laid out struct; on success
+    // the kernel wrote a new fd that we now own.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &mut arg) };
+    if r < 0 || arg.fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the ioctl returned a fresh fd owned by nobody else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(arg.fd) })
+}
+
+/// When an output's next frame must be ready.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameClock {
+    /// The last presentation (vblank) time, `CLOCK_MONOTONIC`.
+    pub last_presented: Option<Duration>,
+    pub refresh: Duration,
+    /// Quay's own render time, smoothed (EWMA, 1/8).
+    pub render_time: Duration,
+}
+
+impl FrameClock {
+    pub fn new(refresh: Duration) -> FrameClock {
+        FrameClock {
+            last_presented: None,
+            refresh,
+            render_time: Duration::from_millis(2),
+        }
+    }
+
+    pub fn presented(&mut self, at: Duration) {
+        self.last_presented = Some(at);
+    }
+
+    pub fn rendered_in(&mut self, took: Duration) {
+        self.render_time = (self.render_time * 7 + took) / 8;
+    }
+
+    /// The first vblank after `now`.
+    pub fn next_vblank(&self, now: Duration) -> Option<Duration> {
+        let last = self.last_presented?;
+        if self.refresh.is_zero() {
+            return None;
+        }
+        if now < last {
+            return Some(last);
+        }
+        let periods = (now - last).as_nanos() / self.refresh.as_nanos() + 1;
+        Some(last + self.refresh * periods as u32)
+    }
+
+    /// When a client buffer must be ready to make the next frame Quay can
+    /// still build: the next vblank minus Quay's render time, or the one
+    /// after if that is already past.
+    pub fn deadline(&self, now: Duration) -> Option<Duration> {
+        let mut vblank = self.next_vblank(now)?;
+        while vblank.saturating_sub(self.render_time) <= now {
+            vblank += self.refresh;
+        }
+        Some(vblank - self.render_time)
+    }
+}
+
+/// One commit waiting for its acquire fence.
+struct Pending {
+    serial: u64,
+    fence: Option<FenceId>,
+    token: RegistrationToken,
+    /// Signalled by Quay if the commit never applies.
+    release: Option<DrmSyncPoint>,
+}
+
+/// Quay's sync bookkeeping, part of [`Core`].
+pub struct SyncState {
+    pub registry: Arc<Registry<SyncFile>>,
+    pending: HashMap<ObjectId, Vec<Pending>>,
+    clocks: HashMap<String, FrameClock>,
+    groups: HashMap<String, u64>,
+    next_serial: u64,
+    pub deadline_hints: bool,
+    warned: bool,
+}
+
+impl std::fmt::Debug for SyncState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncState")
+            .field("pending_surfaces", &self.pending.len())
+            .field("clocks", &self.clocks)
+            .finish()
+    }
+}
+
+impl SyncState {
+    pub fn new(deadline_hints: bool) -> SyncState {
+        SyncState {
+            registry: Arc::new(Registry::new()),
+            pending: HashMap::new(),
+            clocks: HashMap::new(),
+            groups: HashMap::new(),
+            next_serial: 0,
+            deadline_hints,
+            warned: false,
+        }
+    }
+
+    fn group(&mut self, output: &str) -> u64 {
+        let n = self.groups.len() as u64;
+        *self.groups.entry(output.to_owned()).or_insert(n)
+    }
+
+    pub fn stats(&self) -> FenceStats {
+        self.registry.stats()
+    }
+}
+
+fn now_ns(core: &Core) -> (Duration, u64) {
+    let now: Duration = core.now();
+    (now, now.as_nanos() as u64)
+}
+
+impl Core {
+    /// An output presented a frame at `at` (its clock's vblank).
+    pub fn frame_clock_presented(&mut self, output: &str, refresh: Duration, at: Duration) {
+        self.sync
+            .clocks
+            .entry(output.to_owned())
+            .or_insert_with(|| FrameClock::new(refresh))
+            .presented(at);
+        self.dispatch_deadlines(output);
+    }
+
+    /// Quay rendered a frame for `output` in `took`.
+    pub fn frame_clock_rendered(&mut self, output: &str, refresh: Duration, took: Duration) {
+        self.sync
+            .clocks
+            .entry(output.to_owned())
+            .or_insert_with(|| FrameClock::new(refresh))
+            .rendered_in(took);
+    }
+
+    /// The predicted deadline for `output`, if its clock has run.
+    pub fn output_deadline(&self, output: &str) -> Option<Duration> {
+        self.sync.clocks.get(output)?.deadline(self.now())
+    }
+
+    /// Send the current deadline of `output` to its pending fences.
+    fn dispatch_deadlines(&mut self, output: &str) {
+        if !self.sync.deadline_hints {
+            return;
+        }
+        let Some(deadline) = self.output_deadline(output) else {
+            return;
+        };
+        let group = self.sync.group(output);
+        self.sync.registry.set_deadline(group, deadline.as_nanos() as u64);
+        self.warn_deadline_errors_once();
+    }
+
+    fn warn_deadline_errors_once(&mut self) {
+        if !self.sync.warned && self.sync.registry.stats().deadline_errors_total > 0 {
+            self.sync.warned = true;
+            warn!("SYNC_IOC_SET_DEADLINE failed (the kernel may predate it); deadline hints are best effort");
+        }
+    }
+
+    /// The output `surface` is (or will be) shown on.
+    fn output_of(&self, surface: &WlSurface) -> Option<String> {
+        let mut root = surface.clone();
+        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+            root = parent;
+        }
+        let by_window = self
+            .window_for_surface(&root)
+            .and_then(|w| self.space.outputs_for_element(w).into_iter().next());
+        by_window
+            .or_else(|| self.space.outputs().next().cloned())
+            .map(|o| o.name())
+    }
+
+    /// Hold the commit of `surface` that attaches `dmabuf` until its acquire
+    /// fence signals: the syncobj point if the client set one, else the
+    /// dma-buf's implicit fences. Called from the pre-commit hook.
+    pub fn wait_for_acquire(
+        &mut self,
+        surface: &WlSurface,
+        acquire: Option<DrmSyncPoint>,
+        release: Option<DrmSyncPoint>,
+        dmabuf: &Dmabuf,
+    ) {
+        let Some(client) = surface.client() else {
+            return;
+        };
+        // The blocker and its source, and the sync_file to hint.
+        let (blocker_source, sync_file): (BlockerSource, Option<OwnedFd>) = match acquire {
+            Some(point) => match point.generate_blocker() {
+                Ok((blocker, source)) => {
+                    // An unmaterialized point has no fence to export yet:
+                    // it is waited for, without a hint.
+                    (
+                        BlockerSource::Syncobj(blocker, source),
+                        point.export_sync_file().ok(),
+                    )
+                }
+                Err(e) => {
+                    warn!("cannot wait on an acquire point: {e}; applying the commit");
+                    return;
+                }
+            },
+            None => match dmabuf.generate_blocker(Interest::READ) {
+                Ok((blocker, source)) => (
+                    BlockerSource::Implicit(blocker, source),
+                    export_implicit_read_fence(dmabuf).ok(),
+                ),
+                // Nothing to wait for: the dma-buf is readable now.
+                Err(_) => return,
+            },
+        };
+        let output = self.output_of(surface);
+        let fence = sync_file.map(|fd| {
+            let group = output.as_deref().map_or(u64::MAX, |o| self.sync.group(o));
+            self.sync.registry.register(Arc::new(SyncFile(fd)), group)
+        });
+        if let (Some(id), Some(out), true) = (fence, output.as_deref(), self.sync.deadline_hints) {
+            if let Some(deadline) = self.output_deadline(out) {
+                self.sync.registry.set_deadline_of(id, deadline.as_nanos() as u64);
+                self.warn_deadline_errors_once();
+            }
+        }
+        let serial = self.sync.next_serial;
+        self.sync.next_serial += 1;
+        let surface_id = surface.id();
+        let key = surface_id.clone();
+        let on_ready = move |state: &mut State| {
+            let (_, now) = now_ns(&state.core);
+            if let Some(list) = state.core.sync.pending.get_mut(&key) {
+                if let Some(i) = list.iter().position(|p| p.serial == serial) {
+                    let p = list.swap_remove(i);
+                    if let Some(id) = p.fence {
+                        state.core.sync.registry.signalled(id, now);
+                    }
+                }
+                if list.is_empty() {
+                    state.core.sync.pending.remove(&key);
+                }
+            }
+            let dh = state.core.display_handle.clone();
+            state.client_compositor_state(&client).blocker_cleared(state, &dh);
+        };
+        let (blocker, token) = match blocker_source {
+            BlockerSource::Syncobj(blocker, source) => {
+                let token = self.loop_handle.insert_source(source, move |_, _, state| {
+                    on_ready(state);
+                    Ok(())
+                });
+                (Blocker::Syncobj(blocker), token.map_err(|e| e.error.to_string()))
+            }
+            BlockerSource::Implicit(blocker, source) => {
+                let token = self.loop_handle.insert_source(source, move |_, _, state| {
+                    on_ready(state);
+                    Ok(())
+                });
+                (Blocker::Implicit(blocker), token.map_err(|e| e.error.to_string()))
+            }
+        };
+        let token = match token {
+            Ok(t) => t,
+            Err(e) => {
+                warn!("cannot register an acquire wait: {e}; applying the commit");
+                if let Some(id) = fence {
+                    self.sync.registry.destroy(id);
+                }
+                return;
+            }
+        };
+        match blocker {
+            Blocker::Syncobj(b) => smithay::wayland::compositor::add_blocker(surface, b),
+            Blocker::Implicit(b) => smithay::wayland::compositor::add_blocker(surface, b),
+        }
+        self.sync.registry.note_acquire_wait();
+        debug!(
+            serial,
+            hinted = fence.is_some(),
+            "commit waits for its acquire fence"
+        );
+        self.sync.pending.entry(surface_id).or_default().push(Pending {
+            serial,
+            fence,
+            token,
+            release,
+        });
+    }
+
+    /// `surface` is gone: stop waiting for its blocked commits, forget their
+    /// fences, and signal the release points of commits that never applied
+    /// (the client may reuse those buffers: Quay never read them).
+    pub fn surface_sync_destroyed(&mut self, surface: &WlSurface) {
+        let Some(list) = self.sync.pending.remove(&surface.id()) else {
+            return;
+        };
+        for p in list {
+            self.loop_handle.remove(p.token);
+            if let Some(id) = p.fence {
+                self.sync.registry.destroy(id);
+            }
+            if let Some(release) = p.release {
+                if let Err(e) = release.signal() {
+                    debug!("signalling the release point of a dropped commit: {e}");
+                }
+            }
+        }
+    }
+}
+
+enum BlockerSource {
+    Syncobj(
+        smithay::wayland::drm_syncobj::DrmSyncPointBlocker,
+        smithay::wayland::drm_syncobj::DrmSyncPointSource,
+    ),
+    Implicit(
+        smithay::backend::allocator::dmabuf::DmabufBlocker,
+        smithay::backend::allocator::dmabuf::DmabufSource,
+    ),
+}
+
+enum Blocker {
+    Syncobj(smithay::wayland::drm_syncobj::DrmSyncPointBlocker),
+    Implicit(smithay::backend::allocator::dmabuf::DmabufBlocker),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_is_next_vblank_minus_render_time_and_skips_past_ones() {
+        let ms = Duration::from_millis;
+        let mut c = FrameClock::new(ms(16));
+        assert_eq!(c.deadline(ms(5)), None, "no vblank seen yet");
+        c.presented(ms(100));
+        c.render_time = ms(3);
+        // now 105: next vblank 116, deadline 113.
+        assert_eq!(c.next_vblank(ms(105)), Some(ms(116)));
+        assert_eq!(c.deadline(ms(105)), Some(ms(113)));
+        // now 114: 116 - 3 is past; the next frame Quay can make is 132.
+        assert_eq!(c.deadline(ms(114)), Some(ms(129)));
+        // Several periods later.
+        assert_eq!(c.next_vblank(ms(150)), Some(ms(164)));
+        c.rendered_in(ms(11));
+        assert_eq!(c.render_time, ms(4));
+    }
+
+    #[test]
+    fn ioctl_numbers_match_the_uapi_headers() {
+        // Values from <linux/sync_file.h> and <linux/dma-buf.h> on x86_64.
+        assert_eq!(SYNC_IOC_SET_DEADLINE, 0x40103e05);
+        assert_eq!(DMA_BUF_IOCTL_EXPORT_SYNC_FILE, 0xc0086202);
+    }
+}

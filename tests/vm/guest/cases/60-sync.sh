@@ -1,0 +1,49 @@
+# Explicit sync (issue #5) on real kernel fences: wp_linux_drm_syncobj_v1 on virtio_gpu
+# (the only driver here with syncobj timelines and DRM_IOCTL_SYNCOBJ_EVENTFD) and sw_sync
+# fences for the deadline hint. The client is quay-dmabuf-client --syncobj-test
+# (tests/client/src/sync_scenarios.rs); it makes its syncobjs on the card's render node.
+vm_case quay-syncobj-timeline virtio case_quay_syncobj_timeline 180
+vm_case quay-syncobj-stall virtio case_quay_syncobj_stall 180
+vm_case quay-syncobj-deadline virtio case_quay_syncobj_deadline 180
+
+# render_node_of CARD: the render node of the same device
+render_node_of() { ls "/sys/class/drm/$(basename "$1")/device/drm" 2>/dev/null | grep '^renderD' | head -n1 | sed 's|^|/dev/dri/|'; }
+
+# sync_case TEST: Quay on virtio_gpu, then the client's scenario; stats as metrics
+sync_case() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  grep -q "wp_linux_drm_syncobj_v1: the device waits" "$CASE_OUT/quay.log" ||
+    fail "Quay did not offer wp_linux_drm_syncobj_v1: $(grep -i syncobj "$CASE_OUT/quay.log" | tail -n 1)"
+  local node; node=$(render_node_of "$CARD")
+  [ -c "$node" ] || { fail "no render node for $CARD"; stop_quay; return 1; }
+  dmabuf_client "sync-$1" --syncobj-test "$1" --drm-device "$node"
+  qmsg stats > "$CASE_OUT/stats.json"
+  local k
+  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
+    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
+  done
+  expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 1
+}
+
+case_quay_syncobj_timeline() {
+  sync_case timeline
+  stop_quay
+}
+
+case_quay_syncobj_stall() {
+  sync_case stall
+  # The never-signalled wait went with its surface: nothing left pending in Quay.
+  expect_eq "fences pending after the stalled surface died" "$(json_num fences_pending < "$CASE_OUT/stats.json")" 0
+  stop_quay
+}
+
+case_quay_syncobj_deadline() {
+  [ -e /sys/kernel/debug/sync/sw_sync ] || { fail "no sw_sync (insmod sw_sync, debugfs)"; return 1; }
+  sync_case deadline
+  local j=$CASE_OUT/sync-deadline.json
+  metric deadline_minus_vblank_ms "$(grep -o '"deadline_minus_vblank_ms":[-0-9.]*' "$j" | cut -d: -f2)"
+  metric refresh_ms "$(grep -o '"refresh_ms":[0-9.]*' "$j" | cut -d: -f2)"
+  expect_ge "deadlines set" "$(json_num deadlines_set_total < "$CASE_OUT/stats.json")" 1
+  stop_quay
+}
