@@ -60,6 +60,9 @@ struct Entry<F> {
     group: u64,
     /// The deadline already asked for, if any. Only ever moves earlier.
     deadline: Option<u64>,
+    /// Whether a deadline reached the kernel (the fence was unsignalled
+    /// then): only such a fence can be late.
+    hinted: bool,
     callbacks: Vec<Callback>,
 }
 
@@ -138,6 +141,7 @@ impl<F: Fence> Registry<F> {
                     fence,
                     group,
                     deadline: None,
+                    hinted: false,
                     callbacks: Vec::new(),
                 },
             );
@@ -174,15 +178,15 @@ impl<F: Fence> Registry<F> {
     /// that is earlier than what it was asked before. Returns how many
     /// deadlines reached the kernel.
     pub fn set_deadline(&self, group: u64, deadline_ns: u64) -> u64 {
-        let work: Vec<Arc<F>> = {
+        let work: Vec<(FenceId, Arc<F>)> = {
             let mut inner = self.lock();
             inner
                 .fences
-                .values_mut()
-                .filter(|e| e.group == group && e.deadline.is_none_or(|d| deadline_ns < d))
-                .map(|e| {
+                .iter_mut()
+                .filter(|(_, e)| e.group == group && e.deadline.is_none_or(|d| deadline_ns < d))
+                .map(|(id, e)| {
                     e.deadline = Some(deadline_ns);
-                    e.fence.clone()
+                    (*id, e.fence.clone())
                 })
                 .collect()
         };
@@ -191,12 +195,12 @@ impl<F: Fence> Registry<F> {
 
     /// The same for one fence.
     pub fn set_deadline_of(&self, id: FenceId, deadline_ns: u64) -> u64 {
-        let work: Vec<Arc<F>> = {
+        let work: Vec<(FenceId, Arc<F>)> = {
             let mut inner = self.lock();
             match inner.fences.get_mut(&id) {
                 Some(e) if e.deadline.is_none_or(|d| deadline_ns < d) => {
                     e.deadline = Some(deadline_ns);
-                    vec![e.fence.clone()]
+                    vec![(id, e.fence.clone())]
                 }
                 _ => Vec::new(),
             }
@@ -204,16 +208,16 @@ impl<F: Fence> Registry<F> {
         self.dispatch_deadlines(work, deadline_ns)
     }
 
-    fn dispatch_deadlines(&self, work: Vec<Arc<F>>, deadline_ns: u64) -> u64 {
-        let mut set = 0;
-        for fence in work {
+    fn dispatch_deadlines(&self, work: Vec<(FenceId, Arc<F>)>, deadline_ns: u64) -> u64 {
+        let mut hinted = Vec::new();
+        for (id, fence) in work {
             if fence.is_signalled() {
                 self.counters.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             match fence.set_deadline(deadline_ns) {
                 Ok(()) => {
-                    set += 1;
+                    hinted.push(id);
                     self.counters.set.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(_) => {
@@ -221,7 +225,15 @@ impl<F: Fence> Registry<F> {
                 }
             }
         }
-        set
+        if !hinted.is_empty() {
+            let mut inner = self.lock();
+            for id in &hinted {
+                if let Some(e) = inner.fences.get_mut(id) {
+                    e.hinted = true;
+                }
+            }
+        }
+        hinted.len() as u64
     }
 
     /// `id` signalled at `now_ns`: forget it and run its callbacks with
@@ -231,7 +243,7 @@ impl<F: Fence> Registry<F> {
         let Some(entry) = entry else {
             return;
         };
-        if entry.deadline.is_some_and(|d| now_ns > d) {
+        if entry.hinted && entry.deadline.is_some_and(|d| now_ns > d) {
             self.counters.late.fetch_add(1, Ordering::Relaxed);
         }
         for cb in entry.callbacks {
