@@ -1,9 +1,9 @@
 # The memory-pressure LRU (issue #6) on real dma-heap dma-bufs: a byte budget ten times
 # smaller than what the clients allocate, and a PSI trigger fired by a bounded memory hog
 # in a small cgroup. Needs psi=1 on the kernel command line (Debian builds PSI disabled
-# by default); run-suite's virtio boot passes it.
+# by default); run-suite's psi boot passes it, for this case alone.
 vm_case quay-lru-budget virtio case_quay_lru_budget 240
-vm_case quay-lru-psi virtio case_quay_lru_psi 240
+vm_case quay-lru-psi psi case_quay_lru_psi 240
 
 # lru_config FILE BUDGET_MIB PSI: a config with a [memory] section
 lru_config() {
