@@ -6,8 +6,10 @@
 //!
 //! ## Who owns what
 //!
-//! Everything lives on one thread, in one calloop event loop, inside
-//! [`State`]:
+//! Everything that touches compositor state lives on one thread, in one
+//! calloop event loop, inside [`State`]. Two helper threads own nothing of
+//! it: `quay-psi` forwards memory-pressure events into the loop over a
+//! channel, and `quay-reaper` unmaps evicted imports it was handed.
 //!
 //! ```text
 //! State
@@ -35,7 +37,10 @@
 //! 2. A dma-buf `wl_buffer` was already checked when it was created
 //!    (`DmabufHandler::dmabuf_imported` imports it into the backend's
 //!    renderer and answers `created` or `failed`), so a commit never fails
-//!    on import.
+//!    on import. A commit that attaches a dma-buf is held by a blocker
+//!    until its acquire fence (syncobj point, or the dma-buf's implicit
+//!    fences) signals; the fence gets the output's next-frame deadline
+//!    ([`sync`]).
 //! 3. The backend's frame clock fires: a timer at the output's refresh rate
 //!    (headless), the window's redraw (winit), or the page flip (udev). The
 //!    backend collects the
@@ -54,12 +59,15 @@
 //! - [`handlers`]: smithay `*Handler` impls, one file per protocol family.
 //! - [`shell`]: toplevel placement (a simple cascade) and popups.
 //! - [`render`]: what goes on screen and what happens after a present.
-//! - [`buffer`]: the client-buffer subsystem: linux-dmabuf feedback and
-//!   import policy (the import cache, GEM handle table and eviction LRU
-//!   arrive here, see `../shared/DESIGN.md`).
-//! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats).
-//! - [`backends`] (top-level `backends/`): headless and winit adapters. They
-//!   hold no cache policy.
+//! - [`buffer`]: the client-buffer subsystem: linux-dmabuf feedback, the
+//!   import cache (one import per kernel dma-buf) with its memory-pressure
+//!   LRU, PSI and the reaper (`../shared/DESIGN.md` rules 1, 3, 4).
+//! - [`sync`]: acquire/release, implicit sync, frame clocks and deadline
+//!   hints; the fence registry that dispatches outside its lock (rule 2).
+//! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats,
+//!   evict).
+//! - [`backends`] (top-level `backends/`): headless, winit and udev
+//!   adapters. They hold no cache policy.
 //! - `quay-config` (top-level `config/`): the typed config schema.
 //! - `protocols/`: protocols smithay lacks (explicit synchronization, later).
 

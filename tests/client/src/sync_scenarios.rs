@@ -13,12 +13,20 @@
 //!   refresh interval of the output's next vblank after the commit, as the
 //!   client predicts it from its own presentation feedback.
 //!
+//! - `errors`: every protocol error of `wp_linux_drm_syncobj_manager_v1`
+//!   and `wp_linux_drm_syncobj_surface_v1`, each from a fresh connection,
+//!   answered with the right code on the right interface, while a
+//!   bystander window keeps getting frames.
+//!
 //! Each prints one JSON line; an `Err` is a failed expectation.
 
 use std::{os::fd::AsFd, path::Path, time::Duration};
 
 use wayland_client::{protocol::wl_buffer::WlBuffer, Proxy};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::Flags;
+use wayland_protocols::wp::{
+    linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::Flags,
+    linux_drm_syncobj::v1::client::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1,
+};
 
 use crate::{
     dmabuf::{alloc, fill, Source},
@@ -62,7 +70,138 @@ fn frame_after(c: &mut TestClient, seen: usize, within: Duration) -> bool {
         .is_ok()
 }
 
+/// One bad request sequence and the error it must earn.
+fn expect_error(
+    socket: &Path,
+    drm: &Drm,
+    what: &str,
+    interface: &str,
+    code: u32,
+    bad: impl FnOnce(&mut TestClient, &WpLinuxDrmSyncobjManagerV1, &Drm) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut c = TestClient::connect_lenient(socket).map_err(e)?;
+    let mgr = c.syncobj.clone().ok_or("no wp_linux_drm_syncobj_manager_v1")?;
+    bad(&mut c, &mgr, drm)?;
+    let err = match c.dispatch_until("a protocol error", Duration::from_secs(10), |_| false) {
+        Err(crate::ClientError::Protocol(err)) => err,
+        other => return Err(format!("{what}: expected a protocol error, got {other:?}")),
+    };
+    if err.code != code || err.object_interface != interface {
+        return Err(format!(
+            "{what}: got {}@{} code {}, want {interface} code {code}",
+            err.object_interface, err.object_id, err.code
+        ));
+    }
+    Ok(())
+}
+
+fn errors(socket: &Path, drm: &Drm) -> Result<String, String> {
+    const MGR: &str = "wp_linux_drm_syncobj_manager_v1";
+    const SURF: &str = "wp_linux_drm_syncobj_surface_v1";
+    let mut bystander = TestClient::connect_lenient(socket).map_err(e)?;
+    let bw = bystander.window(32, 32, 0xff00_ff00).map_err(e)?;
+    let mut checked = 0;
+    let mut check =
+        |what: &str,
+         interface: &str,
+         code: u32,
+         bad: &dyn Fn(&mut TestClient, &WpLinuxDrmSyncobjManagerV1, &Drm) -> Result<(), String>|
+         -> Result<(), String> {
+            expect_error(socket, drm, what, interface, code, |c, m, d| bad(c, m, d))?;
+            // The bystander is not stalled by the other client's death.
+            bystander.commit_and_wait_frame(&bw.surface).map_err(e)?;
+            checked += 1;
+            Ok(())
+        };
+    let timeline = |c: &mut TestClient, m: &WpLinuxDrmSyncobjManagerV1, d: &Drm| -> Result<_, String> {
+        let h = d.create().map_err(e)?;
+        Ok(m.import_timeline(d.export(h).map_err(e)?.as_fd(), &c.qh, ()))
+    };
+    check("surface_exists", MGR, 0, &|c, m, _| {
+        let s = c.compositor.create_surface(&c.qh, ());
+        let _a = m.get_surface(&s, &c.qh, ());
+        let _b = m.get_surface(&s, &c.qh, ());
+        Ok(())
+    })?;
+    check("invalid_timeline", MGR, 1, &|c, m, _| {
+        let not_a_syncobj = crate::memfd(4096);
+        let _t = m.import_timeline(not_a_syncobj.as_fd(), &c.qh, ());
+        Ok(())
+    })?;
+    check("no_surface", SURF, 1, &|c, m, d| {
+        let t = timeline(c, m, d)?;
+        let s = c.compositor.create_surface(&c.qh, ());
+        let ss = m.get_surface(&s, &c.qh, ());
+        s.destroy();
+        ss.set_acquire_point(&t, 0, 1);
+        Ok(())
+    })?;
+    check("unsupported_buffer", SURF, 2, &|c, m, d| {
+        let t = timeline(c, m, d)?;
+        let s = c.compositor.create_surface(&c.qh, ());
+        let ss = m.get_surface(&s, &c.qh, ());
+        let b = c.shm_buffer(
+            16,
+            16,
+            0xffffffff,
+            wayland_client::protocol::wl_shm::Format::Xrgb8888,
+        );
+        s.attach(Some(&b), 0, 0);
+        ss.set_acquire_point(&t, 0, 1);
+        ss.set_release_point(&t, 0, 2);
+        s.commit();
+        Ok(())
+    })?;
+    check("no_buffer", SURF, 3, &|c, m, d| {
+        let t = timeline(c, m, d)?;
+        let s = c.compositor.create_surface(&c.qh, ());
+        let ss = m.get_surface(&s, &c.qh, ());
+        ss.set_acquire_point(&t, 0, 1);
+        ss.set_release_point(&t, 0, 2);
+        s.commit();
+        Ok(())
+    })?;
+    check("no_acquire_point", SURF, 4, &|c, m, d| {
+        let t = timeline(c, m, d)?;
+        let s = c.compositor.create_surface(&c.qh, ());
+        let ss = m.get_surface(&s, &c.qh, ());
+        let b = heap_buffer(c, 0xffffffff)?;
+        s.attach(Some(&b), 0, 0);
+        ss.set_release_point(&t, 0, 2);
+        s.commit();
+        Ok(())
+    })?;
+    check("no_release_point", SURF, 5, &|c, m, d| {
+        let t = timeline(c, m, d)?;
+        let s = c.compositor.create_surface(&c.qh, ());
+        let ss = m.get_surface(&s, &c.qh, ());
+        let b = heap_buffer(c, 0xffffffff)?;
+        s.attach(Some(&b), 0, 0);
+        ss.set_acquire_point(&t, 0, 1);
+        s.commit();
+        Ok(())
+    })?;
+    check("conflicting_points", SURF, 6, &|c, m, d| {
+        let t = timeline(c, m, d)?;
+        let s = c.compositor.create_surface(&c.qh, ());
+        let ss = m.get_surface(&s, &c.qh, ());
+        let b = heap_buffer(c, 0xffffffff)?;
+        s.attach(Some(&b), 0, 0);
+        ss.set_acquire_point(&t, 0, 5);
+        ss.set_release_point(&t, 0, 5);
+        s.commit();
+        Ok(())
+    })?;
+    Ok(format!(
+        "{{\"ok\":true,\"test\":\"errors\",\"errors_checked\":{checked}}}"
+    ))
+}
+
 pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String> {
+    if name == "errors" {
+        let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;
+        return errors(socket, &drm);
+    }
     let mut c = TestClient::connect_lenient(socket).map_err(e)?;
     let mgr = c
         .syncobj
@@ -73,9 +212,12 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     let timeline = mgr.import_timeline(drm.export(tl).map_err(e)?.as_fd(), &c.qh, ());
     let w = c.window(W, H, 0xff40_4040).map_err(e)?;
     c.commit_and_wait_frame(&w.surface).map_err(e)?;
-    let ss = mgr.get_surface(&w.surface, &c.qh, ());
+    // Once a surface has a syncobj surface, every buffer it attaches must be
+    // a dma-buf with both points (the protocol's no_acquire_point etc.).
+    let syncobj_surface = |c: &TestClient| mgr.get_surface(&w.surface, &c.qh, ());
     match name {
         "timeline" => {
+            let ss = syncobj_surface(&c);
             let a = heap_buffer(&mut c, 0xffff_0000)?;
             let b = heap_buffer(&mut c, 0xff00_ff00)?;
             w.surface.attach(Some(&a), 0, 0);
@@ -127,6 +269,7 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
             ))
         }
         "stall" => {
+            let ss = syncobj_surface(&c);
             let a = heap_buffer(&mut c, 0xffff_0000)?;
             w.surface.attach(Some(&a), 0, 0);
             w.surface.damage_buffer(0, 0, W, H);
@@ -170,8 +313,24 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
         }
         "deadline" => {
             let sw = SwSync::open().map_err(|err| format!("sw_sync: {err}"))?;
-            // A few plain frames: the client learns the output's vblanks.
-            for _ in 0..5 {
+            // A few plain frames (a new buffer each, so each is drawn and
+            // presented): the client learns the output's vblanks.
+            let shm = [
+                c.shm_buffer(
+                    W,
+                    H,
+                    0xff10_1010,
+                    wayland_client::protocol::wl_shm::Format::Xrgb8888,
+                ),
+                c.shm_buffer(
+                    W,
+                    H,
+                    0xff20_2020,
+                    wayland_client::protocol::wl_shm::Format::Xrgb8888,
+                ),
+            ];
+            for i in 0..6 {
+                w.surface.attach(Some(&shm[i % 2]), 0, 0);
                 w.surface.damage_buffer(0, 0, W, H);
                 let seen = commit_frame(&mut c, &w);
                 if !frame_after(&mut c, seen, Duration::from_secs(5)) {
@@ -192,6 +351,7 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
             if refresh == 0 {
                 return Err("presentation feedback has no refresh".into());
             }
+            let ss = syncobj_surface(&c);
             let a = heap_buffer(&mut c, 0xffff_0000)?;
             let fence = sw.fence(1).map_err(e)?;
             drm.import_sync_file(tl, 5, &fence).map_err(e)?;
@@ -202,32 +362,42 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
             let committed = monotonic_ns();
             let seen = commit_frame(&mut c, &w);
             c.roundtrip().map_err(e)?;
+            // The compositor handled the commit somewhere in [committed, processed].
+            let processed = monotonic_ns();
             let deadline = sw
                 .deadline(&fence)
                 .map_err(e)?
                 .ok_or("the acquire fence got no deadline")?;
             let p = last.time.as_nanos() as u64;
-            let next_vblank = if committed <= p {
-                p
-            } else {
-                p + (committed - p).div_ceil(refresh) * refresh
+            let vblank_after = |t: u64| {
+                if t <= p {
+                    p
+                } else {
+                    p + (t - p).div_ceil(refresh) * refresh
+                }
             };
-            let off = deadline.abs_diff(next_vblank);
+            let (v_commit, v_processed) = (vblank_after(committed), vblank_after(processed));
+            // The deadline is the next vblank the compositor can still make,
+            // minus its render time: within one refresh of a vblank between
+            // the commit and the moment it was handled.
+            let ok = deadline + refresh >= v_commit && deadline <= v_processed + refresh;
             sw.inc(1).map_err(e)?;
             if !frame_after(&mut c, seen, Duration::from_secs(10)) {
                 return Err("no frame after the sw_sync fence signalled".into());
             }
+            let ms = |a: u64, b: u64| (a as f64 - b as f64) / 1e6;
             let report = format!(
-                "{{\"ok\":{},\"test\":\"deadline\",\"deadline_after_commit_ms\":{:.3},\"next_vblank_after_commit_ms\":{:.3},\"deadline_minus_vblank_ms\":{:.3},\"refresh_ms\":{:.3}}}",
-                off <= refresh,
-                (deadline as f64 - committed as f64) / 1e6,
-                (next_vblank as f64 - committed as f64) / 1e6,
-                (deadline as f64 - next_vblank as f64) / 1e6,
+                "{{\"ok\":{ok},\"test\":\"deadline\",\"deadline_after_commit_ms\":{:.3},\"handled_after_commit_ms\":{:.3},\"next_vblank_after_commit_ms\":{:.3},\"deadline_minus_vblank_ms\":{:.3},\"deadline_minus_vblank_after_handling_ms\":{:.3},\"refresh_ms\":{:.3}}}",
+                ms(deadline, committed),
+                ms(processed, committed),
+                ms(v_commit, committed),
+                ms(deadline, v_commit),
+                ms(deadline, v_processed),
                 refresh as f64 / 1e6
             );
-            if off > refresh {
+            if !ok {
                 return Err(format!(
-                    "deadline more than one refresh from the next vblank: {report}"
+                    "deadline not within one refresh of the next vblank: {report}"
                 ));
             }
             Ok(report)
