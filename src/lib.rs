@@ -71,6 +71,9 @@
 //! - `quay-config` (top-level `config/`): the typed config schema.
 //! - `protocols/`: protocols smithay lacks (explicit synchronization, later).
 
+#[path = "../protocols/mod.rs"]
+pub mod protocols;
+
 #[path = "../backends/mod.rs"]
 pub mod backends;
 pub mod buffer;

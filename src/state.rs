@@ -97,6 +97,8 @@ pub struct Core {
     /// `wp_linux_drm_syncobj_manager_v1`, where the DRM device can wait on
     /// syncobjs with an eventfd (udev backend).
     pub syncobj_state: Option<smithay::wayland::drm_syncobj::DrmSyncobjState>,
+    /// `zwp_linux_explicit_synchronization_v1` (every backend).
+    pub explicit_sync_state: crate::protocols::explicit_sync::ExplicitSyncState,
 }
 
 impl Core {
@@ -169,9 +171,11 @@ impl Core {
         info!(socket = ?socket_name, "listening");
 
         let sync = crate::sync::SyncState::new(config.sync.deadline_hints);
+        let explicit_sync_state = crate::protocols::explicit_sync::ExplicitSyncState::new::<State>(&dh);
         Ok(Core {
             sync,
             syncobj_state: None,
+            explicit_sync_state,
             display_handle: dh,
             loop_handle,
             loop_signal,

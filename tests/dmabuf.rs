@@ -11,12 +11,12 @@ mod common;
 
 use std::os::fd::AsFd;
 
-use common::{Quay, SMALL_CONFIG};
+use common::{error_of, Quay, SMALL_CONFIG};
 use quay_test_client::wayland_client::Proxy;
 use quay_test_client::wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::{
     Error as ParamsError, Flags,
 };
-use quay_test_client::{memfd, ParamsResult, TestClient};
+use quay_test_client::{memfd, ParamsResult};
 
 const ARGB8888: u32 = 0x34325241; // 'AR24'
 const XRGB8888: u32 = 0x34325258; // 'XR24'
@@ -71,24 +71,6 @@ fn memfd_is_not_a_dmabuf_and_gets_failed() {
     // The client is still fine afterwards.
     let w = c.window(16, 16, 0xff00ff00).unwrap();
     c.commit_and_wait_frame(&w.surface).unwrap();
-}
-
-/// Run `bad` on a fresh client and return the protocol error it earns, while
-/// a bystander client keeps getting frames.
-fn error_of(quay: &Quay, bad: impl FnOnce(&mut TestClient)) -> (u32, String) {
-    let mut bystander = quay.client();
-    let w = bystander.window(16, 16, 0xffff0000).unwrap();
-    bystander.commit_and_wait_frame(&w.surface).unwrap();
-
-    let mut c = quay.client();
-    bad(&mut c);
-    let err = c.expect_protocol_error();
-
-    // Nothing else is affected: the other client keeps being served.
-    for _ in 0..3 {
-        bystander.commit_and_wait_frame(&w.surface).unwrap();
-    }
-    (err.code, err.object_interface)
 }
 
 #[test]

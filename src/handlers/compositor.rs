@@ -19,7 +19,7 @@ use smithay::{
     },
 };
 
-use crate::{shell, state::ClientState, State};
+use crate::{protocols::explicit_sync::ExplicitSyncState, shell, state::ClientState, sync::Acquire, State};
 
 impl CompositorHandler for State {
     fn compositor_state(&mut self) -> &mut CompositorState {
@@ -55,7 +55,15 @@ impl CompositorHandler for State {
                 };
                 (acquire, release, dmabuf)
             });
+            // zwp_linux_explicit_synchronization_v1: its commit-time errors,
+            // and its acquire fence if the commit is valid.
+            let sync_file = crate::protocols::explicit_sync::check_commit(surface);
             if let Some(dmabuf) = dmabuf {
+                let acquire = match (acquire, sync_file) {
+                    (Some(point), _) => Acquire::Syncobj(point),
+                    (None, Some(fd)) => Acquire::SyncFile(fd),
+                    (None, None) => Acquire::Implicit,
+                };
                 state.core.wait_for_acquire(surface, acquire, release, &dmabuf);
             }
         });
@@ -63,6 +71,7 @@ impl CompositorHandler for State {
 
     fn destroyed(&mut self, surface: &WlSurface) {
         self.core.surface_sync_destroyed(surface);
+        crate::protocols::explicit_sync::surface_destroyed(surface);
     }
 
     fn commit(&mut self, surface: &WlSurface) {
@@ -88,6 +97,19 @@ impl DrmSyncobjHandler for State {
     }
 }
 smithay::delegate_drm_syncobj!(State);
+
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::linux_explicit_synchronization::zv1::server::zwp_linux_explicit_synchronization_v1::ZwpLinuxExplicitSynchronizationV1: ()
+] => ExplicitSyncState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::linux_explicit_synchronization::zv1::server::zwp_linux_explicit_synchronization_v1::ZwpLinuxExplicitSynchronizationV1: ()
+] => ExplicitSyncState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::linux_explicit_synchronization::zv1::server::zwp_linux_surface_synchronization_v1::ZwpLinuxSurfaceSynchronizationV1: smithay::reexports::wayland_server::Weak<WlSurface>
+] => ExplicitSyncState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::linux_explicit_synchronization::zv1::server::zwp_linux_buffer_release_v1::ZwpLinuxBufferReleaseV1: ()
+] => ExplicitSyncState);
 
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {

@@ -9,6 +9,11 @@
 //!   `src/backend/renderer/utils/wayland.rs:73`); for a commit that never
 //!   applied because its surface died first, Quay signals it
 //!   ([`Core::surface_sync_destroyed`]).
+//! - **Explicit sync, the older protocol**
+//!   (`zwp_linux_explicit_synchronization_v1`, `protocols/explicit_sync.rs`,
+//!   on every backend): the acquire fence is a sync_file, waited for by
+//!   polling it; release is `immediate_release` when Quay no longer reads
+//!   the buffer.
 //! - **Implicit sync**: a dma-buf commit with no acquire point waits until
 //!   the dma-buf's own fences allow reading (`Dmabuf::generate_blocker`,
 //!   poll on the dma-buf fd).
@@ -41,7 +46,7 @@ use std::{
 use smithay::{
     backend::allocator::dmabuf::Dmabuf,
     reexports::{
-        calloop::{Interest, RegistrationToken},
+        calloop::{generic::Generic, Interest, Mode, PostAction, RegistrationToken},
         wayland_server::{backend::ObjectId, protocol::wl_surface::WlSurface, Resource},
     },
     wayland::{compositor::CompositorHandler, drm_syncobj::DrmSyncPoint},
@@ -298,12 +303,12 @@ impl Core {
     }
 
     /// Hold the commit of `surface` that attaches `dmabuf` until its acquire
-    /// fence signals: the syncobj point if the client set one, else the
-    /// dma-buf's implicit fences. Called from the pre-commit hook.
+    /// fence signals: the syncobj point or sync_file if the client set one,
+    /// else the dma-buf's implicit fences. Called from the pre-commit hook.
     pub fn wait_for_acquire(
         &mut self,
         surface: &WlSurface,
-        acquire: Option<DrmSyncPoint>,
+        acquire: Acquire,
         release: Option<DrmSyncPoint>,
         dmabuf: &Dmabuf,
     ) {
@@ -312,7 +317,25 @@ impl Core {
         };
         // The blocker and its source, and the sync_file to hint.
         let (blocker_source, sync_file): (BlockerSource, Option<OwnedFd>) = match acquire {
-            Some(point) => match point.generate_blocker() {
+            Acquire::SyncFile(fd) => {
+                let (watch, hint) = match (fd.try_clone(), fd.try_clone()) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => {
+                        warn!("cannot dup an acquire fence; applying the commit");
+                        return;
+                    }
+                };
+                let signal = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                (
+                    BlockerSource::SyncFile(
+                        FenceBlocker(signal.clone()),
+                        Generic::new(watch, Interest::READ, Mode::OneShot),
+                        signal,
+                    ),
+                    Some(hint),
+                )
+            }
+            Acquire::Syncobj(point) => match point.generate_blocker() {
                 Ok((blocker, source)) => {
                     // An unmaterialized point has no fence to export yet:
                     // it is waited for, without a hint.
@@ -326,7 +349,7 @@ impl Core {
                     return;
                 }
             },
-            None => match dmabuf.generate_blocker(Interest::READ) {
+            Acquire::Implicit => match dmabuf.generate_blocker(Interest::READ) {
                 Ok((blocker, source)) => (
                     BlockerSource::Implicit(blocker, source),
                     export_implicit_read_fence(dmabuf).ok(),
@@ -381,6 +404,15 @@ impl Core {
                 });
                 (Blocker::Implicit(blocker), token.map_err(|e| e.error.to_string()))
             }
+            BlockerSource::SyncFile(blocker, source, signal) => {
+                let token = self.loop_handle.insert_source(source, move |_, _, state| {
+                    // A sync_file polls readable once its fences signalled.
+                    signal.store(true, std::sync::atomic::Ordering::SeqCst);
+                    on_ready(state);
+                    Ok(PostAction::Remove)
+                });
+                (Blocker::SyncFile(blocker), token.map_err(|e| e.error.to_string()))
+            }
         };
         let token = match token {
             Ok(t) => t,
@@ -395,6 +427,7 @@ impl Core {
         match blocker {
             Blocker::Syncobj(b) => smithay::wayland::compositor::add_blocker(surface, b),
             Blocker::Implicit(b) => smithay::wayland::compositor::add_blocker(surface, b),
+            Blocker::SyncFile(b) => smithay::wayland::compositor::add_blocker(surface, b),
         }
         self.sync.registry.note_acquire_wait();
         debug!(
@@ -431,7 +464,32 @@ impl Core {
     }
 }
 
+/// What a commit's buffer must wait for before it is read.
+pub enum Acquire {
+    /// `wp_linux_drm_syncobj_v1`: a timeline point.
+    Syncobj(DrmSyncPoint),
+    /// `zwp_linux_explicit_synchronization_v1`: a sync_file.
+    SyncFile(Arc<OwnedFd>),
+    /// Neither: the dma-buf's own (implicit) fences.
+    Implicit,
+}
+
+/// Blocks a commit until its sync_file signals.
+#[derive(Debug)]
+struct FenceBlocker(Arc<std::sync::atomic::AtomicBool>);
+
+impl smithay::wayland::compositor::Blocker for FenceBlocker {
+    fn state(&self) -> smithay::wayland::compositor::BlockerState {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            smithay::wayland::compositor::BlockerState::Released
+        } else {
+            smithay::wayland::compositor::BlockerState::Pending
+        }
+    }
+}
+
 enum BlockerSource {
+    SyncFile(FenceBlocker, Generic<OwnedFd>, Arc<std::sync::atomic::AtomicBool>),
     Syncobj(
         smithay::wayland::drm_syncobj::DrmSyncPointBlocker,
         smithay::wayland::drm_syncobj::DrmSyncPointSource,
@@ -443,6 +501,7 @@ enum BlockerSource {
 }
 
 enum Blocker {
+    SyncFile(FenceBlocker),
     Syncobj(smithay::wayland::drm_syncobj::DrmSyncPointBlocker),
     Implicit(smithay::backend::allocator::dmabuf::DmabufBlocker),
 }

@@ -309,3 +309,21 @@ impl Image {
         n
     }
 }
+
+/// Run `bad` on a fresh client and return the protocol error it earns, while
+/// a bystander client keeps getting frames.
+pub fn error_of(quay: &Quay, bad: impl FnOnce(&mut TestClient)) -> (u32, String) {
+    let mut bystander = quay.client();
+    let w = bystander.window(16, 16, 0xffff0000).unwrap();
+    bystander.commit_and_wait_frame(&w.surface).unwrap();
+
+    let mut c = quay.client();
+    bad(&mut c);
+    let err = c.expect_protocol_error();
+
+    // Nothing else is affected: the other client keeps being served.
+    for _ in 0..3 {
+        bystander.commit_and_wait_frame(&w.surface).unwrap();
+    }
+    (err.code, err.object_interface)
+}

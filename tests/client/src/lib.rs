@@ -48,6 +48,11 @@ use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
     wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1,
     wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
 };
+use wayland_protocols::wp::linux_explicit_synchronization::zv1::client::{
+    zwp_linux_buffer_release_v1::{self, ZwpLinuxBufferReleaseV1},
+    zwp_linux_explicit_synchronization_v1::ZwpLinuxExplicitSynchronizationV1,
+    zwp_linux_surface_synchronization_v1::ZwpLinuxSurfaceSynchronizationV1,
+};
 use wayland_protocols::{
     wp::{
         linux_dmabuf::zv1::client::{
@@ -124,6 +129,8 @@ pub struct App {
     /// Every feedback's outcome in arrival order (None: discarded).
     pub feedback_log: Vec<Option<Presented>>,
     pub buffer_releases: u32,
+    /// zwp_linux_buffer_release_v1 events: (release object id, fenced).
+    pub explicit_releases: Vec<(u32, bool)>,
     /// Serial of the last configure per xdg_surface id, and whether acked.
     pub configures: HashMap<u32, u32>,
     pub toplevel_size: HashMap<u32, (i32, i32)>,
@@ -152,6 +159,8 @@ pub struct TestClient {
     pub output: Option<WlOutput>,
     /// wp_linux_drm_syncobj_manager_v1, never required (only KMS offers it).
     pub syncobj: Option<WpLinuxDrmSyncobjManagerV1>,
+    /// zwp_linux_explicit_synchronization_v1, when offered.
+    pub explicit_sync: Option<ZwpLinuxExplicitSynchronizationV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -242,6 +251,7 @@ impl TestClient {
             seat: optional!(1..=7, "wl_seat"),
             output: optional!(1..=4, "wl_output"),
             syncobj: globals.bind(&qh, 1..=1, ()).ok(),
+            explicit_sync: globals.bind(&qh, 1..=2, ()).ok(),
             conn,
             queue,
             qh,
@@ -542,7 +552,29 @@ ignore_events!(
     WpLinuxDrmSyncobjManagerV1,
     WpLinuxDrmSyncobjSurfaceV1,
     WpLinuxDrmSyncobjTimelineV1,
+    ZwpLinuxExplicitSynchronizationV1,
+    ZwpLinuxSurfaceSynchronizationV1,
 );
+
+impl Dispatch<ZwpLinuxBufferReleaseV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        release: &ZwpLinuxBufferReleaseV1,
+        event: zwp_linux_buffer_release_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let id = release.id().protocol_id();
+        match event {
+            zwp_linux_buffer_release_v1::Event::FencedRelease { .. } => {
+                app.explicit_releases.push((id, true))
+            }
+            zwp_linux_buffer_release_v1::Event::ImmediateRelease => app.explicit_releases.push((id, false)),
+            _ => {}
+        }
+    }
+}
 
 impl Dispatch<WlRegistry, GlobalListContents> for App {
     fn event(

@@ -18,6 +18,12 @@
 //!   answered with the right code on the right interface, while a
 //!   bystander window keeps getting frames.
 //!
+//! - `explicit`: `zwp_linux_explicit_synchronization_v1` with sw_sync
+//!   fences: a commit whose acquire fence is unsignalled is held, the fence
+//!   gets a deadline, signalling it applies the commit, the replaced
+//!   buffer's release arrives; then the two errors that need a real fence
+//!   (`duplicate_fence`, `unsupported_buffer`).
+//!
 //! Each prints one JSON line; an `Err` is a failed expectation.
 
 use std::{os::fd::AsFd, path::Path, time::Duration};
@@ -197,7 +203,100 @@ fn errors(socket: &Path, drm: &Drm) -> Result<String, String> {
     ))
 }
 
+fn explicit(socket: &Path) -> Result<String, String> {
+    let sw = SwSync::open().map_err(|err| format!("sw_sync: {err}"))?;
+    let mut c = TestClient::connect_lenient(socket).map_err(e)?;
+    let es = c
+        .explicit_sync
+        .clone()
+        .ok_or("the compositor offers no zwp_linux_explicit_synchronization_v1")?;
+    let w = c.window(W, H, 0xff40_4040).map_err(e)?;
+    c.commit_and_wait_frame(&w.surface).map_err(e)?;
+    let ss = es.get_synchronization(&w.surface, &c.qh, ());
+    let a = heap_buffer(&mut c, 0xffff_0000)?;
+    let b = heap_buffer(&mut c, 0xff00_ff00)?;
+    // Frame a: its fence signals later.
+    let fence = sw.fence(1).map_err(e)?;
+    w.surface.attach(Some(&a), 0, 0);
+    w.surface.damage_buffer(0, 0, W, H);
+    ss.set_acquire_fence(fence.as_fd());
+    let rel_a = ss.get_release(&c.qh, ());
+    let seen = commit_frame(&mut c, &w);
+    if frame_after(&mut c, seen, Duration::from_secs(1)) {
+        return Err("the commit applied before its acquire fence signalled".into());
+    }
+    let deadline = sw
+        .deadline(&fence)
+        .map_err(e)?
+        .ok_or("the acquire fence got no deadline")?;
+    let signalled_at = monotonic_ns();
+    sw.inc(1).map_err(e)?;
+    if !frame_after(&mut c, seen, Duration::from_secs(10)) {
+        return Err("no frame within 10 s of signalling the acquire fence".into());
+    }
+    // Frame b, already-signalled fence: applies at once; a is released.
+    let fence_b = sw.fence(2).map_err(e)?;
+    sw.inc(1).map_err(e)?;
+    w.surface.attach(Some(&b), 0, 0);
+    w.surface.damage_buffer(0, 0, W, H);
+    ss.set_acquire_fence(fence_b.as_fd());
+    let _rel_b = ss.get_release(&c.qh, ());
+    let seen = commit_frame(&mut c, &w);
+    if !frame_after(&mut c, seen, Duration::from_secs(10)) {
+        return Err("an already-signalled fence held the commit".into());
+    }
+    let rel_a_id = rel_a.id().protocol_id();
+    c.dispatch_until("a's release", Duration::from_secs(5), |app| {
+        app.explicit_releases.iter().any(|(id, _)| *id == rel_a_id)
+    })
+    .map_err(|_| "the replaced buffer's release never came".to_string())?;
+
+    // The errors that need a real fence, each on a fresh connection.
+    let mut checked = 0;
+    for (what, code) in [("duplicate_fence", 1u32), ("unsupported_buffer", 4)] {
+        let mut bad = TestClient::connect_lenient(socket).map_err(e)?;
+        let es = bad.explicit_sync.clone().ok_or("no explicit sync")?;
+        let s = bad.compositor.create_surface(&bad.qh, ());
+        let ss = es.get_synchronization(&s, &bad.qh, ());
+        let f1 = sw.fence(10).map_err(e)?;
+        if what == "duplicate_fence" {
+            let f2 = sw.fence(11).map_err(e)?;
+            ss.set_acquire_fence(f1.as_fd());
+            ss.set_acquire_fence(f2.as_fd());
+        } else {
+            let shm = bad.shm_buffer(
+                16,
+                16,
+                0xffff_ffff,
+                wayland_client::protocol::wl_shm::Format::Xrgb8888,
+            );
+            s.attach(Some(&shm), 0, 0);
+            ss.set_acquire_fence(f1.as_fd());
+            s.commit();
+        }
+        match bad.dispatch_until("a protocol error", Duration::from_secs(10), |_| false) {
+            Err(crate::ClientError::Protocol(err))
+                if err.code == code && err.object_interface == "zwp_linux_surface_synchronization_v1" =>
+            {
+                checked += 1
+            }
+            other => return Err(format!("{what}: got {other:?}")),
+        }
+        // The first client is still served.
+        w.surface.damage_buffer(0, 0, 1, 1);
+        let _ = commit_frame(&mut c, &w);
+        c.roundtrip().map_err(e)?;
+    }
+    Ok(format!(
+        "{{\"ok\":true,\"test\":\"explicit\",\"held_ms\":1000,\"deadline_after_signal_ms\":{:.3},\"errors_checked\":{checked}}}",
+        (deadline as f64 - signalled_at as f64) / 1e6
+    ))
+}
+
 pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String> {
+    if name == "explicit" {
+        return explicit(socket);
+    }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;
         return errors(socket, &drm);

@@ -118,7 +118,15 @@ case_quay_virtio_dmabuf_egl() {
   expect_ge "dmabuf created" "$C_CREATED" 1
   expect_eq "dmabuf failed" "$C_FAILED" 0
   expect_eq "protocol errors" "$C_ERRORS" 0
+  # Quay offers zwp_linux_explicit_synchronization_v1, so the client's default (-e on)
+  # takes the explicit path: an acquire fence per frame, each buffer released.
+  local fences releases
+  fences=$(grep -c 'zwp_linux_surface_synchronization_v1[#@][0-9]*\.set_acquire_fence' "$CASE_OUT/egl.wldebug")
+  releases=$(grep -cE 'zwp_linux_buffer_release_v1[#@][0-9]*\.(immediate|fenced)_release' "$CASE_OUT/egl.wldebug")
+  expect_ge "acquire fences sent" "$fences" 10
+  expect_ge "explicit releases" "$releases" 5
   metric fps "$C_FPS"; metric commits "$C_COMMITS"; metric first_commit_s "$C_FIRST"
+  metric acquire_fences "$fences"; metric explicit_releases "$releases"
   stop_quay
 }
 

@@ -6,6 +6,7 @@ vm_case quay-syncobj-timeline virtio case_quay_syncobj_timeline 180
 vm_case quay-syncobj-stall virtio case_quay_syncobj_stall 180
 vm_case quay-syncobj-deadline virtio case_quay_syncobj_deadline 180
 vm_case quay-syncobj-errors virtio case_quay_syncobj_errors 180
+vm_case quay-explicit-sync virtio case_quay_explicit_sync 180
 
 # render_node_of CARD: the render node of the same device
 render_node_of() { ls "/sys/class/drm/$(basename "$1")/device/drm" 2>/dev/null | grep '^renderD' | head -n1 | sed 's|^|/dev/dri/|'; }
@@ -58,5 +59,25 @@ case_quay_syncobj_deadline() {
 case_quay_syncobj_errors() {
   sync_case errors
   expect_eq "errors checked" "$(json_num errors_checked < "$CASE_OUT/sync-errors.json")" 8
+  stop_quay
+}
+
+# zwp_linux_explicit_synchronization_v1 with sw_sync fences: held until the fence signals,
+# a deadline on the fence, the replaced buffer released, duplicate_fence and
+# unsupported_buffer answered. (weston-simple-dmabuf-egl speaks this protocol by default:
+# quay-udev-virtio-simple-dmabuf-egl checks it took the explicit path.)
+case_quay_explicit_sync() {
+  [ -e /sys/kernel/debug/sync/sw_sync ] || { fail "no sw_sync (insmod sw_sync, debugfs)"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client explicit --syncobj-test explicit
+  qmsg stats > "$CASE_OUT/stats.json"
+  local k
+  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
+    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
+  done
+  expect_eq "errors checked" "$(json_num errors_checked < "$CASE_OUT/explicit.json")" 2
+  expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 2
+  expect_ge "deadlines set" "$(json_num deadlines_set_total < "$CASE_OUT/stats.json")" 1
   stop_quay
 }

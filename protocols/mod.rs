@@ -1,0 +1,4 @@
+//! Protocols smithay does not implement, one module per protocol in
+//! smithay's `XState` + `Dispatch` shape, generic over the compositor state.
+
+pub mod explicit_sync;
