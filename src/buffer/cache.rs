@@ -275,6 +275,14 @@ impl<K: Hash + Eq + Clone, U: User, S, R> ImportCache<K, U, S, R> {
             .and_then(|e| e.resident.as_ref().map(|r| (r, &e.source))))
     }
 
+    /// The resident import of `id`, to update in place (a converted import
+    /// whose source changed). Does not touch the LRU.
+    pub fn resident_mut(&mut self, id: EntryId) -> Option<(&mut R, &S)> {
+        self.entries
+            .get_mut(&id)
+            .and_then(|e| e.resident.as_mut().map(|r| (r, &e.source)))
+    }
+
     fn make_resident<E>(&mut self, id: EntryId, import: impl FnOnce(&S) -> Result<R, E>) -> Result<(), E> {
         let Some(entry) = self.entries.get_mut(&id) else {
             return Ok(());

@@ -71,12 +71,13 @@ use smithay::{
 };
 
 use super::{
-    cache::{Budget, CacheStats, EntryId, ImportCache},
+    cache::{Budget, CacheStats, EntryId, ImportCache, Outcome},
     identity::DmabufIdentity,
     reaper::OffThreadDrop,
 };
 
-/// A resident import: the pixman image over the mmap of plane 0.
+/// A resident import: a pixman image over the mmap of plane 0, or, for a
+/// format pixman cannot read (YUYV), over Quay's XRGB conversion of it.
 #[derive(Debug)]
 pub struct Mapped {
     // Field order is drop order: the image goes before the memory it points
@@ -84,7 +85,55 @@ pub struct Mapped {
     // (the munmap of a drawn buffer is too slow for the loop thread; see
     // `super::reaper`).
     texture: PixmanTexture,
-    _mapping: OffThreadDrop<DmabufMapping>,
+    /// The converted pixels the image points into (YUYV only). A boxed
+    /// slice never reallocates, so the image's pointer stays valid.
+    converted: Option<Box<[u32]>>,
+    mapping: OffThreadDrop<DmabufMapping>,
+}
+
+/// Formats Quay converts on import because pixman has no mapping for them.
+const CONVERTED: [Fourcc; 1] = [Fourcc::Yuyv];
+
+/// YUYV (BT.601, limited range, as V4L2 capture devices deliver it) to
+/// XRGB8888, `w` × `h` pixels, `stride` bytes per source row.
+fn yuyv_to_xrgb(src: &[u8], stride: usize, w: usize, h: usize, dst: &mut [u32]) {
+    let clip = |v: i32| v.clamp(0, 255) as u32;
+    for y in 0..h {
+        let row = &src[y * stride..y * stride + w * 2];
+        let out = &mut dst[y * w..y * w + w];
+        for (x, px) in row.chunks_exact(4).enumerate() {
+            let (u, v) = (i32::from(px[1]) - 128, i32::from(px[3]) - 128);
+            for (i, luma) in [px[0], px[2]].into_iter().enumerate() {
+                let c = 298 * (i32::from(luma) - 16);
+                let r = clip((c + 409 * v + 128) >> 8);
+                let g = clip((c - 100 * u - 208 * v + 128) >> 8);
+                let b = clip((c + 516 * u + 128) >> 8);
+                if let Some(o) = out.get_mut(2 * x + i) {
+                    *o = 0xff00_0000 | (r << 16) | (g << 8) | b;
+                }
+            }
+        }
+    }
+}
+
+impl Mapped {
+    /// Convert again from the mapping (the client filled the buffer anew).
+    fn reconvert(&mut self, dmabuf: &Dmabuf) -> Result<(), PixmanError> {
+        let Some(dst) = self.converted.as_mut() else {
+            return Ok(());
+        };
+        let size = dmabuf.size();
+        let offset = dmabuf.offsets().next().unwrap_or(0) as usize;
+        let stride = dmabuf.strides().next().unwrap_or(0) as usize;
+        let m = self.mapping.get();
+        // SAFETY: map_dmabuf checked that offset + stride * h fits in the
+        // mapping, which lives as long as `self`.
+        let src =
+            unsafe { std::slice::from_raw_parts((m.ptr() as *const u8).add(offset), m.length() - offset) };
+        let _sync = ReadSync::start(dmabuf.clone())?;
+        yuyv_to_xrgb(src, stride, size.w as usize, size.h as usize, dst);
+        Ok(())
+    }
 }
 
 /// The import cache as the renderer instantiates it: keyed by kernel
@@ -236,10 +285,37 @@ fn dup_planes(dmabuf: &Dmabuf, linear: bool) -> Result<Dmabuf, PixmanError> {
 }
 
 /// Bytes an import of `dmabuf` accounts for: stride × height per plane
-/// (an overestimate for subsampled planes, which pixman cannot read anyway).
+/// (an overestimate for subsampled planes, which pixman cannot read
+/// anyway), plus the XRGB copy of a converted format.
 fn import_bytes(dmabuf: &Dmabuf) -> u64 {
-    let h = dmabuf.size().h.max(0) as u64;
-    dmabuf.strides().map(|s| u64::from(s) * h).sum()
+    let size = dmabuf.size();
+    let h = size.h.max(0) as u64;
+    let mapped: u64 = dmabuf.strides().map(|s| u64::from(s) * h).sum();
+    let copy = if CONVERTED.contains(&dmabuf.format().code) {
+        size.w.max(0) as u64 * h * 4
+    } else {
+        0
+    };
+    mapped + copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuyv_converts_bt601_limited_range() {
+        // Two pixels per 4 bytes: Y0 U Y1 V. White, black, then a red pair
+        // (Y 81, U 90, V 240 is BT.601's red).
+        let src = [235, 128, 16, 128, 81, 90, 81, 240];
+        let mut dst = [0u32; 4];
+        yuyv_to_xrgb(&src, 8, 4, 1, &mut dst);
+        assert_eq!(dst[0], 0xffff_ffff);
+        assert_eq!(dst[1], 0xff00_0000);
+        let (r, g, b) = ((dst[2] >> 16) & 0xff, (dst[2] >> 8) & 0xff, dst[2] & 0xff);
+        assert!(r >= 250 && g <= 5 && b <= 5, "red came out as ({r}, {g}, {b})");
+        assert_eq!(dst[2], dst[3]);
+    }
 }
 
 /// Map plane 0 of a linear single-plane dma-buf and wrap it in a pixman image.
@@ -251,8 +327,13 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
     if format.modifier != Modifier::Linear {
         return Err(PixmanError::UnsupportedModifier(format.modifier));
     }
-    let code = pixman::FormatCode::try_from(format.code)
-        .map_err(|_| PixmanError::UnsupportedPixelFormat(format.code))?;
+    let converted = CONVERTED.contains(&format.code);
+    let code = if converted {
+        pixman::FormatCode::X8R8G8B8
+    } else {
+        pixman::FormatCode::try_from(format.code)
+            .map_err(|_| PixmanError::UnsupportedPixelFormat(format.code))?
+    };
     let size = dmabuf.size();
     let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
         return Err(PixmanError::ImportFailed);
@@ -262,7 +343,8 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
     // src/backend/allocator/dmabuf.rs:310); the plane starts at `offset`.
     let mapping = dmabuf.map_plane(0, DmabufMappingMode::READ)?;
     let needed = offset + stride * size.h.max(0) as usize;
-    if mapping.length() < needed || stride < size.w.max(0) as usize * 4 {
+    let bpp = if converted { 2 } else { 4 };
+    if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
         return Err(PixmanError::IncompleteBuffer {
             expected: needed,
             actual: mapping.length(),
@@ -271,6 +353,29 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
     // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
     dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
     dmabuf.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)?;
+    if converted {
+        let (w, h) = (size.w.max(0) as usize, size.h.max(0) as usize);
+        let pixels = vec![0u32; w * h].into_boxed_slice();
+        let mut mapped = Mapped {
+            // Replaced right below; a placeholder keeps construction simple.
+            texture: PixmanTexture::from(
+                pixman::Image::new(pixman::FormatCode::X8R8G8B8, 1, 1, true)
+                    .map_err(|_| PixmanError::ImportFailed)?,
+            ),
+            converted: Some(pixels),
+            mapping: OffThreadDrop::new(mapping),
+        };
+        mapped.reconvert(dmabuf)?;
+        let Some(pixels) = mapped.converted.as_mut() else {
+            return Err(PixmanError::ImportFailed);
+        };
+        // SAFETY: the image points into the boxed slice `Mapped` owns and
+        // drops after the image; w * h u32s, stride w * 4.
+        let image = unsafe { pixman::Image::from_raw_mut(code, w, h, pixels.as_mut_ptr(), w * 4, false) }
+            .map_err(|_| PixmanError::ImportFailed)?;
+        mapped.texture = PixmanTexture::from(image);
+        return Ok(mapped);
+    }
     // SAFETY: the image points into `mapping`, which `Mapped` owns and drops
     // after the image; the bounds were checked above. Nothing writes through
     // it: pixman only reads a texture's image.
@@ -287,7 +392,8 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
     .map_err(|_| PixmanError::ImportFailed)?;
     Ok(Mapped {
         texture: PixmanTexture::from(image),
-        _mapping: OffThreadDrop::new(mapping),
+        converted: None,
+        mapping: OffThreadDrop::new(mapping),
     })
 }
 
@@ -480,7 +586,7 @@ impl ImportDma for QuayRenderer {
     ) -> Result<QuayTexture, PixmanError> {
         let linear = dmabuf.format().modifier == Modifier::Invalid && self.implicit_is_linear;
         let identity = DmabufIdentity::of(dmabuf).map_err(|_| PixmanError::ImportFailed)?;
-        let (id, _) = self.cache.insert_or_get(
+        let (id, outcome) = self.cache.insert_or_get(
             identity,
             dmabuf.weak(),
             // `upgrade` is the kref_get_unless_zero step: a user that is
@@ -490,6 +596,14 @@ impl ImportDma for QuayRenderer {
             || dup_planes(dmabuf, linear),
             map_dmabuf,
         )?;
+        // A converted import is a copy: a commit of the same buffer means
+        // new contents (a V4L2 capture buffer comes back refilled).
+        if outcome == Outcome::Hit {
+            if let Some((mapped, source)) = self.cache.resident_mut(id) {
+                let source = source.clone();
+                mapped.reconvert(&source)?;
+            }
+        }
         Ok(QuayTexture(Tex::Import {
             id,
             size: dmabuf.size(),
@@ -498,7 +612,12 @@ impl ImportDma for QuayRenderer {
     }
 
     fn dmabuf_formats(&self) -> FormatSet {
-        self.linear_formats(self.inner.dmabuf_formats())
+        let mut formats: Vec<Format> = self.inner.dmabuf_formats().iter().copied().collect();
+        formats.extend(CONVERTED.iter().map(|&code| Format {
+            code,
+            modifier: Modifier::Linear,
+        }));
+        self.linear_formats(formats.into_iter().collect())
     }
 }
 

@@ -119,6 +119,7 @@ case_bench() {
 
 vm_case quay-udev-virtio-presentation-shm virtio case_quay_presentation_shm 180
 vm_case quay-udev-virtio-v4l-xr24 virtio case_quay_v4l_xr24 180
+vm_case quay-udev-virtio-v4l-yuyv virtio case_quay_v4l_yuyv 180
 
 # The same client and criteria as the weston case, against Quay; its per-frame timing lines
 # become metrics next to weston's.
@@ -129,15 +130,18 @@ case_quay_presentation_shm() {
 }
 
 # vivid's capture buffers (videobuf2 dma-bufs, a foreign exporter for virtio_gpu) shown by
-# weston-simple-dmabuf-v4l in XR24: Quay reads them by mmap. (YUYV is not offered: smithay's
-# pixman renderer has no YUV formats, so the client is told so by the format list.)
-case_quay_v4l_xr24() {
-  local dev
+# weston-simple-dmabuf-v4l: XR24 is read by mmap in place; YUYV (which pixman cannot read)
+# is converted to XRGB by Quay at each commit.
+case_quay_v4l_xr24() { v4l_case XR24; }
+case_quay_v4l_yuyv() { v4l_case YUYV; }
+
+v4l_case() {
+  local dev fmt=$1
   dev=$(v4l2-ctl --list-devices 2>/dev/null | awk '/vivid/ { getline; print $1; exit }')
   [ -n "$dev" ] || { fail "no vivid video device (modprobe vivid)"; return 1; }
-  v4l2-ctl -d "$dev" --set-fmt-video=width=640,height=480,pixelformat=XR24 > "$CASE_OUT/v4l2-ctl.out" 2>&1
+  v4l2-ctl -d "$dev" --set-fmt-video=width=640,height=480,pixelformat=$fmt > "$CASE_OUT/v4l2-ctl.out" 2>&1
   quay_on virtio_gpu || return 1
-  client_start v4l 15 weston-simple-dmabuf-v4l -v "$dev" -f XR24 -d XR24
+  client_start v4l 15 weston-simple-dmabuf-v4l -v "$dev" -f $fmt -d $fmt
   wait_commits v4l 5 12 && screenshot v4l.png && host_check png-nonuniform v4l.png
   client_wait v4l
   client_ok v4l
