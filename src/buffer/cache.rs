@@ -33,8 +33,9 @@
 //! the middle of a walk over the indices.
 //!
 //! Pinned means on screen (the caller's [`ImportCache::set_pins`], one set
-//! per output, refreshed after every frame) or the entry being returned by
-//! the current call. "Drawn in the frame being built" needs no flag: a frame
+//! per output, refreshed after every frame), waited on by a pending acquire
+//! fence (one pin set per waiting commit, dropped when it signals or its
+//! surface dies), or the entry being returned by the current call. "Drawn in the frame being built" needs no flag: a frame
 //! borrows the cache mutably for its whole life, so no eviction can run
 //! while one is being built. The borrow checker is the lock.
 //!
@@ -432,6 +433,11 @@ impl<K: Hash + Eq + Clone, U: User, S, R> ImportCache<K, U, S, R> {
             budget_bytes: self.budget.budget,
             ..self.stats
         }
+    }
+
+    /// The entry for `key`, if any.
+    pub fn id_of(&self, key: &K) -> Option<EntryId> {
+        self.by_key.get(key).copied()
     }
 
     /// Whether `id` names a live entry.

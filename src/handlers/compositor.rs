@@ -64,13 +64,30 @@ impl CompositorHandler for State {
                     (None, Some(fd)) => Acquire::SyncFile(fd),
                     (None, None) => Acquire::Implicit,
                 };
-                state.core.wait_for_acquire(surface, acquire, release, &dmabuf);
+                let waiting = state.core.wait_for_acquire(surface, acquire, release, &dmabuf);
+                // While the commit waits on its fence, its import is resident
+                // (it is drawn as soon as the fence signals) and pinned.
+                if let (Some(serial), Some(renderer)) = (waiting, state.backend.quay_renderer()) {
+                    if let Err(e) = renderer.import_client(&dmabuf) {
+                        tracing::debug!("re-importing a waiting buffer: {e}");
+                    }
+                    if let Some(id) = renderer.entry_of(&dmabuf) {
+                        renderer
+                            .cache_mut()
+                            .set_pins(&crate::sync::fence_pin(serial), vec![id]);
+                    }
+                }
             }
         });
     }
 
     fn destroyed(&mut self, surface: &WlSurface) {
-        self.core.surface_sync_destroyed(surface);
+        let dropped = self.core.surface_sync_destroyed(surface);
+        if let Some(renderer) = self.backend.quay_renderer() {
+            for serial in dropped {
+                renderer.cache_mut().unpin(&crate::sync::fence_pin(serial));
+            }
+        }
         crate::protocols::explicit_sync::surface_destroyed(surface);
     }
 

@@ -311,10 +311,8 @@ impl Core {
         acquire: Acquire,
         release: Option<DrmSyncPoint>,
         dmabuf: &Dmabuf,
-    ) {
-        let Some(client) = surface.client() else {
-            return;
-        };
+    ) -> Option<u64> {
+        let client = surface.client()?;
         // The blocker and its source, and the sync_file to hint.
         let (blocker_source, sync_file): (BlockerSource, Option<OwnedFd>) = match acquire {
             Acquire::SyncFile(fd) => {
@@ -322,7 +320,7 @@ impl Core {
                     (Ok(a), Ok(b)) => (a, b),
                     _ => {
                         warn!("cannot dup an acquire fence; applying the commit");
-                        return;
+                        return None;
                     }
                 };
                 let signal = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -346,7 +344,7 @@ impl Core {
                 }
                 Err(e) => {
                     warn!("cannot wait on an acquire point: {e}; applying the commit");
-                    return;
+                    return None;
                 }
             },
             Acquire::Implicit => match dmabuf.generate_blocker(Interest::READ) {
@@ -355,7 +353,7 @@ impl Core {
                     export_implicit_read_fence(dmabuf).ok(),
                 ),
                 // Nothing to wait for: the dma-buf is readable now.
-                Err(_) => return,
+                Err(_) => return None,
             },
         };
         let output = self.output_of(surface);
@@ -385,6 +383,9 @@ impl Core {
                 if list.is_empty() {
                     state.core.sync.pending.remove(&key);
                 }
+            }
+            if let Some(renderer) = state.backend.quay_renderer() {
+                renderer.cache_mut().unpin(&fence_pin(serial));
             }
             let dh = state.core.display_handle.clone();
             state.client_compositor_state(&client).blocker_cleared(state, &dh);
@@ -421,7 +422,7 @@ impl Core {
                 if let Some(id) = fence {
                     self.sync.registry.destroy(id);
                 }
-                return;
+                return None;
             }
         };
         match blocker {
@@ -441,15 +442,19 @@ impl Core {
             token,
             release,
         });
+        Some(serial)
     }
 
     /// `surface` is gone: stop waiting for its blocked commits, forget their
     /// fences, and signal the release points of commits that never applied
     /// (the client may reuse those buffers: Quay never read them).
-    pub fn surface_sync_destroyed(&mut self, surface: &WlSurface) {
+    ///
+    /// Returns the serials of the waits dropped (their import pins go too).
+    pub fn surface_sync_destroyed(&mut self, surface: &WlSurface) -> Vec<u64> {
         let Some(list) = self.sync.pending.remove(&surface.id()) else {
-            return;
+            return Vec::new();
         };
+        let serials = list.iter().map(|p| p.serial).collect();
         for p in list {
             self.loop_handle.remove(p.token);
             if let Some(id) = p.fence {
@@ -461,7 +466,14 @@ impl Core {
                 }
             }
         }
+        serials
     }
+}
+
+/// The import-cache pin of a buffer whose commit waits for its fence
+/// (`../shared` issue #6: what a pending fence waits on is never evicted).
+pub fn fence_pin(serial: u64) -> String {
+    format!("fence:{serial}")
 }
 
 /// What a commit's buffer must wait for before it is read.

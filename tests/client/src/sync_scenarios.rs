@@ -395,6 +395,14 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
             if drm.wait(tl, 11, 0).map_err(e)? {
                 return Err("release point signalled for a commit that is still pending".into());
             }
+            // A test script may look at the compositor now (its import of
+            // the waiting buffer must be pinned).
+            #[allow(clippy::disallowed_macros)] // a marker for the VM case script
+            {
+                eprintln!("STALLED");
+            }
+            let until = std::time::Instant::now() + Duration::from_secs(4);
+            let _ = c.dispatch_until("a pause", Duration::from_secs(4), |_| std::time::Instant::now() >= until);
             // The stalled surface goes away: its pending commit's release
             // point must signal.
             ss.destroy();

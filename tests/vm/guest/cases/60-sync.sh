@@ -33,9 +33,28 @@ case_quay_syncobj_timeline() {
   stop_quay
 }
 
+# With budget 0 every import not pinned is evicted after each frame: the stalled buffer's
+# import survives only because its pending acquire fence pins it.
 case_quay_syncobj_stall() {
-  sync_case stall
+  printf '[memory]\nbudget_mib = 0\n' > /tmp/budget0.toml
+  quay_usable || return 1
+  need_card virtio_gpu || return 1
+  start_quay --drm-device "$CARD" --config /tmp/budget0.toml || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local node qc i; node=$(render_node_of "$CARD"); qc=$(qclient)
+  timeout 120 "$qc" --syncobj-test stall --drm-device "$node" > "$CASE_OUT/sync-stall.json" 2> "$CASE_OUT/sync-stall.err" &
+  local pid=$!
+  for i in $(seq 120); do grep -q STALLED "$CASE_OUT/sync-stall.err" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  qmsg stats > "$CASE_OUT/stats-stalled.json"
+  wait $pid; local rc=$?
+  say "client stall rc=$rc: $(cat "$CASE_OUT/sync-stall.json")"
+  [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/sync-stall.json" || fail "stall: rc $rc $(tail_of "$CASE_OUT/sync-stall.err" 2)"
+  metric pinned_bytes_while_stalled "$(json_num pinned_bytes < "$CASE_OUT/stats-stalled.json")"
+  expect_eq "pinned bytes while the commit waits (one 128x128 buffer)" "$(json_num pinned_bytes < "$CASE_OUT/stats-stalled.json")" 65536
+  expect_eq "imported bytes while stalled, budget 0" "$(json_num imported_bytes < "$CASE_OUT/stats-stalled.json")" 65536
+  qmsg stats > "$CASE_OUT/stats.json"
   expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 1
+  expect_eq "pinned bytes after the stalled surface died" "$(json_num pinned_bytes < "$CASE_OUT/stats.json")" 0
   # The never-signalled wait went with its surface: nothing left pending in Quay.
   expect_eq "fences pending after the stalled surface died" "$(json_num fences_pending < "$CASE_OUT/stats.json")" 0
   stop_quay
