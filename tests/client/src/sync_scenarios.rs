@@ -24,6 +24,9 @@
 //!   buffer's release arrives; then the two errors that need a real fence
 //!   (`duplicate_fence`, `unsupported_buffer`).
 //!
+//! - `implicit`: no explicit-sync protocol; a sw_sync write fence on the
+//!   dma-buf holds the commit until it signals, and gets a deadline.
+//!
 //! Each prints one JSON line; an `Err` is a failed expectation.
 
 use std::{os::fd::AsFd, path::Path, time::Duration};
@@ -49,6 +52,10 @@ fn e(x: impl std::fmt::Display) -> String {
 }
 
 fn heap_buffer(c: &mut TestClient, color: u32) -> Result<WlBuffer, String> {
+    heap_buffer_fd(c, color).map(|(b, _)| b)
+}
+
+fn heap_buffer_fd(c: &mut TestClient, color: u32) -> Result<(WlBuffer, std::os::fd::OwnedFd), String> {
     let stride = W * 4;
     let size = (stride * H) as usize;
     let fd = alloc(Source::DmaHeap, size as u64).map_err(e)?;
@@ -57,9 +64,39 @@ fn heap_buffer(c: &mut TestClient, color: u32) -> Result<WlBuffer, String> {
     params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
     params.create(W, H, XRGB8888, Flags::empty());
     match c.wait_params(&params).map_err(e)? {
-        ParamsResult::Created(b) => Ok(b),
+        ParamsResult::Created(b) => Ok((b, fd)),
         ParamsResult::Failed => Err("params failed".into()),
     }
+}
+
+/// Implicit sync: an unsignalled sw_sync fence attached to the dma-buf as a
+/// write fence holds the commit (no explicit-sync protocol in use), gets a
+/// deadline through the sync_file Quay exports from the dma-buf, and
+/// signalling it lets the commit apply.
+fn implicit(socket: &Path) -> Result<String, String> {
+    let sw = SwSync::open().map_err(|err| format!("sw_sync: {err}"))?;
+    let mut c = TestClient::connect_lenient(socket).map_err(e)?;
+    let w = c.window(W, H, 0xff40_4040).map_err(e)?;
+    c.commit_and_wait_frame(&w.surface).map_err(e)?;
+    let (a, fd) = heap_buffer_fd(&mut c, 0xffff_0000)?;
+    let fence = sw.fence(1).map_err(e)?;
+    crate::syncobj::attach_write_fence(&fd, &fence)
+        .map_err(|err| format!("DMA_BUF_IOCTL_IMPORT_SYNC_FILE: {err}"))?;
+    w.surface.attach(Some(&a), 0, 0);
+    w.surface.damage_buffer(0, 0, W, H);
+    let seen = commit_frame(&mut c, &w);
+    if frame_after(&mut c, seen, Duration::from_secs(1)) {
+        return Err("the commit applied while the dma-buf's write fence was unsignalled".into());
+    }
+    let deadline = sw.deadline(&fence).map_err(e)?;
+    sw.inc(1).map_err(e)?;
+    if !frame_after(&mut c, seen, Duration::from_secs(10)) {
+        return Err("no frame within 10 s of signalling the implicit fence".into());
+    }
+    Ok(format!(
+        "{{\"ok\":true,\"test\":\"implicit\",\"held_ms\":1000,\"deadline_set\":{}}}",
+        deadline.is_some()
+    ))
 }
 
 /// Commit and return the frame-callback count to wait past.
@@ -297,6 +334,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     if name == "explicit" {
         return explicit(socket);
     }
+    if name == "implicit" {
+        return implicit(socket);
+    }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;
         return errors(socket, &drm);
@@ -402,7 +442,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
                 eprintln!("STALLED");
             }
             let until = std::time::Instant::now() + Duration::from_secs(4);
-            let _ = c.dispatch_until("a pause", Duration::from_secs(4), |_| std::time::Instant::now() >= until);
+            let _ = c.dispatch_until("a pause", Duration::from_secs(4), |_| {
+                std::time::Instant::now() >= until
+            });
             // The stalled surface goes away: its pending commit's release
             // point must signal.
             ss.destroy();

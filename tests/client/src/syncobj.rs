@@ -171,6 +171,25 @@ impl Drm {
     }
 }
 
+// <linux/dma-buf.h>: struct dma_buf_import_sync_file { __u32 flags; __s32 fd; }
+#[repr(C)]
+struct ImportSyncFile {
+    flags: u32,
+    fd: i32,
+}
+const DMA_BUF_IOCTL_IMPORT_SYNC_FILE: libc::c_ulong = iow(b'b', 3, std::mem::size_of::<ImportSyncFile>());
+
+/// Attach `fence` to `dmabuf` as a write fence: until it signals, readers
+/// (the compositor, with implicit sync) must wait.
+pub fn attach_write_fence(dmabuf: &OwnedFd, fence: &OwnedFd) -> std::io::Result<()> {
+    let mut a = ImportSyncFile {
+        flags: 2, // DMA_BUF_SYNC_WRITE
+        fd: fence.as_raw_fd(),
+    };
+    // SAFETY: the struct the ioctl is defined with.
+    check(unsafe { libc::ioctl(dmabuf.as_raw_fd(), DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &mut a) })
+}
+
 #[repr(C)]
 struct CreateFence {
     value: u32,

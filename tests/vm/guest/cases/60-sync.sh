@@ -7,6 +7,7 @@ vm_case quay-syncobj-stall virtio case_quay_syncobj_stall 180
 vm_case quay-syncobj-deadline virtio case_quay_syncobj_deadline 180
 vm_case quay-syncobj-errors virtio case_quay_syncobj_errors 180
 vm_case quay-explicit-sync virtio case_quay_explicit_sync 180
+vm_case quay-implicit-sync virtio case_quay_implicit_sync 180
 
 # render_node_of CARD: the render node of the same device
 render_node_of() { ls "/sys/class/drm/$(basename "$1")/device/drm" 2>/dev/null | grep '^renderD' | head -n1 | sed 's|^|/dev/dri/|'; }
@@ -98,5 +99,22 @@ case_quay_explicit_sync() {
   expect_eq "errors checked" "$(json_num errors_checked < "$CASE_OUT/explicit.json")" 2
   expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 2
   expect_ge "deadlines set" "$(json_num deadlines_set_total < "$CASE_OUT/stats.json")" 1
+  stop_quay
+}
+
+# Implicit sync: a sw_sync fence attached to a heap dma-buf as its write fence
+# (DMA_BUF_IOCTL_IMPORT_SYNC_FILE) holds a plain linux-dmabuf commit until it signals.
+case_quay_implicit_sync() {
+  [ -e /sys/kernel/debug/sync/sw_sync ] || { fail "no sw_sync (insmod sw_sync, debugfs)"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client implicit --syncobj-test implicit
+  qmsg stats > "$CASE_OUT/stats.json"
+  local k
+  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
+    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
+  done
+  grep -q '"deadline_set":true' "$CASE_OUT/implicit.json" || fail "the implicit fence got no deadline"
+  expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 1
   stop_quay
 }
