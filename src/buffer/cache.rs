@@ -772,6 +772,49 @@ mod tests {
         assert_ne!(idc, ida);
     }
 
+    /// The seed's race list, as it applies to a single-threaded cache (an
+    /// import is synchronous, so "during an import" means "between two calls
+    /// on the loop"): the last wl_buffer of a dma-buf goes, and the same
+    /// dma-buf is imported for another wl_buffer before any cleanup ran.
+    /// The dying entry is unlinked and a fresh one made: the new user never
+    /// inherits an entry whose owner died, and nothing leaks.
+    #[test]
+    fn last_user_gone_then_same_dmabuf_imported_again_before_cleanup() {
+        let alive = Rc::new(RefCell::new(0));
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut cache: ImportCache<u8, TestUser, u8, Resident> = ImportCache::new(Budget::new(1 << 20, 75));
+        let mk = || {
+            let (log, alive) = (log.clone(), alive.clone());
+            move |_: &u8| {
+                *alive.borrow_mut() += 1;
+                Ok::<_, ()>(Resident { key: 3, log, alive })
+            }
+        };
+        let first = Rc::new(());
+        let (old, _) = cache
+            .insert_or_get(3, TestUser(Rc::downgrade(&first)), |_| false, 10, || Ok(3), mk())
+            .unwrap();
+        drop(first); // the client destroys its last wl_buffer on it
+        let second = Rc::new(());
+        let (new, outcome) = cache
+            .insert_or_get(3, TestUser(Rc::downgrade(&second)), |_| false, 10, || Ok(3), mk())
+            .unwrap();
+        assert_eq!(outcome, Outcome::Imported, "no hit on a dying entry");
+        assert_ne!(new, old);
+        assert!(!cache.contains(old));
+        assert_eq!(
+            *alive.borrow(),
+            1,
+            "the old import was dropped, the new one is alive"
+        );
+        assert_eq!(cache.stats().imported_bytes, 10);
+        cache.check_invariants().unwrap();
+        // A client disconnect takes the second user: cleanup leaves nothing.
+        drop(second);
+        cache.cleanup();
+        assert_eq!((cache.stats().dmabufs_live, *alive.borrow()), (0, 0));
+    }
+
     #[test]
     fn pinned_survives_pressure_and_dying_is_reaped_not_evicted() {
         let alive = Rc::new(RefCell::new(0));

@@ -24,6 +24,8 @@
 //!   buffer's release arrives; then the two errors that need a real fence
 //!   (`duplicate_fence`, `unsupported_buffer`).
 //!
+//! - `share`: two clients show one kernel dma-buf (the import cache's
+//!   cross-client case; not a sync test, but the same harness).
 //! - `implicit`: no explicit-sync protocol; a sw_sync write fence on the
 //!   dma-buf holds the commit until it signals, and gets a deadline.
 //!
@@ -67,6 +69,47 @@ fn heap_buffer_fd(c: &mut TestClient, color: u32) -> Result<(WlBuffer, std::os::
         ParamsResult::Created(b) => Ok((b, fd)),
         ParamsResult::Failed => Err("params failed".into()),
     }
+}
+
+/// Two clients (two connections) show the same kernel dma-buf: each makes
+/// its own `wl_buffer` from the one fd. Prints READY and lingers 4 s with
+/// both windows up, so a test can read the compositor's import counters.
+fn share(socket: &Path) -> Result<String, String> {
+    let stride = W * 4;
+    let size = (stride * H) as usize;
+    let fd = alloc(Source::DmaHeap, size as u64).map_err(e)?;
+    fill(&fd, size, 0xff20_c040).map_err(e)?;
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut c = TestClient::connect_lenient(socket).map_err(e)?;
+        let w = c.window(W, H, 0xff40_4040).map_err(e)?;
+        let params = c.params();
+        params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
+        params.create(W, H, XRGB8888, Flags::empty());
+        let b = match c.wait_params(&params).map_err(e)? {
+            ParamsResult::Created(b) => b,
+            ParamsResult::Failed => return Err("params failed".into()),
+        };
+        w.surface.attach(Some(&b), 0, 0);
+        w.surface.damage_buffer(0, 0, W, H);
+        c.commit_and_wait_frame(&w.surface).map_err(e)?;
+        clients.push((c, w, b));
+    }
+    #[allow(clippy::disallowed_macros)] // a marker for the VM case script
+    {
+        eprintln!("READY");
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    for (c, _, _) in clients.iter_mut() {
+        let _ = c.dispatch_until("a pause", Duration::from_secs(4), |_| {
+            std::time::Instant::now() >= until
+        });
+    }
+    let st = rustix::fs::fstat(&fd).map_err(e)?;
+    Ok(format!(
+        "{{\"ok\":true,\"test\":\"share\",\"clients\":2,\"st_dev\":{},\"st_ino\":{}}}",
+        st.st_dev, st.st_ino
+    ))
 }
 
 /// Implicit sync: an unsignalled sw_sync fence attached to the dma-buf as a
@@ -336,6 +379,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     }
     if name == "implicit" {
         return implicit(socket);
+    }
+    if name == "share" {
+        return share(socket);
     }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;

@@ -3,6 +3,7 @@
 # The client is share/bin/quay-dmabuf-client (run-suite copies $QUAY_CLIENT_BIN).
 vm_case quay-udev-virtio-dmabuf-heap virtio case_quay_dmabuf_heap 180
 vm_case quay-udev-virtio-udmabuf virtio case_quay_udmabuf 180
+vm_case quay-udev-virtio-dmabuf-two-clients virtio case_quay_dmabuf_two_clients 180
 vm_case bench-weston-vs-quay virtio case_bench 420
 
 # (the share is /mnt/share in the guest; run-suite also reads this file on the host)
@@ -70,6 +71,33 @@ case_quay_dmabuf_heap() {
     sleep 0.5
   done
   expect_eq "dma-bufs live after the client exited" "$live" 0
+  stop_quay
+}
+
+# One kernel dma-buf, two clients (two connections, one wl_buffer each): one renderer
+# import, one cache hit, one live entry while both show it; none after they exit.
+case_quay_dmabuf_two_clients() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local qc i; qc=$(qclient)
+  timeout 120 "$qc" --syncobj-test share > "$CASE_OUT/share.json" 2> "$CASE_OUT/share.err" &
+  local pid=$!
+  for i in $(seq 120); do grep -q READY "$CASE_OUT/share.err" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  qmsg stats > "$CASE_OUT/stats-shown.json"
+  screenshot share.png && host_check pixel share.png 100 100 32 192 64
+  wait $pid; local rc=$?
+  say "client share rc=$rc: $(cat "$CASE_OUT/share.json")"
+  [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/share.json" || fail "share: rc $rc $(tail_of "$CASE_OUT/share.err" 2)"
+  local s=$CASE_OUT/stats-shown.json
+  metric imports_total "$(json_num imports_total < "$s")"
+  metric import_cache_hits "$(json_num import_cache_hits < "$s")"
+  expect_eq "clients live while shown" "$(json_num clients_live < "$s")" 2
+  expect_eq "imports for one dma-buf in two clients" "$(json_num imports_total < "$s")" 1
+  expect_eq "cache hits (the second client)" "$(json_num import_cache_hits < "$s")" 1
+  expect_eq "dma-bufs live while shown" "$(json_num dmabufs_live < "$s")" 1
+  local live=
+  for i in $(seq 20); do live=$(qmsg stats | json_num dmabufs_live); [ "$live" = 0 ] && break; sleep 0.5; done
+  expect_eq "dma-bufs live after both exited" "$live" 0
   stop_quay
 }
 
