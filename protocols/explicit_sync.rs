@@ -138,9 +138,7 @@ fn is_sync_file(fd: &OwnedFd) -> bool {
         pad: u32,
         sync_fence_info: u64,
     }
-    const SYNC_IOC_FILE_INFO: libc::c_ulong =
-        ((3u64 << 30) | ((std::mem::size_of::<SyncFileInfo>() as u64) << 16) | ((b'>' as u64) << 8) | 4)
-            as libc::c_ulong;
+    const SYNC_IOC_FILE_INFO: libc::c_ulong = crate::sync::iowr(b'>', 4, std::mem::size_of::<SyncFileInfo>());
     let mut info = SyncFileInfo {
         name: [0; 32],
         status: 0,

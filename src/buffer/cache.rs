@@ -435,11 +435,6 @@ impl<K: Hash + Eq + Clone, U: User, S, R> ImportCache<K, U, S, R> {
         }
     }
 
-    /// The entry for `key`, if any.
-    pub fn id_of(&self, key: &K) -> Option<EntryId> {
-        self.by_key.get(key).copied()
-    }
-
     /// Whether `id` names a live entry.
     pub fn contains(&self, id: EntryId) -> bool {
         self.entries.contains_key(&id)

@@ -234,11 +234,6 @@ impl QuayRenderer {
             .map_err(|e| format!("{e:?}"))
     }
 
-    /// The cache entry of a client's dma-buf, if it is imported.
-    pub fn entry_of(&self, dmabuf: &Dmabuf) -> Option<EntryId> {
-        self.cache.id_of(&DmabufIdentity::of(dmabuf).ok()?)
-    }
-
     pub fn stats(&mut self) -> CacheStats {
         self.cache.cleanup();
         self.cache.stats()

@@ -68,13 +68,15 @@ impl CompositorHandler for State {
                 // While the commit waits on its fence, its import is resident
                 // (it is drawn as soon as the fence signals) and pinned.
                 if let (Some(serial), Some(renderer)) = (waiting, state.backend.quay_renderer()) {
-                    if let Err(e) = renderer.import_client(&dmabuf) {
-                        tracing::debug!("re-importing a waiting buffer: {e}");
-                    }
-                    if let Some(id) = renderer.entry_of(&dmabuf) {
-                        renderer
-                            .cache_mut()
-                            .set_pins(&crate::sync::fence_pin(serial), vec![id]);
+                    match smithay::backend::renderer::ImportDma::import_dmabuf(renderer, &dmabuf, None) {
+                        Ok(texture) => {
+                            if let Some(id) = texture.entry() {
+                                renderer
+                                    .cache_mut()
+                                    .set_pins(&crate::sync::fence_pin(serial), vec![id]);
+                            }
+                        }
+                        Err(e) => tracing::debug!("re-importing a waiting buffer: {e:?}"),
                     }
                 }
             }

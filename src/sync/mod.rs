@@ -83,10 +83,12 @@ const DMA_BUF_IOCTL_EXPORT_SYNC_FILE: libc::c_ulong =
 const fn ioc(dir: u64, ty: u8, nr: u64, size: usize) -> libc::c_ulong {
     ((dir << 30) | ((size as u64) << 16) | ((ty as u64) << 8) | nr) as libc::c_ulong
 }
-const fn iow(ty: u8, nr: u64, size: usize) -> libc::c_ulong {
+/// `_IOW` of `<asm-generic/ioctl.h>`.
+pub(crate) const fn iow(ty: u8, nr: u64, size: usize) -> libc::c_ulong {
     ioc(1, ty, nr, size)
 }
-const fn iowr(ty: u8, nr: u64, size: usize) -> libc::c_ulong {
+/// `_IOWR` of `<asm-generic/ioctl.h>`.
+pub(crate) const fn iowr(ty: u8, nr: u64, size: usize) -> libc::c_ulong {
     ioc(3, ty, nr, size)
 }
 
@@ -238,29 +240,28 @@ impl SyncState {
     }
 }
 
-fn now_ns(core: &Core) -> (Duration, u64) {
+fn now_ns(core: &Core) -> u64 {
     let now: Duration = core.now();
-    (now, now.as_nanos() as u64)
+    now.as_nanos() as u64
 }
 
 impl Core {
     /// An output presented a frame at `at` (its clock's vblank).
     pub fn frame_clock_presented(&mut self, output: &str, refresh: Duration, at: Duration) {
-        self.sync
-            .clocks
-            .entry(output.to_owned())
-            .or_insert_with(|| FrameClock::new(refresh))
-            .presented(at);
+        self.frame_clock(output, refresh).presented(at);
         self.dispatch_deadlines(output);
     }
 
     /// Quay rendered a frame for `output` in `took`.
     pub fn frame_clock_rendered(&mut self, output: &str, refresh: Duration, took: Duration) {
+        self.frame_clock(output, refresh).rendered_in(took);
+    }
+
+    fn frame_clock(&mut self, output: &str, refresh: Duration) -> &mut FrameClock {
         self.sync
             .clocks
             .entry(output.to_owned())
             .or_insert_with(|| FrameClock::new(refresh))
-            .rendered_in(took);
     }
 
     /// The predicted deadline for `output`, if its clock has run.
@@ -372,7 +373,7 @@ impl Core {
         let surface_id = surface.id();
         let key = surface_id.clone();
         let on_ready = move |state: &mut State| {
-            let (_, now) = now_ns(&state.core);
+            let now = now_ns(&state.core);
             if let Some(list) = state.core.sync.pending.get_mut(&key) {
                 if let Some(i) = list.iter().position(|p| p.serial == serial) {
                     let p = list.swap_remove(i);

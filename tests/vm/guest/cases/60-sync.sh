@@ -12,6 +12,15 @@ vm_case quay-implicit-sync virtio case_quay_implicit_sync 180
 # render_node_of CARD: the render node of the same device
 render_node_of() { ls "/sys/class/drm/$(basename "$1")/device/drm" 2>/dev/null | grep '^renderD' | head -n1 | sed 's|^|/dev/dri/|'; }
 
+# sync_stats: Quay's fence counters into $CASE_OUT/stats.json and the metrics
+sync_stats() {
+  qmsg stats > "$CASE_OUT/stats.json"
+  local k
+  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
+    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
+  done
+}
+
 # sync_case TEST: Quay on virtio_gpu, then the client's scenario; stats as metrics
 sync_case() {
   quay_on virtio_gpu || return 1
@@ -21,11 +30,7 @@ sync_case() {
   local node; node=$(render_node_of "$CARD")
   [ -c "$node" ] || { fail "no render node for $CARD"; stop_quay; return 1; }
   dmabuf_client "sync-$1" --syncobj-test "$1" --drm-device "$node"
-  qmsg stats > "$CASE_OUT/stats.json"
-  local k
-  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
-    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
-  done
+  sync_stats
 }
 
 case_quay_syncobj_timeline() {
@@ -91,11 +96,7 @@ case_quay_explicit_sync() {
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   dmabuf_client explicit --syncobj-test explicit
-  qmsg stats > "$CASE_OUT/stats.json"
-  local k
-  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
-    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
-  done
+  sync_stats
   expect_eq "errors checked" "$(json_num errors_checked < "$CASE_OUT/explicit.json")" 2
   expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 2
   expect_ge "deadlines set" "$(json_num deadlines_set_total < "$CASE_OUT/stats.json")" 1
@@ -109,11 +110,7 @@ case_quay_implicit_sync() {
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   dmabuf_client implicit --syncobj-test implicit
-  qmsg stats > "$CASE_OUT/stats.json"
-  local k
-  for k in acquire_waits_total deadlines_set_total deadlines_skipped_signalled fences_late_total fences_pending; do
-    metric "$k" "$(json_num $k < "$CASE_OUT/stats.json")"
-  done
+  sync_stats
   grep -q '"deadline_set":true' "$CASE_OUT/implicit.json" || fail "the implicit fence got no deadline"
   expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 1
   stop_quay
