@@ -6,57 +6,71 @@
 //! `mmap(PROT_WRITE)` of it fails ("Mapping the dmabuf failed", first VM run).
 //! These buffers export through `DRM_IOCTL_PRIME_HANDLE_TO_FD` with
 //! `DRM_RDWR` instead, and say `LINEAR`, which `GBM_BO_USE_LINEAR` guarantees
-//! whatever modifier GBM would report. Framebuffers for KMS (ours and
-//! clients' for direct scanout) still come from smithay's
-//! `GbmFramebufferExporter`.
+//! whatever modifier GBM would report.
 //!
-//! Ownership: a `LinearBuffer` owns its GBM BO (and so its GEM handle on the
-//! device fd); each export is a new dma-buf fd owned by the returned `Dmabuf`.
+//! Ownership: a `LinearBuffer` holds its GBM BO through the device's GEM
+//! handle table (`src/buffer/kms.rs`), which also caches its export: smithay's
+//! swapchain asks once per slot, anything else asking gets the same dma-buf
+//! while it is alive. Client dma-bufs get their framebuffers from the same
+//! table, so a client buffer on the same GEM object (our own export sent
+//! back) shares the handle instead of closing it under GBM.
+
+use std::rc::Rc;
 
 use smithay::{
     backend::{
         allocator::{
-            dmabuf::{AsDmabuf, Dmabuf, DmabufFlags},
+            dmabuf::{AsDmabuf, Dmabuf},
             gbm::{GbmBuffer, GbmBufferFlags, GbmDevice},
             Allocator, Buffer, Format, Fourcc, Modifier,
         },
         drm::{
-            exporter::{gbm::GbmFramebufferExporter, ExportBuffer, ExportFramebuffer},
-            gbm::GbmFramebuffer,
+            exporter::{ExportBuffer, ExportFramebuffer},
+            gbm::framebuffer_from_bo,
             DrmDeviceFd, DrmNode,
         },
     },
-    reexports::drm::{self, buffer::Buffer as DrmBuffer, control::Device as _},
     utils::{Buffer as BufferCoords, Size},
 };
+
+use crate::buffer::kms::{GemHandle, KmsBuffers, QuayFramebuffer};
 
 #[derive(Debug, Clone)]
 pub struct LinearAllocator {
     gbm: GbmDevice<DrmDeviceFd>,
-    drm: DrmDeviceFd,
+    table: KmsBuffers,
     node: Option<DrmNode>,
 }
 
 impl LinearAllocator {
-    pub fn new(gbm: GbmDevice<DrmDeviceFd>, drm: DrmDeviceFd) -> LinearAllocator {
-        let node = DrmNode::from_file(&drm).ok();
-        LinearAllocator { gbm, drm, node }
+    pub fn new(gbm: GbmDevice<DrmDeviceFd>, table: KmsBuffers) -> LinearAllocator {
+        let node = DrmNode::from_file(table.drm()).ok();
+        LinearAllocator { gbm, table, node }
     }
 }
 
 #[derive(Debug)]
 pub struct LinearBuffer {
-    bo: GbmBuffer,
-    drm: DrmDeviceFd,
+    gem: Rc<GemHandle>,
+    node: Option<DrmNode>,
+}
+
+impl LinearBuffer {
+    fn bo(&self) -> &GbmBuffer {
+        // A LinearBuffer is only made from a BO (`create_buffer`).
+        self.gem
+            .bo()
+            .expect("a LinearBuffer's handle is owned by its GBM BO")
+    }
 }
 
 impl Buffer for LinearBuffer {
     fn size(&self) -> Size<i32, BufferCoords> {
-        Buffer::size(&self.bo)
+        Buffer::size(self.bo())
     }
     fn format(&self) -> Format {
         Format {
-            code: Buffer::format(&self.bo).code,
+            code: Buffer::format(self.bo()).code,
             modifier: Modifier::Linear,
         }
     }
@@ -66,21 +80,12 @@ impl AsDmabuf for LinearBuffer {
     type Error = std::io::Error;
 
     fn export(&self) -> Result<Dmabuf, std::io::Error> {
-        let handle = DrmBuffer::handle(&self.bo);
-        let fd = self.drm.buffer_to_prime_fd(handle, drm::CLOEXEC | drm::RDWR)?;
-        let mut builder = Dmabuf::builder(
-            self.size(),
-            self.format().code,
-            Modifier::Linear,
-            DmabufFlags::empty(),
-        );
-        builder.add_plane(fd, 0, self.bo.offset(0), self.bo.stride());
-        if let Ok(node) = DrmNode::from_file(&self.drm) {
-            builder.set_node(node);
-        }
-        builder
-            .build()
-            .ok_or_else(|| std::io::Error::other("cannot build a dma-buf for a linear GBM buffer"))
+        let size = self.size();
+        let code = self.format().code;
+        let (offset, stride) = (self.bo().offset(0), self.bo().stride());
+        let node = self.node;
+        self.gem
+            .export(|fd| KmsBuffers::linear_dmabuf(fd, (size.w, size.h), code, offset, stride, node))
     }
 }
 
@@ -108,41 +113,60 @@ impl Allocator for LinearAllocator {
         let bo = self
             .gbm
             .create_buffer_object::<()>(width, height, fourcc, flags)?;
+        // `implicit`: GBM was not asked for a modifier; `format()` above
+        // reports the layout LINEAR guarantees.
+        let bo = GbmBuffer::from_bo_with_node(bo, true, self.node);
         Ok(LinearBuffer {
-            // `implicit`: GBM was not asked for a modifier; `format()` above
-            // reports the layout LINEAR guarantees.
-            bo: GbmBuffer::from_bo_with_node(bo, true, self.node),
-            drm: self.drm.clone(),
+            gem: self.table.adopt_bo(bo),
+            node: self.node,
         })
     }
 }
 
-/// smithay's GBM exporter, for `LinearBuffer`s and client buffers alike.
+/// Framebuffers for the device's `DrmCompositor`s: our own buffers through
+/// smithay's `framebuffer_from_bo`, client dma-bufs through the GEM handle
+/// table (one framebuffer per dma-buf identity on this fd), and only when
+/// direct scanout is on. A client buffer the device cannot import (virtio_gpu
+/// refuses foreign dma-bufs) fails here once; smithay caches the failure for
+/// that buffer (smithay-0.7.0 src/backend/drm/compositor/mod.rs:3514) and
+/// composes it instead.
 #[derive(Debug, Clone)]
-pub struct LinearExporter(pub GbmFramebufferExporter<DrmDeviceFd>);
+pub struct QuayExporter {
+    pub table: KmsBuffers,
+    pub direct_scanout: bool,
+}
 
-impl ExportFramebuffer<LinearBuffer> for LinearExporter {
-    type Framebuffer = GbmFramebuffer;
-    type Error = smithay::backend::drm::exporter::gbm::Error;
+impl ExportFramebuffer<LinearBuffer> for QuayExporter {
+    type Framebuffer = QuayFramebuffer;
+    type Error = std::io::Error;
 
     fn add_framebuffer(
         &self,
         drm: &DrmDeviceFd,
         buffer: ExportBuffer<'_, LinearBuffer>,
         use_opaque: bool,
-    ) -> Result<Option<GbmFramebuffer>, Self::Error> {
-        let inner = match buffer {
-            ExportBuffer::Wayland(b) => ExportBuffer::Wayland(b),
-            ExportBuffer::Allocator(b) => ExportBuffer::Allocator(&b.bo),
-        };
-        self.0.add_framebuffer(drm, inner, use_opaque)
+    ) -> Result<Option<QuayFramebuffer>, std::io::Error> {
+        match buffer {
+            ExportBuffer::Allocator(b) => framebuffer_from_bo(drm, b.bo(), use_opaque)
+                .map(|fb| Some(QuayFramebuffer::Own(fb)))
+                .map_err(|e| std::io::Error::other(e.to_string())),
+            ExportBuffer::Wayland(wl_buffer) => {
+                let Ok(dmabuf) = smithay::wayland::dmabuf::get_dmabuf(wl_buffer) else {
+                    return Ok(None);
+                };
+                self.table
+                    .framebuffer(dmabuf, use_opaque)
+                    .map(|fb| Some(QuayFramebuffer::Client(fb)))
+            }
+        }
     }
 
     fn can_add_framebuffer(&self, buffer: &ExportBuffer<'_, LinearBuffer>) -> bool {
-        let inner = match buffer {
-            ExportBuffer::Wayland(b) => ExportBuffer::Wayland(b),
-            ExportBuffer::Allocator(b) => ExportBuffer::Allocator(&b.bo),
-        };
-        self.0.can_add_framebuffer(&inner)
+        match buffer {
+            ExportBuffer::Allocator(_) => true,
+            ExportBuffer::Wayland(wl_buffer) => {
+                self.direct_scanout && smithay::wayland::dmabuf::get_dmabuf(wl_buffer).is_ok()
+            }
+        }
     }
 }

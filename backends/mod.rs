@@ -149,6 +149,15 @@ impl Backend {
         self.quay_renderer().map(|r| r.stats())
     }
 
+    /// KMS framebuffer, GEM handle and export counters: the udev backend's
+    /// device table; zero elsewhere (no KMS, nothing exported).
+    pub fn kms_stats(&self) -> crate::buffer::kms::KmsStats {
+        match self {
+            Backend::Udev(u) => u.kms_stats(),
+            _ => Default::default(),
+        }
+    }
+
     /// Switch virtual terminal (session backends only; elsewhere a no-op).
     pub fn change_vt(&mut self, vt: i32) {
         if let Backend::Udev(u) = self {
@@ -176,6 +185,11 @@ impl Backend {
     }
 
     /// What an output shows now. `output`: its name, or the first output.
+    /// Whether [`Backend::screenshot`] can read outputs back.
+    pub fn can_screenshot(&self) -> bool {
+        !matches!(self, Backend::Winit(_))
+    }
+
     pub fn screenshot(&mut self, core: &crate::Core, output: Option<&str>) -> Result<Screenshot, String> {
         match self {
             Backend::Headless(h) => h.screenshot(output),

@@ -21,10 +21,10 @@
 //!   queued; the output is re-checked one refresh later.
 //! - **Scanout buffers**: GBM BOs allocated `LINEAR` and exported read-write
 //!   (`backends/linear.rs`), so pixman can write them through mmap.
-//! - **GEM handles**: framebuffers come from smithay's
-//!   `GbmFramebufferExporter`, which imports a dma-buf through GBM and lets
-//!   the GBM BO own the handle (the per-fd handle table is the import-cache
-//!   issue's).
+//! - **Framebuffers and GEM handles**: `src/buffer/kms.rs`. One table per
+//!   device fd owns every GEM handle Quay holds on it (its own GBM BOs'
+//!   included) and gives each client dma-buf identity one framebuffer, shared
+//!   by every `wl_buffer` and output showing it (`[udev] direct_scanout`).
 
 use std::{
     collections::HashMap,
@@ -37,7 +37,6 @@ use smithay::{
         allocator::{dmabuf::Dmabuf, gbm::GbmDevice, Format, Fourcc},
         drm::{
             compositor::{DrmCompositor, FrameFlags},
-            exporter::gbm::GbmFramebufferExporter,
             DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata, DrmEventTime, DrmNode, NodeType,
         },
         egl::{EGLDevice, EGLDisplay},
@@ -67,18 +66,18 @@ use smithay::{
 use tracing::{debug, info, warn};
 
 use super::{
-    linear::{LinearAllocator, LinearExporter},
+    linear::{LinearAllocator, QuayExporter},
     Screenshot,
 };
 use crate::{
-    buffer::import::QuayRenderer,
+    buffer::{import::QuayRenderer, kms::KmsBuffers},
     render::{after_render, render_space},
     state::Core,
     State,
 };
 
 type Compositor =
-    DrmCompositor<LinearAllocator, LinearExporter, Option<OutputPresentationFeedback>, DrmDeviceFd>;
+    DrmCompositor<LinearAllocator, QuayExporter, Option<OutputPresentationFeedback>, DrmDeviceFd>;
 
 struct UdevOutput {
     output: Output,
@@ -101,7 +100,7 @@ pub struct Udev {
     drm: DrmDevice,
     gbm: GbmDevice<DrmDeviceFd>,
     allocator: LinearAllocator,
-    exporter: LinearExporter,
+    exporter: QuayExporter,
     renderer: QuayRenderer,
     outputs: HashMap<crtc::Handle, UdevOutput>,
     active: bool,
@@ -170,8 +169,12 @@ impl Udev {
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
         // pixman writes the scanout buffers through mmap (backends/linear.rs).
-        let allocator = LinearAllocator::new(gbm.clone(), fd.clone());
-        let exporter = LinearExporter(GbmFramebufferExporter::new(gbm.clone(), Some(node)));
+        let table = KmsBuffers::new(fd.clone());
+        let allocator = LinearAllocator::new(gbm.clone(), table.clone());
+        let exporter = QuayExporter {
+            table,
+            direct_scanout: core.config.udev.direct_scanout,
+        };
         let mut renderer = QuayRenderer::new(crate::buffer::budget(&core.config.memory))
             .map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
         let software = egl_is_software(&gbm);
@@ -278,6 +281,11 @@ impl Udev {
         if let Err(err) = self.session.change_vt(vt) {
             warn!("cannot switch to VT {vt}: {err}");
         }
+    }
+
+    /// The device's framebuffer and GEM handle counters.
+    pub fn kms_stats(&self) -> crate::buffer::kms::KmsStats {
+        self.exporter.table.stats()
     }
 
     pub fn renderer_mut(&mut self) -> &mut QuayRenderer {

@@ -199,6 +199,9 @@ impl State {
                     if let Some(Ok(serde_json::Value::Object(i))) = imports.map(serde_json::to_value) {
                         map.extend(i);
                     }
+                    if let Ok(serde_json::Value::Object(k)) = serde_json::to_value(self.backend.kms_stats()) {
+                        map.extend(k);
+                    }
                     if let Ok(serde_json::Value::Object(f)) = serde_json::to_value(self.core.sync.stats()) {
                         map.extend(f);
                     }

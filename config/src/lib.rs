@@ -66,6 +66,8 @@ pub struct Config {
     pub memory: Memory,
     #[serde(default)]
     pub sync: Sync,
+    #[serde(default)]
+    pub udev: Udev,
 }
 
 fn default_background() -> Color {
@@ -113,6 +115,25 @@ fn default_deadline_hints() -> bool {
 impl Default for Sync {
     fn default() -> Self {
         Config::default().sync
+    }
+}
+
+/// The session backend (`[udev]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Udev {
+    /// Put a client's dma-buf straight on a plane when the plane takes it.
+    #[serde(default = "default_direct_scanout")]
+    pub direct_scanout: bool,
+}
+
+fn default_direct_scanout() -> bool {
+    Udev::default().direct_scanout
+}
+
+impl Default for Udev {
+    fn default() -> Self {
+        Config::default().udev
     }
 }
 

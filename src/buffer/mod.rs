@@ -24,12 +24,15 @@
 //!   memory-pressure LRU (`../shared/DESIGN.md` rules 1, 3 and 4);
 //! - [`identity`]: what makes two dma-bufs the same kernel object;
 //! - [`import`]: the renderer that reads client dma-bufs through the cache;
+//! - [`kms`]: KMS framebuffers per dma-buf, the per-fd GEM handle table and
+//!   the export cache of Quay's own buffers;
 //! - [`pressure`]: Linux PSI as an event-loop source;
 //! - [`reaper`]: unmapping evicted imports off the event-loop thread.
 
 pub mod cache;
 pub mod identity;
 pub mod import;
+pub mod kms;
 pub mod pressure;
 pub mod reaper;
 

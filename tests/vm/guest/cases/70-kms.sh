@@ -1,0 +1,53 @@
+# One KMS framebuffer per dma-buf and one GEM handle per object per fd (issue #4), on vkms:
+# its planes scan out foreign dma-bufs, and the test process can be DRM master.
+#  - kms-gem-handles: tests/kms_handles.rs (built by scripts/test as bin/quay-kms-tests) on
+#    the card: the naive close-per-framebuffer breaking the other user, and Quay's table
+#    keeping the shared handle until its last user, the remaining framebuffer scanned out.
+#  - quay-udev-vkms-direct-scanout-shared: K wl_buffers on one heap dma-buf, fullscreen, so
+#    Quay puts it on the primary plane: 1 renderer import, 1 framebuffer, 1 GEM handle for it;
+#    counters back to their baseline when the client is gone.
+vm_case kms-gem-handles vkms case_kms_gem_handles 120
+vm_case quay-udev-vkms-direct-scanout-shared vkms case_quay_vkms_direct_scanout_shared 180
+
+case_kms_gem_handles() {
+  local t="${S:-/mnt/share}/bin/quay-kms-tests"
+  [ -x "$t" ] || { fail "share/bin/quay-kms-tests missing (scripts/test builds it)"; return 1; }
+  need_card vkms || return 1
+  QUAY_TEST_CARD=$CARD timeout 60 "$t" --ignored --test-threads 1 --nocapture > "$CASE_OUT/tests.log" 2>&1
+  local rc=$?
+  metric rc "$rc"
+  grep -E '^(test |naive:|two layouts:|all gone:|round trip:)' "$CASE_OUT/tests.log" | while read -r l; do say "$l"; done
+  [ "$rc" = 0 ] || fail "kms_handles tests rc $rc: $(grep -E 'panicked|assert' "$CASE_OUT/tests.log" | tail_of - 3)"
+  grep -q '^test result: ok. 3 passed' "$CASE_OUT/tests.log" ||
+    fail "want 'test result: ok. 3 passed': $(grep '^test result' "$CASE_OUT/tests.log")"
+}
+
+case_quay_vkms_direct_scanout_shared() {
+  quay_on vkms || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  qmsg stats > "$CASE_OUT/stats-base.json"
+  local k base_fb base_gem
+  base_fb=$(json_num framebuffers_live < "$CASE_OUT/stats-base.json")
+  base_gem=$(json_num gem_handles_live < "$CASE_OUT/stats-base.json")
+  metric framebuffers_live_base "$base_fb"; metric gem_handles_live_base "$base_gem"
+  dmabuf_client_shot shared shot.png --source heap --fullscreen --buffers 4 --frames 60 --color 0xff3060c0
+  for k in imports_total import_cache_hits dmabufs_live framebuffers_live gem_handles_live framebuffers_total framebuffer_cache_hits; do
+    metric "live_$k" "$(json_num $k < "$CASE_OUT/stats-live.json")"
+  done
+  local zc; zc=$(json_num zero_copy < "$CASE_OUT/shared.json")
+  metric zero_copy "${zc:-?}"
+  expect_ge "frames presented ZERO_COPY (direct scanout)" "${zc:-0}" 30
+  expect_eq "renderer imports for 4 wl_buffers on one dma-buf" "$(json_num imports_total < "$CASE_OUT/stats-live.json")" 1
+  expect_eq "client framebuffers made (AddFB2)" "$(json_num framebuffers_total < "$CASE_OUT/stats-live.json")" 1
+  expect_eq "client framebuffers live" "$(json_num framebuffers_live < "$CASE_OUT/stats-live.json")" $((base_fb + 1))
+  expect_eq "GEM handles live" "$(json_num gem_handles_live < "$CASE_OUT/stats-live.json")" $((base_gem + 1))
+  expect_ge "framebuffer cache hits (the other wl_buffers)" "$(json_num framebuffer_cache_hits < "$CASE_OUT/stats-live.json")" 3
+  [ -f "$CASE_OUT/shot.png" ] && host_check pixel shot.png 10 10 48 96 192
+  # the client is gone: give Quay a frame or two to release the plane
+  sleep 2
+  qmsg stats > "$CASE_OUT/stats-after.json"
+  expect_eq "framebuffers live after exit" "$(json_num framebuffers_live < "$CASE_OUT/stats-after.json")" "$base_fb"
+  expect_eq "GEM handles live after exit" "$(json_num gem_handles_live < "$CASE_OUT/stats-after.json")" "$base_gem"
+  expect_eq "dma-bufs live after exit" "$(json_num dmabufs_live < "$CASE_OUT/stats-after.json")" 0
+  stop_quay
+}
