@@ -2,3 +2,4 @@
 //! smithay's `XState` + `Dispatch` shape, generic over the compositor state.
 
 pub mod explicit_sync;
+pub mod screencopy;

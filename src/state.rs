@@ -55,6 +55,11 @@ pub struct Stats {
     pub frames_presented_total: u64,
     pub dmabuf_params_created_total: u64,
     pub dmabuf_params_failed_total: u64,
+    /// `zwlr_screencopy_frame_v1` copies answered `ready` (all targets).
+    pub screencopy_frames_total: u64,
+    /// ... of which into a client's dma-buf.
+    pub screencopy_dmabuf_frames_total: u64,
+    pub screencopy_failed_total: u64,
 }
 
 pub struct Core {
@@ -99,6 +104,8 @@ pub struct Core {
     pub syncobj_state: Option<smithay::wayland::drm_syncobj::DrmSyncobjState>,
     /// `zwp_linux_explicit_synchronization_v1` (every backend).
     pub explicit_sync_state: crate::protocols::explicit_sync::ExplicitSyncState,
+    /// `zwlr_screencopy_manager_v1` (every backend that can read an output back).
+    pub screencopy_state: crate::protocols::screencopy::ScreencopyState,
 }
 
 impl Core {
@@ -172,10 +179,12 @@ impl Core {
 
         let sync = crate::sync::SyncState::new(config.sync.deadline_hints);
         let explicit_sync_state = crate::protocols::explicit_sync::ExplicitSyncState::new::<State>(&dh);
+        let screencopy_state = crate::protocols::screencopy::ScreencopyState::new::<State>(&dh);
         Ok(Core {
             sync,
             syncobj_state: None,
             explicit_sync_state,
+            screencopy_state,
             display_handle: dh,
             loop_handle,
             loop_signal,

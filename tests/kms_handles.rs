@@ -284,10 +284,7 @@ fn shared_handle_outlives_one_framebuffer_and_the_other_scans_out() {
 #[test]
 #[ignore = "needs a DRM device: the VM suite runs it (QUAY_TEST_CARD)"]
 fn own_export_is_cached_and_maps_back_to_the_original() {
-    use smithay::backend::allocator::{
-        gbm::{GbmBuffer, GbmBufferFlags, GbmDevice},
-        Buffer as _,
-    };
+    use smithay::backend::allocator::gbm::{GbmBuffer, GbmBufferFlags, GbmDevice};
     let drm = card();
     let gbm = GbmDevice::new(drm.clone()).expect("GBM on the card");
     let table = KmsBuffers::new(drm.clone());

@@ -136,6 +136,21 @@ pub struct App {
     pub toplevel_size: HashMap<u32, (i32, i32)>,
     pub params_results: HashMap<u32, ParamsResult>,
     pub feedbacks: HashMap<u32, Feedback>,
+    /// zwlr_screencopy_frame_v1 events by frame id.
+    pub screencopy: HashMap<u32, ScreencopyFrame>,
+}
+
+/// What a `zwlr_screencopy_frame_v1` said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScreencopyFrame {
+    /// `buffer`: (wl_shm format, width, height, stride).
+    pub shm: Option<(u32, u32, u32, u32)>,
+    /// `linux_dmabuf`: (fourcc, width, height).
+    pub dmabuf: Option<(u32, u32, u32)>,
+    pub buffer_done: bool,
+    pub damage: Vec<(u32, u32, u32, u32)>,
+    pub ready: bool,
+    pub failed: bool,
 }
 
 /// A connected client with the globals Quay must offer already bound.
@@ -161,6 +176,8 @@ pub struct TestClient {
     pub syncobj: Option<WpLinuxDrmSyncobjManagerV1>,
     /// zwp_linux_explicit_synchronization_v1, when offered.
     pub explicit_sync: Option<ZwpLinuxExplicitSynchronizationV1>,
+    /// zwlr_screencopy_manager_v1 (version up to 3), when offered.
+    pub screencopy: Option<zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -252,6 +269,7 @@ impl TestClient {
             output: optional!(1..=4, "wl_output"),
             syncobj: globals.bind(&qh, 1..=1, ()).ok(),
             explicit_sync: globals.bind(&qh, 1..=2, ()).ok(),
+            screencopy: globals.bind(&qh, 1..=3, ()).ok(),
             conn,
             queue,
             qh,
@@ -555,6 +573,43 @@ ignore_events!(
     ZwpLinuxExplicitSynchronizationV1,
     ZwpLinuxSurfaceSynchronizationV1,
 );
+
+pub use wayland_protocols_wlr::screencopy::v1::client::{
+    zwlr_screencopy_frame_v1, zwlr_screencopy_manager_v1,
+};
+wayland_client::delegate_noop!(App: ignore zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1);
+
+impl Dispatch<zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        frame: &zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1,
+        event: zwlr_screencopy_frame_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwlr_screencopy_frame_v1::Event;
+        let f = app.screencopy.entry(frame.id().protocol_id()).or_default();
+        match event {
+            Event::Buffer {
+                format,
+                width,
+                height,
+                stride,
+            } => f.shm = Some((u32::from(format), width, height, stride)),
+            Event::LinuxDmabuf {
+                format,
+                width,
+                height,
+            } => f.dmabuf = Some((format, width, height)),
+            Event::BufferDone => f.buffer_done = true,
+            Event::Damage { x, y, width, height } => f.damage.push((x, y, width, height)),
+            Event::Ready { .. } => f.ready = true,
+            Event::Failed => f.failed = true,
+            _ => {}
+        }
+    }
+}
 
 impl Dispatch<ZwpLinuxBufferReleaseV1, ()> for App {
     fn event(
