@@ -61,7 +61,9 @@
 //! - [`render`]: what goes on screen and what happens after a present.
 //! - [`buffer`]: the client-buffer subsystem: linux-dmabuf feedback, the
 //!   import cache (one import per kernel dma-buf) with its memory-pressure
-//!   LRU, PSI and the reaper (`../shared/DESIGN.md` rules 1, 3, 4).
+//!   LRU, PSI and the reaper; KMS framebuffers per dma-buf over the per-fd
+//!   GEM handle table, and the export cache of Quay's own buffers
+//!   (`../shared/DESIGN.md` rules 1, 3, 4).
 //! - [`sync`]: acquire/release, implicit sync, frame clocks and deadline
 //!   hints; the fence registry that dispatches outside its lock (rule 2).
 //! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats,
@@ -69,7 +71,8 @@
 //! - [`backends`] (top-level `backends/`): headless, winit and udev
 //!   adapters. They hold no cache policy.
 //! - `quay-config` (top-level `config/`): the typed config schema.
-//! - `protocols/`: protocols smithay lacks (explicit synchronization, later).
+//! - `protocols/`: protocols smithay lacks:
+//!   `zwp_linux_explicit_synchronization_v1` and `zwlr_screencopy_manager_v1`.
 
 #[path = "../protocols/mod.rs"]
 pub mod protocols;

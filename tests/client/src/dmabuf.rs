@@ -15,6 +15,7 @@ const DMA_HEAP_IOCTL_ALLOC: libc::c_ulong = 0xc018_4800;
 const UDMABUF_CREATE: libc::c_ulong = 0x4018_7542;
 // include/uapi/linux/dma-buf.h: _IOW('b', 0, struct dma_buf_sync)
 const DMA_BUF_IOCTL_SYNC: libc::c_ulong = 0x4008_6200;
+const DMA_BUF_SYNC_READ: u64 = 1;
 const DMA_BUF_SYNC_WRITE: u64 = 2;
 const DMA_BUF_SYNC_END: u64 = 4;
 
@@ -108,4 +109,37 @@ pub fn fill(fd: &OwnedFd, size: usize, pixel: u32) -> std::io::Result<()> {
     sync(DMA_BUF_SYNC_WRITE)?; // START | WRITE (START is 0)
     crate::fill_shared(fd, size, pixel)?;
     sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)
+}
+
+/// Read a dma-buf's first `size` bytes, bracketed by DMA_BUF_IOCTL_SYNC.
+pub fn read(fd: &OwnedFd, size: usize) -> std::io::Result<Vec<u8>> {
+    let sync = |flags: u64| {
+        // SAFETY: the ioctl only reads `flags`, which outlives the call.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
+            Err(io_err("DMA_BUF_IOCTL_SYNC"))
+        } else {
+            Ok(())
+        }
+    };
+    sync(DMA_BUF_SYNC_READ)?;
+    // SAFETY: a fresh shared read-only mapping of `size` bytes of an fd the
+    // caller owns, copied out and unmapped before return.
+    let out = unsafe {
+        let ptr = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        );
+        if ptr == libc::MAP_FAILED {
+            return Err(io_err("mmap"));
+        }
+        let v = std::slice::from_raw_parts(ptr as *const u8, size).to_vec();
+        libc::munmap(ptr, size);
+        v
+    };
+    sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ)?;
+    Ok(out)
 }

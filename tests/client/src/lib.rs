@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod capture;
 pub mod dmabuf;
 pub mod sync_scenarios;
 pub mod syncobj;

@@ -25,7 +25,10 @@
 //!   (`duplicate_fence`, `unsupported_buffer`).
 //!
 //! - `share`: two clients show one kernel dma-buf (the import cache's
-//!   cross-client case; not a sync test, but the same harness).
+//!   cross-client case; not a sync test, but the same harness);
+//!   `share-fullscreen` the same with both windows fullscreen and the
+//!   dma-buf the output's size (a direct-scanout candidate).
+//! - `screencopy`: zwlr_screencopy_v1 into a dma-heap buffer (`crate::capture`).
 //! - `implicit`: no explicit-sync protocol; a sw_sync write fence on the
 //!   dma-buf holds the commit until it signals, and gets a deadline.
 //!
@@ -74,27 +77,41 @@ fn heap_buffer_fd(c: &mut TestClient, color: u32) -> Result<(WlBuffer, std::os::
 /// Two clients (two connections) show the same kernel dma-buf: each makes
 /// its own `wl_buffer` from the one fd. Prints READY and lingers 4 s with
 /// both windows up, so a test can read the compositor's import counters.
-fn share(socket: &Path) -> Result<String, String> {
-    let stride = W * 4;
-    let size = (stride * H) as usize;
-    let fd = alloc(Source::DmaHeap, size as u64).map_err(e)?;
-    fill(&fd, size, 0xff20_c040).map_err(e)?;
+fn share(socket: &Path, fullscreen: bool) -> Result<String, String> {
+    let mut shared: Option<(std::os::fd::OwnedFd, i32, i32)> = None;
     let mut clients = Vec::new();
     for _ in 0..2 {
         let mut c = TestClient::connect_lenient(socket).map_err(e)?;
-        let w = c.window(W, H, 0xff40_4040).map_err(e)?;
+        let w = c.window_with(W, H, 0xff40_4040, fullscreen).map_err(e)?;
+        let (bw, bh) = match c.app.toplevel_size.get(&w.toplevel.id().protocol_id()) {
+            Some(&(cw, ch)) if fullscreen && cw > 0 && ch > 0 => (cw, ch),
+            _ => (W, H),
+        };
+        let (fd, bw, bh) = match shared.take() {
+            Some(s) => s,
+            None => {
+                let size = (bw * 4 * bh) as usize;
+                let fd = alloc(Source::DmaHeap, size as u64).map_err(e)?;
+                fill(&fd, size, 0xff20_c040).map_err(e)?;
+                (fd, bw, bh)
+            }
+        };
         let params = c.params();
-        params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
-        params.create(W, H, XRGB8888, Flags::empty());
+        params.add(fd.as_fd(), 0, 0, (bw * 4) as u32, 0, 0);
+        params.create(bw, bh, XRGB8888, Flags::empty());
         let b = match c.wait_params(&params).map_err(e)? {
             ParamsResult::Created(b) => b,
             ParamsResult::Failed => return Err("params failed".into()),
         };
         w.surface.attach(Some(&b), 0, 0);
-        w.surface.damage_buffer(0, 0, W, H);
+        w.surface.damage_buffer(0, 0, bw, bh);
         c.commit_and_wait_frame(&w.surface).map_err(e)?;
         clients.push((c, w, b));
+        shared = Some((fd, bw, bh));
     }
+    let Some((fd, _, _)) = shared else {
+        return Err("no dma-buf".into());
+    };
     #[allow(clippy::disallowed_macros)] // a marker for the VM case script
     {
         eprintln!("READY");
@@ -381,7 +398,13 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
         return implicit(socket);
     }
     if name == "share" {
-        return share(socket);
+        return share(socket, false);
+    }
+    if name == "share-fullscreen" {
+        return share(socket, true);
+    }
+    if name == "screencopy" {
+        return crate::capture::screencopy(socket, 0xff30_60c0);
     }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;

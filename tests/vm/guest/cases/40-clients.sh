@@ -4,6 +4,7 @@
 vm_case quay-udev-virtio-dmabuf-heap virtio case_quay_dmabuf_heap 180
 vm_case quay-udev-virtio-udmabuf virtio case_quay_udmabuf 180
 vm_case quay-udev-virtio-dmabuf-two-clients virtio case_quay_dmabuf_two_clients 180
+vm_case quay-screencopy-dmabuf virtio case_quay_screencopy_dmabuf 180
 vm_case bench-weston-vs-quay virtio case_bench 420
 
 # (the share is /mnt/share in the guest; run-suite also reads this file on the host)
@@ -181,3 +182,22 @@ v4l_case() {
   stop_quay
 }
 
+
+# zwlr_screencopy_v1 into a real dma-buf: a 0x3060c0 window, then two captures of the whole
+# output into one dma-heap buffer (quay-dmabuf-client --syncobj-test screencopy, which reads
+# it back between DMA_BUF_IOCTL_SYNC): the window's colour at its centre, the background at
+# the output's last pixel, both times.
+case_quay_screencopy_dmabuf() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client screencopy --syncobj-test screencopy || { stop_quay; return 1; }
+  local r=$CASE_OUT/screencopy.json
+  metric captures "$(grep -o '"centre"' "$r" | wc -l)"
+  expect_eq "captures" "$(grep -o '"centre":"3060c0"' "$r" | wc -l)" 2
+  # Quay's default background, #1e1e2e (config/default-config.toml)
+  expect_eq "captures with the background at the last pixel" "$(grep -o '"corner":"1e1e2e"' "$r" | wc -l)" 2
+  qmsg stats > "$CASE_OUT/stats.json"
+  expect_eq "screencopy frames into dma-bufs" "$(json_num screencopy_dmabuf_frames_total < "$CASE_OUT/stats.json")" 2
+  expect_eq "screencopy failures" "$(json_num screencopy_failed_total < "$CASE_OUT/stats.json")" 0
+  stop_quay
+}

@@ -6,8 +6,11 @@
 #  - quay-udev-vkms-direct-scanout-shared: K wl_buffers on one heap dma-buf, fullscreen, so
 #    Quay puts it on the primary plane: 1 renderer import, 1 framebuffer, 1 GEM handle for it;
 #    counters back to their baseline when the client is gone.
+#  - quay-udev-vkms-two-clients-fullscreen: two connections, one heap dma-buf of the output's
+#    size, both windows fullscreen: 1 renderer import and at most 1 framebuffer on the fd.
 vm_case kms-gem-handles vkms case_kms_gem_handles 120
 vm_case quay-udev-vkms-direct-scanout-shared vkms case_quay_vkms_direct_scanout_shared 180
+vm_case quay-udev-vkms-two-clients-fullscreen vkms case_quay_vkms_two_clients_fullscreen 180
 
 case_kms_gem_handles() {
   local t="${S:-/mnt/share}/bin/quay-kms-tests"
@@ -49,5 +52,47 @@ case_quay_vkms_direct_scanout_shared() {
   expect_eq "framebuffers live after exit" "$(json_num framebuffers_live < "$CASE_OUT/stats-after.json")" "$base_fb"
   expect_eq "GEM handles live after exit" "$(json_num gem_handles_live < "$CASE_OUT/stats-after.json")" "$base_gem"
   expect_eq "dma-bufs live after exit" "$(json_num dmabufs_live < "$CASE_OUT/stats-after.json")" 0
+  stop_quay
+}
+
+case_quay_vkms_two_clients_fullscreen() {
+  quay_on vkms || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  qmsg stats > "$CASE_OUT/stats-base.json"
+  local base_fb base_gem qc i
+  base_fb=$(json_num framebuffers_live < "$CASE_OUT/stats-base.json")
+  base_gem=$(json_num gem_handles_live < "$CASE_OUT/stats-base.json")
+  qc=$(qclient)
+  timeout 120 "$qc" --syncobj-test share-fullscreen > "$CASE_OUT/share.json" 2> "$CASE_OUT/share.err" &
+  local pid=$!
+  for i in $(seq 120); do grep -q READY "$CASE_OUT/share.err" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  sleep 1  # a few page flips with both up
+  qmsg stats > "$CASE_OUT/stats-shown.json"
+  screenshot share.png && host_check pixel share.png 512 384 32 192 64
+  wait $pid; local rc=$?
+  say "client share-fullscreen rc=$rc: $(cat "$CASE_OUT/share.json")"
+  [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/share.json" || fail "share-fullscreen: rc $rc $(tail_of "$CASE_OUT/share.err" 2)"
+  local s=$CASE_OUT/stats-shown.json k
+  for k in clients_live imports_total import_cache_hits framebuffers_live framebuffers_total framebuffer_cache_hits gem_handles_live; do
+    metric "shown_$k" "$(json_num $k < "$s")"
+  done
+  expect_eq "clients live while shown" "$(json_num clients_live < "$s")" 2
+  expect_eq "renderer imports for one dma-buf in two clients" "$(json_num imports_total < "$s")" 1
+  local fb; fb=$(json_num framebuffers_total < "$s")
+  [ "${fb:-9}" -le 1 ] || fail "framebuffers made for one dma-buf on one fd = $fb, want <= 1"
+  [ "$(json_num framebuffers_live < "$s")" -le $((base_fb + 1)) ] || fail "framebuffers live $(json_num framebuffers_live < "$s"), want <= base $base_fb + 1"
+  [ "$(json_num gem_handles_live < "$s")" -le $((base_gem + 1)) ] || fail "GEM handles live $(json_num gem_handles_live < "$s"), want <= base $base_gem + 1"
+  local live fbl gem
+  for i in $(seq 20); do
+    qmsg stats > "$CASE_OUT/stats-after.json"
+    live=$(json_num dmabufs_live < "$CASE_OUT/stats-after.json")
+    fbl=$(json_num framebuffers_live < "$CASE_OUT/stats-after.json")
+    gem=$(json_num gem_handles_live < "$CASE_OUT/stats-after.json")
+    [ "$live" = 0 ] && [ "$fbl" = "$base_fb" ] && [ "$gem" = "$base_gem" ] && break
+    sleep 0.5
+  done
+  expect_eq "dma-bufs live after both exited" "$live" 0
+  expect_eq "framebuffers live after both exited" "$fbl" "$base_fb"
+  expect_eq "GEM handles live after both exited" "$gem" "$base_gem"
   stop_quay
 }
