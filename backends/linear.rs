@@ -55,7 +55,40 @@ pub struct LinearBuffer {
     node: Option<DrmNode>,
 }
 
+/// A handle on the buffer an output shows, to export it later
+/// (`zwlr_export_dmabuf_v1`). Holds the GEM object (and so the BO) alive.
+#[derive(Debug, Clone)]
+pub struct FrontBuffer {
+    gem: Rc<GemHandle>,
+    size: (i32, i32),
+    code: Fourcc,
+    offset: u32,
+    stride: u32,
+    node: Option<DrmNode>,
+}
+
+impl FrontBuffer {
+    /// The buffer's dma-buf, through the export cache.
+    pub fn export(&self) -> std::io::Result<Dmabuf> {
+        let (size, code, offset, stride, node) = (self.size, self.code, self.offset, self.stride, self.node);
+        self.gem
+            .export(|fd| KmsBuffers::linear_dmabuf(fd, size, code, offset, stride, node))
+    }
+}
+
 impl LinearBuffer {
+    pub fn front(&self) -> FrontBuffer {
+        let size = self.size();
+        FrontBuffer {
+            gem: self.gem.clone(),
+            size: (size.w, size.h),
+            code: self.format().code,
+            offset: self.bo().offset(0),
+            stride: self.bo().stride(),
+            node: self.node,
+        }
+    }
+
     fn bo(&self) -> &GbmBuffer {
         // A LinearBuffer is only made from a BO (`create_buffer`).
         self.gem

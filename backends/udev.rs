@@ -65,8 +65,10 @@ use smithay::{
 };
 use tracing::{debug, info, warn};
 
+type ExportCancel = smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_frame_v1::CancelReason;
+
 use super::{
-    linear::{LinearAllocator, QuayExporter},
+    linear::{FrontBuffer, LinearAllocator, QuayExporter},
     Screenshot,
 };
 use crate::{
@@ -79,8 +81,21 @@ use crate::{
 type Compositor =
     DrmCompositor<LinearAllocator, QuayExporter, Option<OutputPresentationFeedback>, DrmDeviceFd>;
 
+/// What an output's primary plane shows.
+#[derive(Debug, Clone)]
+enum Front {
+    /// One of Quay's swapchain buffers.
+    Ours(FrontBuffer),
+    /// A client buffer, scanned out directly.
+    Client,
+}
+
 struct UdevOutput {
     output: Output,
+    /// The primary plane's buffer of the frame waiting for its flip, and of
+    /// the last flipped one, with its flip time (`zwlr_export_dmabuf_v1`).
+    queued: Option<Front>,
+    front: Option<(Front, Duration)>,
     compositor: Compositor,
     connector: connector::Handle,
     /// A frame is queued and its page flip has not arrived yet.
@@ -165,6 +180,9 @@ impl Udev {
         } else {
             info!("no syncobj eventfd on this device: wp_linux_drm_syncobj_v1 is not offered");
         }
+        core.export_dmabuf_state = Some(crate::protocols::export_dmabuf::ExportDmabufState::new::<State>(
+            &core.display_handle,
+        ));
         let (drm, notifier_drm) =
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
@@ -410,6 +428,8 @@ impl Udev {
             crtc,
             UdevOutput {
                 output,
+                queued: None,
+                front: None,
                 compositor,
                 connector: info.handle(),
                 pending_flip: false,
@@ -458,6 +478,12 @@ impl Udev {
                     return false;
                 }
             };
+        let primary = match &result.primary_element {
+            smithay::backend::drm::compositor::PrimaryPlaneElement::Swapchain(e) => {
+                Front::Ours(e.buffer().front())
+            }
+            smithay::backend::drm::compositor::PrimaryPlaneElement::Element(_) => Front::Client,
+        };
         let time = core.now();
         core.frame_clock_rendered(&out.output.name(), out.refresh, started.elapsed());
         let output = out.output.clone();
@@ -472,6 +498,7 @@ impl Udev {
         match out.compositor.queue_frame(Some(feedback)) {
             Ok(()) => {
                 out.pending_flip = true;
+                out.queued = Some(primary);
                 true
             }
             Err(err) => {
@@ -505,6 +532,9 @@ impl Udev {
             Ok(_) => {}
             Err(err) => warn!("frame_submitted: {err}"),
         }
+        if let Some(front) = out.queued.take() {
+            out.front = Some((front, time));
+        }
         core.frame_clock_presented(&out.output.name(), out.refresh, time);
         core.stats.frames_presented_total += 1;
         self.renderer.cleanup();
@@ -532,6 +562,52 @@ impl Udev {
             Ok(t) => out.redraw_timer = Some(t),
             Err(err) => warn!("cannot schedule a redraw: {err}"),
         }
+    }
+
+    /// The dma-buf of the buffer `output` shows now, through the export
+    /// cache (`zwlr_export_dmabuf_v1`). A client buffer on the primary plane
+    /// is not Quay's to hand out: that frame is cancelled as temporary.
+    pub fn export_output(
+        &self,
+        output: &Output,
+    ) -> Result<crate::protocols::export_dmabuf::ExportedFrame, ExportCancel> {
+        let out = self
+            .outputs
+            .values()
+            .find(|o| &o.output == output)
+            .ok_or(ExportCancel::Permanent)?;
+        if !self.active {
+            return Err(ExportCancel::Temporary);
+        }
+        let Some((Front::Ours(front), presented)) = out.front.clone() else {
+            return Err(ExportCancel::Temporary);
+        };
+        let dmabuf = front.export().map_err(|err| {
+            warn!("exporting {}'s buffer failed: {err}", output.name());
+            ExportCancel::Temporary
+        })?;
+        let mut planes = Vec::new();
+        for ((fd, offset), stride) in dmabuf.handles().zip(dmabuf.offsets()).zip(dmabuf.strides()) {
+            let fd = fd.try_clone_to_owned().map_err(|_| ExportCancel::Temporary)?;
+            let size =
+                rustix::fs::seek(&fd, rustix::fs::SeekFrom::End(0)).map_err(|_| ExportCancel::Temporary)?;
+            planes.push(crate::protocols::export_dmabuf::ExportedPlane {
+                fd,
+                size: size as u32,
+                offset,
+                stride,
+            });
+        }
+        let size = smithay::backend::allocator::Buffer::size(&dmabuf);
+        let format = smithay::backend::allocator::Buffer::format(&dmabuf);
+        Ok(crate::protocols::export_dmabuf::ExportedFrame {
+            width: size.w as u32,
+            height: size.h as u32,
+            fourcc: format.code as u32,
+            modifier: u64::from(format.modifier),
+            planes,
+            presented,
+        })
     }
 
     /// What an output shows: the space rendered into a fresh image, as the

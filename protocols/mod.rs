@@ -2,4 +2,5 @@
 //! smithay's `XState` + `Dispatch` shape, generic over the compositor state.
 
 pub mod explicit_sync;
+pub mod export_dmabuf;
 pub mod screencopy;

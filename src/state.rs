@@ -60,6 +60,8 @@ pub struct Stats {
     /// ... of which into a client's dma-buf.
     pub screencopy_dmabuf_frames_total: u64,
     pub screencopy_failed_total: u64,
+    /// `zwlr_export_dmabuf_frame_v1` frames answered `ready`.
+    pub export_dmabuf_frames_total: u64,
 }
 
 pub struct Core {
@@ -102,6 +104,8 @@ pub struct Core {
     /// `wp_linux_drm_syncobj_manager_v1`, where the DRM device can wait on
     /// syncobjs with an eventfd (udev backend).
     pub syncobj_state: Option<smithay::wayland::drm_syncobj::DrmSyncobjState>,
+    /// `zwlr_export_dmabuf_manager_v1`: the udev backend's scanout buffers.
+    pub export_dmabuf_state: Option<crate::protocols::export_dmabuf::ExportDmabufState>,
     /// `zwp_linux_explicit_synchronization_v1` (every backend).
     pub explicit_sync_state: crate::protocols::explicit_sync::ExplicitSyncState,
     /// `zwlr_screencopy_manager_v1` (every backend that can read an output back).
@@ -183,6 +187,7 @@ impl Core {
         Ok(Core {
             sync,
             syncobj_state: None,
+            export_dmabuf_state: None,
             explicit_sync_state,
             screencopy_state,
             display_handle: dh,

@@ -318,3 +318,32 @@ fn memory_budget_in_stats_and_evict_over_ipc() {
     c.commit_and_wait_frame(&w.surface).unwrap();
     assert_eq!(quay.stat("evictions_total"), 0);
 }
+
+/// Every counter `quay msg stats` promises is there on every backend; the
+/// KMS ones are 0 without KMS (nothing to make a framebuffer for, nothing
+/// exported). Their real values are the VM suite's (`70-kms.sh`).
+#[test]
+fn stats_have_import_kms_export_and_capture_counters() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let s = quay.msg(&["stats"]);
+    for key in [
+        "imports_total",
+        "import_cache_hits",
+        "dmabufs_live",
+        "framebuffers_live",
+        "gem_handles_live",
+        "framebuffers_total",
+        "framebuffer_cache_hits",
+        "gem_handle_shared_total",
+        "gem_prime_imports_total",
+        "export_dmabuf_frames_total",
+        "exports_total",
+        "export_cache_hits",
+        "export_roundtrips_total",
+        "screencopy_frames_total",
+        "screencopy_dmabuf_frames_total",
+        "screencopy_failed_total",
+    ] {
+        assert_eq!(s[key], 0, "{key} in {s}");
+    }
+}

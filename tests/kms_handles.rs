@@ -340,6 +340,10 @@ fn own_export_is_cached_and_maps_back_to_the_original() {
     let s = table.stats();
     println!("round trip: {s:?}");
     assert_eq!(s.export_roundtrips_total, base.export_roundtrips_total + 1);
+    assert_eq!(
+        s.gem_prime_imports_total, base.gem_prime_imports_total,
+        "no PRIME import"
+    );
     assert_eq!(s.gem_handles_live, base.gem_handles_live + 1, "no second handle");
     assert_eq!(
         fb.handles().next().expect("plane").handle(),

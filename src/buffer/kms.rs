@@ -84,6 +84,9 @@ pub struct KmsStats {
     pub framebuffers_total: u64,
     /// Requests for a client framebuffer answered by a live one.
     pub framebuffer_cache_hits: u64,
+    /// Handles opened with `PRIME_FD_TO_HANDLE` (Quay's own buffers' are
+    /// GBM's, not counted here).
+    pub gem_prime_imports_total: u64,
     /// `PRIME_FD_TO_HANDLE` answers that were a handle the table already had.
     pub gem_handle_shared_total: u64,
     /// dma-bufs made from Quay's own buffers.
@@ -361,6 +364,7 @@ impl KmsBuffers {
             table: self.clone(),
         });
         inner.stats.gem_handles_live += 1;
+        inner.stats.gem_prime_imports_total += 1;
         inner.handles.insert(key, Rc::downgrade(&gem));
         Ok(gem)
     }

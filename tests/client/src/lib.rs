@@ -139,6 +139,19 @@ pub struct App {
     pub feedbacks: HashMap<u32, Feedback>,
     /// zwlr_screencopy_frame_v1 events by frame id.
     pub screencopy: HashMap<u32, ScreencopyFrame>,
+    /// zwlr_export_dmabuf_frame_v1 events by frame id.
+    pub exported: HashMap<u32, ExportedFrame>,
+}
+
+/// What a `zwlr_export_dmabuf_frame_v1` said.
+#[derive(Debug, Default)]
+pub struct ExportedFrame {
+    /// `frame`: (width, height, fourcc, modifier, num_objects).
+    pub frame: Option<(u32, u32, u32, u64, u32)>,
+    /// `object`s: (fd, size, offset, stride).
+    pub objects: Vec<(OwnedFd, u32, u32, u32)>,
+    pub ready: bool,
+    pub cancel: Option<u32>,
 }
 
 /// What a `zwlr_screencopy_frame_v1` said.
@@ -179,6 +192,8 @@ pub struct TestClient {
     pub explicit_sync: Option<ZwpLinuxExplicitSynchronizationV1>,
     /// zwlr_screencopy_manager_v1 (version up to 3), when offered.
     pub screencopy: Option<zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
+    /// zwlr_export_dmabuf_manager_v1, when offered (KMS only).
+    pub export_dmabuf: Option<zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -271,6 +286,7 @@ impl TestClient {
             syncobj: globals.bind(&qh, 1..=1, ()).ok(),
             explicit_sync: globals.bind(&qh, 1..=2, ()).ok(),
             screencopy: globals.bind(&qh, 1..=3, ()).ok(),
+            export_dmabuf: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -579,6 +595,48 @@ pub use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_frame_v1, zwlr_screencopy_manager_v1,
 };
 wayland_client::delegate_noop!(App: ignore zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1);
+pub use wayland_protocols_wlr::export_dmabuf::v1::client::{
+    zwlr_export_dmabuf_frame_v1, zwlr_export_dmabuf_manager_v1,
+};
+wayland_client::delegate_noop!(App: ignore zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1);
+
+impl Dispatch<zwlr_export_dmabuf_frame_v1::ZwlrExportDmabufFrameV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        frame: &zwlr_export_dmabuf_frame_v1::ZwlrExportDmabufFrameV1,
+        event: zwlr_export_dmabuf_frame_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwlr_export_dmabuf_frame_v1::Event;
+        let f = app.exported.entry(frame.id().protocol_id()).or_default();
+        match event {
+            Event::Frame {
+                width,
+                height,
+                format,
+                mod_high,
+                mod_low,
+                num_objects,
+                ..
+            } => {
+                let modifier = (u64::from(mod_high) << 32) | u64::from(mod_low);
+                f.frame = Some((width, height, format, modifier, num_objects))
+            }
+            Event::Object {
+                fd,
+                size,
+                offset,
+                stride,
+                ..
+            } => f.objects.push((fd, size, offset, stride)),
+            Event::Ready { .. } => f.ready = true,
+            Event::Cancel { reason } => f.cancel = Some(u32::from(reason)),
+            _ => {}
+        }
+    }
+}
 
 impl Dispatch<zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1, ()> for App {
     fn event(

@@ -28,7 +28,9 @@
 //!   cross-client case; not a sync test, but the same harness);
 //!   `share-fullscreen` the same with both windows fullscreen and the
 //!   dma-buf the output's size (a direct-scanout candidate).
-//! - `screencopy`: zwlr_screencopy_v1 into a dma-heap buffer (`crate::capture`).
+//! - `screencopy`: zwlr_screencopy_v1 into a dma-heap buffer;
+//!   `export-roundtrip`: zwlr_export_dmabuf_v1 and the export sent back
+//!   (both in `crate::capture`).
 //! - `implicit`: no explicit-sync protocol; a sw_sync write fence on the
 //!   dma-buf holds the commit until it signals, and gets a deadline.
 //!
@@ -405,6 +407,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     }
     if name == "screencopy" {
         return crate::capture::screencopy(socket, 0xff30_60c0);
+    }
+    if name == "export-roundtrip" {
+        return crate::capture::export_roundtrip(socket, 8, 0xffc0_6030);
     }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;

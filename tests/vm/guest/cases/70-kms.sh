@@ -96,3 +96,40 @@ case_quay_vkms_two_clients_fullscreen() {
   expect_eq "GEM handles live after both exited" "$gem" "$base_gem"
   stop_quay
 }
+
+# zwlr_export_dmabuf_v1 and back: 8 captures of the output while a composed window changes,
+# each `ready` with one linear dma-buf; the export cache hands out one dma-buf per swapchain
+# buffer (distinct st_ino <= 4, exports_total <= 4 for any number of captures); the first
+# capture shows the window's colour; sent back through linux-dmabuf as a fullscreen buffer it
+# is scanned out from a framebuffer on Quay's own GEM handle: export_roundtrips_total >= 1
+# and no PRIME import at all (gem_prime_imports_total 0).
+vm_case quay-udev-vkms-export-roundtrip vkms case_quay_vkms_export_roundtrip 180
+case_quay_vkms_export_roundtrip() {
+  quay_on vkms || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local qc i; qc=$(qclient)
+  timeout 120 "$qc" --syncobj-test export-roundtrip > "$CASE_OUT/export.json" 2> "$CASE_OUT/export.err" &
+  local pid=$!
+  for i in $(seq 120); do grep -q READY "$CASE_OUT/export.err" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  sleep 1
+  qmsg stats > "$CASE_OUT/stats-shown.json"
+  wait $pid; local rc=$?
+  local r=$CASE_OUT/export.json s=$CASE_OUT/stats-shown.json k
+  say "client export-roundtrip rc=$rc: $(cat "$r")"
+  [ $rc = 0 ] && grep -q '"ok":true' "$r" || { fail "export-roundtrip: rc $rc $(tail_of "$r" 1) $(tail_of "$CASE_OUT/export.err" 2)"; stop_quay; return 1; }
+  for k in export_dmabuf_frames_total exports_total export_cache_hits export_roundtrips_total gem_prime_imports_total framebuffers_total framebuffers_live gem_handles_live; do
+    metric "$k" "$(json_num $k < "$s")"
+  done
+  metric distinct_dmabufs "$(json_num distinct_dmabufs < "$r")"
+  expect_eq "frames exported" "$(json_num export_dmabuf_frames_total < "$s")" 8
+  local d; d=$(json_num distinct_dmabufs < "$r")
+  [ "${d:-9}" -ge 1 ] && [ "${d:-9}" -le 4 ] || fail "8 captures gave $d distinct dma-bufs, want 1..4 (one per swapchain buffer)"
+  local x; x=$(json_num exports_total < "$s")
+  [ "${x:-9}" -le 4 ] || fail "exports_total = $x for 8 captures, want <= 4 (one per buffer)"
+  expect_ge "export cache hits" "$(json_num export_cache_hits < "$s")" $((8 - ${d:-0}))
+  grep -q '"centre":"c06030"' "$r" || fail "the export does not show the window's colour c06030: $(cat "$r")"
+  expect_ge "our export mapped back to the original object" "$(json_num export_roundtrips_total < "$s")" 1
+  expect_eq "PRIME imports (none: it is our own object)" "$(json_num gem_prime_imports_total < "$s")" 0
+  expect_eq "framebuffers made for client buffers" "$(json_num framebuffers_total < "$s")" 1
+  stop_quay
+}
