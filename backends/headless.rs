@@ -146,7 +146,12 @@ impl Headless {
                 out.age,
                 &mut out.damage_tracker,
             ) {
-                Ok(result) => result.states,
+                Ok(result) => {
+                    if result.damage.is_some_and(|d| !d.is_empty()) {
+                        core.output_damaged(&out.output);
+                    }
+                    result.states
+                }
                 Err(err) => {
                     // A client buffer the renderer chokes on must not end the
                     // session; the frame is skipped and retried next tick.

@@ -86,7 +86,8 @@ type Compositor =
 enum Front {
     /// One of Quay's swapchain buffers.
     Ours(FrontBuffer),
-    /// A client buffer, scanned out directly.
+    /// A client buffer scanned out directly, or an overlay plane in use:
+    /// our buffer does not hold the whole picture.
     Client,
 }
 
@@ -180,9 +181,13 @@ impl Udev {
         } else {
             info!("no syncobj eventfd on this device: wp_linux_drm_syncobj_v1 is not offered");
         }
-        core.export_dmabuf_state = Some(crate::protocols::export_dmabuf::ExportDmabufState::new::<State>(
-            &core.display_handle,
-        ));
+        // Off by default: the export is read-write (config/default-config.toml).
+        if core.config.udev.export_dmabuf {
+            core.export_dmabuf_state = Some(
+                crate::protocols::export_dmabuf::ExportDmabufState::new::<State>(&core.display_handle),
+            );
+            info!("zwlr_export_dmabuf_manager_v1 is offered ([udev] export_dmabuf)");
+        }
         let (drm, notifier_drm) =
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
@@ -478,11 +483,15 @@ impl Udev {
                     return false;
                 }
             };
+        // What export-dmabuf may hand out: our buffer only when it holds the
+        // whole picture. An element on an overlay plane is not drawn into it.
         let primary = match &result.primary_element {
-            smithay::backend::drm::compositor::PrimaryPlaneElement::Swapchain(e) => {
+            smithay::backend::drm::compositor::PrimaryPlaneElement::Swapchain(e)
+                if result.overlay_elements.is_empty() =>
+            {
                 Front::Ours(e.buffer().front())
             }
-            smithay::backend::drm::compositor::PrimaryPlaneElement::Element(_) => Front::Client,
+            _ => Front::Client,
         };
         let time = core.now();
         core.frame_clock_rendered(&out.output.name(), out.refresh, started.elapsed());
@@ -495,6 +504,7 @@ impl Udev {
         if empty {
             return false;
         }
+        core.output_damaged(&output);
         match out.compositor.queue_frame(Some(feedback)) {
             Ok(()) => {
                 out.pending_flip = true;

@@ -137,6 +137,13 @@ pub fn check_buffer(buffer: &WlBuffer, size: (i32, i32)) -> Result<(), String> {
         if (s.w, s.h) != (w, h) {
             return Err(format!("dma-buf is {}x{}, the frame is {w}x{h}", s.w, s.h));
         }
+        let stride = dmabuf.strides().next().unwrap_or(0);
+        if i64::from(stride) < i64::from(w) * 4 {
+            return Err(format!(
+                "dma-buf stride {stride} is less than {}",
+                i64::from(w) * 4
+            ));
+        }
         return Ok(());
     }
     let attrs = shm::with_buffer_contents(buffer, |_, _, data| data)
@@ -205,14 +212,14 @@ where
                 width,
                 height,
                 ..
-            } => (
-                frame,
-                output,
-                Some(Rectangle::<i32, Physical>::new(
-                    (x, y).into(),
-                    (width, height).into(),
-                )),
-            ),
+            } => {
+                // A negative or empty size is nothing to capture: `failed`
+                // below. (smithay's `Size::new` asserts non-negative sizes
+                // in debug builds, so no Rectangle is built from it.)
+                let region = (width > 0 && height > 0)
+                    .then(|| Rectangle::<i32, Physical>::new((x, y).into(), (width, height).into()));
+                (frame, output, Some(region))
+            }
             zwlr_screencopy_manager_v1::Request::Destroy => return,
             _ => return,
         };
@@ -222,7 +229,7 @@ where
         // are scale 1 and untransformed, so those are its pixels.
         let full = size.map(|(w, h)| Rectangle::<i32, Physical>::from_size((w, h).into()));
         let region = match (full, region) {
-            (Some(full), Some(r)) => full.intersection(r),
+            (Some(full), Some(Some(r))) => full.intersection(r),
             (Some(full), None) => Some(full),
             _ => None,
         }

@@ -96,6 +96,12 @@ pub struct Core {
 
     pub ipc: Option<IpcServer>,
     pub stats: Stats,
+    /// `copy_with_damage` requests waiting for their output's next damaged
+    /// frame (`handlers/screencopy.rs`).
+    pub pending_screencopy: Vec<(
+        crate::protocols::screencopy::Frame,
+        smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+    )>,
     /// Bumped by `ClientState::disconnected`, which smithay calls without
     /// access to `State`.
     pub clients_disconnected: Arc<AtomicU64>,
@@ -213,6 +219,7 @@ impl Core {
             placed_windows: 0,
             ipc: None,
             stats: Stats::default(),
+            pending_screencopy: Vec::new(),
             clients_disconnected: Arc::default(),
         })
     }

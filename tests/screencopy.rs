@@ -123,6 +123,19 @@ fn copy_with_damage_into_shm_with_a_wide_stride() {
     // A stride wider than asked is fine; the copy must respect it.
     let (buffer, mut file) = shm_target(&mut c, 64, 40, 300);
     frame.copy_with_damage(&buffer);
+    // Nothing changed on screen: the copy waits for damage. (Were it
+    // answered at once, `ready` would precede the roundtrip's reply.)
+    c.roundtrip().unwrap();
+    c.roundtrip().unwrap();
+    assert!(
+        !c.app.screencopy[&id].ready,
+        "copy_with_damage answered without damage"
+    );
+    // New content (smithay takes damage only with an attached buffer).
+    let again = c.shm_buffer(64, 64, BLUE, Format::Xrgb8888);
+    w.surface.attach(Some(&again), 0, 0);
+    w.surface.damage_buffer(0, 0, 64, 64);
+    c.commit_and_wait_frame(&w.surface).unwrap();
     wait_frame(&mut c, id, |f| f.ready || f.failed);
     let f = c.app.screencopy[&id].clone();
     assert!(f.ready && !f.failed, "{f:?}");
@@ -151,6 +164,30 @@ fn a_region_outside_the_output_fails() {
     let id = frame.id().protocol_id();
     wait_frame(&mut c, id, |f| f.failed);
     assert_eq!(c.app.screencopy[&id].shm, None, "no buffer offered for nothing");
+}
+
+/// Negative and empty sizes are `failed`, not a crash (smithay's `Size`
+/// asserts non-negative sizes in debug builds, which the tests run).
+#[test]
+fn negative_and_empty_regions_fail() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let mgr = c.screencopy.clone().expect("screencopy");
+    let output = c.output.clone().expect("a wl_output");
+    for (w, h) in [(-10, 10), (10, -10), (0, 10), (i32::MIN, i32::MIN)] {
+        let frame = mgr.capture_output_region(0, &output, 0, 0, w, h, &c.qh, ());
+        let id = frame.id().protocol_id();
+        wait_frame(&mut c, id, |f| f.failed);
+    }
+    // Near i32::MAX: clipped to the output, not overflowed.
+    let frame = mgr.capture_output_region(0, &output, i32::MAX - 5, 0, i32::MAX, 10, &c.qh, ());
+    let id = frame.id().protocol_id();
+    wait_frame(&mut c, id, |f| f.failed);
+    let frame = mgr.capture_output_region(0, &output, -5, -5, i32::MAX, i32::MAX, &c.qh, ());
+    let id = frame.id().protocol_id();
+    wait_frame(&mut c, id, |f| f.buffer_done);
+    assert_eq!(c.app.screencopy[&id].shm.map(|s| (s.1, s.2)), Some((640, 480)));
+    assert!(quay.log_text().find("panicked").is_none(), "{}", quay.log_text());
 }
 
 const FRAME: &str = "zwlr_screencopy_frame_v1";

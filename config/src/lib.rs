@@ -125,6 +125,14 @@ pub struct Udev {
     /// Put a client's dma-buf straight on a plane when the plane takes it.
     #[serde(default = "default_direct_scanout")]
     pub direct_scanout: bool,
+    /// Offer `zwlr_export_dmabuf_manager_v1`: clients get the dma-buf of the
+    /// buffer an output shows.
+    #[serde(default = "default_export_dmabuf")]
+    pub export_dmabuf: bool,
+}
+
+fn default_export_dmabuf() -> bool {
+    Udev::default().export_dmabuf
 }
 
 fn default_direct_scanout() -> bool {

@@ -54,7 +54,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use smithay::{
     backend::{
         allocator::{
-            dmabuf::{Dmabuf, DmabufFlags, DmabufMapping, DmabufMappingMode, DmabufSyncFlags, WeakDmabuf},
+            dmabuf::{Dmabuf, DmabufFlags, DmabufSyncFlags, WeakDmabuf},
             format::FormatSet,
             Buffer, Format, Fourcc, Modifier,
         },
@@ -70,6 +70,7 @@ use smithay::{
     wayland::compositor::SurfaceData,
 };
 
+use super::mapping::PlaneMapping;
 use super::{
     cache::{Budget, CacheStats, EntryId, ImportCache, Outcome},
     identity::DmabufIdentity,
@@ -88,7 +89,7 @@ pub struct Mapped {
     /// The converted pixels the image points into (YUYV only). A boxed
     /// slice never reallocates, so the image's pointer stays valid.
     converted: Option<Box<[u32]>>,
-    mapping: OffThreadDrop<DmabufMapping>,
+    mapping: OffThreadDrop<PlaneMapping>,
 }
 
 /// Formats Quay converts on import because pixman has no mapping for them.
@@ -339,9 +340,12 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
         return Err(PixmanError::ImportFailed);
     };
     let (offset, stride) = (offset as usize, stride as usize);
-    // map_plane maps the whole dma-buf from byte 0 (smithay-0.7.0
-    // src/backend/allocator/dmabuf.rs:310); the plane starts at `offset`.
-    let mapping = dmabuf.map_plane(0, DmabufMappingMode::READ)?;
+    // The whole object from byte 0; the plane starts at `offset` in it
+    // (buffer/mapping.rs says why not smithay's `map_plane`).
+    let mapping = PlaneMapping::map(dmabuf, 0, false).map_err(|err| {
+        tracing::debug!("mapping a dma-buf failed: {err}");
+        PixmanError::ImportFailed
+    })?;
     let needed = offset + stride * size.h.max(0) as usize;
     let bpp = if converted { 2 } else { 4 };
     if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
@@ -384,7 +388,7 @@ fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
             code,
             size.w as usize,
             size.h as usize,
-            (mapping.ptr() as *mut u8).add(offset) as *mut u32,
+            mapping.ptr().add(offset) as *mut u32,
             stride,
             false,
         )

@@ -33,6 +33,7 @@ pub mod cache;
 pub mod identity;
 pub mod import;
 pub mod kms;
+pub mod mapping;
 pub mod pressure;
 pub mod reaper;
 

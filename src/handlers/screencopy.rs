@@ -7,14 +7,21 @@
 //!   `START|WRITE` and `END|WRITE`, so a GPU reader sees finished pixels.
 //!   The client provides the memory; Quay exports nothing here.
 //!
+//! `copy` is answered at once, from what the output shows (the same as
+//! drawing a frame and copying it). `copy_with_damage` waits, as the
+//! protocol says, until the output next draws a frame with damage: the
+//! backends call [`Core::output_damaged`] after such a frame, and the copy
+//! runs from an idle callback right after it. A client that loops on
+//! `copy_with_damage` (a recorder) so costs nothing while the screen is still.
+//!
 //! The output is rendered with the same path as `quay msg screenshot`
 //! (`Backend::screenshot`): on udev that re-renders the space the last frame
 //! showed, planes included, since the same elements are drawn.
 
 use smithay::{
-    backend::allocator::dmabuf::{DmabufMappingMode, DmabufSyncFlags},
+    backend::allocator::dmabuf::DmabufSyncFlags,
     output::Output,
-    reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+    reexports::wayland_server::{protocol::wl_buffer::WlBuffer, Resource},
     utils::{Physical, Rectangle},
     wayland::shm,
 };
@@ -39,6 +46,44 @@ impl ScreencopyHandler for State {
     }
 
     fn copy(&mut self, frame: Frame, buffer: WlBuffer) {
+        if frame.with_damage {
+            // Frames destroyed (or clients gone) while waiting go here, so a
+            // client cannot grow the list past its own live objects.
+            self.core
+                .pending_screencopy
+                .retain(|(f, b)| f.resource.is_alive() && b.is_alive());
+            self.core.pending_screencopy.push((frame, buffer));
+            return;
+        }
+        self.copy_now(frame, buffer);
+    }
+}
+
+impl crate::state::Core {
+    /// `output` drew a frame with damage: answer its waiting
+    /// `copy_with_damage` requests right after this dispatch.
+    pub fn output_damaged(&mut self, output: &Output) {
+        if !self.pending_screencopy.iter().any(|(f, _)| &f.output == output) {
+            return;
+        }
+        let output = output.clone();
+        self.loop_handle.insert_idle(move |state| {
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.core.pending_screencopy)
+                .into_iter()
+                .partition(|(f, _)| f.output == output);
+            state.core.pending_screencopy = waiting;
+            for (frame, buffer) in ready {
+                // Destroyed meanwhile (or its client gone): nothing to answer.
+                if frame.resource.is_alive() && buffer.is_alive() {
+                    state.copy_now(frame, buffer);
+                }
+            }
+        });
+    }
+}
+
+impl State {
+    fn copy_now(&mut self, frame: Frame, buffer: WlBuffer) {
         let name = frame.output.name();
         let result = self
             .backend
@@ -108,16 +153,16 @@ fn write_region(
         let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
             return Err("the dma-buf has no plane".into());
         };
-        let mapping = dmabuf
-            .map_plane(0, DmabufMappingMode::READ | DmabufMappingMode::WRITE)
+        let mapping = crate::buffer::mapping::PlaneMapping::map(dmabuf, 0, true)
             .map_err(|e| format!("cannot map the dma-buf: {e}"))?;
         dmabuf
             .sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::WRITE)
             .map_err(|e| format!("DMA_BUF_IOCTL_SYNC start: {e}"))?;
-        // SAFETY: `mapping` is a live shared mapping of `length()` bytes that
-        // this function holds until the slice is gone; the client may write
-        // it concurrently, which can tear its own pixels but not Quay's memory.
-        let dst = unsafe { std::slice::from_raw_parts_mut(mapping.ptr() as *mut u8, mapping.length()) };
+        // SAFETY: `mapping` is a live shared mapping of the whole object,
+        // `length()` bytes, held until the slice is gone; the client may
+        // write it concurrently, which can tear its own pixels but not
+        // Quay's memory.
+        let dst = unsafe { std::slice::from_raw_parts_mut(mapping.ptr(), mapping.length()) };
         let written = write(dst, offset as usize, stride as usize);
         if let Err(e) = dmabuf.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::WRITE) {
             warn!("DMA_BUF_IOCTL_SYNC end: {e}");

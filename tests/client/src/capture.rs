@@ -117,6 +117,10 @@ pub fn export_roundtrip(socket: &Path, captures: usize, color: u32) -> Result<St
     let mut inodes = Vec::new();
     let mut first = None;
     for i in 0..captures {
+        // New content each time (damage counts only with an attached buffer),
+        // so the output draws into its next swapchain buffer.
+        let b = c.shm_buffer(W, H, color, wayland_client::protocol::wl_shm::Format::Xrgb8888);
+        w.surface.attach(Some(&b), 0, 0);
         w.surface.damage_buffer(0, 0, W, H);
         c.commit_and_wait_frame(&w.surface).map_err(e)?;
         let frame = mgr.capture_output(0, &output, &c.qh, ());

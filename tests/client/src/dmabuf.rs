@@ -143,3 +143,40 @@ pub fn read(fd: &OwnedFd, size: usize) -> std::io::Result<Vec<u8>> {
     sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ)?;
     Ok(out)
 }
+
+/// Fill `len` bytes at `offset` of a dma-buf of `total` bytes with one pixel
+/// value, bracketed by DMA_BUF_IOCTL_SYNC (the rest is left as it is).
+pub fn fill_at(fd: &OwnedFd, total: usize, offset: usize, len: usize, pixel: u32) -> std::io::Result<()> {
+    if offset + len > total {
+        return Err(std::io::Error::other("fill_at past the end"));
+    }
+    let sync = |flags: u64| {
+        // SAFETY: the ioctl only reads `flags`, which outlives the call.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
+            Err(io_err("DMA_BUF_IOCTL_SYNC"))
+        } else {
+            Ok(())
+        }
+    };
+    sync(DMA_BUF_SYNC_WRITE)?;
+    // SAFETY: a fresh shared mapping of `total` bytes of an fd the caller
+    // owns; the writes stay inside [offset, offset + len) <= total; unmapped
+    // before return.
+    unsafe {
+        let ptr = libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        );
+        if ptr == libc::MAP_FAILED {
+            return Err(io_err("mmap"));
+        }
+        let px = std::slice::from_raw_parts_mut((ptr as *mut u8).add(offset) as *mut u32, len / 4);
+        px.fill(pixel);
+        libc::munmap(ptr, total);
+    }
+    sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)
+}

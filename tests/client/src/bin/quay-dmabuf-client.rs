@@ -2,6 +2,7 @@
 //!
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
 //!                        [--buffers K] [--distinct] [--frames N] [--linger-ms MS] [--fullscreen]
+//!                        [--offset BYTES]
 //!                        [--socket PATH]
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
@@ -19,6 +20,9 @@
 //! report's `zero_copy` counts frames presented with ZERO_COPY.
 //! With `--linger-ms`, the window stays up that long after the last frame
 //! (after printing `READY` on stderr), so a test can take a screenshot.
+//! With `--offset`, the image starts BYTES into the dma-buf and the bytes
+//! before it are magenta (0xffff00ff): a compositor that ignores or doubles
+//! the offset shows magenta or fails the buffer.
 //! With `--distinct`, each of the K `wl_buffer`s gets its own dma-buf
 //! (the import cache's eviction test: K imports, not one).
 //! `--memhog-mib` makes no Wayland connection: it allocates N MiB and keeps
@@ -30,7 +34,7 @@
 use std::{os::fd::AsFd, path::PathBuf, process::ExitCode, time::Instant};
 
 use quay_test_client::{
-    dmabuf::{alloc, fill, Source},
+    dmabuf::{alloc, fill, fill_at, Source},
     wayland_client::Proxy,
     wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::Flags,
     ParamsResult, TestClient,
@@ -49,6 +53,7 @@ struct Args {
     linger_ms: u64,
     fullscreen: bool,
     distinct: bool,
+    offset: u32,
     memhog: Option<(usize, u64)>,
     syncobj_test: Option<String>,
     drm_device: PathBuf,
@@ -66,6 +71,7 @@ fn parse() -> Result<Args, String> {
         linger_ms: 0,
         fullscreen: false,
         distinct: false,
+        offset: 0,
         memhog: None,
         syncobj_test: None,
         drm_device: PathBuf::from("/dev/dri/renderD128"),
@@ -102,6 +108,7 @@ fn parse() -> Result<Args, String> {
             "--socket" => a.socket = PathBuf::from(val()?),
             "--fullscreen" => a.fullscreen = true,
             "--distinct" => a.distinct = true,
+            "--offset" => a.offset = val()?.parse().map_err(|_| "bad --offset")?,
             "--syncobj-test" => a.syncobj_test = Some(val()?),
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
             "--memhog-mib" => {
@@ -197,17 +204,25 @@ fn run(a: &Args) -> Result<String, String> {
     let mut ident = (0u64, 0u64);
     match a.source {
         Some(source) => {
-            let mut fd = alloc(source, size as u64).map_err(|e| e.to_string())?;
-            fill(&fd, size, a.color).map_err(|e| e.to_string())?;
+            let total = a.offset as usize + size;
+            let fill_one = |fd: &std::os::fd::OwnedFd| -> Result<(), String> {
+                if a.offset == 0 {
+                    return fill(fd, size, a.color).map_err(|e| e.to_string());
+                }
+                fill(fd, total, 0xffff_00ff).map_err(|e| e.to_string())?;
+                fill_at(fd, total, a.offset as usize, size, a.color).map_err(|e| e.to_string())
+            };
+            let mut fd = alloc(source, total as u64).map_err(|e| e.to_string())?;
+            fill_one(&fd)?;
             let st = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
             ident = (st.st_dev, st.st_ino);
             for i in 0..a.buffers {
                 if a.distinct && i > 0 {
-                    fd = alloc(source, size as u64).map_err(|e| e.to_string())?;
-                    fill(&fd, size, a.color).map_err(|e| e.to_string())?;
+                    fd = alloc(source, total as u64).map_err(|e| e.to_string())?;
+                    fill_one(&fd)?;
                 }
                 let params = c.params();
-                params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
+                params.add(fd.as_fd(), 0, a.offset, stride as u32, 0, 0);
                 params.create(width, height, XRGB8888, Flags::empty());
                 match c.wait_params(&params).map_err(|e| e.to_string())? {
                     ParamsResult::Created(b) => buffers.push(b),

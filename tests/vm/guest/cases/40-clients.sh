@@ -5,6 +5,7 @@ vm_case quay-udev-virtio-dmabuf-heap virtio case_quay_dmabuf_heap 180
 vm_case quay-udev-virtio-udmabuf virtio case_quay_udmabuf 180
 vm_case quay-udev-virtio-dmabuf-two-clients virtio case_quay_dmabuf_two_clients 180
 vm_case quay-screencopy-dmabuf virtio case_quay_screencopy_dmabuf 180
+vm_case quay-udev-virtio-dmabuf-offset virtio case_quay_dmabuf_offset 180
 vm_case bench-weston-vs-quay virtio case_bench 420
 
 # (the share is /mnt/share in the guest; run-suite also reads this file on the host)
@@ -199,5 +200,21 @@ case_quay_screencopy_dmabuf() {
   qmsg stats > "$CASE_OUT/stats.json"
   expect_eq "screencopy frames into dma-bufs" "$(json_num screencopy_dmabuf_frames_total < "$CASE_OUT/stats.json")" 2
   expect_eq "screencopy failures" "$(json_num screencopy_failed_total < "$CASE_OUT/stats.json")" 0
+  stop_quay
+}
+
+# A plane that does not start at byte 0: the image at offset 4100 (not page aligned) and at
+# 65536, magenta before it. The screenshot must show the image's colour: a renderer that maps
+# from the offset (mmap needs page-aligned offsets) refuses the buffer, one that applies the
+# offset twice reads past it or shows the wrong bytes.
+case_quay_dmabuf_offset() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local off
+  for off in 4100 65536; do
+    dmabuf_client_shot "offset-$off" "offset-$off.png" --source heap --size 200x150 --color 0xffc03080 --offset $off --frames 20 || continue
+    expect_eq "presented at offset $off" "$(json_num presented < "$CASE_OUT/offset-$off.json")" 20
+    [ -f "$CASE_OUT/offset-$off.png" ] && host_check pixel "offset-$off.png" 100 75 192 48 128
+  done
   stop_quay
 }

@@ -105,7 +105,10 @@ case_quay_vkms_two_clients_fullscreen() {
 # and no PRIME import at all (gem_prime_imports_total 0).
 vm_case quay-udev-vkms-export-roundtrip vkms case_quay_vkms_export_roundtrip 180
 case_quay_vkms_export_roundtrip() {
-  quay_on vkms || return 1
+  quay_usable || return 1
+  need_card vkms || return 1
+  printf '[udev]\nexport_dmabuf = true\n' > /tmp/export.toml
+  start_quay --drm-device "$CARD" --config /tmp/export.toml || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   local qc i; qc=$(qclient)
   timeout 120 "$qc" --syncobj-test export-roundtrip > "$CASE_OUT/export.json" 2> "$CASE_OUT/export.err" &

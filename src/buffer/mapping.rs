@@ -1,0 +1,78 @@
+//! A CPU mapping of the whole dma-buf behind one plane, from byte 0.
+//!
+//! smithay's `Dmabuf::map_plane` maps from the plane's offset
+//! (smithay-0.7.0 src/backend/allocator/dmabuf.rs:313-321: `mmap(..,
+//! plane.offset)`), which fails for an offset that is not page aligned
+//! (`mmap` wants page-aligned file offsets) and which callers easily offset
+//! a second time. Quay maps the whole object and applies the offset itself:
+//! every offset the client may send works, and the bounds check is against
+//! the object's real size (`lseek(SEEK_END)`, which dma-bufs answer).
+
+use std::os::fd::AsFd;
+
+use smithay::backend::allocator::dmabuf::Dmabuf;
+
+#[derive(Debug)]
+pub struct PlaneMapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; it is
+// only unmapped on drop, which may happen on the reaper thread.
+unsafe impl Send for PlaneMapping {}
+
+impl PlaneMapping {
+    /// Map the dma-buf behind plane `idx`, read-only or read-write.
+    pub fn map(dmabuf: &Dmabuf, idx: usize, write: bool) -> std::io::Result<PlaneMapping> {
+        let fd = dmabuf
+            .handles()
+            .nth(idx)
+            .ok_or_else(|| std::io::Error::other(format!("the dma-buf has no plane {idx}")))?;
+        let size = rustix::fs::seek(fd.as_fd(), rustix::fs::SeekFrom::End(0))?;
+        rustix::fs::seek(fd.as_fd(), rustix::fs::SeekFrom::Start(0))?;
+        let len = usize::try_from(size).map_err(std::io::Error::other)?;
+        if len == 0 {
+            return Err(std::io::Error::other("the dma-buf is empty"));
+        }
+        let prot = if write {
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE
+        } else {
+            rustix::mm::ProtFlags::READ
+        };
+        // SAFETY: a fresh shared mapping of `len` bytes of a file we hold an
+        // fd of; it is unmapped exactly once, in `drop`.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                rustix::mm::MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }?;
+        Ok(PlaneMapping {
+            ptr: ptr as *mut u8,
+            len,
+        })
+    }
+
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The size of the whole object.
+    pub fn length(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for PlaneMapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are the mapping `map` made, unmapped only here.
+        if let Err(err) = unsafe { rustix::mm::munmap(self.ptr as *mut _, self.len) } {
+            tracing::warn!("munmap of a dma-buf failed: {err}");
+        }
+    }
+}
