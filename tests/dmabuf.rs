@@ -108,6 +108,17 @@ fn params_protocol_errors() {
     });
     assert_eq!(code, ParamsError::InvalidDimensions as u32);
 
+    // Height 0, a plane at the very end of the fd and a huge stride: smithay
+    // posts invalid_dimensions and goes on to add offset + stride unchecked
+    // (smithay-0.7.0 src/wayland/dmabuf/mod.rs:1134-1177), which overflows.
+    // The client gets the error; Quay must not die of the overflow.
+    let (code, _) = error_of(&quay, |c| {
+        let p = c.params();
+        p.add(fd.as_fd(), 0, 4096, 0xffff_fff0, 0, 0);
+        p.create(16, 0, XRGB8888, Flags::empty());
+    });
+    assert_eq!(code, ParamsError::InvalidDimensions as u32);
+
     let (code, _) = error_of(&quay, |c| {
         let p = c.params();
         p.add(fd.as_fd(), 0, 0, stride, 0, 0);
