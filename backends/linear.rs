@@ -113,12 +113,7 @@ impl AsDmabuf for LinearBuffer {
     type Error = std::io::Error;
 
     fn export(&self) -> Result<Dmabuf, std::io::Error> {
-        let size = self.size();
-        let code = self.format().code;
-        let (offset, stride) = (self.bo().offset(0), self.bo().stride());
-        let node = self.node;
-        self.gem
-            .export(|fd| KmsBuffers::linear_dmabuf(fd, (size.w, size.h), code, offset, stride, node))
+        self.front().export()
     }
 }
 

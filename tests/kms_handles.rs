@@ -126,6 +126,24 @@ impl smithay::reexports::drm::buffer::PlanarBuffer for Raw {
     }
 }
 
+/// `AddFB2` of image `row` (0 top, 1 bottom) of [`two_images`] straight on
+/// `handle`, bypassing Quay's table.
+fn raw_addfb(
+    drm: &DrmDeviceFd,
+    w: u32,
+    h: u32,
+    handle: smithay::reexports::drm::buffer::Handle,
+    row: u32,
+) -> std::io::Result<smithay::reexports::drm::control::framebuffer::Handle> {
+    let raw = Raw {
+        w,
+        h,
+        handle,
+        offset: row * w * BPP * h,
+    };
+    drm.add_planar_framebuffer(&raw, FbCmd2Flags::empty())
+}
+
 /// The kernel behaviour the table exists for: two imports, one handle, and
 /// one close breaks the other user. If this ever stops failing, the kernel
 /// started refcounting handles and the table is belt and braces.
@@ -142,31 +160,11 @@ fn naive_close_breaks_the_other_user() {
         .prime_fd_to_buffer(std::os::fd::AsFd::as_fd(&fd))
         .expect("import B");
     assert_eq!(a, b, "the kernel returns one handle per dma-buf per fd");
-    let fb_a = drm
-        .add_planar_framebuffer(
-            &Raw {
-                w,
-                h,
-                handle: a,
-                offset: 0,
-            },
-            FbCmd2Flags::empty(),
-        )
-        .expect("AddFB2 A");
+    let fb_a = raw_addfb(&drm, w, h, a, 0).expect("AddFB2 A");
     // Naive: framebuffer A goes, and with it "its" handle.
     drm.destroy_framebuffer(fb_a).expect("RmFB A");
     drm.close_buffer(a).expect("close A's handle");
-    let err = drm
-        .add_planar_framebuffer(
-            &Raw {
-                w,
-                h,
-                handle: b,
-                offset: w * BPP * h,
-            },
-            FbCmd2Flags::empty(),
-        )
-        .expect_err("B's handle was closed with A's framebuffer");
+    let err = raw_addfb(&drm, w, h, b, 1).expect_err("B's handle was closed with A's framebuffer");
     println!("naive: AddFB2 on the other user's handle after one close: {err}");
 }
 
@@ -224,17 +222,8 @@ fn shared_handle_outlives_one_framebuffer_and_the_other_scans_out() {
     );
     // The handle still names the dma-buf: a new framebuffer on it works
     // (naive code gets ENOENT here, see the test above) ...
-    let probe = drm
-        .add_planar_framebuffer(
-            &Raw {
-                w,
-                h,
-                handle: shared,
-                offset: w * BPP * h,
-            },
-            FbCmd2Flags::empty(),
-        )
-        .expect("AddFB2 on the shared handle after one framebuffer went");
+    let probe =
+        raw_addfb(&drm, w, h, shared, 1).expect("AddFB2 on the shared handle after one framebuffer went");
     drm.destroy_framebuffer(probe).expect("RmFB probe");
     // ... and the bottom framebuffer scans out.
     drm.set_crtc(crtc, Some(fb_handle(&bottom)), (0, 0), &[conn], Some(mode))
@@ -257,16 +246,7 @@ fn shared_handle_outlives_one_framebuffer_and_the_other_scans_out() {
     );
     // Closed: the number no longer names anything (or not the dma-buf).
     assert!(
-        drm.add_planar_framebuffer(
-            &Raw {
-                w,
-                h,
-                handle: shared,
-                offset: w * BPP * h
-            },
-            FbCmd2Flags::empty()
-        )
-        .is_err(),
+        raw_addfb(&drm, w, h, shared, 1).is_err(),
         "the table closed the handle with its last user"
     );
     // The dumb buffer's handle was never touched.

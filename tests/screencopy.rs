@@ -15,6 +15,7 @@ use quay_test_client::{
         protocol::{wl_buffer::WlBuffer, wl_shm::Format},
         Proxy,
     },
+    zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1,
     TestClient,
 };
 
@@ -93,6 +94,19 @@ fn shm_target(c: &mut TestClient, w: i32, h: i32, stride: i32) -> (WlBuffer, std
     (buffer, std::fs::File::from(fd))
 }
 
+/// `capture_output_region` (overlay_cursor 0) of the client's output: the
+/// frame and its protocol id.
+fn capture(c: &mut TestClient, x: i32, y: i32, w: i32, h: i32) -> (ZwlrScreencopyFrameV1, u32) {
+    let mgr = c
+        .screencopy
+        .clone()
+        .expect("zwlr_screencopy_manager_v1 is offered");
+    let output = c.output.clone().expect("a wl_output");
+    let frame = mgr.capture_output_region(0, &output, x, y, w, h, &c.qh, ());
+    let id = frame.id().protocol_id();
+    (frame, id)
+}
+
 fn wait_frame(c: &mut TestClient, id: u32, what: impl Fn(&quay_test_client::ScreencopyFrame) -> bool) {
     c.dispatch_until("screencopy frame events", Duration::from_secs(5), |app| {
         app.screencopy.get(&id).is_some_and(&what)
@@ -108,14 +122,8 @@ fn copy_with_damage_into_shm_with_a_wide_stride() {
     let w = c.window(64, 64, BLUE).unwrap();
     c.commit_and_wait_frame(&w.surface).unwrap();
     c.commit_and_wait_frame(&w.surface).unwrap();
-    let mgr = c
-        .screencopy
-        .clone()
-        .expect("zwlr_screencopy_manager_v1 is offered");
-    assert_eq!(mgr.version(), 3);
-    let output = c.output.clone().expect("a wl_output");
-    let frame = mgr.capture_output_region(0, &output, 32, 32, 64, 40, &c.qh, ());
-    let id = frame.id().protocol_id();
+    assert_eq!(c.screencopy.as_ref().map(|m| m.version()), Some(3));
+    let (frame, id) = capture(&mut c, 32, 32, 64, 40);
     wait_frame(&mut c, id, |f| f.buffer_done);
     let f = c.app.screencopy[&id].clone();
     assert_eq!(f.shm, Some((u32::from(Format::Xrgb8888), 64, 40, 256)));
@@ -158,10 +166,7 @@ fn copy_with_damage_into_shm_with_a_wide_stride() {
 fn a_region_outside_the_output_fails() {
     let quay = Quay::start(SMALL_CONFIG);
     let mut c = quay.client();
-    let mgr = c.screencopy.clone().expect("screencopy");
-    let output = c.output.clone().expect("a wl_output");
-    let frame = mgr.capture_output_region(0, &output, 5000, 5000, 10, 10, &c.qh, ());
-    let id = frame.id().protocol_id();
+    let (_frame, id) = capture(&mut c, 5000, 5000, 10, 10);
     wait_frame(&mut c, id, |f| f.failed);
     assert_eq!(c.app.screencopy[&id].shm, None, "no buffer offered for nothing");
 }
@@ -172,19 +177,14 @@ fn a_region_outside_the_output_fails() {
 fn negative_and_empty_regions_fail() {
     let quay = Quay::start(SMALL_CONFIG);
     let mut c = quay.client();
-    let mgr = c.screencopy.clone().expect("screencopy");
-    let output = c.output.clone().expect("a wl_output");
     for (w, h) in [(-10, 10), (10, -10), (0, 10), (i32::MIN, i32::MIN)] {
-        let frame = mgr.capture_output_region(0, &output, 0, 0, w, h, &c.qh, ());
-        let id = frame.id().protocol_id();
+        let (_frame, id) = capture(&mut c, 0, 0, w, h);
         wait_frame(&mut c, id, |f| f.failed);
     }
     // Near i32::MAX: clipped to the output, not overflowed.
-    let frame = mgr.capture_output_region(0, &output, i32::MAX - 5, 0, i32::MAX, 10, &c.qh, ());
-    let id = frame.id().protocol_id();
+    let (_frame, id) = capture(&mut c, i32::MAX - 5, 0, i32::MAX, 10);
     wait_frame(&mut c, id, |f| f.failed);
-    let frame = mgr.capture_output_region(0, &output, -5, -5, i32::MAX, i32::MAX, &c.qh, ());
-    let id = frame.id().protocol_id();
+    let (_frame, id) = capture(&mut c, -5, -5, i32::MAX, i32::MAX);
     wait_frame(&mut c, id, |f| f.buffer_done);
     assert_eq!(c.app.screencopy[&id].shm.map(|s| (s.1, s.2)), Some((640, 480)));
     assert!(quay.log_text().find("panicked").is_none(), "{}", quay.log_text());
@@ -196,10 +196,7 @@ const FRAME: &str = "zwlr_screencopy_frame_v1";
 fn copying_twice_is_already_used() {
     let quay = Quay::start(SMALL_CONFIG);
     let (code, iface) = error_of(&quay, |c| {
-        let mgr = c.screencopy.clone().expect("screencopy");
-        let output = c.output.clone().expect("a wl_output");
-        let frame = mgr.capture_output_region(0, &output, 0, 0, 8, 8, &c.qh, ());
-        let id = frame.id().protocol_id();
+        let (frame, id) = capture(c, 0, 0, 8, 8);
         wait_frame(c, id, |f| f.buffer_done);
         let (a, _fa) = shm_target(c, 8, 8, 32);
         let (b, _fb) = shm_target(c, 8, 8, 32);
@@ -221,10 +218,7 @@ fn wrong_buffers_are_invalid_buffer() {
     ];
     for (w, h, stride, format) in cases {
         let (code, iface) = error_of(&quay, |c| {
-            let mgr = c.screencopy.clone().expect("screencopy");
-            let output = c.output.clone().expect("a wl_output");
-            let frame = mgr.capture_output_region(0, &output, 0, 0, 8, 8, &c.qh, ());
-            let id = frame.id().protocol_id();
+            let (frame, id) = capture(c, 0, 0, 8, 8);
             wait_frame(c, id, |f| f.buffer_done);
             let size = (stride * h).max(4) as usize;
             let fd = memfd(size as u64);

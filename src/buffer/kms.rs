@@ -48,7 +48,7 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     fmt,
-    os::fd::{AsFd, BorrowedFd},
+    os::fd::BorrowedFd,
     rc::{Rc, Weak},
 };
 
@@ -437,12 +437,6 @@ impl KmsBuffers {
         builder
             .build()
             .ok_or_else(|| std::io::Error::other("cannot build a dma-buf from an export"))
-    }
-}
-
-impl AsFd for KmsBuffers {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.drm.as_fd()
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod compositor;
 mod dmabuf;
+mod export_dmabuf;
 mod screencopy;
 mod xdg_shell;
 

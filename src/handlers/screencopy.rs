@@ -188,33 +188,3 @@ smithay::reexports::wayland_server::delegate_dispatch!(State: [
 smithay::reexports::wayland_server::delegate_dispatch!(State: [
     smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1: crate::protocols::screencopy::FrameData
 ] => ScreencopyState);
-
-impl crate::protocols::export_dmabuf::ExportDmabufHandler for State {
-    fn export_output(
-        &mut self,
-        output: &Output,
-    ) -> Result<
-        crate::protocols::export_dmabuf::ExportedFrame,
-        smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_frame_v1::CancelReason,
-    >{
-        use smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_frame_v1::CancelReason;
-        let frame = match self.backend.udev() {
-            Some(u) => u.export_output(output),
-            None => Err(CancelReason::Permanent),
-        };
-        if frame.is_ok() {
-            self.core.stats.export_dmabuf_frames_total += 1;
-        }
-        frame
-    }
-}
-
-smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1: ()
-] => crate::protocols::export_dmabuf::ExportDmabufState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1: ()
-] => crate::protocols::export_dmabuf::ExportDmabufState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_frame_v1::ZwlrExportDmabufFrameV1: ()
-] => crate::protocols::export_dmabuf::ExportDmabufState);

@@ -13,16 +13,9 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1
 
 use crate::{
     dmabuf::{alloc, fill, read, Source},
+    sync_scenarios::{e, H, W, XRGB8888},
     ParamsResult, TestClient,
 };
-
-const W: i32 = 128;
-const H: i32 = 128;
-const XRGB8888: u32 = 0x3432_5258;
-
-fn e(x: impl std::fmt::Display) -> String {
-    x.to_string()
-}
 
 pub fn screencopy(socket: &Path, color: u32) -> Result<String, String> {
     let mut c = TestClient::connect_lenient(socket).map_err(e)?;

@@ -96,32 +96,24 @@ pub fn alloc(source: Source, size: u64) -> std::io::Result<OwnedFd> {
     }
 }
 
+/// `DMA_BUF_IOCTL_SYNC` with `flags` (START is 0).
+fn sync(fd: &OwnedFd, flags: u64) -> std::io::Result<()> {
+    // SAFETY: the ioctl only reads `flags`, which outlives the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
+        Err(io_err("DMA_BUF_IOCTL_SYNC"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Fill a dma-buf with one 32-bit pixel value, bracketed by DMA_BUF_IOCTL_SYNC.
 pub fn fill(fd: &OwnedFd, size: usize, pixel: u32) -> std::io::Result<()> {
-    let sync = |flags: u64| {
-        // SAFETY: the ioctl only reads `flags`, which outlives the call.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
-            Err(io_err("DMA_BUF_IOCTL_SYNC"))
-        } else {
-            Ok(())
-        }
-    };
-    sync(DMA_BUF_SYNC_WRITE)?; // START | WRITE (START is 0)
-    crate::fill_shared(fd, size, pixel)?;
-    sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)
+    fill_at(fd, size, 0, size, pixel)
 }
 
 /// Read a dma-buf's first `size` bytes, bracketed by DMA_BUF_IOCTL_SYNC.
 pub fn read(fd: &OwnedFd, size: usize) -> std::io::Result<Vec<u8>> {
-    let sync = |flags: u64| {
-        // SAFETY: the ioctl only reads `flags`, which outlives the call.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
-            Err(io_err("DMA_BUF_IOCTL_SYNC"))
-        } else {
-            Ok(())
-        }
-    };
-    sync(DMA_BUF_SYNC_READ)?;
+    sync(fd, DMA_BUF_SYNC_READ)?;
     // SAFETY: a fresh shared read-only mapping of `size` bytes of an fd the
     // caller owns, copied out and unmapped before return.
     let out = unsafe {
@@ -140,43 +132,14 @@ pub fn read(fd: &OwnedFd, size: usize) -> std::io::Result<Vec<u8>> {
         libc::munmap(ptr, size);
         v
     };
-    sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ)?;
+    sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ)?;
     Ok(out)
 }
 
 /// Fill `len` bytes at `offset` of a dma-buf of `total` bytes with one pixel
 /// value, bracketed by DMA_BUF_IOCTL_SYNC (the rest is left as it is).
 pub fn fill_at(fd: &OwnedFd, total: usize, offset: usize, len: usize, pixel: u32) -> std::io::Result<()> {
-    if offset + len > total {
-        return Err(std::io::Error::other("fill_at past the end"));
-    }
-    let sync = |flags: u64| {
-        // SAFETY: the ioctl only reads `flags`, which outlives the call.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC, &flags) } < 0 {
-            Err(io_err("DMA_BUF_IOCTL_SYNC"))
-        } else {
-            Ok(())
-        }
-    };
-    sync(DMA_BUF_SYNC_WRITE)?;
-    // SAFETY: a fresh shared mapping of `total` bytes of an fd the caller
-    // owns; the writes stay inside [offset, offset + len) <= total; unmapped
-    // before return.
-    unsafe {
-        let ptr = libc::mmap(
-            std::ptr::null_mut(),
-            total,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        );
-        if ptr == libc::MAP_FAILED {
-            return Err(io_err("mmap"));
-        }
-        let px = std::slice::from_raw_parts_mut((ptr as *mut u8).add(offset) as *mut u32, len / 4);
-        px.fill(pixel);
-        libc::munmap(ptr, total);
-    }
-    sync(DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)
+    sync(fd, DMA_BUF_SYNC_WRITE)?;
+    crate::fill_shared_at(fd, total, offset, len, pixel)?;
+    sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE)
 }

@@ -499,18 +499,35 @@ impl TestClient {
 
 /// Map `size` bytes of `fd` shared, fill them with one 32-bit pixel, unmap.
 pub fn fill_shared(fd: &impl AsFd, size: usize, pixel: u32) -> std::io::Result<()> {
-    // SAFETY: a fresh shared mapping of an fd the caller owns, unmapped before return.
+    fill_shared_at(fd, size, 0, size, pixel)
+}
+
+/// Like [`fill_shared`] for `len` bytes at `offset` of a `total`-byte file;
+/// the rest is left as it is.
+pub fn fill_shared_at(
+    fd: &impl AsFd,
+    total: usize,
+    offset: usize,
+    len: usize,
+    pixel: u32,
+) -> std::io::Result<()> {
+    if offset + len > total {
+        return Err(std::io::Error::other("fill past the end"));
+    }
+    // SAFETY: a fresh shared mapping of `total` bytes of an fd the caller
+    // owns; the writes stay inside [offset, offset + len) <= total; unmapped
+    // before return.
     unsafe {
         let ptr = mmap(
             std::ptr::null_mut(),
-            size,
+            total,
             ProtFlags::READ | ProtFlags::WRITE,
             MapFlags::SHARED,
             fd,
             0,
         )?;
-        std::slice::from_raw_parts_mut(ptr as *mut u32, size / 4).fill(pixel);
-        munmap(ptr, size)?;
+        std::slice::from_raw_parts_mut((ptr as *mut u8).add(offset) as *mut u32, len / 4).fill(pixel);
+        munmap(ptr, total)?;
     }
     Ok(())
 }

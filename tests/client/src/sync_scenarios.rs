@@ -50,11 +50,12 @@ use crate::{
     ParamsResult, TestClient, Window,
 };
 
-const XRGB8888: u32 = 0x3432_5258;
-const W: i32 = 128;
-const H: i32 = 128;
+pub(crate) const XRGB8888: u32 = 0x3432_5258;
+/// The scenarios' window size.
+pub(crate) const W: i32 = 128;
+pub(crate) const H: i32 = 128;
 
-fn e(x: impl std::fmt::Display) -> String {
+pub(crate) fn e(x: impl std::fmt::Display) -> String {
     x.to_string()
 }
 

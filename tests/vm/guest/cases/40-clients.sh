@@ -37,6 +37,22 @@ dmabuf_client_shot() {
   grep -q '"ok":true' "$CASE_OUT/$tag.json" || { fail "$tag: report not ok"; return 1; }
 }
 
+# scenario_start TAG NAME: `quay-dmabuf-client --syncobj-test NAME` in the background, its
+# report in TAG.json; returns once it prints READY (its windows are up) or exits.
+scenario_start() {
+  local qc i; qc=$(qclient)
+  timeout 120 "$qc" --syncobj-test "$2" > "$CASE_OUT/$1.json" 2> "$CASE_OUT/$1.err" &
+  SCENARIO_PID=$!
+  for i in $(seq 120); do grep -q READY "$CASE_OUT/$1.err" 2>/dev/null && break; kill -0 $SCENARIO_PID 2>/dev/null || break; sleep 0.5; done
+}
+# scenario_end TAG NAME: wait for it; fails the case unless it exited 0 with an ok report
+scenario_end() {
+  wait $SCENARIO_PID; local rc=$?
+  say "client $2 rc=$rc: $(cat "$CASE_OUT/$1.json")"
+  [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/$1.json" ||
+    { fail "$2: rc $rc $(tail_of "$CASE_OUT/$1.json" 1) $(tail_of "$CASE_OUT/$1.err" 2)"; return 1; }
+}
+
 # dmabuf_client TAG ARGS...: run the client (no WAYLAND_DEBUG: its JSON report is the record)
 dmabuf_client() {
   local tag=$1; shift
@@ -81,15 +97,11 @@ case_quay_dmabuf_heap() {
 case_quay_dmabuf_two_clients() {
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
-  local qc i; qc=$(qclient)
-  timeout 120 "$qc" --syncobj-test share > "$CASE_OUT/share.json" 2> "$CASE_OUT/share.err" &
-  local pid=$!
-  for i in $(seq 120); do grep -q READY "$CASE_OUT/share.err" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  local i
+  scenario_start share share
   qmsg stats > "$CASE_OUT/stats-shown.json"
   screenshot share.png && host_check pixel share.png 100 100 32 192 64
-  wait $pid; local rc=$?
-  say "client share rc=$rc: $(cat "$CASE_OUT/share.json")"
-  [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/share.json" || fail "share: rc $rc $(tail_of "$CASE_OUT/share.err" 2)"
+  scenario_end share share
   local s=$CASE_OUT/stats-shown.json
   metric imports_total "$(json_num imports_total < "$s")"
   metric import_cache_hits "$(json_num import_cache_hits < "$s")"
