@@ -2,7 +2,7 @@
 //!
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
 //!                        [--buffers K] [--distinct] [--frames N] [--linger-ms MS] [--fullscreen]
-//!                        [--offset BYTES]
+//!                        [--offset BYTES] [--until-file PATH]
 //!                        [--socket PATH]
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
@@ -23,6 +23,10 @@
 //! With `--offset`, the image starts BYTES into the dma-buf and the bytes
 //! before it are magenta (0xffff00ff): a compositor that ignores or doubles
 //! the offset shows magenta or fails the buffer.
+//! With `--until-file`, the window keeps cycling its buffers after the N
+//! frames until PATH exists (checked once per frame), so a test can decide
+//! by events, not by a frame budget guessed for a slow machine, how long the
+//! client keeps the compositor busy.
 //! With `--distinct`, each of the K `wl_buffer`s gets its own dma-buf
 //! (the import cache's eviction test: K imports, not one).
 //! `--memhog-mib` makes no Wayland connection: it allocates N MiB and keeps
@@ -54,6 +58,7 @@ struct Args {
     fullscreen: bool,
     distinct: bool,
     offset: u32,
+    until_file: Option<PathBuf>,
     memhog: Option<(usize, u64)>,
     syncobj_test: Option<String>,
     drm_device: PathBuf,
@@ -72,6 +77,7 @@ fn parse() -> Result<Args, String> {
         fullscreen: false,
         distinct: false,
         offset: 0,
+        until_file: None,
         memhog: None,
         syncobj_test: None,
         drm_device: PathBuf::from("/dev/dri/renderD128"),
@@ -109,6 +115,7 @@ fn parse() -> Result<Args, String> {
             "--fullscreen" => a.fullscreen = true,
             "--distinct" => a.distinct = true,
             "--offset" => a.offset = val()?.parse().map_err(|_| "bad --offset")?,
+            "--until-file" => a.until_file = Some(PathBuf::from(val()?)),
             "--syncobj-test" => a.syncobj_test = Some(val()?),
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
             "--memhog-mib" => {
@@ -239,18 +246,21 @@ fn run(a: &Args) -> Result<String, String> {
     }
     let mut commits = Vec::with_capacity(a.frames);
     let t_frames = Instant::now();
-    for i in 0..a.frames {
+    let mut i = 0;
+    while i < a.frames || a.until_file.as_ref().is_some_and(|f| !f.exists()) {
         let b = &buffers[i % buffers.len()];
         w.surface.attach(Some(b), 0, 0);
         w.surface.damage_buffer(0, 0, width, height);
         let _fb = c.feedback(&w.surface);
         commits.push(now());
         c.commit_and_wait_frame(&w.surface).map_err(|e| e.to_string())?;
+        i += 1;
     }
+    let frames = i;
     let frames_secs = t_frames.elapsed().as_secs_f64();
     // Let the last presentation feedback arrive.
     let _ = c.dispatch_until("feedback", std::time::Duration::from_secs(5), |app| {
-        app.feedback_log.len() >= a.frames
+        app.feedback_log.len() >= frames
     });
     // Feedbacks resolve in commit order: pair them up.
     let mut c2p: Vec<f64> = commits
@@ -277,12 +287,12 @@ fn run(a: &Args) -> Result<String, String> {
         ident.0,
         ident.1,
         buffers.len(),
-        a.frames,
+        frames,
         presented,
         c.app.discarded,
         c.app.buffer_releases,
         c.app.presented.iter().filter(|p| p.flags & 0x8 != 0).count(),
-        a.frames as f64 / frames_secs,
+        frames as f64 / frames_secs,
         percentile(&c2p, 0.5),
         percentile(&c2p, 0.99),
         t0.elapsed().as_secs_f64()

@@ -35,7 +35,7 @@ wait_baseline() {
 }
 
 # Four clients, ten distinct 512 KiB dma-bufs each (20 MiB), against a 2 MiB budget:
-# every client keeps running, sampled imported_bytes stays within budget + pinned,
+# every client keeps running until the samples are taken, sampled imported_bytes stays within budget + pinned,
 # buffers are evicted and re-imported as they cycle, the screenshot is right, and an
 # explicit eviction leaves the screen byte-identical.
 case_quay_lru_budget() {
@@ -44,11 +44,15 @@ case_quay_lru_budget() {
   lru_config /tmp/lru.toml 2 false
   start_quay --drm-device "$CARD" --config /tmp/lru.toml || return 1
   wait_outputs 60 || { stop_quay; return 1; }
-  local qc n pids=() over=0 samples=0 maxb=0 s b p budget
+  local qc n pids=() over=0 samples=0 maxb=0 s b p budget ev0= ev=0 stop=/tmp/lru-stop alive q
+  rm -f "$stop"
   qc=$(qclient)
+  # The background windows cycle until told to stop: how long they run is decided by the
+  # events below (samples taken, the top client done), never by a frame count guessed for
+  # a slow guest.
   for n in 1 2 3; do
-    timeout 150 "$qc" --source heap --distinct --buffers 10 --size 512x256 --color 0xff2040c0 \
-      --frames 600 > "$CASE_OUT/bg$n.json" 2> "$CASE_OUT/bg$n.err" &
+    timeout 200 "$qc" --source heap --distinct --buffers 10 --size 512x256 --color 0xff2040c0 \
+      --frames 20 --until-file "$stop" > "$CASE_OUT/bg$n.json" 2> "$CASE_OUT/bg$n.err" &
     pids+=($!)
     sleep 1
   done
@@ -56,27 +60,35 @@ case_quay_lru_budget() {
   dmabuf_client_shot top lru.png --source heap --distinct --buffers 10 --size 512x256 \
     --color 0xffc08020 --frames 60 &
   local top=$!
-  # Sample while the background clients cycle (each sample is one IPC round trip).
-  for n in $(seq 400); do
-    kill -0 "${pids[0]}" 2>/dev/null || kill -0 "${pids[2]}" 2>/dev/null || break
+  # Sample while every background client cycles: at least 10 samples (each one IPC round
+  # trip) and the top client finished. The iteration cap only turns a hang into a failure.
+  for n in $(seq 600); do
+    alive=1
+    for q in "${pids[@]}"; do kill -0 "$q" 2>/dev/null || alive=0; done
+    [ $alive = 1 ] || { fail "a background client exited before it was told to stop"; break; }
     s=$(qmsg stats) || continue
     b=$(echo "$s" | json_num imported_bytes); p=$(echo "$s" | json_num pinned_bytes)
-    budget=$(echo "$s" | json_num budget_bytes)
+    budget=$(echo "$s" | json_num budget_bytes); ev=$(echo "$s" | json_num evictions_total)
+    [ -n "$ev0" ] || ev0=$ev
     samples=$((samples + 1))
     [ "$b" -gt "$maxb" ] && maxb=$b
     if [ "$b" -gt $((budget + p)) ]; then
       over=$((over + 1)); say "sample over budget: imported $b > budget $budget + pinned $p"
     fi
+    [ "$samples" -ge 10 ] && ! kill -0 $top 2>/dev/null && break
     sleep 0.2
   done
+  touch "$stop"
   wait $top || fail "the top client failed"
   for n in 1 2 3; do
     wait "${pids[$((n - 1))]}"; local rc=$?
     say "client bg$n rc=$rc: $(cat "$CASE_OUT/bg$n.json")"
     [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/bg$n.json" || fail "client bg$n: rc $rc $(tail_of "$CASE_OUT/bg$n.err" 2)"
   done
+  metric evictions_while_sampling $((ev - ${ev0:-0}))
   metric samples "$samples"; metric max_imported_bytes "$maxb"; metric budget_bytes "$budget"
   expect_ge "stats samples" "$samples" 10
+  expect_ge "evictions between the first and the last sample" $((ev - ${ev0:-0})) 1
   expect_eq "samples over budget + pinned" "$over" 0
   local st=$CASE_OUT/stats-live.json
   metric evictions_total "$(json_num evictions_total < "$st")"
