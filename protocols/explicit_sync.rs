@@ -86,8 +86,9 @@ pub struct ExplicitSyncCachedState {
     /// The acquire fence (a sync_file).
     pub acquire: Option<Arc<OwnedFd>>,
     pub release: Option<Release>,
-    /// Whether this commit attaches a new buffer (set by [`check_commit`]).
-    new_buffer: bool,
+    /// Whether this commit changes the buffer: attaches a new one or
+    /// attaches NULL (set by [`check_commit`]).
+    buffer_changed: bool,
 }
 
 impl Cacheable for ExplicitSyncCachedState {
@@ -95,17 +96,17 @@ impl Cacheable for ExplicitSyncCachedState {
         ExplicitSyncCachedState {
             acquire: self.acquire.take(),
             release: self.release.take(),
-            new_buffer: std::mem::take(&mut self.new_buffer),
+            buffer_changed: std::mem::take(&mut self.buffer_changed),
         }
     }
 
     fn merge_into(self, into: &mut Self, _dh: &DisplayHandle) {
-        // A commit that attaches a buffer replaces the current release
-        // (dropping it sends `immediate_release`: its buffer is no longer
-        // current) with its own, possibly none. [`check_commit`] rejects a
-        // fence or release without a buffer.
+        // A commit that attaches a buffer, or NULL, replaces the current
+        // release (dropping it sends `immediate_release`: its buffer is no
+        // longer current) with its own, possibly none. [`check_commit`]
+        // rejects a fence or release without a buffer.
         into.acquire = self.acquire;
-        if self.new_buffer {
+        if self.buffer_changed {
             into.release = self.release;
         }
     }
@@ -158,10 +159,13 @@ pub fn check_commit(surface: &WlSurface) -> Option<Arc<OwnedFd>> {
     let object = live_sync_object(surface);
     with_states(surface, |data| {
         let mut attrs = data.cached_state.get::<SurfaceAttributes>();
-        let new_buffer = matches!(attrs.pending().buffer, Some(BufferAssignment::NewBuffer(_)));
+        let buffer_changed = matches!(
+            attrs.pending().buffer,
+            Some(BufferAssignment::NewBuffer(_) | BufferAssignment::Removed)
+        );
         let mut sync = data.cached_state.get::<ExplicitSyncCachedState>();
         let pending = sync.pending();
-        pending.new_buffer = new_buffer;
+        pending.buffer_changed = buffer_changed;
         let object = object?;
         if pending.acquire.is_none() && pending.release.is_none() {
             return None;

@@ -64,7 +64,46 @@ fn release_events_follow_replacement_and_surface_death() {
         "b replaced a: a's release is immediate (Quay reads on the CPU)"
     );
 
-    // The surface goes: b's release comes too.
+    // attach(NULL) + commit: b is no longer used, so its release comes
+    // (a client waiting for it to reuse b must not wait for ever).
+    w.surface.attach(None, 0, 0);
+    w.surface.commit();
+    let rel_b_id = rel_b.id().protocol_id();
+    c.dispatch_until("b's release after attach(NULL)", Duration::from_secs(5), |app| {
+        app.explicit_releases.iter().any(|(id, _)| *id == rel_b_id)
+    })
+    .unwrap();
+    assert_eq!(
+        c.app.explicit_releases,
+        vec![(rel_a.id().protocol_id(), false), (rel_b_id, false)],
+        "attaching NULL released b, once"
+    );
+
+    // The surface goes: nothing is released twice.
+    ss.destroy();
+    w.toplevel.destroy();
+    w.xdg_surface.destroy();
+    w.surface.destroy();
+    c.roundtrip().unwrap();
+    assert_eq!(c.app.explicit_releases.len(), 2);
+}
+
+/// A shown buffer's release also comes when its surface dies.
+#[test]
+fn release_comes_when_the_surface_dies() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let es = c.explicit_sync.clone().expect("explicit sync offered");
+    let w = c.window(32, 32, 0xffff0000).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let ss = es.get_synchronization(&w.surface, &c.qh, ());
+    let b = c.shm_buffer(32, 32, 0xff0000ff, Format::Xrgb8888);
+    w.surface.attach(Some(&b), 0, 0);
+    w.surface.damage_buffer(0, 0, 32, 32);
+    let rel_b = ss.get_release(&c.qh, ());
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    c.roundtrip().unwrap();
+    assert!(c.app.explicit_releases.is_empty(), "b is shown");
     ss.destroy();
     w.toplevel.destroy();
     w.xdg_surface.destroy();
