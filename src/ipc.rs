@@ -63,25 +63,14 @@ impl IpcServer {
         // the wayland socket's lock file already proved nobody else owns it.
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
+        // The user's alone: another user could read every client's pixels
+        // through `screenshot`. Peers are also checked one by one below
+        // (a socket's mode is not honoured everywhere).
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
-        core.loop_handle
-            .insert_source(
-                Generic::new(listener, Interest::READ, Mode::Level),
-                |_, listener, state| {
-                    loop {
-                        match listener.accept() {
-                            Ok((stream, _)) => state.core.add_ipc_connection(stream),
-                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                            Err(e) => {
-                                warn!("ipc accept: {e}");
-                                break;
-                            }
-                        }
-                    }
-                    Ok(PostAction::Continue)
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("cannot register the ipc socket: {e}"))?;
+        crate::listen::insert_listener(&core.loop_handle, "ipc socket", listener, |stream, state| {
+            state.core.add_ipc_connection(stream)
+        })?;
         // SAFETY of env mutation: single-threaded at this point of start-up.
         std::env::set_var("QUAY_SOCKET", &path);
         tracing::info!(path = %path.display(), "ipc listening");
@@ -92,6 +81,23 @@ impl IpcServer {
 
 impl crate::Core {
     fn add_ipc_connection(&mut self, stream: UnixStream) {
+        let me = rustix::process::geteuid();
+        match rustix::net::sockopt::socket_peercred(&stream) {
+            Ok(cred) if cred.uid == me || cred.uid.is_root() => {}
+            Ok(cred) => {
+                warn!(
+                    uid = cred.uid.as_raw(),
+                    "ipc: refused a connection from another user"
+                );
+                let mut stream = stream;
+                reply(&mut stream, &Err("permission denied: not your compositor".into()));
+                return;
+            }
+            Err(e) => {
+                warn!("ipc: cannot read the peer's credentials: {e}");
+                return;
+            }
+        }
         if let Err(e) = stream.set_nonblocking(true) {
             warn!("ipc: {e}");
             return;
@@ -207,6 +213,8 @@ impl State {
                     }
                     map.insert("clients_live".into(), self.core.clients_live().into());
                     map.insert("windows_live".into(), self.core.space.elements().count().into());
+                    map.insert("fds_open".into(), crate::limits::open_fds().into());
+                    map.insert("client_fd_budget".into(), self.core.client_limits.fds.into());
                 }
                 Ok(v)
             }
@@ -234,8 +242,14 @@ pub fn send(path: &Path, req: &Request) -> anyhow::Result<Reply> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
-    stream.write_all(&line)?;
+    // Quay may refuse a connection before reading it (another user's): its
+    // reply then says why, and the write's EPIPE does not.
+    let written = stream.write_all(&line);
     let mut out = Vec::new();
-    stream.read_to_end(&mut out).context("reading Quay's reply")?;
+    let read = stream.read_to_end(&mut out);
+    if out.is_empty() {
+        written.context("sending the request to Quay")?;
+        read.context("reading Quay's reply")?;
+    }
     serde_json::from_slice(&out).context("Quay's reply is not JSON")
 }

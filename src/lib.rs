@@ -66,6 +66,10 @@
 //!   (`../shared/DESIGN.md` rules 1, 3, 4).
 //! - [`sync`]: acquire/release, implicit sync, frame clocks and deadline
 //!   hints; the fence registry that dispatches outside its lock (rule 2).
+//! - [`limits`]: the fd limit raised at start, and every client's budget of
+//!   fds and buffer bytes (a client past it is disconnected, nobody else).
+//! - [`listen`]: accepting connections; running out of fds pauses the
+//!   listener instead of ending the event loop.
 //! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats,
 //!   evict).
 //! - [`backends`] (top-level `backends/`): headless, winit and udev
@@ -84,6 +88,8 @@ pub mod cli;
 pub mod handlers;
 pub mod input;
 pub mod ipc;
+pub mod limits;
+pub mod listen;
 pub mod render;
 pub mod shell;
 pub mod state;

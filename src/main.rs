@@ -114,6 +114,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     let config = load_config(cli.config.as_ref())?;
 
+    // Before any fd is opened: clients' fds count against this limit.
+    let nofile = quay::limits::raise_nofile();
     let mut event_loop: EventLoop<'static, State> =
         EventLoop::try_new().context("creating the event loop")?;
     let display: Display<State> = Display::new().context("creating the wayland display")?;
@@ -123,6 +125,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         event_loop.get_signal(),
         config,
         cli.socket.as_deref(),
+        nofile,
     )?;
 
     let mut backend = match kind {

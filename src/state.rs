@@ -22,7 +22,7 @@ use smithay::{
         wayland_server::{
             backend::{ClientData, ClientId, DisconnectReason},
             protocol::wl_surface::WlSurface,
-            Display, DisplayHandle,
+            Display, DisplayHandle, ListeningSocket,
         },
     },
     utils::{Clock, Logical, Monotonic, Point},
@@ -34,7 +34,6 @@ use smithay::{
         shell::xdg::XdgShellState,
         shm::ShmState,
         single_pixel_buffer::SinglePixelBufferState,
-        socket::ListeningSocketSource,
         viewporter::ViewporterState,
     },
 };
@@ -62,6 +61,11 @@ pub struct Stats {
     pub screencopy_failed_total: u64,
     /// `zwlr_export_dmabuf_frame_v1` frames answered `ready`.
     pub export_dmabuf_frames_total: u64,
+    /// Times a listening socket (wayland or IPC) paused because `accept`
+    /// ran out of fds (`listen.rs`).
+    pub accept_backoffs_total: u64,
+    /// Clients disconnected for passing their budget (`limits.rs`).
+    pub clients_over_budget_total: u64,
 }
 
 pub struct Core {
@@ -87,6 +91,8 @@ pub struct Core {
     /// ([`Core::init_dmabuf`]).
     pub dmabuf_global: Option<DmabufGlobal>,
     pub dmabuf_feedbacks: Option<DmabufFeedbacks>,
+    /// (fourcc, modifier) pairs the feedback advertises.
+    pub dmabuf_advertised: std::collections::HashSet<(u32, u64)>,
 
     pub space: Space<Window>,
     pub popups: PopupManager,
@@ -96,6 +102,11 @@ pub struct Core {
 
     pub ipc: Option<IpcServer>,
     pub stats: Stats,
+    /// What each new client may make Quay hold (`limits.rs`).
+    pub client_limits: crate::limits::ClientLimits,
+    /// Planes added to each live `zwp_linux_buffer_params_v1`, charged to
+    /// its client until `create` or destroy (`handlers/dmabuf.rs`).
+    pub params_fds: std::collections::HashMap<smithay::reexports::wayland_server::backend::ObjectId, u64>,
     /// `copy_with_damage` requests waiting for their output's next damaged
     /// frame (`handlers/screencopy.rs`).
     pub pending_screencopy: Vec<(
@@ -127,6 +138,7 @@ impl Core {
         loop_signal: LoopSignal,
         config: quay_config::Config,
         socket: Option<&str>,
+        nofile: Option<u64>,
     ) -> anyhow::Result<Core> {
         use anyhow::Context;
         let dh = display.handle();
@@ -151,23 +163,28 @@ impl Core {
         seat.add_pointer();
 
         let listening = match socket {
-            Some(name) => ListeningSocketSource::with_name(name)
+            Some(name) => ListeningSocket::bind(name)
                 .with_context(|| format!("cannot listen on wayland socket {name:?}"))?,
-            None => ListeningSocketSource::new_auto().context("cannot find a free wayland socket name")?,
+            None => ListeningSocket::bind_auto("wayland", 1..33)
+                .context("cannot find a free wayland socket name")?,
         };
-        let socket_name = listening.socket_name().to_os_string();
-        loop_handle
-            .insert_source(listening, |stream, _, state| {
-                let data = ClientState {
-                    compositor_state: CompositorClientState::default(),
-                    disconnected: state.core.clients_disconnected.clone(),
-                };
-                match state.core.display_handle.insert_client(stream, Arc::new(data)) {
-                    Ok(_) => state.core.stats.clients_connected_total += 1,
-                    Err(err) => warn!("cannot add a client: {err}"),
-                }
-            })
-            .map_err(|e| anyhow::anyhow!("cannot register the listening socket: {e}"))?;
+        let socket_name = listening
+            .socket_name()
+            .map(|n| n.to_os_string())
+            .context("the wayland socket has no name")?;
+        let client_limits = crate::limits::ClientLimits::new(&config.limits, nofile);
+        crate::listen::insert_listener(&loop_handle, "wayland socket", listening, |stream, state| {
+            let data = ClientState {
+                compositor_state: CompositorClientState::default(),
+                disconnected: state.core.clients_disconnected.clone(),
+                budget: crate::limits::ClientBudget::new(state.core.client_limits),
+            };
+            match state.core.display_handle.insert_client(stream, Arc::new(data)) {
+                Ok(_) => state.core.stats.clients_connected_total += 1,
+                Err(err) => warn!("cannot add a client: {err}"),
+            }
+        })
+        .context("cannot register the listening socket")?;
 
         loop_handle
             .insert_source(
@@ -213,12 +230,15 @@ impl Core {
             dmabuf_state,
             dmabuf_global: None,
             dmabuf_feedbacks: None,
+            dmabuf_advertised: Default::default(),
             space: Space::default(),
             popups: PopupManager::default(),
             seat,
             placed_windows: 0,
             ipc: None,
             stats: Stats::default(),
+            client_limits,
+            params_fds: Default::default(),
             pending_screencopy: Vec::new(),
             clients_disconnected: Arc::default(),
         })
@@ -267,6 +287,8 @@ impl Core {
 pub struct ClientState {
     pub compositor_state: CompositorClientState,
     disconnected: Arc<AtomicU64>,
+    /// What this client makes Quay hold (`limits.rs`).
+    pub budget: crate::limits::ClientBudget,
 }
 
 impl ClientData for ClientState {

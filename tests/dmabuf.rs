@@ -126,6 +126,25 @@ fn params_protocol_errors() {
     });
     assert_eq!(code, ParamsError::InvalidFormat as u32);
 
+    // v5: a format + modifier pair the feedback did not advertise is
+    // invalid_format, even when the format alone is known (X-tiled here).
+    let (code, _) = error_of(&quay, |c| {
+        let p = c.params();
+        let x_tiled: u64 = 0x0100_0000_0000_0001;
+        p.add(fd.as_fd(), 0, 0, stride, (x_tiled >> 32) as u32, x_tiled as u32);
+        p.create(16, 16, XRGB8888, Flags::empty());
+    });
+    assert_eq!(code, ParamsError::InvalidFormat as u32);
+
+    // More planes than the format has: incomplete, not `failed`.
+    let (code, _) = error_of(&quay, |c| {
+        let p = c.params();
+        p.add(fd.as_fd(), 0, 0, stride, 0, 0);
+        p.add(fd.as_fd(), 1, 1024, stride, 0, 0);
+        p.create(16, 16, XRGB8888, Flags::empty());
+    });
+    assert_eq!(code, ParamsError::Incomplete as u32);
+
     let (code, _) = error_of(&quay, |c| {
         let p = c.params();
         p.add(fd.as_fd(), 0, 0, stride, 0, 0);

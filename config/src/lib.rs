@@ -68,6 +68,8 @@ pub struct Config {
     pub sync: Sync,
     #[serde(default)]
     pub udev: Udev,
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_background() -> Color {
@@ -142,6 +144,56 @@ fn default_direct_scanout() -> bool {
 impl Default for Udev {
     fn default() -> Self {
         Config::default().udev
+    }
+}
+
+/// What one client may make Quay hold (`[limits]`). A client over either
+/// budget is disconnected with a protocol error that names it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// File descriptors a client's objects keep open in Quay (shm pools and
+    /// buffers, dma-buf params planes and dma-buf buffers). Quay also caps
+    /// it at a quarter of its own fd limit, so no one client can use it up.
+    #[serde(default = "default_client_fds")]
+    pub client_fds: Count,
+    /// Bytes of a client's shm pools, shm buffers and dma-buf buffers, in MiB.
+    #[serde(default = "default_client_buffer_mib")]
+    pub client_buffer_mib: Mebibytes,
+}
+
+impl Limits {
+    pub fn client_buffer_bytes(&self) -> u64 {
+        self.client_buffer_mib.0 << 20
+    }
+}
+
+fn default_client_fds() -> Count {
+    Limits::default().client_fds
+}
+fn default_client_buffer_mib() -> Mebibytes {
+    Limits::default().client_buffer_mib
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Config::default().limits
+    }
+}
+
+/// A count, 1..=1048576.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Count(pub u32);
+
+impl TryFrom<i64> for Count {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (1..=1 << 20).contains(&v) {
+            Ok(Count(v as u32))
+        } else {
+            Err(format!("{v} is not a valid count: expected 1..=1048576"))
+        }
     }
 }
 

@@ -159,6 +159,12 @@ impl Core {
             warn!("the renderer can import no dma-buf format; not advertising linux-dmabuf");
             return;
         }
+        // Every tranche (the udev scanout tranche too) lists a subset of
+        // these: what a buffer's format + modifier is checked against.
+        self.dmabuf_advertised = formats
+            .iter()
+            .map(|f| (f.code as u32, u64::from(f.modifier)))
+            .collect();
         let feedback = match DmabufFeedbackBuilder::new(main_device, formats).build() {
             Ok(f) => f,
             Err(err) => {

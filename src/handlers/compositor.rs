@@ -1,21 +1,16 @@
-//! wl_compositor, wl_subcompositor, wl_shm and buffer lifetime.
+//! wl_compositor, wl_subcompositor, syncobj and explicit-sync dispatch.
 
 use smithay::{
     backend::renderer::utils::on_commit_buffer_handler,
-    delegate_compositor, delegate_shm,
-    reexports::wayland_server::{
-        protocol::{wl_buffer, wl_surface::WlSurface},
-        Client,
-    },
+    delegate_compositor,
+    reexports::wayland_server::{protocol::wl_surface::WlSurface, Client},
     wayland::{
-        buffer::BufferHandler,
         compositor::{
             add_pre_commit_hook, get_parent, is_sync_subsurface, with_states, BufferAssignment,
             CompositorClientState, CompositorHandler, CompositorState, SurfaceAttributes,
         },
         dmabuf::get_dmabuf,
         drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, DrmSyncobjState},
-        shm::{ShmHandler, ShmState},
     },
 };
 
@@ -129,17 +124,3 @@ smithay::reexports::wayland_server::delegate_dispatch!(State: [
 smithay::reexports::wayland_server::delegate_dispatch!(State: [
     smithay::reexports::wayland_protocols::wp::linux_explicit_synchronization::zv1::server::zwp_linux_buffer_release_v1::ZwpLinuxBufferReleaseV1: ()
 ] => ExplicitSyncState);
-
-impl BufferHandler for State {
-    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {
-        // Renderer imports are keyed weakly on the buffer's contents and are
-        // cleaned up by the renderer once the buffer is gone (see buffer/).
-    }
-}
-
-impl ShmHandler for State {
-    fn shm_state(&self) -> &ShmState {
-        &self.core.shm_state
-    }
-}
-delegate_shm!(State);

@@ -1,13 +1,57 @@
 //! zwp_linux_dmabuf_v1: import on `create`, answer `created`/`failed`.
+//!
+//! `zwp_linux_buffer_params_v1` is dispatched here rather than by
+//! `delegate_dmabuf!` so that every plane fd a client adds is charged to its
+//! budget (`limits.rs`) while the params object holds it; smithay's own code
+//! does the rest. Before the renderer sees a buffer, the two checks smithay
+//! leaves to the compositor are made as the protocol's XML (v5) asks:
+//! a format + modifier pair that was not advertised is `invalid_format`, and
+//! a plane count that does not match the format is `incomplete`.
 
 use smithay::{
-    backend::allocator::{dmabuf::Dmabuf, Buffer},
-    delegate_dmabuf,
-    wayland::dmabuf::{DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier},
+    backend::allocator::{dmabuf::Dmabuf, Buffer, Fourcc, Modifier},
+    reexports::{
+        wayland_protocols::wp::linux_dmabuf::zv1::server::{
+            zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
+            zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1,
+            zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        },
+        wayland_server::{
+            backend::ClientId, protocol::wl_buffer, Client, DataInit, Dispatch, DisplayHandle, Resource,
+        },
+    },
+    wayland::dmabuf::{
+        DmabufData, DmabufFeedbackData, DmabufGlobal, DmabufGlobalData, DmabufHandler, DmabufParamsData,
+        DmabufState, ImportNotifier,
+    },
 };
 use tracing::debug;
 
 use crate::State;
+
+/// Bytes a dma-buf's planes span, as charged to its client.
+pub(crate) fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {
+    let h = u64::from(dmabuf.height());
+    dmabuf
+        .offsets()
+        .zip(dmabuf.strides())
+        .map(|(o, s)| u64::from(o).saturating_add(u64::from(s).saturating_mul(h)))
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Planes of a format's linear layout; `None` for formats Quay does not
+/// know (no check is made then).
+fn linear_planes(format: Fourcc) -> Option<usize> {
+    use Fourcc::*;
+    match format {
+        Xrgb8888 | Argb8888 | Xbgr8888 | Abgr8888 | Rgbx8888 | Rgba8888 | Bgrx8888 | Bgra8888 | Rgb565
+        | Xrgb2101010 | Argb2101010 | Xbgr2101010 | Abgr2101010 | Xrgb16161616f | Argb16161616f
+        | Xbgr16161616f | Abgr16161616f | Rgb888 | Bgr888 | Yuyv | Yvyu | Uyvy | Vyuy | R8 | Gr88 => Some(1),
+        Nv12 | Nv21 | Nv16 | Nv61 | P010 | P012 | P016 => Some(2),
+        Yuv420 | Yvu420 | Yuv422 | Yvu422 | Yuv444 | Yvu444 => Some(3),
+        _ => None,
+    }
+}
 
 impl DmabufHandler for State {
     fn dmabuf_state(&mut self) -> &mut DmabufState {
@@ -15,6 +59,35 @@ impl DmabufHandler for State {
     }
 
     fn dmabuf_imported(&mut self, _global: &DmabufGlobal, dmabuf: Dmabuf, notifier: ImportNotifier) {
+        let format = dmabuf.format();
+        if !self
+            .core
+            .dmabuf_advertised
+            .contains(&(format.code as u32, u64::from(format.modifier)))
+        {
+            debug!(?format, "dma-buf format + modifier was not advertised");
+            self.core.stats.dmabuf_params_failed_total += 1;
+            notifier.invalid_format();
+            return;
+        }
+        if matches!(format.modifier, Modifier::Linear | Modifier::Invalid) {
+            if let Some(want) = linear_planes(format.code) {
+                if dmabuf.num_planes() != want {
+                    debug!(?format, planes = dmabuf.num_planes(), want, "dma-buf plane count");
+                    self.core.stats.dmabuf_params_failed_total += 1;
+                    notifier.incomplete();
+                    return;
+                }
+            }
+        }
+        let client = notifier.client();
+        if let Some(client) = &client {
+            let (fds, bytes) = (dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
+            if !super::shm::charge(self, client, "a dma-buf wl_buffer", fds, bytes) {
+                // Disconnected: dropping the notifier answers nothing more.
+                return;
+            }
+        }
         match self.backend.import_dmabuf(&dmabuf) {
             Ok(()) => {
                 // `successful` fails only if the client is already gone.
@@ -25,6 +98,10 @@ impl DmabufHandler for State {
             Err(err) => {
                 debug!(?err, format = ?dmabuf.format(), "dma-buf import failed");
                 self.core.stats.dmabuf_params_failed_total += 1;
+                // No wl_buffer: give its charge back.
+                if let Some(b) = client.as_ref().and_then(super::shm::budget) {
+                    b.release(dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
+                }
                 // `create`: sends `failed`; `create_immed`: the protocol's
                 // invalid_wl_buffer error (smithay-0.7.0
                 // src/wayland/dmabuf/mod.rs:957).
@@ -33,4 +110,63 @@ impl DmabufHandler for State {
         }
     }
 }
-delegate_dmabuf!(State);
+
+// delegate_dmabuf! less the params object (below).
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [ZwpLinuxDmabufV1: DmabufGlobalData] => DmabufState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [ZwpLinuxDmabufV1: DmabufData] => DmabufState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [wl_buffer::WlBuffer: Dmabuf] => DmabufState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [ZwpLinuxDmabufFeedbackV1: DmabufFeedbackData] => DmabufState);
+
+impl State {
+    /// Give back what a params object's planes were charged.
+    fn release_params(&mut self, client: &ClientId, params: &ZwpLinuxBufferParamsV1) {
+        if let Some(n) = self.core.params_fds.remove(&params.id()) {
+            super::shm::release_by_id(&self.core.display_handle, client, n, 0);
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        params: &ZwpLinuxBufferParamsV1,
+        request: zwp_linux_buffer_params_v1::Request,
+        data: &DmabufParamsData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        match &request {
+            zwp_linux_buffer_params_v1::Request::Add { .. } => {
+                if !super::shm::charge(state, client, "a dma-buf plane", 1, 0) {
+                    return;
+                }
+                *state.core.params_fds.entry(params.id()).or_default() += 1;
+            }
+            // The planes move into the buffer (charged in dmabuf_imported)
+            // or are closed: either way the params object holds them no more.
+            zwp_linux_buffer_params_v1::Request::Create { .. }
+            | zwp_linux_buffer_params_v1::Request::CreateImmed { .. } => {
+                state.release_params(&client.id(), params)
+            }
+            _ => {}
+        }
+        <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, State>>::request(
+            state, client, params, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: ClientId,
+        params: &ZwpLinuxBufferParamsV1,
+        data: &DmabufParamsData,
+    ) {
+        // A client that is already gone took its budget with it; the entry
+        // goes either way.
+        state.release_params(&client, params);
+        <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, State>>::destroyed(
+            state, client, params, data,
+        )
+    }
+}

@@ -5,6 +5,7 @@ mod compositor;
 mod dmabuf;
 mod export_dmabuf;
 mod screencopy;
+mod shm;
 mod xdg_shell;
 
 use smithay::{

@@ -63,6 +63,17 @@ impl Quay {
     }
 
     pub fn start_with(config: &str, args: &[&str], env: &[(&str, &str)]) -> Quay {
+        Self::start_with_pre_exec(config, args, env, || Ok(()))
+    }
+
+    /// Like [`Quay::start_with`]; `pre_exec` runs in the child before exec
+    /// (to set resource limits, say).
+    pub fn start_with_pre_exec(
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        pre_exec: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> Quay {
         let dir = tempfile::tempdir().expect("tempdir");
         let runtime_dir = dir.path().join("runtime");
         std::fs::create_dir(&runtime_dir).unwrap();
@@ -87,6 +98,10 @@ impl Quay {
             .stderr(std::fs::File::create(&log).unwrap());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        // SAFETY: the hook only makes system calls (setrlimit), no allocation.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, pre_exec);
         }
         let child = cmd.spawn().expect("spawn quay");
         let mut quay = Quay {

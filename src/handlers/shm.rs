@@ -1,0 +1,180 @@
+//! wl_shm and buffer lifetime: smithay's shm implementation behind Quay's
+//! client budget (`limits.rs`) and its own request checks.
+//!
+//! `wl_shm` and `wl_shm_pool` are dispatched here rather than through
+//! `delegate_shm!` so that each request is charged to its client before
+//! smithay carries it out, and so that a bad `wl_shm_pool.resize` gets its
+//! protocol error without reaching smithay-0.7.0 src/wayland/shm/handlers.rs:191,
+//! which posts the error for a size <= 0 and then goes on to
+//! `NonZeroUsize::try_from(size as usize).unwrap()`: `resize(0)` would panic
+//! Quay there. Everything else is smithay's own code path.
+
+use smithay::{
+    reexports::wayland_server::{
+        protocol::{
+            wl_buffer,
+            wl_shm::{self, WlShm},
+            wl_shm_pool::{self, WlShmPool},
+        },
+        Client, DataInit, Dispatch, DisplayHandle, Resource,
+    },
+    wayland::{
+        buffer::BufferHandler,
+        dmabuf::get_dmabuf,
+        shm::{with_buffer_contents, ShmHandler, ShmPoolUserData, ShmState},
+    },
+};
+
+use crate::{limits::ClientBudget, state::ClientState, State};
+
+/// The budget of `client`: every client is inserted with `ClientState`.
+pub(crate) fn budget(client: &Client) -> Option<&ClientBudget> {
+    client.get_data::<ClientState>().map(|d| &d.budget)
+}
+
+/// Give back a charge of the client `id`, if it is still there.
+pub(crate) fn release_by_id(
+    dh: &DisplayHandle,
+    id: &smithay::reexports::wayland_server::backend::ClientId,
+    fds: u64,
+    bytes: u64,
+) {
+    if let Ok(data) = dh.backend_handle().get_client_data(id.clone()) {
+        if let Some(c) = data.downcast_ref::<ClientState>() {
+            c.budget.release(fds, bytes);
+        }
+    }
+}
+
+/// Charge `client`, or disconnect it for passing its budget. `false`: the
+/// request must not be carried out.
+pub(crate) fn charge(state: &mut State, client: &Client, what: &'static str, fds: u64, bytes: u64) -> bool {
+    let Some(budget) = budget(client) else {
+        return true;
+    };
+    match budget.try_charge(what, fds, bytes) {
+        Ok(()) => true,
+        Err(err) => {
+            state.core.stats.clients_over_budget_total += 1;
+            crate::limits::disconnect_over_budget(client, &state.core.display_handle, &err);
+            false
+        }
+    }
+}
+
+impl ShmHandler for State {
+    fn shm_state(&self) -> &ShmState {
+        &self.core.shm_state
+    }
+}
+
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [WlShm: ()] => ShmState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    wl_buffer::WlBuffer: smithay::wayland::shm::ShmBufferUserData
+] => ShmState);
+
+impl Dispatch<WlShm, ()> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        shm: &WlShm,
+        request: wl_shm::Request,
+        data: &(),
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        if let wl_shm::Request::CreatePool { size, .. } = &request {
+            // smithay answers size <= 0 itself.
+            if *size > 0 {
+                let bytes = *size as u64;
+                if let Some(Err(err)) = budget(client).map(|b| b.check_bytes("a wl_shm_pool", bytes)) {
+                    state.core.stats.clients_over_budget_total += 1;
+                    crate::limits::disconnect_over_budget(client, dh, &err);
+                    return;
+                }
+                if !charge(state, client, "a wl_shm_pool", 1, 0) {
+                    return;
+                }
+            }
+        }
+        <ShmState as Dispatch<WlShm, (), State>>::request(state, client, shm, request, data, dh, data_init)
+    }
+}
+
+impl Dispatch<WlShmPool, ShmPoolUserData> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        pool: &WlShmPool,
+        request: wl_shm_pool::Request,
+        data: &ShmPoolUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        match &request {
+            wl_shm_pool::Request::Resize { size } if *size <= 0 => {
+                pool.post_error(
+                    wl_shm::Error::InvalidFd,
+                    format!("invalid wl_shm_pool size {size}"),
+                );
+                return;
+            }
+            wl_shm_pool::Request::Resize { size } => {
+                if let Some(Err(err)) =
+                    budget(client).map(|b| b.check_bytes("growing a wl_shm_pool", *size as u64))
+                {
+                    state.core.stats.clients_over_budget_total += 1;
+                    crate::limits::disconnect_over_budget(client, dh, &err);
+                    return;
+                }
+            }
+            wl_shm_pool::Request::CreateBuffer { height, stride, .. } => {
+                // smithay checks the geometry; a refused buffer disconnects
+                // the client, so an over-charge here dies with it.
+                let bytes = (*stride as i64).saturating_mul(*height as i64).max(0) as u64;
+                if !charge(state, client, "a wl_shm buffer", 1, bytes) {
+                    return;
+                }
+            }
+            _ => {}
+        }
+        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, State>>::request(
+            state, client, pool, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        pool: &WlShmPool,
+        data: &ShmPoolUserData,
+    ) {
+        release_by_id(&state.core.display_handle, &client, 1, 0);
+        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, State>>::destroyed(state, client, pool, data)
+    }
+}
+
+impl BufferHandler for State {
+    fn buffer_destroyed(&mut self, buffer: &wl_buffer::WlBuffer) {
+        // Renderer imports are keyed weakly on the buffer's contents and are
+        // cleaned up by the renderer once the buffer is gone (see buffer/).
+        // What the buffer was charged to its client is given back here; a
+        // client that is already gone took its budget with it.
+        let Some(client) = buffer.client() else {
+            return;
+        };
+        let Some(budget) = budget(&client) else {
+            return;
+        };
+        if let Ok(bytes) = with_buffer_contents(buffer, |_, _, d| {
+            (d.stride as i64 * d.height as i64).max(0) as u64
+        }) {
+            budget.release(1, bytes);
+        } else if let Ok(dmabuf) = get_dmabuf(buffer) {
+            budget.release(
+                dmabuf.num_planes() as u64,
+                crate::handlers::dmabuf::dmabuf_bytes(dmabuf),
+            );
+        }
+    }
+}
