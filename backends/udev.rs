@@ -183,9 +183,11 @@ impl Udev {
         }
         // Off by default: the export is read-write (config/default-config.toml).
         if core.config.udev.export_dmabuf {
-            core.export_dmabuf_state = Some(
-                crate::protocols::export_dmabuf::ExportDmabufState::new::<State>(&core.display_handle),
-            );
+            core.export_dmabuf_state =
+                Some(crate::protocols::export_dmabuf::ExportDmabufState::new::<State>(
+                    &core.display_handle,
+                    crate::state::privileged,
+                ));
             info!("zwlr_export_dmabuf_manager_v1 is offered ([udev] export_dmabuf)");
         }
         let (drm, notifier_drm) =

@@ -32,16 +32,21 @@ pub struct ExportDmabufState {
 }
 
 impl ExportDmabufState {
-    pub fn new<D>(dh: &DisplayHandle) -> ExportDmabufState
+    /// `filter`: which clients see the global (all but sandboxed ones).
+    pub fn new<D>(
+        dh: &DisplayHandle,
+        filter: impl Fn(&Client) -> bool + Send + Sync + 'static,
+    ) -> ExportDmabufState
     where
-        D: GlobalDispatch<ZwlrExportDmabufManagerV1, ()>
+        D: GlobalDispatch<ZwlrExportDmabufManagerV1, super::GlobalFilter>
             + Dispatch<ZwlrExportDmabufManagerV1, ()>
             + Dispatch<ZwlrExportDmabufFrameV1, ()>
             + ExportDmabufHandler
             + 'static,
     {
         ExportDmabufState {
-            global: dh.create_global::<D, ZwlrExportDmabufManagerV1, _>(1, ()),
+            global: dh
+                .create_global::<D, ZwlrExportDmabufManagerV1, _>(1, super::GlobalFilter(Box::new(filter))),
         }
     }
 
@@ -82,9 +87,9 @@ pub trait ExportDmabufHandler {
     ) -> Result<ExportedFrame, zwlr_export_dmabuf_frame_v1::CancelReason>;
 }
 
-impl<D> GlobalDispatch<ZwlrExportDmabufManagerV1, (), D> for ExportDmabufState
+impl<D> GlobalDispatch<ZwlrExportDmabufManagerV1, super::GlobalFilter, D> for ExportDmabufState
 where
-    D: GlobalDispatch<ZwlrExportDmabufManagerV1, ()>
+    D: GlobalDispatch<ZwlrExportDmabufManagerV1, super::GlobalFilter>
         + Dispatch<ZwlrExportDmabufManagerV1, ()>
         + Dispatch<ZwlrExportDmabufFrameV1, ()>
         + ExportDmabufHandler
@@ -95,10 +100,14 @@ where
         _dh: &DisplayHandle,
         _client: &Client,
         resource: New<ZwlrExportDmabufManagerV1>,
-        _global_data: &(),
+        _global_data: &super::GlobalFilter,
         data_init: &mut DataInit<'_, D>,
     ) {
         data_init.init(resource, ());
+    }
+
+    fn can_view(client: Client, global_data: &super::GlobalFilter) -> bool {
+        (global_data.0)(&client)
     }
 }
 

@@ -4,3 +4,14 @@
 pub mod explicit_sync;
 pub mod export_dmabuf;
 pub mod screencopy;
+
+/// Global data that decides which clients see a global (`GlobalDispatch::can_view`):
+/// the privileged globals are hidden from clients that connected through a
+/// sandbox's `wp_security_context_v1`.
+pub struct GlobalFilter(pub Box<dyn Fn(&smithay::reexports::wayland_server::Client) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for GlobalFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GlobalFilter")
+    }
+}

@@ -46,16 +46,21 @@ pub struct ScreencopyState {
 }
 
 impl ScreencopyState {
-    pub fn new<D>(dh: &DisplayHandle) -> ScreencopyState
+    /// `filter`: which clients see the global (all but sandboxed ones).
+    pub fn new<D>(
+        dh: &DisplayHandle,
+        filter: impl Fn(&Client) -> bool + Send + Sync + 'static,
+    ) -> ScreencopyState
     where
-        D: GlobalDispatch<ZwlrScreencopyManagerV1, ()>
+        D: GlobalDispatch<ZwlrScreencopyManagerV1, super::GlobalFilter>
             + Dispatch<ZwlrScreencopyManagerV1, ()>
             + Dispatch<ZwlrScreencopyFrameV1, FrameData>
             + ScreencopyHandler
             + 'static,
     {
         ScreencopyState {
-            global: dh.create_global::<D, ZwlrScreencopyManagerV1, _>(3, ()),
+            global: dh
+                .create_global::<D, ZwlrScreencopyManagerV1, _>(3, super::GlobalFilter(Box::new(filter))),
         }
     }
 
@@ -166,9 +171,9 @@ pub fn check_buffer(buffer: &WlBuffer, size: (i32, i32)) -> Result<(), String> {
     Ok(())
 }
 
-impl<D> GlobalDispatch<ZwlrScreencopyManagerV1, (), D> for ScreencopyState
+impl<D> GlobalDispatch<ZwlrScreencopyManagerV1, super::GlobalFilter, D> for ScreencopyState
 where
-    D: GlobalDispatch<ZwlrScreencopyManagerV1, ()>
+    D: GlobalDispatch<ZwlrScreencopyManagerV1, super::GlobalFilter>
         + Dispatch<ZwlrScreencopyManagerV1, ()>
         + Dispatch<ZwlrScreencopyFrameV1, FrameData>
         + ScreencopyHandler
@@ -179,10 +184,14 @@ where
         _dh: &DisplayHandle,
         _client: &Client,
         resource: New<ZwlrScreencopyManagerV1>,
-        _global_data: &(),
+        _global_data: &super::GlobalFilter,
         data_init: &mut DataInit<'_, D>,
     ) {
         data_init.init(resource, ());
+    }
+
+    fn can_view(client: Client, global_data: &super::GlobalFilter) -> bool {
+        (global_data.0)(&client)
     }
 }
 

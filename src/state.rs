@@ -99,6 +99,8 @@ pub struct Core {
     pub seat: Seat<State>,
     /// How many toplevels were placed so far (the cascade position).
     pub placed_windows: usize,
+    /// Which xdg_surface has which role object (`handlers/xdg_shell.rs`).
+    pub xdg_roles: crate::handlers::xdg_shell::XdgRoles,
 
     pub ipc: Option<IpcServer>,
     pub stats: Stats,
@@ -127,6 +129,9 @@ pub struct Core {
     pub explicit_sync_state: crate::protocols::explicit_sync::ExplicitSyncState,
     /// `zwlr_screencopy_manager_v1` (every backend that can read an output back).
     pub screencopy_state: crate::protocols::screencopy::ScreencopyState,
+    /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
+    /// sockets whose clients see no privileged globals.
+    pub security_context_state: smithay::wayland::security_context::SecurityContextState,
 }
 
 impl Core {
@@ -174,15 +179,7 @@ impl Core {
             .context("the wayland socket has no name")?;
         let client_limits = crate::limits::ClientLimits::new(&config.limits, nofile);
         crate::listen::insert_listener(&loop_handle, "wayland socket", listening, |stream, state| {
-            let data = ClientState {
-                compositor_state: CompositorClientState::default(),
-                disconnected: state.core.clients_disconnected.clone(),
-                budget: crate::limits::ClientBudget::new(state.core.client_limits),
-            };
-            match state.core.display_handle.insert_client(stream, Arc::new(data)) {
-                Ok(_) => state.core.stats.clients_connected_total += 1,
-                Err(err) => warn!("cannot add a client: {err}"),
-            }
+            state.core.insert_client(stream, None)
         })
         .context("cannot register the listening socket")?;
 
@@ -206,13 +203,16 @@ impl Core {
 
         let sync = crate::sync::SyncState::new(config.sync.deadline_hints);
         let explicit_sync_state = crate::protocols::explicit_sync::ExplicitSyncState::new::<State>(&dh);
-        let screencopy_state = crate::protocols::screencopy::ScreencopyState::new::<State>(&dh);
+        let screencopy_state = crate::protocols::screencopy::ScreencopyState::new::<State>(&dh, privileged);
+        let security_context_state =
+            smithay::wayland::security_context::SecurityContextState::new::<State, _>(&dh, privileged);
         Ok(Core {
             sync,
             syncobj_state: None,
             export_dmabuf_state: None,
             explicit_sync_state,
             screencopy_state,
+            security_context_state,
             display_handle: dh,
             loop_handle,
             loop_signal,
@@ -235,6 +235,7 @@ impl Core {
             popups: PopupManager::default(),
             seat,
             placed_windows: 0,
+            xdg_roles: Default::default(),
             ipc: None,
             stats: Stats::default(),
             client_limits,
@@ -242,6 +243,25 @@ impl Core {
             pending_screencopy: Vec::new(),
             clients_disconnected: Arc::default(),
         })
+    }
+
+    /// Start serving a client on `stream`; `security_context` when it came
+    /// through a sandbox's listening socket.
+    pub fn insert_client(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+        security_context: Option<smithay::wayland::security_context::SecurityContext>,
+    ) {
+        let data = ClientState {
+            compositor_state: CompositorClientState::default(),
+            disconnected: self.clients_disconnected.clone(),
+            budget: crate::limits::ClientBudget::new(self.client_limits),
+            security_context,
+        };
+        match self.display_handle.insert_client(stream, Arc::new(data)) {
+            Ok(_) => self.stats.clients_connected_total += 1,
+            Err(err) => warn!("cannot add a client: {err}"),
+        }
     }
 
     /// The toplevel window whose root surface is `surface`.
@@ -289,6 +309,19 @@ pub struct ClientState {
     disconnected: Arc<AtomicU64>,
     /// What this client makes Quay hold (`limits.rs`).
     pub budget: crate::limits::ClientBudget,
+    /// Set for a client that connected through a `wp_security_context_v1`
+    /// listener (a sandboxed app).
+    pub security_context: Option<smithay::wayland::security_context::SecurityContext>,
+}
+
+/// Whether `client` may see the privileged globals: anything that reads
+/// other clients' pixels (screencopy, export-dmabuf) and the security
+/// context manager itself. A client that connected through a sandbox's
+/// security context may not.
+pub fn privileged(client: &smithay::reexports::wayland_server::Client) -> bool {
+    client
+        .get_data::<ClientState>()
+        .is_some_and(|c| c.security_context.is_none())
 }
 
 impl ClientData for ClientState {

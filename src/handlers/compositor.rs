@@ -2,7 +2,6 @@
 
 use smithay::{
     backend::renderer::utils::on_commit_buffer_handler,
-    delegate_compositor,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Client},
     wayland::{
         compositor::{
@@ -50,6 +49,7 @@ impl CompositorHandler for State {
                 };
                 (acquire, release, dmabuf)
             });
+            crate::handlers::xdg_shell::check_unconfigured_buffer(state, surface);
             // zwp_linux_explicit_synchronization_v1: its commit-time errors,
             // and its acquire fence if the commit is valid.
             let sync_file = crate::protocols::explicit_sync::check_commit(surface);
@@ -103,7 +103,154 @@ impl CompositorHandler for State {
         shell::handle_commit(&mut self.core, surface);
     }
 }
-delegate_compositor!(State);
+// delegate_compositor! less wl_subcompositor's requests (below).
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor: ()
+] => CompositorState);
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor: ()
+] => CompositorState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor: ()
+] => CompositorState);
+
+/// `wl_surface.damage` and `wl_region.add` / `subtract` with a negative
+/// width or height: the protocol defines no error, so they are ignored as
+/// an empty rectangle would be (`damage_buffer` already is, smithay-0.7.0
+/// src/wayland/compositor/handlers.rs:306). smithay would build a negative
+/// `Size` from them (handlers.rs:222, :402), a debug assertion that the wire
+/// fuzzer (`tests/fuzz.rs`) hit first.
+impl smithay::reexports::wayland_server::Dispatch<WlSurface, smithay::wayland::compositor::SurfaceUserData>
+    for State
+{
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &WlSurface,
+        request: smithay::reexports::wayland_server::protocol::wl_surface::Request,
+        data: &smithay::wayland::compositor::SurfaceUserData,
+        dh: &smithay::reexports::wayland_server::DisplayHandle,
+        data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
+    ) {
+        use smithay::reexports::wayland_server::protocol::wl_surface::Request;
+        if let Request::Damage { width, height, .. } = &request {
+            if *width < 0 || *height < 0 {
+                return;
+            }
+        }
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            WlSurface,
+            smithay::wayland::compositor::SurfaceUserData,
+            State,
+        >>::request(state, client, resource, request, data, dh, data_init)
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &WlSurface,
+        data: &smithay::wayland::compositor::SurfaceUserData,
+    ) {
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            WlSurface,
+            smithay::wayland::compositor::SurfaceUserData,
+            State,
+        >>::destroyed(state, client, resource, data)
+    }
+}
+
+impl
+    smithay::reexports::wayland_server::Dispatch<
+        smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
+        smithay::wayland::compositor::RegionUserData,
+    > for State
+{
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
+        request: smithay::reexports::wayland_server::protocol::wl_region::Request,
+        data: &smithay::wayland::compositor::RegionUserData,
+        dh: &smithay::reexports::wayland_server::DisplayHandle,
+        data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
+    ) {
+        use smithay::reexports::wayland_server::protocol::wl_region::Request;
+        match &request {
+            Request::Add { width, height, .. } | Request::Subtract { width, height, .. }
+                if *width < 0 || *height < 0 =>
+            {
+                return;
+            }
+            _ => {}
+        }
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
+            smithay::wayland::compositor::RegionUserData,
+            State,
+        >>::request(state, client, resource, request, data, dh, data_init)
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
+        data: &smithay::wayland::compositor::RegionUserData,
+    ) {
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
+            smithay::wayland::compositor::RegionUserData,
+            State,
+        >>::destroyed(state, client, resource, data)
+    }
+}
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_callback::WlCallback: ()
+] => CompositorState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_subsurface::WlSubsurface: smithay::wayland::compositor::SubsurfaceUserData
+] => CompositorState);
+
+/// `wl_subcompositor.get_subsurface`: a surface that would be its own
+/// parent or its own ancestor is `bad_parent`, as the XML says; smithay
+/// answers both with `bad_surface` (smithay-0.7.0
+/// src/wayland/compositor/handlers.rs:464, via `set_parent`).
+impl
+    smithay::reexports::wayland_server::Dispatch<
+        smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
+        (),
+    > for State
+{
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
+        request: smithay::reexports::wayland_server::protocol::wl_subcompositor::Request,
+        data: &(),
+        dh: &smithay::reexports::wayland_server::DisplayHandle,
+        data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
+    ) {
+        use smithay::reexports::wayland_server::protocol::wl_subcompositor::{Error, Request};
+        if let Request::GetSubsurface { surface, parent, .. } = &request {
+            let mut ancestor = Some(parent.clone());
+            while let Some(a) = ancestor {
+                if &a == surface {
+                    smithay::reexports::wayland_server::Resource::post_error(
+                        resource,
+                        Error::BadParent,
+                        "a surface cannot be its own parent or ancestor",
+                    );
+                    return;
+                }
+                ancestor = get_parent(&a);
+            }
+        }
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
+            (),
+            State,
+        >>::request(state, client, resource, request, data, dh, data_init)
+    }
+}
 
 impl DrmSyncobjHandler for State {
     fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState> {

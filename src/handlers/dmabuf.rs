@@ -143,6 +143,21 @@ impl Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData> for State {
                 }
                 *state.core.params_fds.entry(params.id()).or_default() += 1;
             }
+            // smithay posts invalid_dimensions for a width or height < 1 and
+            // goes on to build a `Dmabuf` of that size (smithay-0.7.0
+            // src/wayland/dmabuf/mod.rs:1128-1202), a negative `Size` that is
+            // a debug assertion in Quay (found by tests/fuzz.rs): answer it
+            // here and stop.
+            zwp_linux_buffer_params_v1::Request::Create { width, height, .. }
+            | zwp_linux_buffer_params_v1::Request::CreateImmed { width, height, .. }
+                if *width < 1 || *height < 1 =>
+            {
+                params.post_error(
+                    zwp_linux_buffer_params_v1::Error::InvalidDimensions,
+                    format!("invalid size {width}x{height}"),
+                );
+                return;
+            }
             // The planes move into the buffer (charged in dmabuf_imported)
             // or are closed: either way the params object holds them no more.
             zwp_linux_buffer_params_v1::Request::Create { .. }

@@ -27,7 +27,7 @@ impl crate::protocols::export_dmabuf::ExportDmabufHandler for State {
 }
 
 smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1: ()
+    smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1: crate::protocols::GlobalFilter
 ] => crate::protocols::export_dmabuf::ExportDmabufState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [
     smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1: ()

@@ -5,8 +5,9 @@ mod compositor;
 mod dmabuf;
 mod export_dmabuf;
 mod screencopy;
+mod security_context;
 mod shm;
-mod xdg_shell;
+pub mod xdg_shell;
 
 use smithay::{
     delegate_output, delegate_presentation, delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,

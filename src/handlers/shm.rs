@@ -4,7 +4,7 @@
 //! `wl_shm` and `wl_shm_pool` are dispatched here rather than through
 //! `delegate_shm!` so that each request is charged to its client before
 //! smithay carries it out, and so that a bad `wl_shm_pool.resize` gets its
-//! protocol error without reaching smithay-0.7.0 src/wayland/shm/handlers.rs:191,
+//! protocol error without reaching smithay-0.7.0 src/wayland/shm/handlers.rs:195,
 //! which posts the error for a size <= 0 and then goes on to
 //! `NonZeroUsize::try_from(size as usize).unwrap()`: `resize(0)` would panic
 //! Quay there. Everything else is smithay's own code path.
@@ -129,10 +129,17 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
                 }
             }
             wl_shm_pool::Request::CreateBuffer { height, stride, .. } => {
-                // smithay checks the geometry; a refused buffer disconnects
-                // the client, so an over-charge here dies with it.
-                let bytes = (*stride as i64).saturating_mul(*height as i64).max(0) as u64;
-                if !charge(state, client, "a wl_shm buffer", 1, bytes) {
+                // A buffer smithay will refuse (invalid_stride: its bytes
+                // cannot fit any pool, handlers.rs:137-145) is not charged,
+                // so the client gets that error rather than the budget's.
+                // Any other refusal disconnects the client, and an
+                // over-charge dies with it.
+                let bytes = i64::from(*stride) * i64::from(*height);
+                if *stride > 0
+                    && *height > 0
+                    && bytes <= i64::from(i32::MAX)
+                    && !charge(state, client, "a wl_shm buffer", 1, bytes as u64)
+                {
                     return;
                 }
             }

@@ -1,12 +1,47 @@
 //! xdg_wm_base: toplevels are placed by [`crate::shell`], popups tracked.
+//!
+//! `xdg_surface` and `xdg_toplevel` requests pass through Quay before
+//! smithay's own dispatch, for the errors of the XML that smithay 0.7 does
+//! not post (or posts on another object), each found by
+//! `tests/protocol_errors.rs`:
+//! - a second `get_toplevel` / `get_popup` on one `xdg_surface`:
+//!   `xdg_surface.already_constructed` (smithay makes a second toplevel);
+//! - `xdg_surface.destroy` while its role object lives:
+//!   `xdg_surface.defunct_role_object` (smithay posts `xdg_wm_base.role`);
+//! - `set_window_geometry` with a size <= 0: `xdg_surface.invalid_size`;
+//! - `set_min_size` / `set_max_size` negative: `xdg_toplevel.invalid_size`
+//!   (smithay would build a negative `Size`, a debug assertion in Quay);
+//! - a buffer committed before the first configure was acked:
+//!   `xdg_surface.unconfigured_buffer` ([`check_unconfigured_buffer`],
+//!   from the pre-commit hook).
+//!
+//! Which `xdg_surface` a role object belongs to is not public in smithay;
+//! Quay learns it while smithay creates the role ([`XdgRoles`]).
+
+use std::collections::HashMap;
 
 use smithay::{
-    delegate_xdg_shell,
     desktop::{PopupKind, Window},
     output::Output,
-    reexports::wayland_server::protocol::{wl_output, wl_seat},
+    reexports::{
+        wayland_protocols::xdg::shell::server::{
+            xdg_surface::{self, XdgSurface},
+            xdg_toplevel::{self, XdgToplevel},
+        },
+        wayland_server::{
+            backend::{ClientId, ObjectId},
+            protocol::{wl_output, wl_seat, wl_surface::WlSurface},
+            Client, DataInit, Dispatch, DisplayHandle, Resource,
+        },
+    },
     utils::Serial,
-    wayland::shell::xdg::{PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState},
+    wayland::{
+        compositor::{with_states, BufferAssignment, SurfaceAttributes},
+        shell::xdg::{
+            PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+            XdgShellSurfaceUserData, XdgSurfaceUserData, XdgToplevelSurfaceData,
+        },
+    },
 };
 use tracing::debug;
 
@@ -18,6 +53,7 @@ impl XdgShellHandler for State {
     }
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        self.core.xdg_roles.created(surface.wl_surface());
         let window = Window::new_wayland_window(surface);
         self.core.place_new_window(window);
     }
@@ -26,9 +62,33 @@ impl XdgShellHandler for State {
         if let Some(window) = self.core.window_for_surface(surface.wl_surface()).cloned() {
             self.core.space.unmap_elem(&window);
         }
+        // Unmapped, the window's buffers are read no more: release them now,
+        // not when the client next attaches or destroys the wl_surface.
+        // smithay's renderer state holds each buffer and releases it when
+        // dropped (smithay-0.7.0 src/backend/renderer/utils/wayland.rs:40);
+        // the states are taken under the surface lock and dropped after it.
+        let mut taken = Vec::new();
+        smithay::wayland::compositor::with_surface_tree_downward(
+            surface.wl_surface(),
+            (),
+            |_, _, _| smithay::wayland::compositor::TraversalAction::DoChildren(()),
+            |_, states, _| {
+                if let Some(data) = states
+                    .data_map
+                    .get::<smithay::backend::renderer::utils::RendererSurfaceStateUserData>()
+                {
+                    if let Ok(mut state) = data.lock() {
+                        taken.push(std::mem::take(&mut *state));
+                    }
+                }
+            },
+            |_, _, _| true,
+        );
+        drop(taken);
     }
 
     fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        self.core.xdg_roles.created(surface.wl_surface());
         self.core.unconstrain_popup(&surface);
         if let Err(err) = self.core.popups.track_popup(PopupKind::Xdg(surface)) {
             debug!("popup not tracked: {err}");
@@ -58,4 +118,179 @@ impl XdgShellHandler for State {
         // dismisses it.
     }
 }
-delegate_xdg_shell!(State);
+
+/// Which `xdg_surface` has constructed a role object, and for which
+/// `wl_surface`. An entry is made while smithay handles `get_toplevel` /
+/// `get_popup` (its handler's `new_toplevel` / `new_popup` runs inside the
+/// request Quay forwards) and goes with the `xdg_surface`.
+#[derive(Debug, Default)]
+pub struct XdgRoles {
+    /// The `xdg_surface` whose request is being forwarded now.
+    constructing: Option<ObjectId>,
+    /// xdg_surface -> its wl_surface, once it has a role object.
+    constructed: HashMap<ObjectId, WlSurface>,
+}
+
+impl XdgRoles {
+    fn created(&mut self, wl_surface: &WlSurface) {
+        if let Some(xdg) = self.constructing.take() {
+            self.constructed.insert(xdg, wl_surface.clone());
+        }
+    }
+
+    /// The xdg_surface of `wl_surface`, if it has a role object.
+    fn xdg_surface_of(&self, wl_surface: &WlSurface) -> Option<&ObjectId> {
+        self.constructed
+            .iter()
+            .find(|(_, s)| *s == wl_surface)
+            .map(|(x, _)| x)
+    }
+}
+
+/// Whether the role object (toplevel or popup) of `wl_surface` is alive.
+fn role_alive(shell: &XdgShellState, wl_surface: &WlSurface) -> bool {
+    shell
+        .toplevel_surfaces()
+        .iter()
+        .any(|t| t.wl_surface() == wl_surface && t.alive())
+        || shell
+            .popup_surfaces()
+            .iter()
+            .any(|p| p.wl_surface() == wl_surface && p.alive())
+}
+
+/// The pre-commit check for `xdg_surface.unconfigured_buffer`: a toplevel
+/// that attaches a buffer before it acked its first configure.
+pub fn check_unconfigured_buffer(state: &mut State, surface: &WlSurface) {
+    let attaches = with_states(surface, |states| {
+        matches!(
+            states.cached_state.get::<SurfaceAttributes>().pending().buffer,
+            Some(BufferAssignment::NewBuffer(_))
+        ) && states
+            .data_map
+            .get::<XdgToplevelSurfaceData>()
+            .and_then(|d| d.lock().ok().map(|d| !d.configured))
+            .unwrap_or(false)
+    });
+    if !attaches {
+        return;
+    }
+    let Some(id) = state.core.xdg_roles.xdg_surface_of(surface).cloned() else {
+        return;
+    };
+    if let Ok(xdg) = XdgSurface::from_id(&state.core.display_handle, id) {
+        xdg.post_error(
+            xdg_surface::Error::UnconfiguredBuffer,
+            "a buffer was committed before the first configure was acked",
+        );
+    }
+}
+
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase: ()
+] => XdgShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase: smithay::wayland::shell::xdg::XdgWmBaseUserData
+] => XdgShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::xdg::shell::server::xdg_positioner::XdgPositioner: smithay::wayland::shell::xdg::XdgPositionerUserData
+] => XdgShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::xdg::shell::server::xdg_popup::XdgPopup: XdgShellSurfaceUserData
+] => XdgShellState);
+
+impl Dispatch<XdgSurface, XdgSurfaceUserData> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &XdgSurface,
+        request: xdg_surface::Request,
+        data: &XdgSurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        let id = resource.id();
+        match &request {
+            xdg_surface::Request::GetToplevel { .. } | xdg_surface::Request::GetPopup { .. } => {
+                if state.core.xdg_roles.constructed.contains_key(&id) {
+                    resource.post_error(
+                        xdg_surface::Error::AlreadyConstructed,
+                        "this xdg_surface already has a role object",
+                    );
+                    return;
+                }
+                state.core.xdg_roles.constructing = Some(id.clone());
+            }
+            xdg_surface::Request::Destroy => {
+                if let Some(wl) = state.core.xdg_roles.constructed.get(&id) {
+                    if wl.is_alive() && role_alive(&state.core.xdg_shell_state, wl) {
+                        resource.post_error(
+                            xdg_surface::Error::DefunctRoleObject,
+                            "xdg_surface destroyed before its role object",
+                        );
+                        return;
+                    }
+                }
+            }
+            xdg_surface::Request::SetWindowGeometry { width, height, .. } if *width <= 0 || *height <= 0 => {
+                resource.post_error(
+                    xdg_surface::Error::InvalidSize,
+                    format!("window geometry of {width}x{height}"),
+                );
+                return;
+            }
+            _ => {}
+        }
+        <XdgShellState as Dispatch<XdgSurface, XdgSurfaceUserData, State>>::request(
+            state, client, resource, request, data, dh, data_init,
+        );
+        state.core.xdg_roles.constructing = None;
+    }
+
+    fn destroyed(state: &mut State, client: ClientId, resource: &XdgSurface, data: &XdgSurfaceUserData) {
+        state.core.xdg_roles.constructed.remove(&resource.id());
+        <XdgShellState as Dispatch<XdgSurface, XdgSurfaceUserData, State>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
+
+impl Dispatch<XdgToplevel, XdgShellSurfaceUserData> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &XdgToplevel,
+        request: xdg_toplevel::Request,
+        data: &XdgShellSurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        match &request {
+            xdg_toplevel::Request::SetMinSize { width, height }
+            | xdg_toplevel::Request::SetMaxSize { width, height }
+                if *width < 0 || *height < 0 =>
+            {
+                resource.post_error(
+                    xdg_toplevel::Error::InvalidSize,
+                    format!("negative size limit {width}x{height}"),
+                );
+                return;
+            }
+            _ => {}
+        }
+        <XdgShellState as Dispatch<XdgToplevel, XdgShellSurfaceUserData, State>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: ClientId,
+        resource: &XdgToplevel,
+        data: &XdgShellSurfaceUserData,
+    ) {
+        <XdgShellState as Dispatch<XdgToplevel, XdgShellSurfaceUserData, State>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}

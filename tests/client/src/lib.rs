@@ -130,6 +130,8 @@ pub struct App {
     /// Every feedback's outcome in arrival order (None: discarded).
     pub feedback_log: Vec<Option<Presented>>,
     pub buffer_releases: u32,
+    /// Protocol ids of the buffers `wl_buffer.release` came for, in order.
+    pub released_buffers: Vec<u32>,
     /// zwp_linux_buffer_release_v1 events: (release object id, fenced).
     pub explicit_releases: Vec<(u32, bool)>,
     /// Serial of the last configure per xdg_surface id, and whether acked.
@@ -194,6 +196,8 @@ pub struct TestClient {
     pub screencopy: Option<zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
     /// zwlr_export_dmabuf_manager_v1, when offered (KMS only).
     pub export_dmabuf: Option<zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1>,
+    /// wp_security_context_manager_v1, when offered (not to sandboxed clients).
+    pub security_context: Option<wp_security_context_manager_v1::WpSecurityContextManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -287,6 +291,7 @@ impl TestClient {
             explicit_sync: globals.bind(&qh, 1..=2, ()).ok(),
             screencopy: globals.bind(&qh, 1..=3, ()).ok(),
             export_dmabuf: globals.bind(&qh, 1..=1, ()).ok(),
+            security_context: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -595,6 +600,7 @@ ignore_events!(
     WlSubsurface,
     WlSurface,
     WlShmPool,
+    wayland_client::protocol::wl_region::WlRegion,
     WlSeat,
     WlOutput,
     ZwpLinuxDmabufV1,
@@ -616,6 +622,11 @@ pub use wayland_protocols_wlr::export_dmabuf::v1::client::{
     zwlr_export_dmabuf_frame_v1, zwlr_export_dmabuf_manager_v1,
 };
 wayland_client::delegate_noop!(App: ignore zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1);
+pub use wayland_protocols::wp::security_context::v1::client::{
+    wp_security_context_manager_v1, wp_security_context_v1,
+};
+wayland_client::delegate_noop!(App: ignore wp_security_context_manager_v1::WpSecurityContextManagerV1);
+wayland_client::delegate_noop!(App: ignore wp_security_context_v1::WpSecurityContextV1);
 
 impl Dispatch<zwlr_export_dmabuf_frame_v1::ZwlrExportDmabufFrameV1, ()> for App {
     fn event(
@@ -730,7 +741,7 @@ impl Dispatch<WlShm, ()> for App {
 impl Dispatch<WlBuffer, ()> for App {
     fn event(
         app: &mut Self,
-        _: &WlBuffer,
+        buffer: &WlBuffer,
         event: wl_buffer::Event,
         _: &(),
         _: &Connection,
@@ -738,6 +749,7 @@ impl Dispatch<WlBuffer, ()> for App {
     ) {
         if let wl_buffer::Event::Release = event {
             app.buffer_releases += 1;
+            app.released_buffers.push(buffer.id().protocol_id());
         }
     }
 }
