@@ -340,7 +340,7 @@ fn explicit(socket: &Path) -> Result<String, String> {
     w.surface.attach(Some(&b), 0, 0);
     w.surface.damage_buffer(0, 0, W, H);
     ss.set_acquire_fence(fence_b.as_fd());
-    let _rel_b = ss.get_release(&c.qh, ());
+    let rel_b = ss.get_release(&c.qh, ());
     let seen = commit_frame(&mut c, &w);
     if !frame_after(&mut c, seen, Duration::from_secs(10)) {
         return Err("an already-signalled fence held the commit".into());
@@ -387,8 +387,17 @@ fn explicit(socket: &Path) -> Result<String, String> {
         let _ = commit_frame(&mut c, &w);
         c.roundtrip().map_err(e)?;
     }
+    // b is shown; attach(NULL) + commit: Quay no longer uses b, so b's release
+    // comes (a client waiting for it to reuse b must not wait for ever).
+    w.surface.attach(None, 0, 0);
+    w.surface.commit();
+    let rel_b_id = rel_b.id().protocol_id();
+    c.dispatch_until("b's release after attach(NULL)", Duration::from_secs(5), |app| {
+        app.explicit_releases.iter().any(|(id, _)| *id == rel_b_id)
+    })
+    .map_err(|_| "attach(NULL) + commit: the shown buffer's release never came".to_string())?;
     Ok(format!(
-        "{{\"ok\":true,\"test\":\"explicit\",\"held_ms\":1000,\"deadline_after_signal_ms\":{:.3},\"errors_checked\":{checked}}}",
+        "{{\"ok\":true,\"test\":\"explicit\",\"held_ms\":1000,\"deadline_after_signal_ms\":{:.3},\"errors_checked\":{checked},\"null_attach_released\":true}}",
         (deadline as f64 - signalled_at as f64) / 1e6
     ))
 }
@@ -477,8 +486,18 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
                     "release point 2: signalled while shown {released_early}, after replacement {released}"
                 ));
             }
+            // b is shown; attach(NULL) + commit releases it: point 4 signals.
+            if drm.wait(tl, 4, 0).map_err(e)? {
+                return Err("release point 4 signalled while b is shown".into());
+            }
+            w.surface.attach(None, 0, 0);
+            w.surface.commit();
+            c.roundtrip().map_err(e)?;
+            if !drm.wait(tl, 4, 5000).map_err(e)? {
+                return Err("attach(NULL) + commit: release point 4 never signalled".into());
+            }
             Ok(format!(
-                "{{\"ok\":true,\"test\":\"timeline\",\"held_ms\":1000,\"presented_after_signal_ms\":{:.2},\"release_signalled\":true}}",
+                "{{\"ok\":true,\"test\":\"timeline\",\"held_ms\":1000,\"presented_after_signal_ms\":{:.2},\"release_signalled\":true,\"null_attach_released\":true}}",
                 presented_at.map_or(f64::NAN, |p| (p - signalled_at) as f64 / 1e6)
             ))
         }
