@@ -34,6 +34,9 @@
 //! - `implicit`: no explicit-sync protocol; a sw_sync write fence on the
 //!   dma-buf holds the commit until it signals, and gets a deadline.
 //!
+//! - `churn`: many clients at once living and dying on real dma-bufs and
+//!   syncobjs, in every way a client leaves ([`churn`]).
+//!
 //! Each prints one JSON line; an `Err` is a failed expectation.
 
 use std::{os::fd::AsFd, path::Path, time::Duration};
@@ -421,6 +424,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     if name == "export-roundtrip" {
         return crate::capture::export_roundtrip(socket, 8, 0xffc0_6030);
     }
+    if name == "churn" {
+        return churn(socket, drm_path);
+    }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;
         return errors(socket, &drm);
@@ -647,4 +653,129 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
         }
         other => Err(format!("unknown --syncobj-test {other}")),
     }
+}
+
+/// `churn`: `QUAY_CHURN_CLIENTS` threads (default 8) for `QUAY_CHURN_SECS`
+/// (default 20, and at least one life of each kind per thread), each living
+/// client after client on real kernel objects:
+/// a window of dma-heap buffers shown and cleanly destroyed; one whose last
+/// commit waits on a syncobj acquire point that never signals, dropped with
+/// it; params with a heap plane never created (dropped mid-import); a heap
+/// buffer attached and the connection dropped before the commit; two
+/// `wl_buffer`s on one dma-buf, dropped with everything alive; a
+/// connection cut in the middle of a message. The compositor must serve
+/// every one; what it holds afterwards is the VM case's check.
+pub fn churn(socket: &Path, drm_path: &Path) -> Result<String, String> {
+    let num = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let clients = num("QUAY_CHURN_CLIENTS", 8) as usize;
+    let until = std::time::Instant::now() + Duration::from_secs(num("QUAY_CHURN_SECS", 20));
+    let threads: Vec<_> = (0..clients)
+        .map(|t| {
+            let socket = socket.to_path_buf();
+            let drm_path = drm_path.to_path_buf();
+            std::thread::spawn(move || -> Result<[u64; 6], String> {
+                let drm = Drm::open(&drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;
+                let mut lives = [0u64; 6];
+                let mut round = t;
+                // At least one life of each kind, however slow the machine.
+                while std::time::Instant::now() < until || round < t + 6 * clients {
+                    let kind = round % 6;
+                    churn_life(&socket, &drm, kind)
+                        .map_err(|err| format!("life {round} (kind {kind}): {err}"))?;
+                    lives[kind] += 1;
+                    round += clients;
+                }
+                Ok(lives)
+            })
+        })
+        .collect();
+    let mut lives = [0u64; 6];
+    for t in threads {
+        let l = t.join().map_err(|_| "a churn thread panicked".to_string())??;
+        for (a, b) in lives.iter_mut().zip(l) {
+            *a += b;
+        }
+    }
+    Ok(format!(
+        "{{\"ok\":true,\"test\":\"churn\",\"clients\":{clients},\"lives\":{},\"clean\":{},\"never_signalled\":{},\"mid_import\":{},\"attach_no_commit\":{},\"shared_dropped\":{},\"mid_message\":{}}}",
+        lives.iter().sum::<u64>(),
+        lives[0],
+        lives[1],
+        lives[2],
+        lives[3],
+        lives[4],
+        lives[5]
+    ))
+}
+
+fn churn_life(socket: &Path, drm: &Drm, kind: usize) -> Result<(), String> {
+    use std::io::Write;
+    if kind == 5 {
+        let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(e)?;
+        let _ = s.write_all(&[1, 0, 0, 0, 1, 0]);
+        return Ok(());
+    }
+    let mut c = TestClient::connect_lenient(socket).map_err(e)?;
+    if kind == 2 {
+        let fd = alloc(Source::DmaHeap, (W * H * 4) as u64).map_err(e)?;
+        let p = c.params();
+        p.add(fd.as_fd(), 0, 0, (W * 4) as u32, 0, 0);
+        c.conn.flush().map_err(e)?;
+        return Ok(());
+    }
+    let w = c.window(W, H, 0xff20_4060).map_err(e)?;
+    c.commit_and_wait_frame(&w.surface).map_err(e)?;
+    match kind {
+        0 => {
+            for color in [0xffff_0000u32, 0xff00_ff00] {
+                let b = heap_buffer(&mut c, color)?;
+                w.surface.attach(Some(&b), 0, 0);
+                w.surface.damage_buffer(0, 0, W, H);
+                c.commit_and_wait_frame(&w.surface).map_err(e)?;
+            }
+            w.toplevel.destroy();
+            w.xdg_surface.destroy();
+            w.surface.destroy();
+            c.roundtrip().map_err(e)?;
+        }
+        1 => {
+            let mgr = c.syncobj.clone().ok_or("no wp_linux_drm_syncobj_manager_v1")?;
+            let tl = drm.create().map_err(e)?;
+            let timeline = mgr.import_timeline(drm.export(tl).map_err(e)?.as_fd(), &c.qh, ());
+            let ss = mgr.get_surface(&w.surface, &c.qh, ());
+            let b = heap_buffer(&mut c, 0xff80_8000)?;
+            w.surface.attach(Some(&b), 0, 0);
+            w.surface.damage_buffer(0, 0, W, H);
+            ss.set_acquire_point(&timeline, 0, 1);
+            ss.set_release_point(&timeline, 0, 2);
+            w.surface.commit();
+            c.roundtrip().map_err(e)?;
+            // Point 1 never signals; the client goes with its commit held.
+        }
+        3 => {
+            let b = heap_buffer(&mut c, 0xff00_80ff)?;
+            w.surface.attach(Some(&b), 0, 0);
+            c.conn.flush().map_err(e)?;
+        }
+        _ => {
+            let fd = alloc(Source::DmaHeap, (W * H * 4) as u64).map_err(e)?;
+            fill(&fd, (W * H * 4) as usize, 0xff60_2080).map_err(e)?;
+            let mut bufs = Vec::new();
+            for _ in 0..2 {
+                let p = c.params();
+                p.add(fd.as_fd(), 0, 0, (W * 4) as u32, 0, 0);
+                p.create(W, H, XRGB8888, Flags::empty());
+                match c.wait_params(&p).map_err(e)? {
+                    ParamsResult::Created(b) => bufs.push(b),
+                    ParamsResult::Failed => return Err("a heap dma-buf was refused".into()),
+                }
+            }
+            for b in &bufs {
+                w.surface.attach(Some(b), 0, 0);
+                w.surface.damage_buffer(0, 0, W, H);
+                c.commit_and_wait_frame(&w.surface).map_err(e)?;
+            }
+        }
+    }
+    Ok(())
 }
