@@ -23,6 +23,13 @@
 //! | `zwp_linux_buffer_params_v1` plane | 1 per `add` | – | `create`, `create_immed` or destroy |
 //! | dma-buf `wl_buffer` | 1 per plane | Σ offset + stride × height | the `wl_buffer` is destroyed |
 //!
+//! Objects with no fd or memory of the client's behind them are counted
+//! apart ([`ClientBudget::try_charge_object`]): `wl_surface`, `wl_region`
+//! and `wl_surface.frame` callbacks, each from its request until it is
+//! destroyed (a callback: when it is done), against `[limits]
+//! client_objects`. Other per-surface objects (viewports, xdg roles,
+//! syncobj surfaces) are bounded by the surfaces they belong to.
+//!
 //! The fd count is an upper bound of the fds the client makes Quay hold (a pool
 //! and its buffers share one fd); real clients stay far below the defaults. A
 //! pool's own mapping is not kept in the byte count (smithay's pool data is
@@ -97,6 +104,7 @@ pub fn restore_nofile_for_child(cmd: &mut std::process::Command) {
 pub struct ClientLimits {
     pub fds: u64,
     pub bytes: u64,
+    pub objects: u64,
 }
 
 impl ClientLimits {
@@ -107,6 +115,7 @@ impl ClientLimits {
         ClientLimits {
             fds: nofile.map_or(fds, |n| fds.min((n / 4).max(1))),
             bytes: config.client_buffer_bytes(),
+            objects: u64::from(config.client_objects.0),
         }
     }
 }
@@ -117,6 +126,7 @@ pub struct ClientBudget {
     limits: ClientLimits,
     fds: AtomicU64,
     bytes: AtomicU64,
+    objects: AtomicU64,
 }
 
 /// Which budget a charge passed.
@@ -136,6 +146,12 @@ pub enum BudgetExceeded {
         held: u64,
         limit: u64,
     },
+    #[error("{what} would give this client {held} surfaces, regions and frame callbacks (limit {limit}; [limits] client_objects)")]
+    Objects {
+        what: &'static str,
+        held: u64,
+        limit: u64,
+    },
 }
 
 impl ClientBudget {
@@ -144,7 +160,30 @@ impl ClientBudget {
             limits,
             fds: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            objects: AtomicU64::new(0),
         }
+    }
+
+    /// One more object (a surface, region or frame callback), or the limit it passes.
+    pub fn try_charge_object(&self, what: &'static str) -> Result<(), BudgetExceeded> {
+        let held = self.objects.load(Ordering::Relaxed).saturating_add(1);
+        if held > self.limits.objects {
+            return Err(BudgetExceeded::Objects {
+                what,
+                held,
+                limit: self.limits.objects,
+            });
+        }
+        self.objects.store(held, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn release_object(&self) {
+        let _ = self
+            .objects
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(1))
+            });
     }
 
     /// Add `fds` and `bytes`, or change nothing and say which limit they pass.
@@ -252,7 +291,26 @@ mod tests {
     use super::*;
 
     fn limits(fds: u64, bytes: u64) -> ClientLimits {
-        ClientLimits { fds, bytes }
+        ClientLimits {
+            fds,
+            bytes,
+            objects: 2,
+        }
+    }
+
+    #[test]
+    fn objects_are_counted_apart() {
+        let b = ClientBudget::new(limits(1, 1));
+        b.try_charge_object("s").unwrap();
+        b.try_charge_object("s").unwrap();
+        assert!(matches!(
+            b.try_charge_object("s"),
+            Err(BudgetExceeded::Objects { held: 3, .. })
+        ));
+        b.release_object();
+        b.try_charge_object("s").unwrap();
+        // Objects do not use the fd or byte budget.
+        b.try_charge("f", 1, 1).unwrap();
     }
 
     #[test]

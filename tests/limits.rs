@@ -464,3 +464,57 @@ fn sandboxed_clients_see_no_privileged_globals() {
     assert!(again.global("zwlr_screencopy_manager_v1").is_some());
     drop(close_w);
 }
+
+#[test]
+fn an_object_flood_is_stopped_by_its_budget() {
+    let config = format!("{SMALL_CONFIG}\n[limits]\nclient_objects = 1000\n");
+    let quay = Quay::start(&config);
+    let mut bystander = quay.client();
+    let w = bystander.window(16, 16, 0xffff0000).unwrap();
+    bystander.commit_and_wait_frame(&w.surface).unwrap();
+
+    // Surfaces: the 1001st live one is refused.
+    let mut flood = quay.client();
+    flood_until_killed(&mut flood, &mut bystander, |c| {
+        let _ = c.compositor.create_surface(&c.qh, ());
+    });
+    // Frame callbacks on one surface that never commits.
+    let mut frames = quay.client();
+    let s = frames.compositor.create_surface(&frames.qh, ());
+    flood_until_killed(&mut frames, &mut bystander, |c| {
+        let _ = s.frame(&c.qh, ());
+    });
+    let log = quay.log_text();
+    assert!(
+        log.contains("a wl_surface would give this client 1001 surfaces, regions and frame callbacks (limit 1000; [limits] client_objects)"),
+        "log:\n{log}"
+    );
+    assert!(
+        log.contains("a frame callback would give this client 1001"),
+        "log:\n{log}"
+    );
+    assert_eq!(quay.stat("clients_over_budget_total"), 2);
+    for _ in 0..3 {
+        bystander.commit_and_wait_frame(&w.surface).unwrap();
+    }
+
+    // Objects that go give their place back: 3,000 surfaces and regions made
+    // and destroyed, and frames answered, all under a budget of 1,000.
+    let mut honest = quay.client();
+    for i in 0..3000 {
+        let s = honest.compositor.create_surface(&honest.qh, ());
+        let r = honest.compositor.create_region(&honest.qh, ());
+        r.destroy();
+        s.destroy();
+        if i % 500 == 0 {
+            honest.roundtrip().unwrap();
+        }
+    }
+    let hw = honest.window(16, 16, 0xff00ff00).unwrap();
+    for _ in 0..20 {
+        honest.commit_and_wait_frame(&hw.surface).unwrap();
+    }
+    honest
+        .roundtrip()
+        .expect("an honest client stays under its object budget");
+}

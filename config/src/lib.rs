@@ -160,6 +160,9 @@ pub struct Limits {
     /// Bytes of a client's shm pools, shm buffers and dma-buf buffers, in MiB.
     #[serde(default = "default_client_buffer_mib")]
     pub client_buffer_mib: Mebibytes,
+    /// Surfaces, regions and pending frame callbacks of one client.
+    #[serde(default = "default_client_objects")]
+    pub client_objects: Count,
 }
 
 impl Limits {
@@ -173,6 +176,9 @@ fn default_client_fds() -> Count {
 }
 fn default_client_buffer_mib() -> Mebibytes {
     Limits::default().client_buffer_mib
+}
+fn default_client_objects() -> Count {
+    Limits::default().client_objects
 }
 
 impl Default for Limits {

@@ -110,9 +110,6 @@ smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
 smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
     smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor: ()
 ] => CompositorState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor: ()
-] => CompositorState);
 
 /// `wl_surface.damage` and `wl_region.add` / `subtract` with a negative
 /// width or height: the protocol defines no error, so they are ignored as
@@ -133,10 +130,14 @@ impl smithay::reexports::wayland_server::Dispatch<WlSurface, smithay::wayland::c
         data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
     ) {
         use smithay::reexports::wayland_server::protocol::wl_surface::Request;
-        if let Request::Damage { width, height, .. } = &request {
-            if *width < 0 || *height < 0 {
+        match &request {
+            Request::Damage { width, height, .. } if *width < 0 || *height < 0 => return,
+            Request::Frame { .. }
+                if !crate::handlers::shm::charge_object(state, client, "a frame callback") =>
+            {
                 return;
             }
+            _ => {}
         }
         <CompositorState as smithay::reexports::wayland_server::Dispatch<
             WlSurface,
@@ -151,6 +152,16 @@ impl smithay::reexports::wayland_server::Dispatch<WlSurface, smithay::wayland::c
         resource: &WlSurface,
         data: &smithay::wayland::compositor::SurfaceUserData,
     ) {
+        // The surface, and the frame callbacks it will never answer now
+        // (wl_callback has no destroy request: they stay in the client's
+        // object map, uncounted, until it disconnects).
+        let orphans = with_states(resource, |s| {
+            let mut attrs = s.cached_state.get::<SurfaceAttributes>();
+            attrs.pending().frame_callbacks.len() + attrs.current().frame_callbacks.len()
+        });
+        for _ in 0..=orphans {
+            crate::handlers::shm::release_object_by_id(&state.core.display_handle, &client);
+        }
         <CompositorState as smithay::reexports::wayland_server::Dispatch<
             WlSurface,
             smithay::wayland::compositor::SurfaceUserData,
@@ -196,6 +207,7 @@ impl
         resource: &smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
         data: &smithay::wayland::compositor::RegionUserData,
     ) {
+        crate::handlers::shm::release_object_by_id(&state.core.display_handle, &client);
         <CompositorState as smithay::reexports::wayland_server::Dispatch<
             smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
             smithay::wayland::compositor::RegionUserData,
@@ -203,9 +215,75 @@ impl
         >>::destroyed(state, client, resource, data)
     }
 }
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_callback::WlCallback: ()
-] => CompositorState);
+
+/// `wl_compositor`: each surface and region is charged to its client's
+/// object budget (`limits.rs`) before smithay makes it.
+impl
+    smithay::reexports::wayland_server::Dispatch<
+        smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor,
+        (),
+    > for State
+{
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor,
+        request: smithay::reexports::wayland_server::protocol::wl_compositor::Request,
+        data: &(),
+        dh: &smithay::reexports::wayland_server::DisplayHandle,
+        data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
+    ) {
+        use smithay::reexports::wayland_server::protocol::wl_compositor::Request;
+        let what = match &request {
+            Request::CreateSurface { .. } => Some("a wl_surface"),
+            Request::CreateRegion { .. } => Some("a wl_region"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            if !crate::handlers::shm::charge_object(state, client, what) {
+                return;
+            }
+        }
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor,
+            (),
+            State,
+        >>::request(state, client, resource, request, data, dh, data_init)
+    }
+}
+
+/// Frame callbacks: charged at `wl_surface.frame`, given back when done.
+impl
+    smithay::reexports::wayland_server::Dispatch<
+        smithay::reexports::wayland_server::protocol::wl_callback::WlCallback,
+        (),
+    > for State
+{
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &smithay::reexports::wayland_server::protocol::wl_callback::WlCallback,
+        request: smithay::reexports::wayland_server::protocol::wl_callback::Request,
+        data: &(),
+        dh: &smithay::reexports::wayland_server::DisplayHandle,
+        data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
+    ) {
+        <CompositorState as smithay::reexports::wayland_server::Dispatch<
+            smithay::reexports::wayland_server::protocol::wl_callback::WlCallback,
+            (),
+            State,
+        >>::request(state, client, resource, request, data, dh, data_init)
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        _resource: &smithay::reexports::wayland_server::protocol::wl_callback::WlCallback,
+        _data: &(),
+    ) {
+        crate::handlers::shm::release_object_by_id(&state.core.display_handle, &client);
+    }
+}
 smithay::reexports::wayland_server::delegate_dispatch!(State: [
     smithay::reexports::wayland_server::protocol::wl_subsurface::WlSubsurface: smithay::wayland::compositor::SubsurfaceUserData
 ] => CompositorState);

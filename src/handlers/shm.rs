@@ -46,6 +46,33 @@ pub(crate) fn release_by_id(
     }
 }
 
+/// Give back one object of the client `id`, if it is still there.
+pub(crate) fn release_object_by_id(
+    dh: &DisplayHandle,
+    id: &smithay::reexports::wayland_server::backend::ClientId,
+) {
+    if let Ok(data) = dh.backend_handle().get_client_data(id.clone()) {
+        if let Some(c) = data.downcast_ref::<ClientState>() {
+            c.budget.release_object();
+        }
+    }
+}
+
+/// Charge one object to `client`, or disconnect it for passing its budget.
+pub(crate) fn charge_object(state: &mut State, client: &Client, what: &'static str) -> bool {
+    let Some(budget) = budget(client) else {
+        return true;
+    };
+    match budget.try_charge_object(what) {
+        Ok(()) => true,
+        Err(err) => {
+            state.core.stats.clients_over_budget_total += 1;
+            crate::limits::disconnect_over_budget(client, &state.core.display_handle, &err);
+            false
+        }
+    }
+}
+
 /// Charge `client`, or disconnect it for passing its budget. `false`: the
 /// request must not be carried out.
 pub(crate) fn charge(state: &mut State, client: &Client, what: &'static str, fds: u64, bytes: u64) -> bool {
