@@ -93,6 +93,10 @@ enum Front {
 
 struct UdevOutput {
     output: Output,
+    /// Its `wl_output` global, removed when the connector goes (smithay
+    /// keeps a global until it is removed: a re-plugged connector would
+    /// otherwise be advertised twice, and the old global keep the `Output`).
+    global: smithay::reexports::wayland_server::backend::GlobalId,
     /// The primary plane's buffer of the frame waiting for its flip, and of
     /// the last flipped one, with its flip time (`zwlr_export_dmabuf_v1`).
     queued: Option<Front>,
@@ -350,6 +354,24 @@ impl Udev {
                 info!(output = o.output.name(), "connector disconnected");
                 core.space.unmap_output(&o.output);
                 self.renderer.cache_mut().unpin(&o.output.name());
+                if let Some(t) = o.redraw_timer {
+                    core.loop_handle.remove(t);
+                }
+                // Hidden from new binds now, removed once clients that are
+                // binding it right now have had time to see it go (the
+                // order anvil and niri use).
+                core.display_handle.disable_global::<State>(o.global.clone());
+                let global = o.global;
+                let removal = core.loop_handle.insert_source(
+                    Timer::from_duration(Duration::from_secs(5)),
+                    move |_, _, state| {
+                        state.core.display_handle.remove_global::<State>(global.clone());
+                        TimeoutAction::Drop
+                    },
+                );
+                if let Err(e) = removal {
+                    warn!("cannot schedule removing a wl_output global: {e}");
+                }
             }
         }
         for info in connected {
@@ -410,7 +432,7 @@ impl Udev {
             .map(|g| g.loc.x + g.size.w)
             .max()
             .unwrap_or(0);
-        output.create_global::<State>(&core.display_handle);
+        let global = output.create_global::<State>(&core.display_handle);
         output.set_preferred(wl_mode);
         output.change_current_state(Some(wl_mode), Some(Transform::Normal), None, Some((x, 0).into()));
         core.space.map_output(&output, (x, 0));
@@ -435,6 +457,7 @@ impl Udev {
             crtc,
             UdevOutput {
                 output,
+                global,
                 queued: None,
                 front: None,
                 compositor,

@@ -1,7 +1,11 @@
 # Churn and faults on real kernel objects: many clients living and dying on dma-bufs and
-# syncobjs, and a session pause and resume through a real VT switch (seatd hands the seat
+# syncobjs, a connector unplugged and plugged back (the DRM connector's sysfs `status`
+# forces it off or back to detection; the card's `change` uevent is what a real hotplug
+# sends), and
+# a session pause and resume through a real VT switch (seatd hands the seat
 # back and forth as the kernel switches virtual terminals).
 vm_case quay-churn-soak virtio case_quay_churn_soak 300
+vm_case quay-udev-virtio-hotplug virtio case_quay_hotplug 240
 vm_case quay-udev-virtio-vt-switch virtio case_quay_vt_switch 240
 
 # vt_activate N: switch the kernel to VT N and wait until it is active (VT_ACTIVATE,
@@ -110,5 +114,67 @@ case_quay_churn_soak() {
   # Fullscreen: the cascade has moved on by thousands of windows.
   dmabuf_client_shot after after.png --source heap --fullscreen --color 0xff20c040 --frames 10
   [ -f "$CASE_OUT/after.png" ] && host_check pixel after.png 100 75 32 192 64
+  stop_quay
+}
+
+# hotplug_uevent: the card's `change` uevent, as the kernel sends it on a real hotplug
+# (forcing a connector through sysfs re-probes it but sends none)
+hotplug_uevent() { echo change > "/sys/class/drm/$(basename "$CARD")/uevent"; }
+
+# wl_outputs: wl_output globals a new client sees
+wl_outputs() { timeout 20 wayland-info 2>/dev/null | grep -c "interface: 'wl_output'"; }
+
+# The virtio connector forced off and back: the output goes (no framebuffer or GEM
+# handle of its swapchain left, its wl_output global withdrawn, Quay and the client
+# survive) and comes back (one wl_output, frames flow, the same framebuffer and handle
+# counts as before).
+case_quay_hotplug() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local conn; conn=$(ls -d /sys/class/drm/"$(basename "$CARD")"-*/ 2>/dev/null | head -n1)
+  [ -n "$conn" ] && [ -w "$conn/status" ] || { fail "no connector status file for $CARD"; stop_quay; return 1; }
+  say "connector $(basename "$conn"): $(cat "$conn/status")"
+  client_start shm 120 weston-simple-shm
+  wait_commits shm 5 60
+  qmsg stats > "$CASE_OUT/stats-up.json"
+  local out0; out0=$(wl_outputs)
+  expect_eq "wl_output globals with the connector up" "$out0" 1
+  echo off > "$conn/status"
+  hotplug_uevent
+  local i
+  for i in $(seq 40); do
+    qmsg outputs > "$CASE_OUT/outputs-off.json" 2>&1; grep -q '"width"' "$CASE_OUT/outputs-off.json" || break; sleep 0.5
+  done
+  grep -q '"width"' "$CASE_OUT/outputs-off.json" && fail "the output is still listed with its connector off"
+  sleep 6   # the global is removed 5 s after it is withdrawn
+  qmsg stats > "$CASE_OUT/stats-off.json"
+  metric framebuffers_live_off "$(json_num framebuffers_live < "$CASE_OUT/stats-off.json")"
+  metric gem_handles_live_off "$(json_num gem_handles_live < "$CASE_OUT/stats-off.json")"
+  expect_eq "framebuffers with no output" "$(json_num framebuffers_live < "$CASE_OUT/stats-off.json")" 0
+  expect_eq "GEM handles with no output" "$(json_num gem_handles_live < "$CASE_OUT/stats-off.json")" 0
+  expect_eq "wl_output globals with the connector off" "$(wl_outputs)" 0
+  kill -0 "${CPID[shm]}" 2>/dev/null || fail "weston-simple-shm died with the output"
+  echo detect > "$conn/status"
+  hotplug_uevent
+  for i in $(seq 40); do
+    qmsg outputs > "$CASE_OUT/outputs-back.json" 2>&1; grep -q '"width"' "$CASE_OUT/outputs-back.json" && break; sleep 0.5
+  done
+  grep -q '"width"' "$CASE_OUT/outputs-back.json" || fail "the output did not come back"
+  local f0 f1 c0 c1
+  f0=$(qmsg stats | json_num frames_presented_total); c0=$(client_commits shm)
+  sleep 3
+  qmsg stats > "$CASE_OUT/stats-back.json"
+  f1=$(json_num frames_presented_total < "$CASE_OUT/stats-back.json"); c1=$(client_commits shm)
+  metric frames_after_replug $((f1 - f0)); metric shm_commits_after_replug $((c1 - c0))
+  expect_ge "frames after the connector came back" $((f1 - f0)) 3
+  expect_ge "weston-simple-shm commits after the connector came back" $((c1 - c0)) 3
+  expect_eq "wl_output globals after it came back" "$(wl_outputs)" 1
+  local k
+  for k in framebuffers_live gem_handles_live; do
+    metric "${k}_up" "$(json_num $k < "$CASE_OUT/stats-up.json")"; metric "${k}_back" "$(json_num $k < "$CASE_OUT/stats-back.json")"
+    expect_eq "$k after the replug" "$(json_num $k < "$CASE_OUT/stats-back.json")" "$(json_num $k < "$CASE_OUT/stats-up.json")"
+  done
+  screenshot replugged.png && host_check png-nonuniform replugged.png
+  kill -INT "${CPID[shm]}" 2>/dev/null; client_wait shm; client_ok shm
   stop_quay
 }
