@@ -11,10 +11,12 @@
 //! on `EMFILE`/`ENFILE` instead of failing the event loop (`state.rs`, `ipc.rs`).
 //!
 //! ## Client budgets
-//! Every client carries a [`ClientBudget`] in its `ClientState`: two counters
-//! and their limits, charged and released on the event-loop thread by the
-//! protocol handlers that take client fds or memory (`handlers/compositor.rs`
-//! for `wl_shm`, `handlers/dmabuf.rs` for linux-dmabuf):
+//! Every client carries a [`ClientBudget`] in its `ClientState`: three
+//! counters and their limits, charged and released on the event-loop thread
+//! by the protocol handlers that take client fds, memory or objects, through
+//! the glue in `handlers/budget.rs` (`handlers/shm.rs` for `wl_shm`,
+//! `handlers/dmabuf.rs` for linux-dmabuf, `handlers/compositor.rs` for
+//! surfaces, regions and frame callbacks):
 //!
 //! | object | fds | bytes | released when |
 //! |---|---|---|---|

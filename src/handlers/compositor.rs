@@ -132,9 +132,7 @@ impl smithay::reexports::wayland_server::Dispatch<WlSurface, smithay::wayland::c
         use smithay::reexports::wayland_server::protocol::wl_surface::Request;
         match &request {
             Request::Damage { width, height, .. } if *width < 0 || *height < 0 => return,
-            Request::Frame { .. }
-                if !crate::handlers::shm::charge_object(state, client, "a frame callback") =>
-            {
+            Request::Frame { .. } if !super::budget::charge_object(state, client, "a frame callback") => {
                 return;
             }
             _ => {}
@@ -160,7 +158,7 @@ impl smithay::reexports::wayland_server::Dispatch<WlSurface, smithay::wayland::c
             attrs.pending().frame_callbacks.len() + attrs.current().frame_callbacks.len()
         });
         for _ in 0..=orphans {
-            crate::handlers::shm::release_object_by_id(&state.core.display_handle, &client);
+            super::budget::release_object_by_id(&state.core.display_handle, &client);
         }
         <CompositorState as smithay::reexports::wayland_server::Dispatch<
             WlSurface,
@@ -207,7 +205,7 @@ impl
         resource: &smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
         data: &smithay::wayland::compositor::RegionUserData,
     ) {
-        crate::handlers::shm::release_object_by_id(&state.core.display_handle, &client);
+        super::budget::release_object_by_id(&state.core.display_handle, &client);
         <CompositorState as smithay::reexports::wayland_server::Dispatch<
             smithay::reexports::wayland_server::protocol::wl_region::WlRegion,
             smithay::wayland::compositor::RegionUserData,
@@ -240,7 +238,7 @@ impl
             _ => None,
         };
         if let Some(what) = what {
-            if !crate::handlers::shm::charge_object(state, client, what) {
+            if !super::budget::charge_object(state, client, what) {
                 return;
             }
         }
@@ -281,7 +279,7 @@ impl
         _resource: &smithay::reexports::wayland_server::protocol::wl_callback::WlCallback,
         _data: &(),
     ) {
-        crate::handlers::shm::release_object_by_id(&state.core.display_handle, &client);
+        super::budget::release_object_by_id(&state.core.display_handle, &client);
     }
 }
 smithay::reexports::wayland_server::delegate_dispatch!(State: [

@@ -83,7 +83,7 @@ impl DmabufHandler for State {
         let client = notifier.client();
         if let Some(client) = &client {
             let (fds, bytes) = (dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
-            if !super::shm::charge(self, client, "a dma-buf wl_buffer", fds, bytes) {
+            if !super::budget::charge(self, client, "a dma-buf wl_buffer", fds, bytes) {
                 // Disconnected: dropping the notifier answers nothing more.
                 return;
             }
@@ -99,7 +99,7 @@ impl DmabufHandler for State {
                 debug!(?err, format = ?dmabuf.format(), "dma-buf import failed");
                 self.core.stats.dmabuf_params_failed_total += 1;
                 // No wl_buffer: give its charge back.
-                if let Some(b) = client.as_ref().and_then(super::shm::budget) {
+                if let Some(b) = client.as_ref().and_then(super::budget::budget) {
                     b.release(dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
                 }
                 // `create`: sends `failed`; `create_immed`: the protocol's
@@ -121,7 +121,7 @@ impl State {
     /// Give back what a params object's planes were charged.
     fn release_params(&mut self, client: &ClientId, params: &ZwpLinuxBufferParamsV1) {
         if let Some(n) = self.core.params_fds.remove(&params.id()) {
-            super::shm::release_by_id(&self.core.display_handle, client, n, 0);
+            super::budget::release_by_id(&self.core.display_handle, client, n, 0);
         }
     }
 }
@@ -138,7 +138,7 @@ impl Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData> for State {
     ) {
         match &request {
             zwp_linux_buffer_params_v1::Request::Add { .. } => {
-                if !super::shm::charge(state, client, "a dma-buf plane", 1, 0) {
+                if !super::budget::charge(state, client, "a dma-buf plane", 1, 0) {
                     return;
                 }
                 *state.core.params_fds.entry(params.id()).or_default() += 1;

@@ -25,69 +25,8 @@ use smithay::{
     },
 };
 
-use crate::{limits::ClientBudget, state::ClientState, State};
-
-/// The budget of `client`: every client is inserted with `ClientState`.
-pub(crate) fn budget(client: &Client) -> Option<&ClientBudget> {
-    client.get_data::<ClientState>().map(|d| &d.budget)
-}
-
-/// Give back a charge of the client `id`, if it is still there.
-pub(crate) fn release_by_id(
-    dh: &DisplayHandle,
-    id: &smithay::reexports::wayland_server::backend::ClientId,
-    fds: u64,
-    bytes: u64,
-) {
-    if let Ok(data) = dh.backend_handle().get_client_data(id.clone()) {
-        if let Some(c) = data.downcast_ref::<ClientState>() {
-            c.budget.release(fds, bytes);
-        }
-    }
-}
-
-/// Give back one object of the client `id`, if it is still there.
-pub(crate) fn release_object_by_id(
-    dh: &DisplayHandle,
-    id: &smithay::reexports::wayland_server::backend::ClientId,
-) {
-    if let Ok(data) = dh.backend_handle().get_client_data(id.clone()) {
-        if let Some(c) = data.downcast_ref::<ClientState>() {
-            c.budget.release_object();
-        }
-    }
-}
-
-/// Charge one object to `client`, or disconnect it for passing its budget.
-pub(crate) fn charge_object(state: &mut State, client: &Client, what: &'static str) -> bool {
-    let Some(budget) = budget(client) else {
-        return true;
-    };
-    match budget.try_charge_object(what) {
-        Ok(()) => true,
-        Err(err) => {
-            state.core.stats.clients_over_budget_total += 1;
-            crate::limits::disconnect_over_budget(client, &state.core.display_handle, &err);
-            false
-        }
-    }
-}
-
-/// Charge `client`, or disconnect it for passing its budget. `false`: the
-/// request must not be carried out.
-pub(crate) fn charge(state: &mut State, client: &Client, what: &'static str, fds: u64, bytes: u64) -> bool {
-    let Some(budget) = budget(client) else {
-        return true;
-    };
-    match budget.try_charge(what, fds, bytes) {
-        Ok(()) => true,
-        Err(err) => {
-            state.core.stats.clients_over_budget_total += 1;
-            crate::limits::disconnect_over_budget(client, &state.core.display_handle, &err);
-            false
-        }
-    }
-}
+use super::budget::{budget, charge, charge_with};
+use crate::State;
 
 impl ShmHandler for State {
     fn shm_state(&self) -> &ShmState {
@@ -114,9 +53,7 @@ impl Dispatch<WlShm, ()> for State {
             // smithay answers size <= 0 itself.
             if *size > 0 {
                 let bytes = *size as u64;
-                if let Some(Err(err)) = budget(client).map(|b| b.check_bytes("a wl_shm_pool", bytes)) {
-                    state.core.stats.clients_over_budget_total += 1;
-                    crate::limits::disconnect_over_budget(client, dh, &err);
+                if !charge_with(state, client, |b| b.check_bytes("a wl_shm_pool", bytes)) {
                     return;
                 }
                 if !charge(state, client, "a wl_shm_pool", 1, 0) {
@@ -147,11 +84,8 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
                 return;
             }
             wl_shm_pool::Request::Resize { size } => {
-                if let Some(Err(err)) =
-                    budget(client).map(|b| b.check_bytes("growing a wl_shm_pool", *size as u64))
-                {
-                    state.core.stats.clients_over_budget_total += 1;
-                    crate::limits::disconnect_over_budget(client, dh, &err);
+                let bytes = *size as u64;
+                if !charge_with(state, client, |b| b.check_bytes("growing a wl_shm_pool", bytes)) {
                     return;
                 }
             }
@@ -183,7 +117,7 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
         pool: &WlShmPool,
         data: &ShmPoolUserData,
     ) {
-        release_by_id(&state.core.display_handle, &client, 1, 0);
+        super::budget::release_by_id(&state.core.display_handle, &client, 1, 0);
         <ShmState as Dispatch<WlShmPool, ShmPoolUserData, State>>::destroyed(state, client, pool, data)
     }
 }
