@@ -3,7 +3,7 @@
 //!
 //! Each proptest case is a fresh connection that sends a random sequence of
 //! [`Op`]s (surfaces, shm pools and buffers with any sizes, xdg roles with
-//! any serials, subsurfaces with any parents, viewports with any rectangles,
+//! any serials, positioners with any geometry and popups on any parent, subsurfaces with any parents, viewports with any rectangles,
 //! dma-buf params with memfd planes and any layout and modifier, explicit
 //! sync fences that are not sync_files, screencopy into any buffer, regions,
 //! single-pixel buffers, presentation feedback), with fds where the request
@@ -117,6 +117,27 @@ enum Op {
         parent: u8,
     },
     SubsurfacePosition(u8, i32, i32),
+    Positioner {
+        size: (i32, i32),
+        anchor_rect: (i32, i32, i32, i32),
+        anchor: u8,
+        gravity: u8,
+        offset: (i32, i32),
+        constraint: u8,
+        reactive: bool,
+    },
+    Popup {
+        xdg: u8,
+        parent: Option<u8>,
+        positioner: u8,
+    },
+    PopupReposition {
+        popup: u8,
+        positioner: u8,
+        token: u32,
+    },
+    DestroyPopup(u8),
+    DestroyPositioner(u8),
     Viewport(u8),
     ViewportSource {
         vp: u8,
@@ -197,6 +218,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => idx().prop_map(Op::DestroyXdgSurface),
         2 => (idx(), idx()).prop_map(|(surface, parent)| Op::Subsurface { surface, parent }),
         1 => (idx(), small(), small()).prop_map(|(s, x, y)| Op::SubsurfacePosition(s, x, y)),
+        2 => ((small(), small()), (small(), small(), small(), small()), any::<u8>(), any::<u8>(), (small(), small()), any::<u8>(), any::<bool>())
+            .prop_map(|(size, anchor_rect, anchor, gravity, offset, constraint, reactive)| Op::Positioner {
+                size, anchor_rect, anchor, gravity, offset, constraint, reactive
+            }),
+        2 => (idx(), proptest::option::of(idx()), idx()).prop_map(|(xdg, parent, positioner)| Op::Popup { xdg, parent, positioner }),
+        1 => (idx(), idx(), any::<u32>()).prop_map(|(popup, positioner, token)| Op::PopupReposition { popup, positioner, token }),
+        1 => idx().prop_map(Op::DestroyPopup),
+        1 => idx().prop_map(Op::DestroyPositioner),
         2 => idx().prop_map(Op::Viewport),
         1 => (idx(), -4.0..70.0f64, -4.0..70.0f64, -4.0..70.0f64, -4.0..70.0f64)
             .prop_map(|(vp, x, y, w, h)| Op::ViewportSource { vp, x, y, w, h }),
@@ -229,6 +258,8 @@ struct Objects {
     xdg: Vec<XdgSurface>,
     toplevels: Vec<XdgToplevel>,
     viewports: Vec<WpViewport>,
+    positioners: Vec<quay_test_client::wayland_protocols::xdg::shell::client::xdg_positioner::XdgPositioner>,
+    popups: Vec<quay_test_client::wayland_protocols::xdg::shell::client::xdg_popup::XdgPopup>,
     subsurfaces: Vec<quay_test_client::wayland_client::protocol::wl_subsurface::WlSubsurface>,
     params: Vec<ZwpLinuxBufferParamsV1>,
     regions: Vec<WlRegion>,
@@ -425,6 +456,83 @@ fn run_op(c: &mut TestClient, o: &mut Objects, fd: &OwnedFd, op: &Op) {
             if let Some(s) = pick(&o.subsurfaces, *i) {
                 s.set_position(*x, *y);
                 s.set_desync();
+            }
+        }
+        Op::Positioner {
+            size,
+            anchor_rect,
+            anchor,
+            gravity,
+            offset,
+            constraint,
+            reactive,
+        } => {
+            use quay_test_client::wayland_protocols::xdg::shell::client::xdg_positioner::{
+                Anchor, ConstraintAdjustment, Gravity,
+            };
+            let p = c.wm_base.create_positioner(&qh, ());
+            p.set_size(size.0, size.1);
+            p.set_anchor_rect(anchor_rect.0, anchor_rect.1, anchor_rect.2, anchor_rect.3);
+            let anchors = [
+                Anchor::None,
+                Anchor::Top,
+                Anchor::Bottom,
+                Anchor::Left,
+                Anchor::Right,
+                Anchor::TopLeft,
+                Anchor::BottomLeft,
+                Anchor::TopRight,
+                Anchor::BottomRight,
+            ];
+            let gravities = [
+                Gravity::None,
+                Gravity::Top,
+                Gravity::Bottom,
+                Gravity::Left,
+                Gravity::Right,
+                Gravity::TopLeft,
+                Gravity::BottomLeft,
+                Gravity::TopRight,
+                Gravity::BottomRight,
+            ];
+            p.set_anchor(anchors[*anchor as usize % anchors.len()]);
+            p.set_gravity(gravities[*gravity as usize % gravities.len()]);
+            p.set_offset(offset.0, offset.1);
+            p.set_constraint_adjustment(ConstraintAdjustment::from_bits_truncate(u32::from(*constraint)));
+            if *reactive && p.version() >= 3 {
+                p.set_reactive();
+            }
+            o.positioners.push(p);
+        }
+        Op::Popup {
+            xdg,
+            parent,
+            positioner,
+        } => {
+            if let (Some(x), Some(p)) = (pick(&o.xdg, *xdg), pick(&o.positioners, *positioner)) {
+                let parent = parent.and_then(|i| pick(&o.xdg, i));
+                o.popups.push(x.get_popup(parent, p, &qh, ()));
+            }
+        }
+        Op::PopupReposition {
+            popup,
+            positioner,
+            token,
+        } => {
+            if let (Some(pp), Some(p)) = (pick(&o.popups, *popup), pick(&o.positioners, *positioner)) {
+                if pp.version() >= 3 {
+                    pp.reposition(p, *token);
+                }
+            }
+        }
+        Op::DestroyPopup(i) => {
+            if let Some(p) = pick(&o.popups, *i) {
+                p.destroy()
+            }
+        }
+        Op::DestroyPositioner(i) => {
+            if let Some(p) = pick(&o.positioners, *i) {
+                p.destroy()
             }
         }
         Op::Viewport(i) => {

@@ -69,6 +69,8 @@ use wayland_protocols::{
         viewporter::client::{wp_viewport::WpViewport, wp_viewporter::WpViewporter},
     },
     xdg::shell::client::{
+        xdg_popup::XdgPopup,
+        xdg_positioner::XdgPositioner,
         xdg_surface::{self, XdgSurface},
         xdg_toplevel::{self, XdgToplevel},
         xdg_wm_base::{self, XdgWmBase},
@@ -601,6 +603,8 @@ ignore_events!(
     WlSurface,
     WlShmPool,
     wayland_client::protocol::wl_region::WlRegion,
+    XdgPositioner,
+    XdgPopup,
     WlSeat,
     WlOutput,
     ZwpLinuxDmabufV1,
