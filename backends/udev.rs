@@ -353,7 +353,9 @@ impl Udev {
             if let Some(o) = self.outputs.remove(&crtc) {
                 info!(output = o.output.name(), "connector disconnected");
                 core.space.unmap_output(&o.output);
-                self.renderer.cache_mut().unpin(&o.output.name());
+                self.renderer
+                    .cache_mut()
+                    .unpin(&crate::buffer::cache::PinSource::Output(o.output.name()));
                 if let Some(t) = o.redraw_timer {
                     core.loop_handle.remove(t);
                 }

@@ -150,14 +150,24 @@ pub enum Outcome {
     Reimported,
 }
 
+/// Who pins entries: an output (what it shows now) or a commit waiting for
+/// its acquire fence (the buffer it will show). Each source has one set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PinSource {
+    /// An output, by name.
+    Output(String),
+    /// A commit waiting on its acquire fence, by the fence registry's serial.
+    Fence(u64),
+}
+
 #[derive(Debug)]
 pub struct ImportCache<K, U, S, R> {
     by_key: HashMap<K, EntryId>,
     entries: HashMap<EntryId, Entry<K, U, S, R>>,
     /// Resident entries by last-use tick, oldest first.
     lru: BTreeMap<u64, EntryId>,
-    /// Pinned entries per pin source (an output name).
-    pins: HashMap<String, Vec<EntryId>>,
+    /// Pinned entries per pin source.
+    pins: HashMap<PinSource, Vec<EntryId>>,
     next_tick: u64,
     next_id: u64,
     imported_bytes: u64,
@@ -327,19 +337,20 @@ impl<K: Hash + Eq + Clone, U: User, S, R> ImportCache<K, U, S, R> {
         Some(entry)
     }
 
-    /// Replace the pinned set of one pin source (an output): the entries it
-    /// shows now.
-    pub fn set_pins(&mut self, source: &str, ids: Vec<EntryId>) {
+    /// Replace the pinned set of one pin source: the entries an output shows
+    /// now, or the one a waiting commit will show.
+    pub fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>) {
         if ids.is_empty() {
             self.pins.remove(source);
         } else {
-            self.pins.insert(source.to_owned(), ids);
+            self.pins.insert(source.clone(), ids);
         }
     }
 
-    /// A pin source is gone (an output was unplugged): drop its pins and
-    /// enforce the budget, since no frame of it will.
-    pub fn unpin(&mut self, source: &str) {
+    /// A pin source is gone (an output unplugged, a fence signalled or its
+    /// surface dead): drop its pins and enforce the budget, since no frame
+    /// of it will.
+    pub fn unpin(&mut self, source: &PinSource) {
         self.pins.remove(source);
         self.enforce_budget();
     }
@@ -632,7 +643,7 @@ mod tests {
                         prop_assert!(got.is_some(), "a live entry draws");
                         shown.push(id);
                     }
-                    m.cache.set_pins(&o.to_string(), shown.clone());
+                    m.cache.set_pins(&PinSource::Output(o.to_string()), shown.clone());
                     m.drawn.insert(o, shown);
                     m.cache.cleanup();
                     m.cache.enforce_budget();
@@ -651,7 +662,7 @@ mod tests {
                     m.buffers.retain(|(bc, _, _)| *bc != c);
                 }
                 Op::Unplug { o } => {
-                    m.cache.unpin(&o.to_string());
+                    m.cache.unpin(&PinSource::Output(o.to_string()));
                     m.drawn.remove(&o);
                 }
             }
@@ -835,7 +846,7 @@ mod tests {
                 .unwrap();
             ids.push(id);
         }
-        cache.set_pins("OUT-1", vec![ids[1]]);
+        cache.set_pins(&PinSource::Output("OUT-1".into()), vec![ids[1]]);
         // Entry 2's owner starts dying before the scan reaches it.
         let mut owners = owners;
         owners.pop();

@@ -93,7 +93,8 @@ impl QuayRenderer {
     /// shows, then forget dead entries and enforce the budget.
     pub fn frame_done(&mut self, core: &Core, output: &Output) {
         let ids = shown_on(core, output, self);
-        self.cache_mut().set_pins(&output.name(), ids);
+        self.cache_mut()
+            .set_pins(&cache::PinSource::Output(output.name()), ids);
         self.cleanup();
     }
 }

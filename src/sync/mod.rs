@@ -471,10 +471,11 @@ impl Core {
     }
 }
 
-/// The import-cache pin of a buffer whose commit waits for its fence
-/// (`../shared` issue #6: what a pending fence waits on is never evicted).
-pub fn fence_pin(serial: u64) -> String {
-    format!("fence:{serial}")
+/// The import-cache pin of a buffer whose commit waits for its fence: what a
+/// pending fence waits on is drawn as soon as it signals, so it is never
+/// evicted meanwhile.
+pub fn fence_pin(serial: u64) -> crate::buffer::cache::PinSource {
+    crate::buffer::cache::PinSource::Fence(serial)
 }
 
 /// What a commit's buffer must wait for before it is read.
