@@ -331,6 +331,7 @@ fn stats_have_import_kms_export_and_capture_counters() {
         "import_cache_hits",
         "dmabufs_live",
         "framebuffers_live",
+        "framebuffers_live_peak",
         "gem_handles_live",
         "framebuffers_total",
         "framebuffer_cache_hits",

@@ -78,6 +78,10 @@ use super::identity::DmabufIdentity;
 pub struct KmsStats {
     /// Client framebuffers alive now (each: one `AddFB2`).
     pub framebuffers_live: u64,
+    /// The most client framebuffers ever alive at once: with one client
+    /// dma-buf on screen, more than one would be a second framebuffer for it
+    /// (a framebuffer freed and made again later is not).
+    pub framebuffers_live_peak: u64,
     /// GEM handles Quay holds now, its own buffers' included.
     pub gem_handles_live: u64,
     /// `AddFB2` calls for client dma-bufs.
@@ -414,6 +418,10 @@ impl KmsBuffers {
         let mut inner = self.inner.borrow_mut();
         inner.stats.framebuffers_total += 1;
         inner.stats.framebuffers_live += 1;
+        inner.stats.framebuffers_live_peak = inner
+            .stats
+            .framebuffers_live_peak
+            .max(inner.stats.framebuffers_live);
         inner.framebuffers.insert(key, Rc::downgrade(&shared));
         debug!(?fb, "client framebuffer");
         Ok(shared)
