@@ -1,6 +1,9 @@
-//! Headless backend: virtual outputs rendered with pixman into memory.
+//! Headless backend: virtual outputs rendered into memory, with pixman or
+//! with GLES on an EGL device (Mesa's software device on hosts without a
+//! GPU: `crate::buffer::gles::device_renderer`).
 //!
-//! Each output has a pixman image as its "scanout" buffer and a frame clock:
+//! Each output has an offscreen target as its "scanout" buffer (a pixman
+//! image, or a GLES renderbuffer) and a frame clock:
 //! a calloop timer at the configured refresh rate. Every tick renders the
 //! space with damage tracking into the image and counts as a presented frame
 //! (`wp_presentation_feedback` gets the tick's time on the monotonic clock,
@@ -12,7 +15,10 @@ use std::time::{Duration, Instant};
 use smithay::{
     backend::{
         allocator::{Format, Fourcc},
-        renderer::{damage::OutputDamageTracker, Bind, ImportDma, Offscreen},
+        renderer::{
+            damage::OutputDamageTracker, element::RenderElementStates, gles::GlesRenderbuffer, Bind,
+            ImportDma, Offscreen,
+        },
     },
     output::{Mode, Output, PhysicalProperties, Subpixel},
     reexports::{
@@ -27,7 +33,11 @@ use tracing::{error, info, warn};
 
 use super::Screenshot;
 use crate::{
-    buffer::import::QuayRenderer,
+    buffer::{
+        gles::GlesQuay,
+        import::{Engine, Imports, QuayRenderer},
+        pixman::PixmanQuay,
+    },
     render::{post_present, render_space, Presented},
     state::Core,
     State,
@@ -35,7 +45,6 @@ use crate::{
 
 pub struct HeadlessOutput {
     pub output: Output,
-    target: pixman::Image<'static, 'static>,
     damage_tracker: OutputDamageTracker,
     /// Age of `target`'s contents for the damage tracker: 0 until the first
     /// frame, then 1 (the same image is drawn into every frame).
@@ -44,17 +53,84 @@ pub struct HeadlessOutput {
     seq: u64,
 }
 
+/// The renderer and one offscreen target per output, in output order.
+enum Engines {
+    Pixman(Box<PixmanQuay>, Vec<pixman::Image<'static, 'static>>),
+    Gles(Box<GlesQuay>, Vec<GlesRenderbuffer>),
+}
+
 pub struct Headless {
-    renderer: QuayRenderer,
+    engines: Engines,
     outputs: Vec<HeadlessOutput>,
+}
+
+/// Render `out` into `target`; the element states on success.
+fn draw<E, T>(
+    renderer: &mut QuayRenderer<E>,
+    target: &mut T,
+    core: &mut Core,
+    out: &mut HeadlessOutput,
+) -> Option<RenderElementStates>
+where
+    E: Engine,
+    QuayRenderer<E>: Bind<T>
+        + smithay::backend::renderer::RendererSuper<TextureId = crate::buffer::import::QuayTexture<E>>,
+{
+    renderer.prepare(core, &out.output);
+    let mut fb = match renderer.bind(target) {
+        Ok(fb) => fb,
+        Err(err) => {
+            error!("binding the headless target failed: {err:?}");
+            return None;
+        }
+    };
+    match render_space(
+        core,
+        &out.output,
+        renderer,
+        &mut fb,
+        out.age,
+        &mut out.damage_tracker,
+    ) {
+        Ok(result) => {
+            if result.damage.is_some_and(|d| !d.is_empty()) {
+                core.output_damaged(&out.output);
+            }
+            Some(result.states)
+        }
+        Err(err) => {
+            // A client buffer the renderer chokes on must not end the
+            // session; the frame is skipped and retried next tick.
+            warn!("rendering {} failed: {err:?}", out.output.name());
+            None
+        }
+    }
 }
 
 impl Headless {
     /// Create the renderer and one virtual output per `[[headless.output]]`,
     /// laid out left to right, each with its own frame-clock timer.
-    pub fn new(core: &mut Core) -> anyhow::Result<Headless> {
-        let mut renderer = QuayRenderer::new(crate::buffer::budget(&core.config.memory))
-            .map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+    /// `gles`: a GLES renderer on an EGL device, if the caller chose one;
+    /// pixman otherwise.
+    pub fn new(
+        core: &mut Core,
+        gles: Option<(smithay::backend::renderer::gles::GlesRenderer, bool)>,
+    ) -> anyhow::Result<Headless> {
+        let budget = crate::buffer::budget(&core.config.memory);
+        let mut engines = match gles {
+            // A software device gets no client dma-bufs (module doc of
+            // crate::buffer::gles): they are uploaded.
+            Some((renderer, software)) => Engines::Gles(
+                Box::new(GlesQuay::new_gles(renderer, budget, !software)),
+                Vec::new(),
+            ),
+            None => Engines::Pixman(
+                Box::new(
+                    PixmanQuay::new_pixman(budget).map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?,
+                ),
+                Vec::new(),
+            ),
+        };
         let mut outputs = Vec::new();
         let mut x = 0;
         for (i, cfg) in core.config.headless.outputs.clone().iter().enumerate() {
@@ -79,16 +155,24 @@ impl Headless {
             core.space.map_output(&output, (x, 0));
             x += w;
 
-            let target = renderer
-                .create_buffer(Fourcc::Xrgb8888, (w, h).into())
-                .map_err(|e| anyhow::anyhow!("cannot allocate a {w}x{h} output image: {e:?}"))?;
+            let fail =
+                |e: &dyn std::fmt::Debug| anyhow::anyhow!("cannot allocate a {w}x{h} output target: {e:?}");
+            match &mut engines {
+                Engines::Pixman(r, targets) => targets.push(
+                    r.create_buffer(Fourcc::Xrgb8888, (w, h).into())
+                        .map_err(|e| fail(&e))?,
+                ),
+                Engines::Gles(r, targets) => targets.push(
+                    r.create_buffer(Fourcc::Abgr8888, (w, h).into())
+                        .map_err(|e| fail(&e))?,
+                ),
+            }
             // Like weston's millihz_to_nsec: 10^12 / mHz, truncated.
             let refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
             info!(output = name, w, h, hz = cfg.refresh.0, "headless output");
             outputs.push(HeadlessOutput {
                 damage_tracker: OutputDamageTracker::from_output(&output),
                 output,
-                target,
                 age: 0,
                 refresh,
                 seq: 0,
@@ -109,7 +193,7 @@ impl Headless {
                 })
                 .map_err(|e| anyhow::anyhow!("cannot register the frame clock: {e}"))?;
         }
-        Ok(Headless { renderer, outputs })
+        Ok(Headless { engines, outputs })
     }
 
     pub fn outputs(&self) -> impl Iterator<Item = &Output> {
@@ -117,11 +201,17 @@ impl Headless {
     }
 
     pub fn dmabuf_formats(&mut self) -> Vec<Format> {
-        self.renderer.dmabuf_formats().into_iter().collect()
+        match &self.engines {
+            Engines::Pixman(r, _) => r.dmabuf_formats().into_iter().collect(),
+            Engines::Gles(r, _) => r.dmabuf_formats().into_iter().collect(),
+        }
     }
 
-    pub fn renderer_mut(&mut self) -> &mut QuayRenderer {
-        &mut self.renderer
+    pub fn imports(&mut self) -> &mut dyn Imports {
+        match &mut self.engines {
+            Engines::Pixman(r, _) => r.as_mut(),
+            Engines::Gles(r, _) => r.as_mut(),
+        }
     }
 
     /// Render output `idx` and present it.
@@ -130,39 +220,27 @@ impl Headless {
             return;
         };
         let started = std::time::Instant::now();
-        let states = {
-            let mut fb = match self.renderer.bind(&mut out.target) {
-                Ok(fb) => fb,
-                Err(err) => {
-                    error!("binding the headless target failed: {err:?}");
+        let states = match &mut self.engines {
+            Engines::Pixman(r, targets) => {
+                let Some(target) = targets.get_mut(idx) else {
                     return;
-                }
-            };
-            match render_space(
-                core,
-                &out.output,
-                &mut self.renderer,
-                &mut fb,
-                out.age,
-                &mut out.damage_tracker,
-            ) {
-                Ok(result) => {
-                    if result.damage.is_some_and(|d| !d.is_empty()) {
-                        core.output_damaged(&out.output);
-                    }
-                    result.states
-                }
-                Err(err) => {
-                    // A client buffer the renderer chokes on must not end the
-                    // session; the frame is skipped and retried next tick.
-                    warn!("rendering {} failed: {err:?}", out.output.name());
+                };
+                let states = draw(r, target, core, out);
+                r.frame_done(core, &out.output);
+                states
+            }
+            Engines::Gles(r, targets) => {
+                let Some(target) = targets.get_mut(idx) else {
                     return;
-                }
+                };
+                let states = draw(r, target, core, out);
+                r.frame_done(core, &out.output);
+                states
             }
         };
+        let Some(states) = states else { return };
         out.age = 1;
         out.seq += 1;
-        self.renderer.frame_done(core, &out.output);
         let time = core.now();
         let name = out.output.name();
         core.frame_clock_rendered(&name, out.refresh, started.elapsed());
@@ -184,12 +262,16 @@ impl Headless {
     }
 
     pub fn screenshot(&mut self, output: Option<&str>) -> Result<Screenshot, String> {
-        let out = match output {
-            Some(name) => self.outputs.iter_mut().find(|o| o.output.name() == name),
-            None => self.outputs.first_mut(),
+        let idx = match output {
+            Some(name) => self.outputs.iter().position(|o| o.output.name() == name),
+            None => (!self.outputs.is_empty()).then_some(0),
         }
         .ok_or_else(|| format!("no output named {output:?}"))?;
-        super::read_image(&mut self.renderer, &mut out.target)
+        let missing = || "the output has no target".to_string();
+        match &mut self.engines {
+            Engines::Pixman(r, targets) => super::read_target(r, targets.get_mut(idx).ok_or_else(missing)?),
+            Engines::Gles(r, targets) => super::read_target(r, targets.get_mut(idx).ok_or_else(missing)?),
+        }
     }
 }
 

@@ -42,6 +42,46 @@ impl BackendKind {
     }
 }
 
+/// Which renderer to draw with, as chosen on the command line or in
+/// `[render] renderer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RendererKind {
+    /// GLES on a hardware EGL device and on winit, pixman on a software-only
+    /// device.
+    Auto,
+    Gles,
+    Pixman,
+}
+
+impl From<quay_config::RendererChoice> for RendererKind {
+    fn from(c: quay_config::RendererChoice) -> RendererKind {
+        match c {
+            quay_config::RendererChoice::Auto => RendererKind::Auto,
+            quay_config::RendererChoice::Gles => RendererKind::Gles,
+            quay_config::RendererChoice::Pixman => RendererKind::Pixman,
+        }
+    }
+}
+
+/// The GLES renderer headless should use for `choice`, or `None` for
+/// pixman; logs why.
+pub fn headless_gles(choice: RendererKind) -> Option<(smithay::backend::renderer::gles::GlesRenderer, bool)> {
+    if choice == RendererKind::Pixman {
+        return None;
+    }
+    match crate::buffer::gles::device_renderer() {
+        Ok((_, true)) if choice == RendererKind::Auto => {
+            tracing::info!("renderer auto: the only EGL device is software (llvmpipe); drawing with pixman");
+            None
+        }
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("GLES does not start ({e}); falling back to pixman");
+            None
+        }
+    }
+}
+
 /// A screenshot in RGBA8, row-major, no padding.
 pub struct Screenshot {
     pub width: u32,
@@ -49,14 +89,18 @@ pub struct Screenshot {
     pub rgba: Vec<u8>,
 }
 
-/// Read a pixman image (an output's render target) back as RGBA.
-pub fn read_image(
-    renderer: &mut crate::buffer::import::QuayRenderer,
-    image: &mut smithay::reexports::pixman::Image<'static, 'static>,
-) -> Result<Screenshot, String> {
-    use smithay::backend::renderer::{Bind, ExportMem};
-    let (w, h) = (image.width() as i32, image.height() as i32);
-    let fb = renderer.bind(image).map_err(|e| format!("{e:?}"))?;
+/// Read a render target (an output's offscreen buffer) back as RGBA.
+pub fn read_target<E, T>(
+    renderer: &mut crate::buffer::import::QuayRenderer<E>,
+    target: &mut T,
+) -> Result<Screenshot, String>
+where
+    E: crate::buffer::import::Engine,
+    crate::buffer::import::QuayRenderer<E>: smithay::backend::renderer::Bind<T>,
+{
+    use smithay::backend::renderer::{Bind, ExportMem, Texture};
+    let fb = renderer.bind(target).map_err(|e| format!("{e:?}"))?;
+    let (w, h) = (fb.width() as i32, fb.height() as i32);
     // ABGR8888 is R,G,B,A in memory on little-endian: PNG's RGBA.
     let mapping = renderer
         .copy_framebuffer(
@@ -65,6 +109,11 @@ pub fn read_image(
             smithay::backend::allocator::Fourcc::Abgr8888,
         )
         .map_err(|e| format!("{e:?}"))?;
+    // Not `TextureMapping::flipped`: smithay's GLES mapping always says
+    // true (smithay-0.7.0 src/backend/renderer/gles/texture.rs:217), but a
+    // frame drawn with Transform::Normal into an offscreen target already
+    // has its top row at GL's row 0, so ReadPixels returns it top first
+    // (tests/gles.rs checks the top-left pixel).
     let bytes = renderer.map_texture(&mapping).map_err(|e| format!("{e:?}"))?;
     Ok(Screenshot::from_rows(w as u32, h as u32, bytes))
 }
@@ -134,19 +183,19 @@ impl Backend {
         }
     }
 
-    /// Quay's own renderer with its import cache (headless and udev; winit
-    /// imports through smithay's GLES renderer and has no cache).
-    pub fn quay_renderer(&mut self) -> Option<&mut crate::buffer::import::QuayRenderer> {
+    /// The import path of the renderer in use (every backend draws through
+    /// Quay's import cache).
+    pub fn imports(&mut self) -> &mut dyn crate::buffer::import::Imports {
         match self {
-            Backend::Headless(h) => Some(h.renderer_mut()),
-            Backend::Udev(u) => Some(u.renderer_mut()),
-            Backend::Winit(_) => None,
+            Backend::Headless(h) => h.imports(),
+            Backend::Udev(u) => u.renderer_mut(),
+            Backend::Winit(w) => w.renderer_mut(),
         }
     }
 
-    /// Import-cache counters, where the cache is in use.
-    pub fn import_stats(&mut self) -> Option<crate::buffer::cache::CacheStats> {
-        self.quay_renderer().map(|r| r.stats())
+    /// Import-cache and upload counters, and the renderer's name.
+    pub fn import_stats(&mut self) -> crate::buffer::import::ImportStats {
+        self.imports().stats()
     }
 
     /// KMS framebuffer, GEM handle and export counters: the udev backend's
@@ -177,11 +226,7 @@ impl Backend {
     /// Import a client dma-buf into the renderer; an error means the client
     /// gets `failed`.
     pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
-        match self {
-            Backend::Headless(h) => h.renderer_mut().import_client(dmabuf),
-            Backend::Winit(w) => w.import_dmabuf(dmabuf),
-            Backend::Udev(u) => u.renderer_mut().import_client(dmabuf),
-        }
+        self.imports().import_client(dmabuf).map(|_| ())
     }
 
     /// What an output shows now. `output`: its name, or the first output.

@@ -72,7 +72,7 @@ use super::{
     Screenshot,
 };
 use crate::{
-    buffer::{import::QuayRenderer, kms::KmsBuffers},
+    buffer::{kms::KmsBuffers, pixman::PixmanQuay},
     render::{after_render, render_space},
     state::Core,
     State,
@@ -121,7 +121,7 @@ pub struct Udev {
     gbm: GbmDevice<DrmDeviceFd>,
     allocator: LinearAllocator,
     exporter: QuayExporter,
-    renderer: QuayRenderer,
+    renderer: PixmanQuay,
     outputs: HashMap<crtc::Handle, UdevOutput>,
     active: bool,
 }
@@ -204,7 +204,7 @@ impl Udev {
             table,
             direct_scanout: core.config.udev.direct_scanout,
         };
-        let mut renderer = QuayRenderer::new(crate::buffer::budget(&core.config.memory))
+        let mut renderer = PixmanQuay::new_pixman(crate::buffer::budget(&core.config.memory))
             .map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
         let software = egl_is_software(&gbm);
         info!(?software, "EGL on this device");
@@ -317,7 +317,7 @@ impl Udev {
         self.exporter.table.stats()
     }
 
-    pub fn renderer_mut(&mut self) -> &mut QuayRenderer {
+    pub fn renderer_mut(&mut self) -> &mut PixmanQuay {
         &mut self.renderer
     }
 
@@ -673,7 +673,7 @@ impl Udev {
             render_space(core, &output, &mut self.renderer, &mut fb, 0, &mut tracker)
                 .map_err(|e| format!("{e:?}"))?;
         }
-        super::read_image(&mut self.renderer, &mut image)
+        super::read_target(&mut self.renderer, &mut image)
     }
 }
 

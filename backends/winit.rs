@@ -1,5 +1,8 @@
 //! Winit backend: Quay in a window of another compositor or X server, for
-//! development. One output the size of the window, rendered with GLES.
+//! development. One output the size of the window, rendered with GLES
+//! through Quay's own import cache (`crate::buffer::gles`), the same path
+//! headless GLES takes: client buffers are cache entries, pinned while shown,
+//! evicted under the budget.
 //!
 //! Frames are paced by a timer at 60 Hz that requests a redraw; each redraw
 //! renders with damage tracking, swaps, and counts as presented at the time
@@ -9,8 +12,8 @@ use std::time::Duration;
 
 use smithay::{
     backend::{
-        allocator::{dmabuf::Dmabuf, Format},
-        renderer::{damage::OutputDamageTracker, gles::GlesRenderer, ImportDma},
+        allocator::Format,
+        renderer::{damage::OutputDamageTracker, ImportDma},
         winit::{self, WinitEvent, WinitGraphicsBackend},
     },
     output::{Mode, Output, PhysicalProperties, Subpixel},
@@ -25,6 +28,7 @@ use smithay::{
 use tracing::{info, warn};
 
 use crate::{
+    buffer::gles::{display_is_software, GlesQuay},
     render::{post_present, render_space, Presented},
     state::Core,
     State,
@@ -33,7 +37,7 @@ use crate::{
 const REFRESH_MHZ: i32 = 60_000;
 
 pub struct Winit {
-    backend: WinitGraphicsBackend<GlesRenderer>,
+    backend: WinitGraphicsBackend<GlesQuay>,
     output: Output,
     damage_tracker: OutputDamageTracker,
     seq: u64,
@@ -46,8 +50,15 @@ impl Winit {
             .with_title("Quay")
             .with_inner_size(size)
             .with_visible(true);
-        let (backend, event_loop) = winit::init_from_attributes::<GlesRenderer>(attributes)
+        let (mut backend, event_loop) = winit::init_from_attributes::<GlesQuay>(attributes)
             .map_err(|e| anyhow::anyhow!("cannot open a winit window: {e}"))?;
+        let software = display_is_software(backend.renderer().engine().egl_context().display());
+        backend
+            .renderer()
+            .set_budget(crate::buffer::budget(&core.config.memory));
+        // llvmpipe gets no client dma-bufs: they are uploaded.
+        backend.renderer().set_egl_import(!software);
+        info!(software, "winit: GLES through the import cache");
 
         let mode = Mode {
             size: backend.window_size(),
@@ -100,16 +111,13 @@ impl Winit {
         self.backend.renderer().dmabuf_formats().into_iter().collect()
     }
 
-    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
-        self.backend
-            .renderer()
-            .import_dmabuf(dmabuf, None)
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
+    pub fn renderer_mut(&mut self) -> &mut GlesQuay {
+        self.backend.renderer()
     }
 
     fn redraw(&mut self, core: &mut Core) {
         let age = self.backend.buffer_age().unwrap_or(0);
+        self.backend.renderer().prepare(core, &self.output);
         let (states, damage) = {
             let (renderer, mut fb) = match self.backend.bind() {
                 Ok(b) => b,
@@ -139,6 +147,7 @@ impl Winit {
                 return;
             }
         }
+        self.backend.renderer().frame_done(core, &self.output);
         self.seq += 1;
         let time = core.now();
         post_present(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::backends::BackendKind;
+use crate::backends::{BackendKind, RendererKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,6 +16,10 @@ pub struct Cli {
     /// Which backend to run.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendKind,
+    /// Which renderer to draw with (default: `[render] renderer` in the
+    /// config, itself `auto` by default).
+    #[arg(long, value_enum, value_name = "auto|gles|pixman")]
+    pub renderer: Option<RendererKind>,
     /// Listen on $XDG_RUNTIME_DIR/NAME (default: the first free wayland-N).
     #[arg(long, value_name = "NAME")]
     pub socket: Option<String>,

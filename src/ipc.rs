@@ -192,17 +192,14 @@ impl State {
                 }))
             }
             Request::Evict => {
-                let Some(renderer) = self.backend.quay_renderer() else {
-                    return Err(format!("the {} backend has no import cache", self.backend.name()));
-                };
-                let evicted = renderer.cache_mut().evict_all();
+                let evicted = self.backend.imports().evict_all();
                 Ok(serde_json::json!({ "evicted_bytes": evicted }))
             }
             Request::Stats => {
                 let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;
                 let imports = self.backend.import_stats();
                 if let Some(map) = v.as_object_mut() {
-                    if let Some(Ok(serde_json::Value::Object(i))) = imports.map(serde_json::to_value) {
+                    if let Ok(serde_json::Value::Object(i)) = serde_json::to_value(imports) {
                         map.extend(i);
                     }
                     if let Ok(serde_json::Value::Object(k)) = serde_json::to_value(self.backend.kms_stats()) {

@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{bail, Context};
 use clap::Parser;
 use quay::{
-    backends::{Backend, BackendKind, Headless, Udev, Winit},
+    backends::{headless_gles, Backend, BackendKind, Headless, RendererKind, Udev, Winit},
     cli::{default_config_path, Cli, Command, Msg},
     ipc::{self, IpcServer, Request},
     Core, State,
@@ -128,10 +128,23 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         nofile,
     )?;
 
+    let choice = cli
+        .renderer
+        .unwrap_or_else(|| RendererKind::from(core.config.render.renderer));
     let mut backend = match kind {
-        BackendKind::Winit => Backend::Winit(Box::new(Winit::new(&mut core)?)),
-        BackendKind::Udev => Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref())?)),
-        _ => Backend::Headless(Box::new(Headless::new(&mut core)?)),
+        BackendKind::Winit => {
+            if choice == RendererKind::Pixman {
+                warn!("the winit backend draws with GLES only; ignoring renderer = pixman");
+            }
+            Backend::Winit(Box::new(Winit::new(&mut core)?))
+        }
+        BackendKind::Udev => {
+            if choice == RendererKind::Gles {
+                warn!("the udev backend draws with pixman for now; ignoring renderer = gles");
+            }
+            Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref())?))
+        }
+        _ => Backend::Headless(Box::new(Headless::new(&mut core, headless_gles(choice))?)),
     };
     let formats = backend.dmabuf_formats();
     core.init_dmabuf(formats, backend.main_device(), backend.surface_feedback());
@@ -146,12 +159,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         })
         .map_err(|e| anyhow::anyhow!("cannot register signal handlers: {e}"))?;
     // After the signal mask is set, so the PSI thread inherits it.
-    if backend.quay_renderer().is_some() && core.config.memory.psi {
+    if core.config.memory.psi {
         quay::buffer::pressure::watch(&core.loop_handle, &core.config.memory);
     }
 
     info!(
         backend = backend.name(),
+        renderer = backend.imports().renderer_name(),
         socket = ?core.socket_name,
         "Quay is running; clients connect with WAYLAND_DISPLAY={}",
         core.socket_name.to_string_lossy()

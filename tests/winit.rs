@@ -176,6 +176,20 @@ fn winit_window_shows_client_pixels_under_xvfb() {
             break shot;
         }
     };
+    // The window's pixels came through Quay's import cache (GLES engine):
+    // weston-simple-shm's surface is one upload entry, drawn from textures
+    // Quay holds, uploaded whole once and then damage by damage, and pinned
+    // while shown, so an eviction frees nothing.
+    let stats = quay.msg(&["stats"]);
+    assert_eq!(stats["renderer"], "gles", "{stats}");
+    assert_eq!(stats["shm_surfaces_live"], 1, "{stats}");
+    assert!(stats["shm_uploads_total"].as_u64() >= Some(1), "{stats}");
+    assert!(
+        stats["shm_partial_uploads_total"].as_u64() >= Some(1),
+        "a running client's frames are damage-only uploads: {stats}"
+    );
+    assert_eq!(stats["imported_bytes"], 250 * 250 * 4, "{stats}");
+    assert_eq!(quay.msg(&["evict"])["evicted_bytes"], 0, "on screen means pinned");
     let mut client = client;
     assert!(client.is_running(), "weston-simple-shm still running");
     client.stop();

@@ -70,6 +70,35 @@ pub struct Config {
     pub udev: Udev,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub render: Render,
+}
+
+/// How Quay draws (`[render]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Render {
+    #[serde(default = "default_renderer")]
+    pub renderer: RendererChoice,
+}
+
+/// `renderer = "auto" | "gles" | "pixman"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RendererChoice {
+    Auto,
+    Gles,
+    Pixman,
+}
+
+fn default_renderer() -> RendererChoice {
+    Render::default().renderer
+}
+
+impl Default for Render {
+    fn default() -> Self {
+        Config::default().render
+    }
 }
 
 fn default_background() -> Color {

@@ -307,6 +307,24 @@ impl<K: Hash + Eq + Clone, U: User, S, R> ImportCache<K, U, S, R> {
         Ok(())
     }
 
+    /// The live entry for `key`, if any (its users may all be gone).
+    pub fn id_of(&self, key: &K) -> Option<EntryId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The entry's source, to point it at newer contents (a surface's shm
+    /// upload follows the surface's current buffer).
+    pub fn source_mut(&mut self, id: EntryId) -> Option<&mut S> {
+        self.entries.get_mut(&id).map(|e| &mut e.source)
+    }
+
+    /// Forget `id` now (its resident import is dropped on return): the
+    /// entry no longer describes what its key names (a surface's buffer
+    /// changed size).
+    pub fn remove(&mut self, id: EntryId) {
+        drop(self.unlink(id));
+    }
+
     /// Move `id` to the young end of the LRU.
     fn touch(&mut self, id: EntryId) {
         let Some(entry) = self.entries.get_mut(&id) else {
@@ -444,6 +462,11 @@ impl<K: Hash + Eq + Clone, U: User, S, R> ImportCache<K, U, S, R> {
             budget_bytes: self.budget.budget,
             ..self.stats
         }
+    }
+
+    /// How many live entries have a key `pred` accepts.
+    pub fn count_keys(&self, pred: impl Fn(&K) -> bool) -> u64 {
+        self.by_key.keys().filter(|k| pred(k)).count() as u64
     }
 
     /// Whether `id` names a live entry.

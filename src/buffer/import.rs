@@ -1,156 +1,240 @@
-//! `QuayRenderer`: pixman behind Quay's own import path.
+//! `QuayRenderer<E>`: a renderer engine (pixman or GLES) behind Quay's own
+//! import path.
 //!
-//! Every renderer trait is delegated to smithay's `PixmanRenderer`, except
-//! dma-buf import and binding, which pass through here first. This is the
-//! one place where Quay decides how a client's dma-buf becomes something the
-//! renderer reads, so the import cache keyed by kernel identity
-//! (`../shared/DESIGN.md` rule 1) belongs here too.
-//!
-//! ## Implicit modifiers
-//!
-//! A dma-buf with `DRM_FORMAT_MOD_INVALID` ("implicit": the layout is the
-//! allocating driver's private choice) cannot be read by mmap in general: on
-//! a GPU it may be tiled. But where the device's EGL is software
-//! (kms_swrast/llvmpipe on virtio_gpu without 3D, vkms, vgem), GBM hands out
-//! dumb buffers, and dumb buffers are linear by definition. Mesa on such a
-//! device cannot allocate with explicit modifiers, so its clients
-//! (`weston-simple-dmabuf-egl`) send implicit ones. With
-//! [`QuayRenderer::set_implicit_is_linear`] the udev backend declares that it
-//! probed exactly that; Quay then reads implicit buffers as linear.
-//! Scanout buffers Quay allocates itself use `GBM_BO_USE_LINEAR`, so they are
-//! linear whatever modifier GBM reports.
+//! Every renderer trait is delegated to the engine `E`, except importing
+//! client buffers and drawing them, which pass through here first. This is
+//! the one place where Quay decides how a client's buffer becomes something
+//! the renderer reads, so the import cache keyed by kernel identity
+//! (`../shared/DESIGN.md` rule 1) belongs here too, for every engine alike:
+//! [`super::pixman`] maps dma-bufs and reads shm in place,
+//! [`super::gles`] turns dma-bufs into EGLImages (or uploads them) and
+//! uploads shm into textures Quay holds.
 //!
 //! ## One import per kernel dma-buf, under a budget
 //!
-//! Imports live in a [`DmabufCache`] ([`super::cache::ImportCache`]) keyed by
-//! [`DmabufIdentity`]: the `(st_dev, st_ino)` of every plane fd plus the
-//! layout. K `wl_buffer`s on one dma-buf, from one client or several, share
-//! one import (one mmap, one pixman image). The cache also keeps imports
-//! under the configured byte budget and drops them under memory pressure;
-//! its module doc has the ownership and eviction rules.
+//! Imports live in an [`ImportCache`] keyed by [`ImportKey`]: for a dma-buf
+//! its [`DmabufIdentity`] (the `(st_dev, st_ino)` of every plane fd plus the
+//! layout), for a surface's shm upload (GLES) the surface. K `wl_buffer`s on
+//! one dma-buf, from one client or several, share one import. The cache also
+//! keeps imports under the configured byte budget and drops them under
+//! memory pressure; its module doc has the ownership and eviction rules.
 //!
 //! ## Handles, not images
 //!
-//! The renderer's `TextureId` is [`QuayTexture`]. For a dma-buf it is only
-//! the cache entry's id: smithay keeps texture handles in each surface's
-//! state until the next commit (smithay-0.7.0
+//! The renderer's `TextureId` is [`QuayTexture`]. For a cached import it is
+//! only the cache entry's id: smithay keeps texture handles in each
+//! surface's state until the next commit (smithay-0.7.0
 //! `src/backend/renderer/utils/wayland.rs:48`, cleared only at :180 and
-//! :351), so a handle that owned the mmap would pin it there and no
+//! :351), so a handle that owned the import would pin it there and no
 //! eviction could free anything. [`QuayFrame`] resolves the id when it
-//! draws, importing again from the entry's own dup of the plane fds if the
-//! entry was evicted; the pixman image it draws is a clone held for that one
-//! call. shm buffers are read in place by pixman (no upload, nothing to
-//! evict) and their handles wrap smithay's texture directly.
-//!
-//! Every draw of a dma-buf is bracketed with `DMA_BUF_IOCTL_SYNC`
-//! START/END (read), as smithay's own pixman path does; that ioctl is also
-//! what tells a real dma-buf from a memfd posing as one at import.
+//! draws. An entry evicted since its handle was made is imported again
+//! before the frame ([`QuayRenderer::prepare`], for the surfaces an output
+//! shows) or, where the engine can do that without the renderer (pixman:
+//! an mmap), at the draw itself.
 //!
 //! Everything here runs on the event-loop thread: `QuayRenderer` is owned by
 //! the backend inside `State`, and the cache is `!Send`.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::{
+    os::fd::{AsFd, BorrowedFd},
+    sync::{Arc, Weak},
+};
 
 use smithay::{
     backend::{
         allocator::{
-            dmabuf::{Dmabuf, DmabufFlags, DmabufSyncFlags, WeakDmabuf},
+            dmabuf::{Dmabuf, DmabufFlags, DmabufSyncFailed, DmabufSyncFlags, WeakDmabuf},
             format::FormatSet,
             Buffer, Format, Fourcc, Modifier,
         },
         renderer::{
-            pixman::{PixmanError, PixmanFrame, PixmanMapping, PixmanRenderer, PixmanTarget, PixmanTexture},
-            sync::SyncPoint,
-            Bind, Color32F, ContextId, DebugFlags, ExportMem, Frame, ImportDma, ImportDmaWl, ImportMem,
-            ImportMemWl, Offscreen, Renderer, RendererSuper, Texture, TextureFilter,
+            sync::SyncPoint, utils::RendererSurfaceStateUserData, Bind, Color32F, ContextId, DebugFlags,
+            ExportMem, Frame, ImportDma, ImportDmaWl, ImportMem, ImportMemWl, Renderer, RendererSuper,
+            Texture, TextureFilter,
         },
     },
-    reexports::{pixman, wayland_server::protocol::wl_buffer},
+    output::Output,
+    reexports::wayland_server::{protocol::wl_buffer, Resource, Weak as WlWeak},
     utils::{Buffer as BufferCoords, Physical, Rectangle, Size, Transform},
-    wayland::compositor::SurfaceData,
+    wayland::{compositor::SurfaceData, shm},
 };
 
-use super::mapping::PlaneMapping;
 use super::{
-    cache::{Budget, CacheStats, EntryId, ImportCache, Outcome},
+    cache::{Budget, CacheStats, EntryId, ImportCache, Outcome, PinSource, User},
     identity::DmabufIdentity,
-    reaper::OffThreadDrop,
 };
+use crate::state::Core;
 
-/// A resident import: a pixman image over the mmap of plane 0, or, for a
-/// format pixman cannot read (YUYV), over Quay's XRGB conversion of it.
-#[derive(Debug)]
-pub struct Mapped {
-    // Field order is drop order: the image goes before the memory it points
-    // into, and only then is the mapping sent to the reaper to be unmapped
-    // (the munmap of a drawn buffer is too slow for the loop thread; see
-    // `super::reaper`).
-    texture: PixmanTexture,
-    /// The converted pixels the image points into (YUYV only). A boxed
-    /// slice never reallocates, so the image's pointer stays valid.
-    converted: Option<Box<[u32]>>,
-    mapping: OffThreadDrop<PlaneMapping>,
+/// What a cache entry imports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ImportKey {
+    /// A kernel dma-buf and its layout.
+    Dmabuf(DmabufIdentity),
+    /// A surface's shm upload (GLES), by the address of the surface's
+    /// [`ShmSlot`]: unique while the slot lives, and an entry whose slot is
+    /// gone is unlinked before its key can be met again.
+    Surface(usize),
 }
 
-/// Formats Quay converts on import because pixman has no mapping for them.
-const CONVERTED: [Fourcc; 1] = [Fourcc::Yuyv];
+/// One user of an entry, held weakly.
+#[derive(Debug)]
+pub enum ImportUser {
+    /// A `wl_buffer`'s `Dmabuf`.
+    Dmabuf(WeakDmabuf),
+    /// The surface an shm upload belongs to.
+    Surface(Weak<ShmSlot>),
+}
 
-/// YUYV (BT.601, limited range, as V4L2 capture devices deliver it) to
-/// XRGB8888, `w` × `h` pixels, `stride` bytes per source row.
-fn yuyv_to_xrgb(src: &[u8], stride: usize, w: usize, h: usize, dst: &mut [u32]) {
-    let clip = |v: i32| v.clamp(0, 255) as u32;
-    for y in 0..h {
-        let row = &src[y * stride..y * stride + w * 2];
-        let out = &mut dst[y * w..y * w + w];
-        for (x, px) in row.chunks_exact(4).enumerate() {
-            let (u, v) = (i32::from(px[1]) - 128, i32::from(px[3]) - 128);
-            for (i, luma) in [px[0], px[2]].into_iter().enumerate() {
-                let c = 298 * (i32::from(luma) - 16);
-                let r = clip((c + 409 * v + 128) >> 8);
-                let g = clip((c - 100 * u - 208 * v + 128) >> 8);
-                let b = clip((c + 516 * u + 128) >> 8);
-                if let Some(o) = out.get_mut(2 * x + i) {
-                    *o = 0xff00_0000 | (r << 16) | (g << 8) | b;
-                }
-            }
+impl User for ImportUser {
+    fn is_gone(&self) -> bool {
+        match self {
+            ImportUser::Dmabuf(w) => w.is_gone(),
+            ImportUser::Surface(w) => w.upgrade().is_none_or(|slot| slot.is_dead()),
         }
     }
 }
 
-impl Mapped {
-    /// Convert again from the mapping (the client filled the buffer anew).
-    fn reconvert(&mut self, dmabuf: &Dmabuf) -> Result<(), PixmanError> {
-        let Some(dst) = self.converted.as_mut() else {
-            return Ok(());
-        };
-        let size = dmabuf.size();
-        let offset = dmabuf.offsets().next().unwrap_or(0) as usize;
-        let stride = dmabuf.strides().next().unwrap_or(0) as usize;
-        let m = self.mapping.get();
-        // SAFETY: map_dmabuf checked that offset + stride * h fits in the
-        // mapping, which lives as long as `self`.
-        let src =
-            unsafe { std::slice::from_raw_parts((m.ptr() as *const u8).add(offset), m.length() - offset) };
-        let _sync = ReadSync::start(dmabuf.clone())?;
-        yuyv_to_xrgb(src, stride, size.w as usize, size.h as usize, dst);
-        Ok(())
+/// Where an entry imports (again) from.
+#[derive(Debug)]
+pub enum ImportSource {
+    /// The entry's own dup of the planes, relabelled linear where implicit
+    /// means linear.
+    Dmabuf(Dmabuf),
+    /// The surface's current shm buffer.
+    Shm(ShmSource),
+}
+
+/// The shm buffer a surface shows now, weakly: an upload never keeps a
+/// client's buffer (or its pool's mapping) alive.
+#[derive(Debug, Clone)]
+pub struct ShmSource {
+    pub buffer: WlWeak<wl_buffer::WlBuffer>,
+    pub size: Size<i32, BufferCoords>,
+    pub format: Fourcc,
+}
+
+impl ShmSource {
+    /// Run `f` over the buffer's pixels: pointer to the first pixel, stride
+    /// in bytes.
+    pub fn with_pixels<T>(&self, f: impl FnOnce(*const u8, usize) -> T) -> Option<T> {
+        let buffer = self.buffer.upgrade().ok()?;
+        shm::with_buffer_contents(&buffer, |ptr, len, data| {
+            let needed = data.offset as usize + data.stride.max(0) as usize * data.height.max(0) as usize;
+            if needed > len || data.offset < 0 {
+                return None;
+            }
+            // SAFETY: smithay hands out the pool's mapping, `len` bytes;
+            // the bounds were checked above.
+            Some(f(unsafe { ptr.add(data.offset as usize) }, data.stride as usize))
+        })
+        .ok()
+        .flatten()
     }
 }
 
-/// The import cache as the renderer instantiates it: keyed by kernel
-/// identity, used by `wl_buffer`s' `Dmabuf`s, sourced from the entry's own
-/// dup of the planes (relabelled linear where implicit means linear).
-pub type DmabufCache = ImportCache<DmabufIdentity, WeakDmabuf, Dmabuf, Mapped>;
+/// Kept in a surface's data map: the key and the user of its shm upload.
+///
+/// The slot lives as long as the surface's data, which is as long as any
+/// handle on the `wl_surface` (a seat's focus keeps one after the client
+/// is gone), so liveness is not the slot's: the surface's destruction marks
+/// it dead ([`surface_destroyed`]).
+#[derive(Debug, Default)]
+pub struct ShmSlot(std::sync::atomic::AtomicBool);
+
+impl ShmSlot {
+    fn is_dead(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A `wl_surface` was destroyed: its shm upload has no user any more (it
+/// goes at the next cleanup, after the next frame).
+pub fn surface_destroyed(states: &SurfaceData) {
+    if let Some(slot) = states.data_map.get::<Arc<ShmSlot>>() {
+        slot.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Upload counters, for `quay msg stats`.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Uploads {
+    /// shm buffers uploaded whole (first use, a new size, after an eviction).
+    pub shm_uploads_total: u64,
+    /// Damage-only uploads of an shm surface.
+    pub shm_partial_uploads_total: u64,
+    /// dma-bufs the engine could not import and copied instead.
+    pub dmabuf_uploads_total: u64,
+    /// Bytes written into textures by every upload above.
+    pub upload_bytes_total: u64,
+}
+
+/// What an engine's import needs besides the engine: counters and what the
+/// backend found out about the device.
+#[derive(Debug, Default)]
+pub struct ImportCtx {
+    pub uploads: Uploads,
+    /// Client dma-bufs may go to the driver (EGL). False on a software EGL
+    /// device: llvmpipe crashes on foreign buffers (`../shared/vm-notes.md`),
+    /// so they are uploaded from their mapping instead.
+    pub egl_import: bool,
+}
+
+/// A renderer engine Quay drives through its import cache.
+pub trait Engine: Renderer + ImportMem + ImportMemWl + ExportMem + Sized + 'static {
+    /// For the log and `quay msg stats`.
+    const NAME: &'static str;
+    /// Whether shm buffers become cache entries (uploads) rather than being
+    /// read in place by the engine.
+    const SHM_UPLOADS: bool;
+    /// A resident import.
+    type Resident: std::fmt::Debug;
+
+    /// Import a cache entry from its source.
+    fn import_entry(
+        &mut self,
+        source: &ImportSource,
+        ctx: &mut ImportCtx,
+    ) -> Result<Self::Resident, Self::Error>;
+    /// The entry's buffer was committed again: bring a copy up to date
+    /// (`damage` in buffer coordinates, for shm).
+    fn refresh_entry(
+        &mut self,
+        resident: &mut Self::Resident,
+        source: &ImportSource,
+        damage: &[Rectangle<i32, BufferCoords>],
+        ctx: &mut ImportCtx,
+    ) -> Result<(), Self::Error>;
+    /// Import while a frame holds the engine, where that needs no engine.
+    fn import_detached(source: &ImportSource) -> Option<Result<Self::Resident, Self::Error>>;
+    /// What to draw for a resident entry, and the guard to hold around the
+    /// draw (a CPU read of a dma-buf).
+    fn texture_of(
+        resident: &Self::Resident,
+        source: &ImportSource,
+    ) -> Result<(Self::TextureId, Option<ReadSync>), Self::Error>;
+    fn import_failed() -> Self::Error;
+    /// The dma-buf formats clients may send (before the implicit-linear
+    /// relabel).
+    fn client_formats(&self, ctx: &ImportCtx) -> FormatSet;
+    /// Bytes a resident import of `dmabuf` accounts for.
+    fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64;
+    /// `Clone` of the engine's texture handle (both engines' handles are
+    /// `Clone`; a bound on the associated type would not be implied).
+    fn clone_texture(t: &Self::TextureId) -> Self::TextureId;
+}
+
+/// The import cache as a renderer instantiates it.
+pub type Cache<E> = ImportCache<ImportKey, ImportUser, ImportSource, <E as Engine>::Resident>;
 
 /// The renderer's texture handle; see the module doc.
-#[derive(Debug, Clone)]
-pub struct QuayTexture(Tex);
+#[derive(Debug)]
+pub struct QuayTexture<E: Engine>(Tex<E>);
 
-#[derive(Debug, Clone)]
-enum Tex {
-    /// shm buffers and memory imports, read in place or owned by the image.
-    Pixman(PixmanTexture),
-    /// A dma-buf: an entry of the import cache.
+#[derive(Debug)]
+enum Tex<E: Engine> {
+    /// The engine's own texture (pixman: shm read in place; memory imports).
+    Inner(E::TextureId),
+    /// An entry of the import cache.
     Import {
         id: EntryId,
         size: Size<i32, BufferCoords>,
@@ -158,55 +242,91 @@ enum Tex {
     },
 }
 
-impl QuayTexture {
-    /// The import cache entry behind this texture, for dma-bufs.
+impl<E: Engine> Clone for QuayTexture<E> {
+    fn clone(&self) -> Self {
+        QuayTexture(match &self.0 {
+            Tex::Inner(t) => Tex::Inner(E::clone_texture(t)),
+            Tex::Import { id, size, format } => Tex::Import {
+                id: *id,
+                size: *size,
+                format: *format,
+            },
+        })
+    }
+}
+
+impl<E: Engine> QuayTexture<E> {
+    /// The import cache entry behind this texture.
     pub fn entry(&self) -> Option<EntryId> {
         match self.0 {
             Tex::Import { id, .. } => Some(id),
-            Tex::Pixman(_) => None,
+            Tex::Inner(_) => None,
         }
     }
 }
 
-impl Texture for QuayTexture {
+impl<E: Engine> Texture for QuayTexture<E> {
     fn width(&self) -> u32 {
         match &self.0 {
-            Tex::Pixman(t) => t.width(),
+            Tex::Inner(t) => t.width(),
             Tex::Import { size, .. } => size.w as u32,
         }
     }
     fn height(&self) -> u32 {
         match &self.0 {
-            Tex::Pixman(t) => t.height(),
+            Tex::Inner(t) => t.height(),
             Tex::Import { size, .. } => size.h as u32,
         }
     }
     fn format(&self) -> Option<Fourcc> {
         match &self.0 {
-            Tex::Pixman(t) => t.format(),
+            Tex::Inner(t) => t.format(),
             Tex::Import { format, .. } => Some(*format),
         }
     }
 }
 
-#[derive(Debug)]
-pub struct QuayRenderer {
-    inner: PixmanRenderer,
-    implicit_is_linear: bool,
-    cache: DmabufCache,
+/// Import counters and upload counters together, for `quay msg stats`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportStats {
+    pub renderer: &'static str,
+    /// Surfaces with an shm upload (GLES); `dmabufs_live` counts dma-buf
+    /// entries only.
+    pub shm_surfaces_live: u64,
+    #[serde(flatten)]
+    pub cache: CacheStats,
+    #[serde(flatten)]
+    pub uploads: Uploads,
 }
 
-impl QuayRenderer {
-    pub fn new(budget: Budget) -> Result<QuayRenderer, PixmanError> {
-        Ok(QuayRenderer {
-            inner: PixmanRenderer::new()?,
+#[derive(Debug)]
+pub struct QuayRenderer<E: Engine> {
+    inner: E,
+    implicit_is_linear: bool,
+    cache: Cache<E>,
+    ctx: ImportCtx,
+}
+
+impl<E: Engine> QuayRenderer<E> {
+    pub fn new(inner: E, budget: Budget) -> QuayRenderer<E> {
+        QuayRenderer {
+            inner,
             implicit_is_linear: false,
             cache: ImportCache::new(budget),
-        })
+            ctx: ImportCtx::default(),
+        }
+    }
+
+    pub fn engine(&self) -> &E {
+        &self.inner
+    }
+
+    pub fn engine_mut(&mut self) -> &mut E {
+        &mut self.inner
     }
 
     /// Declare that implicit-modifier dma-bufs on this system are linear
-    /// (see the module docs for when that is true).
+    /// (see [`super::pixman`] for when that is true).
     pub fn set_implicit_is_linear(&mut self, yes: bool) {
         self.implicit_is_linear = yes;
     }
@@ -215,29 +335,50 @@ impl QuayRenderer {
         self.implicit_is_linear
     }
 
-    /// After a frame: forget entries no `wl_buffer` uses any more, then
-    /// bring imports back under budget.
+    /// Whether client dma-bufs may be given to the driver (see [`ImportCtx`]).
+    pub fn set_egl_import(&mut self, yes: bool) {
+        self.ctx.egl_import = yes;
+    }
+
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.cache.set_budget(budget);
+    }
+
+    /// After a frame: forget entries no user holds any more, bring imports
+    /// back under budget, and let the engine free what that released.
     pub fn cleanup(&mut self) {
         self.cache.cleanup();
         self.cache.enforce_budget();
-        self.inner.cleanup_texture_cache().ok();
+        if let Err(e) = self.inner.cleanup_texture_cache() {
+            tracing::debug!("engine cleanup: {e:?}");
+        }
     }
 
     /// The import cache (pins, pressure, eviction).
-    pub fn cache_mut(&mut self) -> &mut DmabufCache {
+    pub fn cache_mut(&mut self) -> &mut Cache<E> {
         &mut self.cache
     }
 
-    /// Import a client's dma-buf at `create` time; an error means `failed`.
-    pub fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
-        self.import_dmabuf(dmabuf, None)
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
+    /// Make every entry `output` shows resident again before it is drawn:
+    /// an engine that cannot import while a frame holds it (GLES) does it
+    /// here. Entries that fail stay evicted and are not drawn.
+    pub fn prepare(&mut self, core: &Core, output: &Output) {
+        let QuayRenderer {
+            inner, cache, ctx, ..
+        } = self;
+        for id in shown_on::<E>(core, output, inner.context_id().map()) {
+            if let Err(e) = cache.resident(id, |s| inner.import_entry(s, ctx)) {
+                tracing::debug!("re-importing entry {id:?}: {e:?}");
+            }
+        }
     }
 
-    pub fn stats(&mut self) -> CacheStats {
-        self.cache.cleanup();
-        self.cache.stats()
+    /// After rendering `output`: pin what it shows, unpin what it no longer
+    /// shows, then forget dead entries and enforce the budget.
+    pub fn frame_done(&mut self, core: &Core, output: &Output) {
+        let ids = shown_on::<E>(core, output, self.inner.context_id().map());
+        self.cache.set_pins(&PinSource::Output(output.name()), ids);
+        self.cleanup();
     }
 
     fn linear_formats(&self, formats: FormatSet) -> FormatSet {
@@ -255,11 +396,159 @@ impl QuayRenderer {
         }
         out.into_iter().collect()
     }
+
+    /// The texture for a resident entry, importing it again if needed.
+    fn resolve(&mut self, texture: &QuayTexture<E>) -> Result<(E::TextureId, Option<ReadSync>), E::Error> {
+        match &texture.0 {
+            Tex::Inner(t) => Ok((E::clone_texture(t), None)),
+            Tex::Import { id, .. } => {
+                let QuayRenderer {
+                    inner, cache, ctx, ..
+                } = self;
+                match cache.resident(*id, |s| inner.import_entry(s, ctx))? {
+                    Some((resident, source)) => E::texture_of(resident, source),
+                    None => Err(E::import_failed()),
+                }
+            }
+        }
+    }
+
+    fn import_shm(
+        &mut self,
+        buffer: &wl_buffer::WlBuffer,
+        surface: Option<&SurfaceData>,
+        damage: &[Rectangle<i32, BufferCoords>],
+    ) -> Result<QuayTexture<E>, E::Error> {
+        let meta = shm::with_buffer_contents(buffer, |_, _, d| (d.width, d.height, d.format))
+            .map_err(|_| E::import_failed())?;
+        let format = shm::shm_format_to_fourcc(meta.2).ok_or_else(E::import_failed)?;
+        let size: Size<i32, BufferCoords> = (meta.0, meta.1).into();
+        let source = ShmSource {
+            buffer: buffer.downgrade(),
+            size,
+            format,
+        };
+        let QuayRenderer {
+            inner, cache, ctx, ..
+        } = self;
+        let Some(surface) = surface else {
+            // Nothing to key it on (not a surface's buffer): a one-off upload.
+            let resident = inner.import_entry(&ImportSource::Shm(source.clone()), ctx)?;
+            let (tex, _) = E::texture_of(&resident, &ImportSource::Shm(source))?;
+            return Ok(QuayTexture(Tex::Inner(tex)));
+        };
+        let slot = surface
+            .data_map
+            .get_or_insert_threadsafe(|| Arc::new(ShmSlot::default()))
+            .clone();
+        let key = ImportKey::Surface(Arc::as_ptr(&slot) as usize);
+        if let Some(id) = cache.id_of(&key) {
+            match cache.source_mut(id) {
+                Some(ImportSource::Shm(s)) if s.size == size && s.format == format => *s = source.clone(),
+                _ => cache.remove(id),
+            }
+        }
+        let user = Arc::downgrade(&slot);
+        let bytes = size.w.max(0) as u64 * size.h.max(0) as u64 * 4;
+        let (id, outcome) = cache.insert_or_get(
+            key,
+            ImportUser::Surface(user.clone()),
+            |u| matches!(u, ImportUser::Surface(w) if w.ptr_eq(&user)),
+            bytes,
+            || Ok(ImportSource::Shm(source)),
+            |s| inner.import_entry(s, ctx),
+        )?;
+        if outcome == Outcome::Hit {
+            if let Some((resident, source)) = cache.resident_mut(id) {
+                inner.refresh_entry(resident, source, damage, ctx)?;
+            }
+        }
+        Ok(QuayTexture(Tex::Import { id, size, format }))
+    }
+}
+
+/// The import-cache entries `output` shows now: the current buffer of
+/// every surface (popups and subsurfaces included) of every window on it.
+pub fn shown_on<E: Engine>(core: &Core, output: &Output, ctx: ContextId<QuayTexture<E>>) -> Vec<EntryId> {
+    let mut ids = Vec::new();
+    for window in core.space.elements_for_output(output) {
+        // `with_surfaces` already holds each surface's state lock: read the
+        // renderer state from `data`, not through `with_renderer_surface_state`,
+        // which would lock it again (smithay-0.7.0
+        // src/backend/renderer/utils/wayland.rs:478) and deadlock.
+        window.with_surfaces(|_, data| {
+            let Some(state) = data.data_map.get::<RendererSurfaceStateUserData>() else {
+                return;
+            };
+            let Ok(state) = state.lock() else {
+                return;
+            };
+            ids.extend(
+                state
+                    .texture::<QuayTexture<E>>(ctx.clone())
+                    .and_then(QuayTexture::entry),
+            );
+        });
+    }
+    ids
+}
+
+/// What the rest of Quay asks of the import path, whatever the engine.
+pub trait Imports {
+    fn renderer_name(&self) -> &'static str;
+    /// Import a client's dma-buf (at `create`, or for a commit waiting on
+    /// its fence); an error means `failed`.
+    fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, String>;
+    fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>);
+    fn unpin(&mut self, source: &PinSource);
+    /// Drop every import not pinned (`quay msg evict`).
+    fn evict_all(&mut self) -> u64;
+    /// Memory pressure.
+    fn pressure(&mut self) -> u64;
+    fn stats(&mut self) -> ImportStats;
+}
+
+impl<E: Engine> Imports for QuayRenderer<E> {
+    fn renderer_name(&self) -> &'static str {
+        E::NAME
+    }
+    fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, String> {
+        self.import_dmabuf(dmabuf, None)
+            .map(|t| t.entry())
+            .map_err(|e| format!("{e:?}"))
+    }
+    fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>) {
+        self.cache.set_pins(source, ids);
+    }
+    fn unpin(&mut self, source: &PinSource) {
+        self.cache.unpin(source);
+    }
+    fn evict_all(&mut self) -> u64 {
+        let freed = self.cache.evict_all();
+        self.inner.cleanup_texture_cache().ok();
+        freed
+    }
+    fn pressure(&mut self) -> u64 {
+        let freed = self.cache.pressure();
+        self.inner.cleanup_texture_cache().ok();
+        freed
+    }
+    fn stats(&mut self) -> ImportStats {
+        self.cache.cleanup();
+        let mut cache = self.cache.stats();
+        cache.dmabufs_live = self.cache.count_keys(|k| matches!(k, ImportKey::Dmabuf(_)));
+        ImportStats {
+            renderer: E::NAME,
+            shm_surfaces_live: self.cache.count_keys(|k| matches!(k, ImportKey::Surface(_))),
+            cache,
+            uploads: self.ctx.uploads,
+        }
+    }
 }
 
 /// The cache entry's own copy of a client's planes (dup'ed fds), labelled
 /// linear if `linear`.
-fn dup_planes(dmabuf: &Dmabuf, linear: bool) -> Result<Dmabuf, PixmanError> {
+pub fn dup_planes(dmabuf: &Dmabuf, linear: bool) -> Option<Dmabuf> {
     let flags = if dmabuf.y_inverted() {
         DmabufFlags::Y_INVERT
     } else {
@@ -276,136 +565,18 @@ fn dup_planes(dmabuf: &Dmabuf, linear: bool) -> Result<Dmabuf, PixmanError> {
         .zip(dmabuf.offsets().zip(dmabuf.strides()))
         .collect();
     for (idx, (fd, (offset, stride))) in planes.into_iter().enumerate() {
-        let owned = fd
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|_| PixmanError::ImportFailed)?;
+        let owned = fd.as_fd().try_clone_to_owned().ok()?;
         builder.add_plane(owned, idx as u32, offset, stride);
     }
-    builder.build().ok_or(PixmanError::ImportFailed)
-}
-
-/// Bytes an import of `dmabuf` accounts for: stride × height per plane
-/// (an overestimate for subsampled planes, which pixman cannot read
-/// anyway), plus the XRGB copy of a converted format.
-fn import_bytes(dmabuf: &Dmabuf) -> u64 {
-    let size = dmabuf.size();
-    let h = size.h.max(0) as u64;
-    let mapped: u64 = dmabuf.strides().map(|s| u64::from(s) * h).sum();
-    let copy = if CONVERTED.contains(&dmabuf.format().code) {
-        size.w.max(0) as u64 * h * 4
-    } else {
-        0
-    };
-    mapped + copy
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yuyv_converts_bt601_limited_range() {
-        // Two pixels per 4 bytes: Y0 U Y1 V. White, black, then a red pair
-        // (Y 81, U 90, V 240 is BT.601's red).
-        let src = [235, 128, 16, 128, 81, 90, 81, 240];
-        let mut dst = [0u32; 4];
-        yuyv_to_xrgb(&src, 8, 4, 1, &mut dst);
-        assert_eq!(dst[0], 0xffff_ffff);
-        assert_eq!(dst[1], 0xff00_0000);
-        let (r, g, b) = ((dst[2] >> 16) & 0xff, (dst[2] >> 8) & 0xff, dst[2] & 0xff);
-        assert!(r >= 250 && g <= 5 && b <= 5, "red came out as ({r}, {g}, {b})");
-        assert_eq!(dst[2], dst[3]);
-    }
-}
-
-/// Map plane 0 of a linear single-plane dma-buf and wrap it in a pixman image.
-fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
-    if dmabuf.num_planes() != 1 {
-        return Err(PixmanError::UnsupportedNumberOfPlanes);
-    }
-    let format = dmabuf.format();
-    if format.modifier != Modifier::Linear {
-        return Err(PixmanError::UnsupportedModifier(format.modifier));
-    }
-    let converted = CONVERTED.contains(&format.code);
-    let code = if converted {
-        pixman::FormatCode::X8R8G8B8
-    } else {
-        pixman::FormatCode::try_from(format.code)
-            .map_err(|_| PixmanError::UnsupportedPixelFormat(format.code))?
-    };
-    let size = dmabuf.size();
-    let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
-        return Err(PixmanError::ImportFailed);
-    };
-    let (offset, stride) = (offset as usize, stride as usize);
-    // The whole object from byte 0; the plane starts at `offset` in it
-    // (buffer/mapping.rs says why not smithay's `map_plane`).
-    let mapping = PlaneMapping::map(dmabuf, 0, false).map_err(|err| {
-        tracing::debug!("mapping a dma-buf failed: {err}");
-        PixmanError::ImportFailed
-    })?;
-    let needed = offset + stride * size.h.max(0) as usize;
-    let bpp = if converted { 2 } else { 4 };
-    if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
-        return Err(PixmanError::IncompleteBuffer {
-            expected: needed,
-            actual: mapping.length(),
-        });
-    }
-    // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
-    dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
-    dmabuf.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)?;
-    if converted {
-        let (w, h) = (size.w.max(0) as usize, size.h.max(0) as usize);
-        let pixels = vec![0u32; w * h].into_boxed_slice();
-        let mut mapped = Mapped {
-            // Replaced right below; a placeholder keeps construction simple.
-            texture: PixmanTexture::from(
-                pixman::Image::new(pixman::FormatCode::X8R8G8B8, 1, 1, true)
-                    .map_err(|_| PixmanError::ImportFailed)?,
-            ),
-            converted: Some(pixels),
-            mapping: OffThreadDrop::new(mapping),
-        };
-        mapped.reconvert(dmabuf)?;
-        let Some(pixels) = mapped.converted.as_mut() else {
-            return Err(PixmanError::ImportFailed);
-        };
-        // SAFETY: the image points into the boxed slice `Mapped` owns and
-        // drops after the image; w * h u32s, stride w * 4.
-        let image = unsafe { pixman::Image::from_raw_mut(code, w, h, pixels.as_mut_ptr(), w * 4, false) }
-            .map_err(|_| PixmanError::ImportFailed)?;
-        mapped.texture = PixmanTexture::from(image);
-        return Ok(mapped);
-    }
-    // SAFETY: the image points into `mapping`, which `Mapped` owns and drops
-    // after the image; the bounds were checked above. Nothing writes through
-    // it: pixman only reads a texture's image.
-    let image = unsafe {
-        pixman::Image::from_raw_mut(
-            code,
-            size.w as usize,
-            size.h as usize,
-            mapping.ptr().add(offset) as *mut u32,
-            stride,
-            false,
-        )
-    }
-    .map_err(|_| PixmanError::ImportFailed)?;
-    Ok(Mapped {
-        texture: PixmanTexture::from(image),
-        converted: None,
-        mapping: OffThreadDrop::new(mapping),
-    })
+    builder.build()
 }
 
 /// `DMA_BUF_IOCTL_SYNC` around CPU reads of a dma-buf.
-struct ReadSync(Dmabuf);
+#[derive(Debug)]
+pub struct ReadSync(Dmabuf);
 
 impl ReadSync {
-    fn start(dmabuf: Dmabuf) -> Result<ReadSync, PixmanError> {
+    pub fn start(dmabuf: Dmabuf) -> Result<ReadSync, DmabufSyncFailed> {
         dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
         Ok(ReadSync(dmabuf))
     }
@@ -419,37 +590,36 @@ impl Drop for ReadSync {
     }
 }
 
-/// The pixman texture to draw for `texture` now, with the dma-buf to sync
-/// around the read. Imports again if the entry was evicted.
-fn resolve(
-    cache: &mut DmabufCache,
-    texture: &QuayTexture,
-) -> Result<(PixmanTexture, Option<Dmabuf>), PixmanError> {
-    match &texture.0 {
-        Tex::Pixman(t) => Ok((t.clone(), None)),
-        Tex::Import { id, .. } => match cache.resident(*id, map_dmabuf)? {
-            Some((mapped, source)) => Ok((mapped.texture.clone(), Some(source.clone()))),
-            None => Err(PixmanError::BufferDestroyed),
-        },
+/// A frame that draws [`QuayTexture`]s. It borrows the import cache for its
+/// whole life, so nothing can be evicted while a frame is built.
+pub struct QuayFrame<'frame, 'buffer, E: Engine + 'frame>
+where
+    'buffer: 'frame,
+{
+    inner: E::Frame<'frame, 'buffer>,
+    cache: &'frame mut Cache<E>,
+}
+
+impl<'frame, 'buffer, E: Engine + 'frame> std::fmt::Debug for QuayFrame<'frame, 'buffer, E>
+where
+    'buffer: 'frame,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuayFrame").field("engine", &E::NAME).finish()
     }
 }
 
-/// A pixman frame that draws [`QuayTexture`]s. It borrows the import cache
-/// for its whole life, so nothing can be evicted while a frame is built.
-#[derive(Debug)]
-pub struct QuayFrame<'frame, 'buffer> {
-    inner: PixmanFrame<'frame, 'buffer>,
-    cache: &'frame mut DmabufCache,
-}
+impl<'frame, 'buffer, E: Engine + 'frame> Frame for QuayFrame<'frame, 'buffer, E>
+where
+    'buffer: 'frame,
+{
+    type Error = E::Error;
+    type TextureId = QuayTexture<E>;
 
-impl Frame for QuayFrame<'_, '_> {
-    type Error = PixmanError;
-    type TextureId = QuayTexture;
-
-    fn context_id(&self) -> ContextId<QuayTexture> {
+    fn context_id(&self) -> ContextId<QuayTexture<E>> {
         self.inner.context_id().map()
     }
-    fn clear(&mut self, color: Color32F, at: &[Rectangle<i32, Physical>]) -> Result<(), PixmanError> {
+    fn clear(&mut self, color: Color32F, at: &[Rectangle<i32, Physical>]) -> Result<(), E::Error> {
         self.inner.clear(color, at)
     }
     fn draw_solid(
@@ -457,53 +627,69 @@ impl Frame for QuayFrame<'_, '_> {
         dst: Rectangle<i32, Physical>,
         damage: &[Rectangle<i32, Physical>],
         color: Color32F,
-    ) -> Result<(), PixmanError> {
+    ) -> Result<(), E::Error> {
         self.inner.draw_solid(dst, damage, color)
     }
     fn render_texture_from_to(
         &mut self,
-        texture: &QuayTexture,
+        texture: &QuayTexture<E>,
         src: Rectangle<f64, BufferCoords>,
         dst: Rectangle<i32, Physical>,
         damage: &[Rectangle<i32, Physical>],
         opaque_regions: &[Rectangle<i32, Physical>],
         src_transform: Transform,
         alpha: f32,
-    ) -> Result<(), PixmanError> {
-        let (tex, dmabuf) = resolve(self.cache, texture)?;
-        let _sync = dmabuf.map(ReadSync::start).transpose()?;
+    ) -> Result<(), E::Error> {
+        let (tex, _sync) = match &texture.0 {
+            Tex::Inner(t) => (E::clone_texture(t), None),
+            Tex::Import { id, .. } => {
+                let detached =
+                    |s: &ImportSource| E::import_detached(s).unwrap_or_else(|| Err(E::import_failed()));
+                match self.cache.resident(*id, detached) {
+                    Ok(Some((resident, source))) => E::texture_of(resident, source)?,
+                    // Gone, or evicted and not importable here (`prepare`
+                    // failed for it): nothing to draw this frame.
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        tracing::debug!("entry {id:?} not drawn: {e:?}");
+                        return Ok(());
+                    }
+                }
+            }
+        };
         self.inner
             .render_texture_from_to(&tex, src, dst, damage, opaque_regions, src_transform, alpha)
     }
     fn transformation(&self) -> Transform {
         self.inner.transformation()
     }
-    fn wait(&mut self, sync: &SyncPoint) -> Result<(), PixmanError> {
+    fn wait(&mut self, sync: &SyncPoint) -> Result<(), E::Error> {
         self.inner.wait(sync)
     }
-    fn finish(self) -> Result<SyncPoint, PixmanError> {
+    fn finish(self) -> Result<SyncPoint, E::Error> {
         self.inner.finish()
     }
 }
 
-impl RendererSuper for QuayRenderer {
-    type Error = PixmanError;
-    type TextureId = QuayTexture;
-    type Framebuffer<'buffer> = PixmanTarget<'buffer>;
+impl<E: Engine> RendererSuper for QuayRenderer<E> {
+    type Error = E::Error;
+    type TextureId = QuayTexture<E>;
+    type Framebuffer<'buffer> = E::Framebuffer<'buffer>;
     type Frame<'frame, 'buffer>
-        = QuayFrame<'frame, 'buffer>
+        = QuayFrame<'frame, 'buffer, E>
     where
-        'buffer: 'frame;
+        'buffer: 'frame,
+        Self: 'frame;
 }
 
-impl Renderer for QuayRenderer {
-    fn context_id(&self) -> ContextId<QuayTexture> {
+impl<E: Engine> Renderer for QuayRenderer<E> {
+    fn context_id(&self) -> ContextId<QuayTexture<E>> {
         self.inner.context_id().map()
     }
-    fn downscale_filter(&mut self, filter: TextureFilter) -> Result<(), PixmanError> {
+    fn downscale_filter(&mut self, filter: TextureFilter) -> Result<(), E::Error> {
         self.inner.downscale_filter(filter)
     }
-    fn upscale_filter(&mut self, filter: TextureFilter) -> Result<(), PixmanError> {
+    fn upscale_filter(&mut self, filter: TextureFilter) -> Result<(), E::Error> {
         self.inner.upscale_filter(filter)
     }
     fn set_debug_flags(&mut self, flags: DebugFlags) {
@@ -514,10 +700,10 @@ impl Renderer for QuayRenderer {
     }
     fn render<'frame, 'buffer>(
         &'frame mut self,
-        framebuffer: &'frame mut PixmanTarget<'buffer>,
+        framebuffer: &'frame mut E::Framebuffer<'buffer>,
         output_size: Size<i32, Physical>,
         dst_transform: Transform,
-    ) -> Result<QuayFrame<'frame, 'buffer>, PixmanError>
+    ) -> Result<QuayFrame<'frame, 'buffer, E>, E::Error>
     where
         'buffer: 'frame,
     {
@@ -527,37 +713,37 @@ impl Renderer for QuayRenderer {
             cache,
         })
     }
-    fn wait(&mut self, sync: &SyncPoint) -> Result<(), PixmanError> {
+    fn wait(&mut self, sync: &SyncPoint) -> Result<(), E::Error> {
         self.inner.wait(sync)
     }
-    fn cleanup_texture_cache(&mut self) -> Result<(), PixmanError> {
+    fn cleanup_texture_cache(&mut self) -> Result<(), E::Error> {
         self.cleanup();
         Ok(())
     }
 }
 
-impl ImportMem for QuayRenderer {
+impl<E: Engine> ImportMem for QuayRenderer<E> {
     fn import_memory(
         &mut self,
         data: &[u8],
         format: Fourcc,
         size: Size<i32, BufferCoords>,
         flipped: bool,
-    ) -> Result<QuayTexture, PixmanError> {
+    ) -> Result<QuayTexture<E>, E::Error> {
         self.inner
             .import_memory(data, format, size, flipped)
-            .map(|t| QuayTexture(Tex::Pixman(t)))
+            .map(|t| QuayTexture(Tex::Inner(t)))
     }
     fn update_memory(
         &mut self,
-        texture: &QuayTexture,
+        texture: &QuayTexture<E>,
         data: &[u8],
         region: Rectangle<i32, BufferCoords>,
-    ) -> Result<(), PixmanError> {
+    ) -> Result<(), E::Error> {
         match &texture.0 {
-            Tex::Pixman(t) => self.inner.update_memory(t, data, region),
-            // A client's dma-buf is the client's to write.
-            Tex::Import { .. } => Err(PixmanError::Unsupported),
+            Tex::Inner(t) => self.inner.update_memory(t, data, region),
+            // A client's buffer is the client's to write.
+            Tex::Import { .. } => Err(E::import_failed()),
         }
     }
     fn mem_formats(&self) -> Box<dyn Iterator<Item = Fourcc>> {
@@ -565,20 +751,29 @@ impl ImportMem for QuayRenderer {
     }
 }
 
-impl ImportMemWl for QuayRenderer {
+impl<E: Engine> ImportMemWl for QuayRenderer<E> {
+    /// pixman reads shm in place; GLES uploads it into the surface's cache
+    /// entry: whole on first use, a new size or after an eviction, only the
+    /// damage since the renderer last saw the surface otherwise (smithay
+    /// passes exactly that, smithay-0.7.0
+    /// src/backend/renderer/utils/wayland.rs:504).
     fn import_shm_buffer(
         &mut self,
         buffer: &wl_buffer::WlBuffer,
         surface: Option<&SurfaceData>,
         damage: &[Rectangle<i32, BufferCoords>],
-    ) -> Result<QuayTexture, PixmanError> {
-        self.inner
-            .import_shm_buffer(buffer, surface, damage)
-            .map(|t| QuayTexture(Tex::Pixman(t)))
+    ) -> Result<QuayTexture<E>, E::Error> {
+        if !E::SHM_UPLOADS {
+            return self
+                .inner
+                .import_shm_buffer(buffer, surface, damage)
+                .map(|t| QuayTexture(Tex::Inner(t)));
+        }
+        self.import_shm(buffer, surface, damage)
     }
 }
 
-impl ImportDma for QuayRenderer {
+impl<E: Engine> ImportDma for QuayRenderer<E> {
     /// Runs for every commit that attaches a dma-buf (smithay imports when a
     /// surface's texture slot is empty, smithay-0.7.0
     /// `src/backend/renderer/utils/wayland.rs:505`) and at `create`: an
@@ -587,25 +782,32 @@ impl ImportDma for QuayRenderer {
         &mut self,
         dmabuf: &Dmabuf,
         _damage: Option<&[Rectangle<i32, BufferCoords>]>,
-    ) -> Result<QuayTexture, PixmanError> {
+    ) -> Result<QuayTexture<E>, E::Error> {
         let linear = dmabuf.format().modifier == Modifier::Invalid && self.implicit_is_linear;
-        let identity = DmabufIdentity::of(dmabuf).map_err(|_| PixmanError::ImportFailed)?;
-        let (id, outcome) = self.cache.insert_or_get(
-            identity,
-            dmabuf.weak(),
+        let identity = DmabufIdentity::of(dmabuf).map_err(|_| E::import_failed())?;
+        let QuayRenderer {
+            inner, cache, ctx, ..
+        } = self;
+        let (id, outcome) = cache.insert_or_get(
+            ImportKey::Dmabuf(identity),
+            ImportUser::Dmabuf(dmabuf.weak()),
             // `upgrade` is the kref_get_unless_zero step: a user that is
             // already gone does not match.
-            |u| u.upgrade().as_ref() == Some(dmabuf),
-            import_bytes(dmabuf),
-            || dup_planes(dmabuf, linear),
-            map_dmabuf,
+            |u| matches!(u, ImportUser::Dmabuf(w) if w.upgrade().as_ref() == Some(dmabuf)),
+            E::dmabuf_bytes(dmabuf),
+            || {
+                dup_planes(dmabuf, linear)
+                    .map(ImportSource::Dmabuf)
+                    .ok_or_else(E::import_failed)
+            },
+            |s| inner.import_entry(s, ctx),
         )?;
-        // A converted import is a copy: a commit of the same buffer means
-        // new contents (a V4L2 capture buffer comes back refilled).
+        // A copied import (a converted or uploaded one): a commit of the same
+        // buffer means new contents (a V4L2 capture buffer comes back
+        // refilled).
         if outcome == Outcome::Hit {
-            if let Some((mapped, source)) = self.cache.resident_mut(id) {
-                let source = source.clone();
-                mapped.reconvert(&source)?;
+            if let Some((resident, source)) = cache.resident_mut(id) {
+                inner.refresh_entry(resident, source, &[], ctx)?;
             }
         }
         Ok(QuayTexture(Tex::Import {
@@ -616,23 +818,18 @@ impl ImportDma for QuayRenderer {
     }
 
     fn dmabuf_formats(&self) -> FormatSet {
-        let mut formats: Vec<Format> = self.inner.dmabuf_formats().iter().copied().collect();
-        formats.extend(CONVERTED.iter().map(|&code| Format {
-            code,
-            modifier: Modifier::Linear,
-        }));
-        self.linear_formats(formats.into_iter().collect())
+        self.linear_formats(self.inner.client_formats(&self.ctx))
     }
 }
 
-impl ImportDmaWl for QuayRenderer {}
+impl<E: Engine> ImportDmaWl for QuayRenderer<E> {}
 
-impl Bind<Dmabuf> for QuayRenderer {
-    fn bind<'a>(&mut self, target: &'a mut Dmabuf) -> Result<PixmanTarget<'a>, PixmanError> {
+impl<E: Engine + Bind<Dmabuf>> Bind<Dmabuf> for QuayRenderer<E> {
+    fn bind<'a>(&mut self, target: &'a mut Dmabuf) -> Result<E::Framebuffer<'a>, E::Error> {
         if target.format().modifier == Modifier::Invalid && self.implicit_is_linear {
             // Scanout buffers Quay allocated with GBM_BO_USE_LINEAR; the
             // relabelled copy is written in place (same memory).
-            *target = dup_planes(target, true)?;
+            *target = dup_planes(target, true).ok_or_else(E::import_failed)?;
         }
         self.inner.bind(target)
     }
@@ -641,54 +838,31 @@ impl Bind<Dmabuf> for QuayRenderer {
     }
 }
 
-impl Offscreen<pixman::Image<'static, 'static>> for QuayRenderer {
-    fn create_buffer(
-        &mut self,
-        format: Fourcc,
-        size: Size<i32, BufferCoords>,
-    ) -> Result<pixman::Image<'static, 'static>, PixmanError> {
-        self.inner.create_buffer(format, size)
-    }
-}
-
-impl Bind<pixman::Image<'static, 'static>> for QuayRenderer {
-    fn bind<'a>(
-        &mut self,
-        target: &'a mut pixman::Image<'static, 'static>,
-    ) -> Result<PixmanTarget<'a>, PixmanError> {
-        self.inner.bind(target)
-    }
-    fn supported_formats(&self) -> Option<FormatSet> {
-        Bind::<pixman::Image<'static, 'static>>::supported_formats(&self.inner)
-    }
-}
-
-impl ExportMem for QuayRenderer {
-    type TextureMapping = PixmanMapping;
+impl<E: Engine> ExportMem for QuayRenderer<E> {
+    type TextureMapping = E::TextureMapping;
 
     fn copy_framebuffer(
         &mut self,
-        target: &PixmanTarget<'_>,
+        target: &E::Framebuffer<'_>,
         region: Rectangle<i32, BufferCoords>,
         format: Fourcc,
-    ) -> Result<PixmanMapping, PixmanError> {
+    ) -> Result<E::TextureMapping, E::Error> {
         self.inner.copy_framebuffer(target, region, format)
     }
     fn copy_texture(
         &mut self,
-        texture: &QuayTexture,
+        texture: &QuayTexture<E>,
         region: Rectangle<i32, BufferCoords>,
         format: Fourcc,
-    ) -> Result<PixmanMapping, PixmanError> {
-        let (tex, dmabuf) = resolve(&mut self.cache, texture)?;
-        let _sync = dmabuf.map(ReadSync::start).transpose()?;
+    ) -> Result<E::TextureMapping, E::Error> {
+        let (tex, _sync) = self.resolve(texture)?;
         self.inner.copy_texture(&tex, region, format)
     }
-    fn can_read_texture(&mut self, texture: &QuayTexture) -> Result<bool, PixmanError> {
-        let (tex, _) = resolve(&mut self.cache, texture)?;
+    fn can_read_texture(&mut self, texture: &QuayTexture<E>) -> Result<bool, E::Error> {
+        let (tex, _) = self.resolve(texture)?;
         self.inner.can_read_texture(&tex)
     }
-    fn map_texture<'a>(&mut self, mapping: &'a PixmanMapping) -> Result<&'a [u8], PixmanError> {
+    fn map_texture<'a>(&mut self, mapping: &'a E::TextureMapping) -> Result<&'a [u8], E::Error> {
         self.inner.map_texture(mapping)
     }
 }

@@ -23,80 +23,39 @@
 //! - [`cache`]: the one-import-per-kernel-dma-buf cache and its
 //!   memory-pressure LRU (`../shared/DESIGN.md` rules 1, 3 and 4);
 //! - [`identity`]: what makes two dma-bufs the same kernel object;
-//! - [`import`]: the renderer that reads client dma-bufs through the cache;
+//! - [`import`]: the renderer that reads client buffers through the cache,
+//!   generic over its engine: [`pixman`] (mmap) and [`gles`] (EGLImages and
+//!   uploads);
 //! - [`kms`]: KMS framebuffers per dma-buf, the per-fd GEM handle table and
 //!   the export cache of Quay's own buffers;
 //! - [`pressure`]: Linux PSI as an event-loop source;
 //! - [`reaper`]: unmapping evicted imports off the event-loop thread.
 
 pub mod cache;
+pub mod gles;
 pub mod identity;
 pub mod import;
 pub mod kms;
 pub mod mapping;
+pub mod pixman;
 pub mod pressure;
 pub mod reaper;
 
 use std::path::PathBuf;
 
 use smithay::{
-    backend::{
-        allocator::Format,
-        renderer::{utils::RendererSurfaceStateUserData, Renderer},
-    },
-    output::Output,
+    backend::allocator::Format,
     wayland::dmabuf::{DmabufFeedback, DmabufFeedbackBuilder},
 };
 use tracing::{info, warn};
 
 use crate::{state::Core, State};
 
-use self::{
-    cache::{Budget, EntryId},
-    import::{QuayRenderer, QuayTexture},
-};
+use self::cache::Budget;
 
 /// The import budget the config asks for.
 pub fn budget(memory: &quay_config::Memory) -> Budget {
     Budget::new(memory.budget_bytes(), memory.low_water_percent.0)
-}
-
-/// The import-cache entries `output` shows now: the current dma-buf of
-/// every surface (popups and subsurfaces included) of every window on it.
-pub fn shown_on(core: &Core, output: &Output, renderer: &QuayRenderer) -> Vec<EntryId> {
-    let ctx = renderer.context_id();
-    let mut ids = Vec::new();
-    for window in core.space.elements_for_output(output) {
-        // `with_surfaces` already holds each surface's state lock: read the
-        // renderer state from `data`, not through `with_renderer_surface_state`,
-        // which would lock it again (smithay-0.7.0
-        // src/backend/renderer/utils/wayland.rs:478) and deadlock.
-        window.with_surfaces(|_, data| {
-            let Some(state) = data.data_map.get::<RendererSurfaceStateUserData>() else {
-                return;
-            };
-            let Ok(state) = state.lock() else {
-                return;
-            };
-            ids.extend(
-                state
-                    .texture::<QuayTexture>(ctx.clone())
-                    .and_then(QuayTexture::entry),
-            );
-        });
-    }
-    ids
-}
-
-impl QuayRenderer {
-    /// After rendering `output`: pin what it shows, unpin what it no longer
-    /// shows, then forget dead entries and enforce the budget.
-    pub fn frame_done(&mut self, core: &Core, output: &Output) {
-        let ids = shown_on(core, output, self);
-        self.cache_mut()
-            .set_pins(&cache::PinSource::Output(output.name()), ids);
-        self.cleanup();
-    }
 }
 
 /// The feedback Quay sends on `zwp_linux_dmabuf_v1.get_default_feedback`

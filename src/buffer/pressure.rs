@@ -60,13 +60,11 @@ pub fn watch(handle: &LoopHandle<'static, State>, memory: &quay_config::Memory) 
     }
     let res = handle.insert_source(rx, |event, _, state: &mut State| {
         if let channel::Event::Msg(()) = event {
-            if let Some(renderer) = state.backend.quay_renderer() {
-                let freed = renderer.cache_mut().pressure();
-                info!(
-                    freed_bytes = freed,
-                    "memory pressure: evicted imports not on screen"
-                );
-            }
+            let freed = state.backend.imports().pressure();
+            info!(
+                freed_bytes = freed,
+                "memory pressure: evicted imports not on screen"
+            );
         }
     });
     match res {

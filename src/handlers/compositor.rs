@@ -62,16 +62,12 @@ impl CompositorHandler for State {
                 let waiting = state.core.wait_for_acquire(surface, acquire, release, &dmabuf);
                 // While the commit waits on its fence, its import is resident
                 // (it is drawn as soon as the fence signals) and pinned.
-                if let (Some(serial), Some(renderer)) = (waiting, state.backend.quay_renderer()) {
-                    match smithay::backend::renderer::ImportDma::import_dmabuf(renderer, &dmabuf, None) {
-                        Ok(texture) => {
-                            if let Some(id) = texture.entry() {
-                                renderer
-                                    .cache_mut()
-                                    .set_pins(&crate::sync::fence_pin(serial), vec![id]);
-                            }
-                        }
-                        Err(e) => tracing::debug!("re-importing a waiting buffer: {e:?}"),
+                if let Some(serial) = waiting {
+                    let imports = state.backend.imports();
+                    match imports.import_client(&dmabuf) {
+                        Ok(Some(id)) => imports.set_pins(&crate::sync::fence_pin(serial), vec![id]),
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!("re-importing a waiting buffer: {e}"),
                     }
                 }
             }
@@ -80,12 +76,12 @@ impl CompositorHandler for State {
 
     fn destroyed(&mut self, surface: &WlSurface) {
         let dropped = self.core.surface_sync_destroyed(surface);
-        if let Some(renderer) = self.backend.quay_renderer() {
-            for serial in dropped {
-                renderer.cache_mut().unpin(&crate::sync::fence_pin(serial));
-            }
+        let imports = self.backend.imports();
+        for serial in dropped {
+            imports.unpin(&crate::sync::fence_pin(serial));
         }
         crate::protocols::explicit_sync::surface_destroyed(surface);
+        smithay::wayland::compositor::with_states(surface, crate::buffer::import::surface_destroyed);
     }
 
     fn commit(&mut self, surface: &WlSurface) {

@@ -385,9 +385,7 @@ impl Core {
                     state.core.sync.pending.remove(&key);
                 }
             }
-            if let Some(renderer) = state.backend.quay_renderer() {
-                renderer.cache_mut().unpin(&fence_pin(serial));
-            }
+            state.backend.imports().unpin(&fence_pin(serial));
             let dh = state.core.display_handle.clone();
             state.client_compositor_state(&client).blocker_cleared(state, &dh);
         };

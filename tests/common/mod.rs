@@ -82,8 +82,16 @@ impl Quay {
         std::fs::write(&config_path, config).unwrap();
         let log = dir.path().join("quay.log");
         let mut cmd = Command::new(quay_bin());
-        cmd.args(args)
-            .args(["--socket", SOCKET, "--config"])
+        cmd.args(args);
+        // QUAY_TEST_RENDERER=gles runs a headless test file on the other
+        // engine (scripts/test does, for the files that are about the
+        // buffer path rather than about one engine).
+        if let Ok(r) = std::env::var("QUAY_TEST_RENDERER") {
+            if args.contains(&"headless") && !args.contains(&"--renderer") {
+                cmd.args(["--renderer", &r]);
+            }
+        }
+        cmd.args(["--socket", SOCKET, "--config"])
             .arg(&config_path)
             .env("XDG_RUNTIME_DIR", &runtime_dir)
             .env("XDG_CONFIG_HOME", dir.path().join("config-home"))

@@ -1,0 +1,452 @@
+//! The GLES engine: client buffers as textures Quay holds.
+//!
+//! - **dma-bufs** become one EGLImage + texture per kernel identity, made
+//!   from a throwaway copy of the entry's planes: smithay's `GlesRenderer`
+//!   keeps its own texture per `Dmabuf` until that `Dmabuf` dies
+//!   (smithay-0.7.0 src/backend/renderer/gles/mod.rs:1203, dropped in
+//!   `cleanup` at :707). Importing from the entry's long-lived source would
+//!   leave a second owner there that no eviction reaches; importing from a
+//!   copy dropped right after leaves Quay's texture the only one, so an
+//!   eviction followed by `cleanup_texture_cache` really deletes the GL
+//!   texture and the EGLImage.
+//! - **The upload fallback.** A linear single-plane dma-buf EGL does not take
+//!   (no `EGL_EXT_image_dma_buf_import`, as on Bookworm's Mesa on these
+//!   hosts), or any client dma-buf on a software EGL device (llvmpipe
+//!   crashes on foreign buffers it cannot map, `../shared/vm-notes.md`), is
+//!   copied from its mapping into a texture, under `DMA_BUF_IOCTL_SYNC`, and
+//!   copied again on every commit of it. YUYV is converted to XRGB first.
+//! - **shm** buffers are uploaded into one texture per surface: whole on
+//!   first use, a new size or after an eviction; otherwise only the damage
+//!   smithay reports since the renderer last saw the surface, and nothing at
+//!   all for a commit without damage.
+//!
+//! Uploads count against the same budget as imports (4 bytes a pixel) and
+//! are evicted like them; an evicted shm upload is redone from the
+//! surface's current buffer before the next frame that shows it.
+
+use smithay::{
+    backend::{
+        allocator::{
+            dmabuf::{Dmabuf, DmabufSyncFlags},
+            format::{has_alpha, FormatSet},
+            Buffer, Format, Fourcc, Modifier,
+        },
+        egl::{EGLContext, EGLDevice, EGLDisplay, EGLSurface},
+        renderer::{
+            gles::{
+                ffi, format::fourcc_to_gl_formats, GlesError, GlesRenderbuffer, GlesRenderer, GlesTarget,
+                GlesTexture,
+            },
+            Bind, ImportDma, Offscreen,
+        },
+    },
+    utils::{Buffer as BufferCoords, Rectangle, Size},
+};
+
+use super::{
+    cache::Budget,
+    import::{Engine, ImportCtx, ImportSource, QuayRenderer, ReadSync},
+    mapping::PlaneMapping,
+    pixman::{yuyv_to_xrgb, CONVERTED},
+    reaper::OffThreadDrop,
+};
+
+/// Quay's renderer on GLES.
+pub type GlesQuay = QuayRenderer<GlesRenderer>;
+
+/// Formats the upload fallback reads from a linear mapping.
+const UPLOADED: [Fourcc; 5] = [
+    Fourcc::Argb8888,
+    Fourcc::Xrgb8888,
+    Fourcc::Abgr8888,
+    Fourcc::Xbgr8888,
+    Fourcc::Yuyv,
+];
+
+/// A resident import: the texture, and for a copy what it is copied from.
+#[derive(Debug)]
+pub struct GlesResident {
+    texture: GlesTexture,
+    /// The mapping of a dma-buf that is uploaded rather than imported.
+    mapping: Option<OffThreadDrop<PlaneMapping>>,
+}
+
+/// Upload `rects` (all of it when `existing` is `None`) of a `size` image at
+/// `pixels` with `stride` bytes per row into `existing`, or a new texture.
+/// Returns the texture and the bytes uploaded.
+fn upload(
+    renderer: &mut GlesRenderer,
+    existing: Option<&GlesTexture>,
+    format: Fourcc,
+    size: Size<i32, BufferCoords>,
+    stride: usize,
+    pixels: *const u8,
+    rects: &[Rectangle<i32, BufferCoords>],
+) -> Result<(GlesTexture, u64), GlesError> {
+    let (internal, read_format, type_) =
+        fourcc_to_gl_formats(format).ok_or(GlesError::UnsupportedPixelFormat(format))?;
+    let bounds = Rectangle::from_size(size);
+    let rects: Vec<Rectangle<i32, BufferCoords>> = match existing {
+        None => vec![bounds],
+        Some(_) => rects.iter().filter_map(|r| r.intersection(bounds)).collect(),
+    };
+    let existing_id = existing.map(GlesTexture::tex_id);
+    let bytes: u64 = rects
+        .iter()
+        .map(|r| r.size.w.max(0) as u64 * r.size.h.max(0) as u64 * 4)
+        .sum();
+    let tex = renderer.with_context(|gl| {
+        // SAFETY: the context is current (with_context); `pixels` points at
+        // `size.h` rows of `stride` bytes (checked by every caller), and each
+        // rectangle lies within `size`.
+        unsafe {
+            let tex = match existing_id {
+                Some(id) => id,
+                None => {
+                    let mut id = 0;
+                    gl.GenTextures(1, &mut id);
+                    id
+                }
+            };
+            gl.BindTexture(ffi::TEXTURE_2D, tex);
+            gl.TexParameteri(ffi::TEXTURE_2D, ffi::TEXTURE_WRAP_S, ffi::CLAMP_TO_EDGE as i32);
+            gl.TexParameteri(ffi::TEXTURE_2D, ffi::TEXTURE_WRAP_T, ffi::CLAMP_TO_EDGE as i32);
+            gl.PixelStorei(ffi::UNPACK_ROW_LENGTH, (stride / 4) as i32);
+            if existing_id.is_none() {
+                gl.TexImage2D(
+                    ffi::TEXTURE_2D,
+                    0,
+                    internal as i32,
+                    size.w,
+                    size.h,
+                    0,
+                    read_format,
+                    type_,
+                    pixels as *const _,
+                );
+            } else {
+                for r in &rects {
+                    gl.PixelStorei(ffi::UNPACK_SKIP_PIXELS, r.loc.x);
+                    gl.PixelStorei(ffi::UNPACK_SKIP_ROWS, r.loc.y);
+                    gl.TexSubImage2D(
+                        ffi::TEXTURE_2D,
+                        0,
+                        r.loc.x,
+                        r.loc.y,
+                        r.size.w,
+                        r.size.h,
+                        read_format,
+                        type_,
+                        pixels as *const _,
+                    );
+                }
+                gl.PixelStorei(ffi::UNPACK_SKIP_PIXELS, 0);
+                gl.PixelStorei(ffi::UNPACK_SKIP_ROWS, 0);
+            }
+            gl.PixelStorei(ffi::UNPACK_ROW_LENGTH, 0);
+            gl.BindTexture(ffi::TEXTURE_2D, 0);
+            tex
+        }
+    })?;
+    let texture = match existing {
+        Some(t) => t.clone(),
+        // SAFETY: `tex` is the texture generated above; the GlesTexture takes
+        // ownership and deletes it when the last clone drops.
+        None => unsafe { GlesTexture::from_raw(renderer, Some(internal), !has_alpha(format), tex, size) },
+    };
+    Ok((texture, bytes))
+}
+
+/// Map plane 0 of a linear single-plane dma-buf for an upload; the checks
+/// of [`super::pixman::map_dmabuf`].
+fn map_linear(dmabuf: &Dmabuf) -> Result<(PlaneMapping, usize, usize), GlesError> {
+    let format = dmabuf.format();
+    if dmabuf.num_planes() != 1 || format.modifier != Modifier::Linear || !UPLOADED.contains(&format.code) {
+        return Err(GlesError::UnsupportedPixelLayout);
+    }
+    let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
+        return Err(GlesError::MappingError);
+    };
+    let (offset, stride) = (offset as usize, stride as usize);
+    let mapping = PlaneMapping::map(dmabuf, 0, false).map_err(|err| {
+        tracing::debug!("mapping a dma-buf failed: {err}");
+        GlesError::MappingError
+    })?;
+    let size = dmabuf.size();
+    let bpp = if format.code == Fourcc::Yuyv { 2 } else { 4 };
+    let needed = offset + stride * size.h.max(0) as usize;
+    if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
+        return Err(GlesError::UnexpectedSize);
+    }
+    // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
+    dmabuf
+        .sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)
+        .map_err(|_| GlesError::MappingError)?;
+    dmabuf
+        .sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)
+        .map_err(|_| GlesError::MappingError)?;
+    Ok((mapping, offset, stride))
+}
+
+/// Copy a mapped dma-buf into `existing` (or a new texture).
+fn upload_dmabuf(
+    renderer: &mut GlesRenderer,
+    existing: Option<&GlesTexture>,
+    dmabuf: &Dmabuf,
+    mapping: &PlaneMapping,
+    offset: usize,
+    stride: usize,
+) -> Result<(GlesTexture, u64), GlesError> {
+    let size = dmabuf.size();
+    let _sync = ReadSync::start(dmabuf.clone()).map_err(|_| GlesError::MappingError)?;
+    // SAFETY: map_linear checked that offset + stride * h fits in the mapping.
+    let base = unsafe { mapping.ptr().add(offset) } as *const u8;
+    let whole = [Rectangle::from_size(size)];
+    if CONVERTED.contains(&dmabuf.format().code) {
+        let (w, h) = (size.w.max(0) as usize, size.h.max(0) as usize);
+        // SAFETY: as above, `stride * h` bytes from `base`.
+        let src = unsafe { std::slice::from_raw_parts(base, stride * h) };
+        let mut xrgb = vec![0u32; w * h];
+        yuyv_to_xrgb(src, stride, w, h, &mut xrgb);
+        return upload(
+            renderer,
+            existing,
+            Fourcc::Xrgb8888,
+            size,
+            w * 4,
+            xrgb.as_ptr() as *const u8,
+            &whole,
+        );
+    }
+    upload(
+        renderer,
+        existing,
+        dmabuf.format().code,
+        size,
+        stride,
+        base,
+        &whole,
+    )
+}
+
+impl Engine for GlesRenderer {
+    const NAME: &'static str = "gles";
+    const SHM_UPLOADS: bool = true;
+    type Resident = GlesResident;
+
+    fn import_entry(
+        &mut self,
+        source: &ImportSource,
+        ctx: &mut ImportCtx,
+    ) -> Result<GlesResident, GlesError> {
+        match source {
+            ImportSource::Dmabuf(dmabuf) => {
+                let egl_takes = ctx.egl_import
+                    && self
+                        .egl_context()
+                        .dmabuf_texture_formats()
+                        .contains(&dmabuf.format());
+                if egl_takes {
+                    let copy = super::import::dup_planes(dmabuf, false).ok_or(GlesError::MappingError)?;
+                    let texture = ImportDma::import_dmabuf(self, &copy, None)?;
+                    // `copy` dies here: smithay's cache entry for it is gone at
+                    // the next cleanup (see the module doc).
+                    drop(copy);
+                    return Ok(GlesResident {
+                        texture,
+                        mapping: None,
+                    });
+                }
+                let (mapping, offset, stride) = map_linear(dmabuf)?;
+                let (texture, bytes) = upload_dmabuf(self, None, dmabuf, &mapping, offset, stride)?;
+                ctx.uploads.dmabuf_uploads_total += 1;
+                ctx.uploads.upload_bytes_total += bytes;
+                Ok(GlesResident {
+                    texture,
+                    mapping: Some(OffThreadDrop::new(mapping)),
+                })
+            }
+            ImportSource::Shm(shm) => {
+                let uploaded =
+                    shm.with_pixels(|ptr, stride| upload(self, None, shm.format, shm.size, stride, ptr, &[]));
+                let (texture, bytes) = uploaded.ok_or(GlesError::MappingError)??;
+                ctx.uploads.shm_uploads_total += 1;
+                ctx.uploads.upload_bytes_total += bytes;
+                Ok(GlesResident {
+                    texture,
+                    mapping: None,
+                })
+            }
+        }
+    }
+
+    fn refresh_entry(
+        &mut self,
+        resident: &mut GlesResident,
+        source: &ImportSource,
+        damage: &[Rectangle<i32, BufferCoords>],
+        ctx: &mut ImportCtx,
+    ) -> Result<(), GlesError> {
+        match source {
+            ImportSource::Dmabuf(dmabuf) => {
+                // An EGLImage is the buffer itself: nothing to copy.
+                let Some(mapping) = resident.mapping.as_ref() else {
+                    return Ok(());
+                };
+                let offset = dmabuf.offsets().next().unwrap_or(0) as usize;
+                let stride = dmabuf.strides().next().unwrap_or(0) as usize;
+                let (_, bytes) = upload_dmabuf(
+                    self,
+                    Some(&resident.texture),
+                    dmabuf,
+                    mapping.get(),
+                    offset,
+                    stride,
+                )?;
+                ctx.uploads.dmabuf_uploads_total += 1;
+                ctx.uploads.upload_bytes_total += bytes;
+                Ok(())
+            }
+            ImportSource::Shm(shm) => {
+                if damage.is_empty() {
+                    return Ok(());
+                }
+                let texture = resident.texture.clone();
+                let uploaded = shm.with_pixels(|ptr, stride| {
+                    upload(self, Some(&texture), shm.format, shm.size, stride, ptr, damage)
+                });
+                let (_, bytes) = uploaded.ok_or(GlesError::MappingError)??;
+                ctx.uploads.shm_partial_uploads_total += 1;
+                ctx.uploads.upload_bytes_total += bytes;
+                Ok(())
+            }
+        }
+    }
+
+    fn import_detached(_source: &ImportSource) -> Option<Result<GlesResident, GlesError>> {
+        None
+    }
+
+    fn texture_of(
+        resident: &GlesResident,
+        _source: &ImportSource,
+    ) -> Result<(GlesTexture, Option<ReadSync>), GlesError> {
+        Ok((resident.texture.clone(), None))
+    }
+
+    fn import_failed() -> GlesError {
+        GlesError::MappingError
+    }
+
+    fn client_formats(&self, ctx: &ImportCtx) -> FormatSet {
+        let mut formats: Vec<Format> = UPLOADED
+            .iter()
+            .map(|&code| Format {
+                code,
+                modifier: Modifier::Linear,
+            })
+            .collect();
+        if ctx.egl_import {
+            formats.extend(self.egl_context().dmabuf_texture_formats().iter().copied());
+        }
+        formats.into_iter().collect()
+    }
+
+    fn clone_texture(t: &GlesTexture) -> GlesTexture {
+        t.clone()
+    }
+
+    fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {
+        // A texture of the buffer's size, 4 bytes a pixel, whether imported
+        // (the driver's own layout; this is the estimate) or uploaded.
+        let size = dmabuf.size();
+        size.w.max(0) as u64 * size.h.max(0) as u64 * 4
+    }
+}
+
+impl GlesQuay {
+    /// Wrap a GLES renderer. `egl_import`: whether client dma-bufs may go
+    /// to the driver (false on a software device).
+    pub fn new_gles(inner: GlesRenderer, budget: Budget, egl_import: bool) -> GlesQuay {
+        let mut r = QuayRenderer::new(inner, budget);
+        r.set_egl_import(egl_import);
+        r
+    }
+}
+
+/// For smithay's winit backend, which builds the renderer itself
+/// (smithay-0.7.0 src/backend/winit/mod.rs:106). The budget and the EGL
+/// import choice are set afterwards.
+impl From<GlesRenderer> for GlesQuay {
+    fn from(inner: GlesRenderer) -> GlesQuay {
+        QuayRenderer::new(inner, Budget::new(u64::MAX, 100))
+    }
+}
+
+impl Bind<EGLSurface> for GlesQuay {
+    fn bind<'a>(&mut self, target: &'a mut EGLSurface) -> Result<GlesTarget<'a>, GlesError> {
+        self.engine_mut().bind(target)
+    }
+}
+
+impl Bind<GlesRenderbuffer> for GlesQuay {
+    fn bind<'a>(&mut self, target: &'a mut GlesRenderbuffer) -> Result<GlesTarget<'a>, GlesError> {
+        self.engine_mut().bind(target)
+    }
+}
+
+impl Offscreen<GlesRenderbuffer> for GlesQuay {
+    fn create_buffer(
+        &mut self,
+        format: Fourcc,
+        size: Size<i32, BufferCoords>,
+    ) -> Result<GlesRenderbuffer, GlesError> {
+        self.engine_mut().create_buffer(format, size)
+    }
+}
+
+/// Whether the EGL device behind `display` is software (llvmpipe), or
+/// cannot be told: only a known hardware device gets client dma-bufs.
+pub fn display_is_software(display: &EGLDisplay) -> bool {
+    !matches!(EGLDevice::device_for_display(display), Ok(d) if !d.is_software())
+}
+
+/// A GLES renderer on an EGL device for offscreen rendering (headless): a
+/// hardware device if there is one, else Mesa's software device. Returns
+/// the renderer and whether the device is software.
+pub fn device_renderer() -> anyhow::Result<(GlesRenderer, bool)> {
+    let mut devices: Vec<EGLDevice> = EGLDevice::enumerate()
+        .map_err(|e| anyhow::anyhow!("enumerating EGL devices: {e}"))?
+        .collect();
+    // Hardware first (cosmic-comp's order), then software.
+    devices.sort_by_key(|d| d.is_software());
+    let mut last = None;
+    for device in devices {
+        let software = device.is_software();
+        // SAFETY: the device comes from EGL's own enumeration and outlives
+        // nothing the display needs from us.
+        let display = match unsafe { EGLDisplay::new(device) } {
+            Ok(d) => d,
+            Err(e) => {
+                last = Some(format!("EGL display: {e}"));
+                continue;
+            }
+        };
+        let context = match EGLContext::new(&display) {
+            Ok(c) => c,
+            Err(e) => {
+                last = Some(format!("EGL context: {e}"));
+                continue;
+            }
+        };
+        // SAFETY: the context is new and used only by this renderer.
+        match unsafe { GlesRenderer::new(context) } {
+            Ok(r) => return Ok((r, software)),
+            Err(e) => last = Some(format!("GLES renderer: {e:?}")),
+        }
+    }
+    Err(anyhow::anyhow!(
+        "no EGL device gives a GLES renderer ({})",
+        last.unwrap_or_else(|| "no EGL device".into())
+    ))
+}
