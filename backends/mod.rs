@@ -188,7 +188,7 @@ impl Backend {
     pub fn imports(&mut self) -> &mut dyn crate::buffer::import::Imports {
         match self {
             Backend::Headless(h) => h.imports(),
-            Backend::Udev(u) => u.renderer_mut(),
+            Backend::Udev(u) => u.imports(),
             Backend::Winit(w) => w.renderer_mut(),
         }
     }

@@ -8,19 +8,24 @@
 //!   connector, which also places client dma-bufs directly on planes when a
 //!   plane accepts them (vkms does; virtio_gpu only scans out its own
 //!   buffers and the compositor falls back to composition).
-//! - **Renderer**: pixman, into GBM-allocated linear scanout buffers mapped
-//!   into the CPU. Client dma-bufs are imported by mmap (`DMA_BUF_IOCTL_SYNC`
-//!   brackets the reads), which works for every dma-buf kind the kernel has
-//!   (virtio, vgem, vkms, udmabuf, dma-heaps) and cannot crash in a GL
-//!   driver: vm-notes.md records llvmpipe segfaulting on foreign buffers
-//!   imported through EGL on vkms/vgem. A GLES path for hardware GPUs is not
-//!   built yet.
+//! - **Renderer**: GLES (smithay's `GlesRenderer` on the device's GBM EGL
+//!   display) when the device's EGL is hardware, or when `--renderer gles`
+//!   asks for it; pixman otherwise (`renderer = "auto"` on kms_swrast). Both
+//!   draw through Quay's import cache (`crate::buffer::import`), into the same
+//!   GBM-allocated linear scanout buffers. With pixman, client dma-bufs are
+//!   imported by mmap (`DMA_BUF_IOCTL_SYNC` brackets the reads), which works
+//!   for every dma-buf kind the kernel has (virtio, vgem, vkms, udmabuf,
+//!   dma-heaps); with GLES on a hardware device they become EGLImages, and on
+//!   a software one (llvmpipe segfaults on foreign buffers imported through
+//!   EGL, vm-notes.md) they are uploaded from their mapping.
 //! - **Frame clock**: the page flip. A frame is rendered, queued, and when
 //!   the kernel's vblank event arrives its presentation feedback is answered
 //!   with the kernel's timestamp and sequence. A frame with no damage is not
 //!   queued; the output is re-checked one refresh later.
 //! - **Scanout buffers**: GBM BOs allocated `LINEAR` and exported read-write
-//!   (`backends/linear.rs`), so pixman can write them through mmap.
+//!   (`backends/linear.rs`), so pixman can write them through mmap; GLES
+//!   renders into the same buffers (one allocator, one GEM table, one export
+//!   cache for both engines; tiled scanout buffers for GLES are not done).
 //! - **Framebuffers and GEM handles**: `src/buffer/kms.rs`. One table per
 //!   device fd owns every GEM handle Quay holds on it (its own GBM BOs'
 //!   included) and gives each client dma-buf identity one framebuffer, shared
@@ -39,9 +44,13 @@ use smithay::{
             compositor::{DrmCompositor, FrameFlags},
             DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata, DrmEventTime, DrmNode, NodeType,
         },
-        egl::{EGLDevice, EGLDisplay},
+        egl::{EGLContext, EGLDevice, EGLDisplay},
         libinput::{LibinputInputBackend, LibinputSessionInterface},
-        renderer::{damage::OutputDamageTracker, Bind, ImportDma, Offscreen},
+        renderer::{
+            damage::OutputDamageTracker,
+            gles::{GlesRenderbuffer, GlesRenderer},
+            Bind, ImportDma, Offscreen,
+        },
         session::{libseat::LibSeatSession, Event as SessionEvent, Session},
         udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
     },
@@ -72,11 +81,43 @@ use super::{
     Screenshot,
 };
 use crate::{
-    buffer::{kms::KmsBuffers, pixman::PixmanQuay},
+    backends::RendererKind,
+    buffer::{
+        gles::{renderer_is_software, GlesQuay},
+        import::Imports,
+        kms::KmsBuffers,
+        pixman::PixmanQuay,
+    },
     render::{after_render, render_space},
     state::Core,
     State,
 };
+
+/// The engine the device draws with.
+enum Engines {
+    Pixman(Box<PixmanQuay>),
+    Gles(Box<GlesQuay>),
+}
+
+/// `$body` with `$r` bound to the engine's `QuayRenderer`, whichever it is:
+/// the same code for both, each arm compiled for its concrete type.
+macro_rules! with_engine {
+    ($e:expr, $r:ident => $body:expr) => {
+        match $e {
+            Engines::Pixman($r) => $body,
+            Engines::Gles($r) => $body,
+        }
+    };
+}
+
+/// A GLES renderer on the device's GBM EGL display.
+fn gles_on(gbm: &GbmDevice<DrmDeviceFd>) -> anyhow::Result<GlesRenderer> {
+    // SAFETY: the display keeps its own clone of the GBM device.
+    let display = unsafe { EGLDisplay::new(gbm.clone()) }.map_err(|e| anyhow::anyhow!("EGL display: {e}"))?;
+    let context = EGLContext::new(&display).map_err(|e| anyhow::anyhow!("EGL context: {e}"))?;
+    // SAFETY: the context is new and used only by this renderer.
+    unsafe { GlesRenderer::new(context) }.map_err(|e| anyhow::anyhow!("GLES renderer: {e:?}"))
+}
 
 type Compositor =
     DrmCompositor<LinearAllocator, QuayExporter, Option<OutputPresentationFeedback>, DrmDeviceFd>;
@@ -121,7 +162,7 @@ pub struct Udev {
     gbm: GbmDevice<DrmDeviceFd>,
     allocator: LinearAllocator,
     exporter: QuayExporter,
-    renderer: PixmanQuay,
+    renderer: Engines,
     outputs: HashMap<crtc::Handle, UdevOutput>,
     active: bool,
 }
@@ -153,7 +194,7 @@ fn open_device(session: &mut LibSeatSession, path: &Path) -> anyhow::Result<DrmD
 }
 
 impl Udev {
-    pub fn new(core: &mut Core, drm_device: Option<&Path>) -> anyhow::Result<Udev> {
+    pub fn new(core: &mut Core, drm_device: Option<&Path>, choice: RendererKind) -> anyhow::Result<Udev> {
         let (mut session, notifier) = LibSeatSession::new()
             .map_err(|e| anyhow::anyhow!("no libseat session (is seatd or logind running?): {e}"))?;
         let seat = session.seat();
@@ -204,13 +245,40 @@ impl Udev {
             table,
             direct_scanout: core.config.udev.direct_scanout,
         };
-        let mut renderer = PixmanQuay::new_pixman(crate::buffer::budget(&core.config.memory))
-            .map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?;
+        let budget = crate::buffer::budget(&core.config.memory);
         let software = egl_is_software(&gbm);
         info!(?software, "EGL on this device");
+        let want_gles = match choice {
+            RendererKind::Gles => true,
+            RendererKind::Pixman => false,
+            // KWin's choice: its own software painter rather than llvmpipe.
+            RendererKind::Auto => software == Some(false),
+        };
+        let gles = if want_gles {
+            match gles_on(&gbm) {
+                Ok(mut r) => {
+                    let cpu = software != Some(false) || renderer_is_software(&mut r);
+                    info!(software = cpu, "GLES on this device");
+                    // A software device gets no client dma-bufs through EGL.
+                    Some(GlesQuay::new_gles(r, budget, !cpu))
+                }
+                Err(e) => {
+                    warn!("GLES does not start on this device ({e:#}); falling back to pixman");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut renderer = match gles {
+            Some(r) => Engines::Gles(Box::new(r)),
+            None => Engines::Pixman(Box::new(
+                PixmanQuay::new_pixman(budget).map_err(|e| anyhow::anyhow!("pixman renderer: {e:?}"))?,
+            )),
+        };
         // Software EGL means GBM on this device hands out dumb buffers: an
-        // implicit modifier is linear here (buffer/import.rs).
-        renderer.set_implicit_is_linear(software == Some(true));
+        // implicit modifier is linear here (buffer/pixman.rs).
+        with_engine!(&mut renderer, r => r.set_implicit_is_linear(software == Some(true)));
 
         core.loop_handle
             .insert_source(notifier_drm, |event, metadata, state| match event {
@@ -279,12 +347,13 @@ impl Udev {
     }
 
     pub fn dmabuf_formats(&mut self) -> Vec<Format> {
-        self.renderer.dmabuf_formats().into_iter().collect()
+        with_engine!(&self.renderer, r => r.dmabuf_formats().into_iter().collect())
     }
 
     /// Formats the primary planes scan out, for the feedback's scanout tranche.
     pub fn scanout_formats(&self) -> Vec<Format> {
-        let renderer: Vec<Format> = self.renderer.dmabuf_formats().into_iter().collect();
+        let renderer: Vec<Format> =
+            with_engine!(&self.renderer, r => r.dmabuf_formats().into_iter().collect());
         let mut out = Vec::new();
         for crtc in self.outputs.keys() {
             let Ok(planes) = self.drm.planes(crtc) else {
@@ -317,8 +386,8 @@ impl Udev {
         self.exporter.table.stats()
     }
 
-    pub fn renderer_mut(&mut self) -> &mut PixmanQuay {
-        &mut self.renderer
+    pub fn imports(&mut self) -> &mut dyn Imports {
+        with_engine!(&mut self.renderer, r => r.as_mut())
     }
 
     pub fn outputs(&self) -> impl Iterator<Item = &Output> {
@@ -353,8 +422,7 @@ impl Udev {
             if let Some(o) = self.outputs.remove(&crtc) {
                 info!(output = o.output.name(), "connector disconnected");
                 core.space.unmap_output(&o.output);
-                self.renderer
-                    .cache_mut()
+                self.imports()
                     .unpin(&crate::buffer::cache::PinSource::Output(o.output.name()));
                 if let Some(t) = o.redraw_timer {
                     core.loop_handle.remove(t);
@@ -440,7 +508,7 @@ impl Udev {
         core.space.map_output(&output, (x, 0));
 
         let surface = self.drm.create_surface(crtc, mode, &[info.handle()])?;
-        let renderer_formats = Bind::<Dmabuf>::supported_formats(&self.renderer).unwrap_or_default();
+        let renderer_formats = with_engine!(&self.renderer, r => Bind::<Dmabuf>::supported_formats(r.as_ref()).unwrap_or_default());
         let compositor = DrmCompositor::new(
             &output,
             surface,
@@ -485,49 +553,51 @@ impl Udev {
         if out.pending_flip {
             return true;
         }
-        let elements = match space_render_elements::<_, smithay::desktop::Window, _>(
-            &mut self.renderer,
-            [&core.space],
-            &out.output,
-            1.0,
-        ) {
-            Ok(e) => e,
-            Err(err) => {
-                warn!("no elements for {}: {err:?}", out.output.name());
-                return false;
-            }
-        };
         let clear = core.config.background.to_f32();
         let started = std::time::Instant::now();
-        let result =
-            match out
-                .compositor
-                .render_frame(&mut self.renderer, &elements, clear, FrameFlags::DEFAULT)
-            {
-                Ok(r) => r,
+        let name = out.output.name();
+        let rendered = with_engine!(&mut self.renderer, r => {
+            r.prepare(core, &out.output);
+            let elements = match space_render_elements::<_, smithay::desktop::Window, _>(
+                r.as_mut(),
+                [&core.space],
+                &out.output,
+                1.0,
+            ) {
+                Ok(e) => e,
                 Err(err) => {
-                    warn!("rendering {} failed: {err}", out.output.name());
+                    warn!("no elements for {name}: {err:?}");
                     return false;
                 }
             };
-        // What export-dmabuf may hand out: our buffer only when it holds the
-        // whole picture. An element on an overlay plane is not drawn into it.
-        let primary = match &result.primary_element {
-            smithay::backend::drm::compositor::PrimaryPlaneElement::Swapchain(e)
-                if result.overlay_elements.is_empty() =>
-            {
-                Front::Ours(e.buffer().front())
+            match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
+                // What export-dmabuf may hand out: our buffer only when it
+                // holds the whole picture. An element on an overlay plane is
+                // not drawn into it.
+                Ok(result) => {
+                    let primary = match &result.primary_element {
+                        smithay::backend::drm::compositor::PrimaryPlaneElement::Swapchain(e)
+                            if result.overlay_elements.is_empty() =>
+                        {
+                            Front::Ours(e.buffer().front())
+                        }
+                        _ => Front::Client,
+                    };
+                    (primary, result.is_empty, result.states)
+                }
+                Err(err) => {
+                    warn!("rendering {name} failed: {err}");
+                    return false;
+                }
             }
-            _ => Front::Client,
-        };
+        });
+        let (primary, empty, states) = rendered;
         let time = core.now();
         core.frame_clock_rendered(&out.output.name(), out.refresh, started.elapsed());
         let output = out.output.clone();
-        let empty = result.is_empty;
-        let states = result.states;
         let feedback = after_render(core, &output, &states, time);
         send_surface_feedback(core, &output);
-        self.renderer.frame_done(core, &output);
+        with_engine!(&mut self.renderer, r => r.frame_done(core, &output));
         if empty {
             return false;
         }
@@ -574,7 +644,7 @@ impl Udev {
         }
         core.frame_clock_presented(&out.output.name(), out.refresh, time);
         core.stats.frames_presented_total += 1;
-        self.renderer.cleanup();
+        with_engine!(&mut self.renderer, r => r.cleanup());
     }
 
     fn schedule_redraw(&mut self, core: &mut Core, crtc: crtc::Handle) {
@@ -663,18 +733,41 @@ impl Udev {
             .current_mode()
             .map(|m| m.size)
             .ok_or("output has no mode")?;
-        let mut image = self
-            .renderer
-            .create_buffer(Fourcc::Xrgb8888, (size.w, size.h).into())
-            .map_err(|e| format!("{e:?}"))?;
-        let mut tracker = OutputDamageTracker::from_output(&output);
-        {
-            let mut fb = self.renderer.bind(&mut image).map_err(|e| format!("{e:?}"))?;
-            render_space(core, &output, &mut self.renderer, &mut fb, 0, &mut tracker)
-                .map_err(|e| format!("{e:?}"))?;
+        let size = (size.w, size.h).into();
+        let err = |e: &dyn std::fmt::Debug| format!("{e:?}");
+        match &mut self.renderer {
+            Engines::Pixman(r) => {
+                let mut image = r.create_buffer(Fourcc::Xrgb8888, size).map_err(|e| err(&e))?;
+                shoot(core, &output, r.as_mut(), &mut image)
+            }
+            Engines::Gles(r) => {
+                let mut target: GlesRenderbuffer =
+                    r.create_buffer(Fourcc::Abgr8888, size).map_err(|e| err(&e))?;
+                shoot(core, &output, r.as_mut(), &mut target)
+            }
         }
-        super::read_target(&mut self.renderer, &mut image)
     }
+}
+
+/// Render `output` into `target` from scratch and read it back.
+fn shoot<E, T>(
+    core: &Core,
+    output: &Output,
+    renderer: &mut crate::buffer::import::QuayRenderer<E>,
+    target: &mut T,
+) -> Result<Screenshot, String>
+where
+    E: crate::buffer::import::Engine,
+    crate::buffer::import::QuayRenderer<E>: Bind<T>
+        + smithay::backend::renderer::RendererSuper<TextureId = crate::buffer::import::QuayTexture<E>>,
+{
+    renderer.prepare(core, output);
+    let mut tracker = OutputDamageTracker::from_output(output);
+    {
+        let mut fb = renderer.bind(target).map_err(|e| format!("{e:?}"))?;
+        render_space(core, output, renderer, &mut fb, 0, &mut tracker).map_err(|e| format!("{e:?}"))?;
+    }
+    super::read_target(renderer, target)
 }
 
 impl State {
@@ -767,7 +860,7 @@ fn send_surface_feedback(core: &Core, output: &Output) {
 /// The dma-buf feedback of the udev backend: render tranche for the client
 /// node, plus a scanout tranche on the card for what the primary planes take.
 pub fn feedback(u: &Udev) -> Option<smithay::wayland::dmabuf::DmabufFeedback> {
-    let mut formats: Vec<Format> = u.renderer.dmabuf_formats().into_iter().collect();
+    let mut formats: Vec<Format> = with_engine!(&u.renderer, r => r.dmabuf_formats().into_iter().collect());
     formats.sort_by_key(|f| (f.code as u32, u64::from(f.modifier)));
     let scanout = u.scanout_formats();
     let mut builder = DmabufFeedbackBuilder::new(u.client_node.dev_id(), formats);

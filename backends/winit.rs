@@ -28,7 +28,7 @@ use smithay::{
 use tracing::{info, warn};
 
 use crate::{
-    buffer::gles::{display_is_software, GlesQuay},
+    buffer::gles::{display_is_software, renderer_is_software, GlesQuay},
     render::{post_present, render_space, Presented},
     state::Core,
     State,
@@ -52,7 +52,8 @@ impl Winit {
             .with_visible(true);
         let (mut backend, event_loop) = winit::init_from_attributes::<GlesQuay>(attributes)
             .map_err(|e| anyhow::anyhow!("cannot open a winit window: {e}"))?;
-        let software = display_is_software(backend.renderer().engine().egl_context().display());
+        let software = display_is_software(backend.renderer().engine().egl_context().display())
+            || renderer_is_software(backend.renderer().engine_mut());
         backend
             .renderer()
             .set_budget(crate::buffer::budget(&core.config.memory));

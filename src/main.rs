@@ -139,10 +139,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Backend::Winit(Box::new(Winit::new(&mut core)?))
         }
         BackendKind::Udev => {
-            if choice == RendererKind::Gles {
-                warn!("the udev backend draws with pixman for now; ignoring renderer = gles");
-            }
-            Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref())?))
+            Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref(), choice)?))
         }
         _ => Backend::Headless(Box::new(Headless::new(&mut core, headless_gles(choice))?)),
     };

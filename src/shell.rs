@@ -154,3 +154,56 @@ pub fn handle_commit(core: &mut Core, surface: &WlSurface) {
         }
     }
 }
+
+impl crate::State {
+    /// `surface` is being destroyed: if the keyboard or the pointer still
+    /// has it as focus, move the focus off it (the keyboard to the topmost
+    /// remaining toplevel).
+    ///
+    /// smithay keeps a destroyed surface as focus until the focus moves: a
+    /// dead focus is only skipped when sending (smithay-0.7.0
+    /// src/input/keyboard/mod.rs:309). That handle keeps the surface's data
+    /// alive, and in it a commit still held for its fence: its `wl_buffer`,
+    /// Quay's import of it and its syncobj points. The VM churn soak saw
+    /// exactly that (one 64 KiB import and three fds left) when the last
+    /// window to take the focus was a client gone with its acquire point
+    /// unsignalled.
+    pub fn release_focus_of(&mut self, surface: &WlSurface) {
+        let keyboard = self.core.seat.get_keyboard();
+        let pointer = self.core.seat.get_pointer();
+        let on_keyboard = keyboard.as_ref().and_then(|k| k.current_focus()).as_ref() == Some(surface);
+        let on_pointer = pointer.as_ref().and_then(|p| p.current_focus()).as_ref() == Some(surface);
+        if !on_keyboard && !on_pointer {
+            return;
+        }
+        let gone = surface.clone();
+        // Deferred: set_focus needs the whole State, and this runs inside
+        // the surface's destruction.
+        self.core.loop_handle.insert_idle(move |state| {
+            if let Some(keyboard) = keyboard.filter(|_| on_keyboard) {
+                if keyboard.current_focus().as_ref() == Some(&gone) {
+                    let next = state
+                        .core
+                        .space
+                        .elements()
+                        .rev()
+                        .filter_map(|w| w.toplevel().map(|t| t.wl_surface().clone()))
+                        .find(|s| s != &gone && s.is_alive());
+                    keyboard.set_focus(state, next, SERIAL_COUNTER.next_serial());
+                }
+            }
+            if let Some(pointer) = pointer.filter(|_| on_pointer) {
+                if pointer.current_focus().as_ref() == Some(&gone) {
+                    let location = pointer.current_location();
+                    let event = smithay::input::pointer::MotionEvent {
+                        location,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time: 0,
+                    };
+                    pointer.motion(state, None, &event);
+                    pointer.frame(state);
+                }
+            }
+        });
+    }
+}

@@ -348,3 +348,36 @@ fn stats_have_import_kms_export_and_capture_counters() {
         assert_eq!(s[key], 0, "{key} in {s}");
     }
 }
+
+#[test]
+fn keyboard_focus_moves_off_a_window_whose_client_is_gone() {
+    // The newest window takes the keyboard; when its client dies, the focus
+    // goes to the window below it (a dead surface kept as focus would keep
+    // its data, and any commit it still held, alive in Quay).
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut a = quay.client();
+    let keyboard = a.seat.as_ref().expect("wl_seat").get_keyboard(&a.qh, ());
+    let wa = a.window(100, 100, RED).unwrap();
+    a.commit_and_wait_frame(&wa.surface).unwrap();
+    let id = quay_test_client::wayland_client::Proxy::id(&wa.surface).protocol_id();
+    a.dispatch_until("keyboard enter", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(id, true))
+    })
+    .unwrap();
+
+    let mut b = quay.client();
+    let wb = b.window(100, 100, GREEN).unwrap();
+    b.commit_and_wait_frame(&wb.surface).unwrap();
+    a.dispatch_until("keyboard leave", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(id, false))
+    })
+    .unwrap();
+
+    drop(wb);
+    drop(b);
+    a.dispatch_until("keyboard enter again", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(id, true))
+    })
+    .unwrap();
+    drop(keyboard);
+}

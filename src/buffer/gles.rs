@@ -73,8 +73,14 @@ pub struct GlesResident {
 
 /// Upload `rects` (all of it when `existing` is `None`) of a `size` image at
 /// `pixels` with `stride` bytes per row into `existing`, or a new texture.
-/// Returns the texture and the bytes uploaded.
-fn upload(
+/// Returns the texture and the bytes uploaded. Public for
+/// `benches/gles_upload.rs`.
+///
+/// # Safety
+///
+/// `pixels` must point at `size.h` rows of `stride` bytes, readable for the
+/// whole call.
+pub unsafe fn upload(
     renderer: &mut GlesRenderer,
     existing: Option<&GlesTexture>,
     format: Fourcc,
@@ -97,7 +103,7 @@ fn upload(
         .sum();
     let tex = renderer.with_context(|gl| {
         // SAFETY: the context is current (with_context); `pixels` points at
-        // `size.h` rows of `stride` bytes (checked by every caller), and each
+        // `size.h` rows of `stride` bytes (the caller's contract), and each
         // rectangle lies within `size`.
         unsafe {
             let tex = match existing_id {
@@ -208,25 +214,31 @@ fn upload_dmabuf(
         let src = unsafe { std::slice::from_raw_parts(base, stride * h) };
         let mut xrgb = vec![0u32; w * h];
         yuyv_to_xrgb(src, stride, w, h, &mut xrgb);
-        return upload(
+        // SAFETY: `xrgb` holds h rows of w * 4 bytes and outlives the call.
+        return unsafe {
+            upload(
+                renderer,
+                existing,
+                Fourcc::Xrgb8888,
+                size,
+                w * 4,
+                xrgb.as_ptr() as *const u8,
+                &whole,
+            )
+        };
+    }
+    // SAFETY: map_linear checked h rows of `stride` bytes from `base`.
+    unsafe {
+        upload(
             renderer,
             existing,
-            Fourcc::Xrgb8888,
+            dmabuf.format().code,
             size,
-            w * 4,
-            xrgb.as_ptr() as *const u8,
+            stride,
+            base,
             &whole,
-        );
+        )
     }
-    upload(
-        renderer,
-        existing,
-        dmabuf.format().code,
-        size,
-        stride,
-        base,
-        &whole,
-    )
 }
 
 impl Engine for GlesRenderer {
@@ -267,8 +279,10 @@ impl Engine for GlesRenderer {
                 })
             }
             ImportSource::Shm(shm) => {
-                let uploaded =
-                    shm.with_pixels(|ptr, stride| upload(self, None, shm.format, shm.size, stride, ptr, &[]));
+                // SAFETY: with_pixels checked h rows of `stride` bytes at `ptr`.
+                let uploaded = shm.with_pixels(|ptr, stride| unsafe {
+                    upload(self, None, shm.format, shm.size, stride, ptr, &[])
+                });
                 let (texture, bytes) = uploaded.ok_or(GlesError::MappingError)??;
                 ctx.uploads.shm_uploads_total += 1;
                 ctx.uploads.upload_bytes_total += bytes;
@@ -312,7 +326,8 @@ impl Engine for GlesRenderer {
                     return Ok(());
                 }
                 let texture = resident.texture.clone();
-                let uploaded = shm.with_pixels(|ptr, stride| {
+                // SAFETY: with_pixels checked h rows of `stride` bytes at `ptr`.
+                let uploaded = shm.with_pixels(|ptr, stride| unsafe {
                     upload(self, Some(&texture), shm.format, shm.size, stride, ptr, damage)
                 });
                 let (_, bytes) = uploaded.ok_or(GlesError::MappingError)??;
@@ -411,6 +426,32 @@ pub fn display_is_software(display: &EGLDisplay) -> bool {
     !matches!(EGLDevice::device_for_display(display), Ok(d) if !d.is_software())
 }
 
+/// Whether the renderer draws on the CPU, whatever its EGL device says:
+/// Mesa's kms_swrast on a KMS-only card (virtio_gpu without 3D, vkms) is an
+/// EGL device with a DRM node and no `EGL_MESA_device_software`, yet it is
+/// llvmpipe.
+pub fn renderer_is_software(renderer: &mut GlesRenderer) -> bool {
+    let name = renderer
+        .with_context(|gl| {
+            // SAFETY: the context is current; GetString returns a static,
+            // NUL-terminated string or null.
+            unsafe {
+                let p = gl.GetString(ffi::RENDERER);
+                (!p.is_null()).then(|| {
+                    std::ffi::CStr::from_ptr(p as *const _)
+                        .to_string_lossy()
+                        .into_owned()
+                })
+            }
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    ["llvmpipe", "softpipe", "swrast"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
 /// A GLES renderer on an EGL device for offscreen rendering (headless): a
 /// hardware device if there is one, else Mesa's software device. Returns
 /// the renderer and whether the device is software.
@@ -418,35 +459,105 @@ pub fn device_renderer() -> anyhow::Result<(GlesRenderer, bool)> {
     let mut devices: Vec<EGLDevice> = EGLDevice::enumerate()
         .map_err(|e| anyhow::anyhow!("enumerating EGL devices: {e}"))?
         .collect();
-    // Hardware first (cosmic-comp's order), then software.
+    // Hardware first (cosmic-comp's order), then Mesa's software device.
+    // A DRM device whose EGL turns out to be llvmpipe (kms_swrast on a
+    // KMS-only card) is the last resort: offscreen it brings nothing over
+    // the software device, and its texture draws crashed llvmpipe in the VM
+    // (tests/vm/guest/cases/45-gles.sh).
     devices.sort_by_key(|d| d.is_software());
     let mut last = None;
+    let mut kms_swrast = None;
     for device in devices {
         let software = device.is_software();
+        let name = device
+            .drm_device_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "software".into());
         // SAFETY: the device comes from EGL's own enumeration and outlives
         // nothing the display needs from us.
         let display = match unsafe { EGLDisplay::new(device) } {
             Ok(d) => d,
             Err(e) => {
-                last = Some(format!("EGL display: {e}"));
+                last = Some(format!("EGL display on {name}: {e}"));
                 continue;
             }
         };
         let context = match EGLContext::new(&display) {
             Ok(c) => c,
             Err(e) => {
-                last = Some(format!("EGL context: {e}"));
+                last = Some(format!("EGL context on {name}: {e}"));
                 continue;
             }
         };
         // SAFETY: the context is new and used only by this renderer.
         match unsafe { GlesRenderer::new(context) } {
-            Ok(r) => return Ok((r, software)),
-            Err(e) => last = Some(format!("GLES renderer: {e:?}")),
+            Ok(mut r) => {
+                let cpu = renderer_is_software(&mut r);
+                if !software && cpu {
+                    tracing::info!(
+                        device = name,
+                        "EGL device is llvmpipe behind a DRM node; trying the others first"
+                    );
+                    kms_swrast.get_or_insert(r);
+                    continue;
+                }
+                tracing::info!(device = name, software = software || cpu, "GLES on an EGL device");
+                return Ok((r, software || cpu));
+            }
+            Err(e) => last = Some(format!("GLES renderer on {name}: {e:?}")),
         }
+    }
+    if let Some(r) = kms_swrast {
+        return Ok((r, true));
     }
     Err(anyhow::anyhow!(
         "no EGL device gives a GLES renderer ({})",
         last.unwrap_or_else(|| "no EGL device".into())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upload Quay drops is a GL texture deleted at the next cleanup:
+    /// what makes an eviction free GPU memory rather than a handle.
+    #[test]
+    fn a_dropped_upload_is_deleted_by_cleanup() {
+        let (mut gl, _) = device_renderer().expect("Mesa's EGL device (libegl-mesa0)");
+        let pixels = vec![0x80u8; 64 * 32 * 4];
+        let size = (64, 32).into();
+        // SAFETY: 32 rows of 256 bytes.
+        let (tex, bytes) =
+            unsafe { upload(&mut gl, None, Fourcc::Xrgb8888, size, 256, pixels.as_ptr(), &[]) }
+                .expect("upload");
+        assert_eq!(bytes, 64 * 32 * 4);
+        let id = tex.tex_id();
+        // SAFETY: plain queries on the current context.
+        let alive = |gl: &mut GlesRenderer| gl.with_context(|g| unsafe { g.IsTexture(id) }).unwrap();
+        assert_eq!(alive(&mut gl), ffi::TRUE);
+        // A damage upload into it counts only the rectangle.
+        let rect = [Rectangle::new((8, 4).into(), (10, 6).into())];
+        // SAFETY: as above.
+        let (_, bytes) = unsafe {
+            upload(
+                &mut gl,
+                Some(&tex),
+                Fourcc::Xrgb8888,
+                size,
+                256,
+                pixels.as_ptr(),
+                &rect,
+            )
+        }
+        .unwrap();
+        assert_eq!(bytes, 10 * 6 * 4);
+        drop(tex);
+        smithay::backend::renderer::Renderer::cleanup_texture_cache(&mut gl).unwrap();
+        assert_eq!(
+            alive(&mut gl),
+            ffi::FALSE,
+            "the GL texture outlived its last handle"
+        );
+    }
 }

@@ -82,6 +82,7 @@ impl CompositorHandler for State {
         }
         crate::protocols::explicit_sync::surface_destroyed(surface);
         smithay::wayland::compositor::with_states(surface, crate::buffer::import::surface_destroyed);
+        self.release_focus_of(surface);
     }
 
     fn commit(&mut self, surface: &WlSurface) {

@@ -50,7 +50,10 @@ attempt() {
   [ "$GPU" = none ] || gpuarg=(-device "$GPU")
   : > "$LOG"
   t0=$(vm_now)
-  qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3G \
+  # -avx2: QEMU's TCG vpgatherdd was seen (core dumps, Quay on llvmpipe, 2026-12-01) to
+  # fault at base - 2^31 for a lane whose index was 0x9348: llvmpipe's bilinear texture
+  # fetch crashed in the emulator. Without AVX2, LLVM emits no hardware gathers.
+  qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-avx2 -smp 2 -m 3G \
     -nodefaults -no-user-config -display none -monitor none -no-reboot \
     -serial file:"$LOG" \
     -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \

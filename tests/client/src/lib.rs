@@ -145,6 +145,8 @@ pub struct App {
     pub screencopy: HashMap<u32, ScreencopyFrame>,
     /// zwlr_export_dmabuf_frame_v1 events by frame id.
     pub exported: HashMap<u32, ExportedFrame>,
+    /// wl_keyboard focus changes in order: (surface protocol id, entered).
+    pub keyboard_focus: Vec<(u32, bool)>,
 }
 
 /// What a `zwlr_export_dmabuf_frame_v1` said.
@@ -738,6 +740,24 @@ impl Dispatch<WlShm, ()> for App {
     fn event(app: &mut Self, _: &WlShm, event: wl_shm::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         if let wl_shm::Event::Format { format } = event {
             app.shm_formats.push(format.into());
+        }
+    }
+}
+
+impl Dispatch<wayland_client::protocol::wl_keyboard::WlKeyboard, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &wayland_client::protocol::wl_keyboard::WlKeyboard,
+        event: wayland_client::protocol::wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use wayland_client::protocol::wl_keyboard::Event;
+        match event {
+            Event::Enter { surface, .. } => app.keyboard_focus.push((surface.id().protocol_id(), true)),
+            Event::Leave { surface, .. } => app.keyboard_focus.push((surface.id().protocol_id(), false)),
+            _ => {}
         }
     }
 }

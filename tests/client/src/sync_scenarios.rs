@@ -507,6 +507,29 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
                 presented_at.map_or(f64::NAN, |p| (p - signalled_at) as f64 / 1e6)
             ))
         }
+        "held-exit" => {
+            // The client's only window (so it has the keyboard focus) commits
+            // a buffer whose acquire point never signals, and the client
+            // exits with that commit held: Quay must drop the buffer, its
+            // import and the syncobj with the surface.
+            let ss = syncobj_surface(&c);
+            let a = heap_buffer(&mut c, 0xff80_8000)?;
+            w.surface.attach(Some(&a), 0, 0);
+            w.surface.damage_buffer(0, 0, W, H);
+            ss.set_acquire_point(&timeline, 0, 1);
+            ss.set_release_point(&timeline, 0, 2);
+            w.surface.commit();
+            c.roundtrip().map_err(e)?;
+            #[allow(clippy::disallowed_macros)] // a marker for the VM case script
+            {
+                eprintln!("STALLED");
+            }
+            let until = std::time::Instant::now() + Duration::from_secs(2);
+            let _ = c.dispatch_until("a pause", Duration::from_secs(2), |_| {
+                std::time::Instant::now() >= until
+            });
+            Ok("{\"ok\":true,\"test\":\"held-exit\"}".to_string())
+        }
         "stall" => {
             let ss = syncobj_surface(&c);
             let a = heap_buffer(&mut c, 0xffff_0000)?;

@@ -74,6 +74,9 @@ screenshot() {
 case_quay_virtio_outputs() {
   quay_on virtio_gpu || return 1
   outputs_case 800 600
+  # renderer = "auto" on kms_swrast (software EGL) keeps pixman.
+  grep -q '"renderer": *"pixman"' "$CASE_OUT/stats.json" ||
+    fail "auto renderer on virtio_gpu is not pixman: $(grep renderer "$CASE_OUT/stats.json")"
   stop_quay
 }
 

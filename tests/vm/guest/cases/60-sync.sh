@@ -63,6 +63,30 @@ case_quay_syncobj_stall() {
   expect_eq "pinned bytes after the stalled surface died" "$(json_num pinned_bytes < "$CASE_OUT/stats.json")" 0
   # The never-signalled wait went with its surface: nothing left pending in Quay.
   expect_eq "fences pending after the stalled surface died" "$(json_num fences_pending < "$CASE_OUT/stats.json")" 0
+  local live=
+  for i in $(seq 20); do live=$(qmsg stats | json_num dmabufs_live); [ "$live" = 0 ] && break; sleep 0.5; done
+  expect_eq "dma-bufs live after the stalled client is gone" "$live" 0
+  # A client whose only window (so it has the keyboard focus) exits with a commit held on a
+  # point that never signals: the buffer, its import and the timeline go with the surface.
+  # A destroyed surface kept as keyboard focus kept its data, the held commit and its
+  # wl_buffer alive (the churn soak's leak, session 4; State::release_focus_of).
+  local fds0; fds0=$(ls /proc/$QPID/fd | wc -l)
+  timeout 60 "$qc" --syncobj-test held-exit --drm-device "$node" > "$CASE_OUT/held-exit.json" 2> "$CASE_OUT/held-exit.err" &
+  pid=$!
+  for i in $(seq 120); do grep -q STALLED "$CASE_OUT/held-exit.err" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  qmsg stats > "$CASE_OUT/stats-held.json"
+  expect_eq "dma-bufs live while the commit is held" "$(json_num dmabufs_live < "$CASE_OUT/stats-held.json")" 1
+  wait $pid; rc=$?
+  [ $rc = 0 ] && grep -q '"ok":true' "$CASE_OUT/held-exit.json" || fail "held-exit: rc $rc $(tail_of "$CASE_OUT/held-exit.err" 2)"
+  local fds1=
+  for i in $(seq 20); do
+    live=$(qmsg stats | json_num dmabufs_live); fds1=$(ls /proc/$QPID/fd | wc -l)
+    [ "$live" = 0 ] && [ "$fds1" -le "$fds0" ] && break
+    sleep 0.5
+  done
+  expect_eq "dma-bufs live after the focused client left with its commit held" "$live" 0
+  [ "$fds1" -le "$fds0" ] || fail "Quay's fds: $fds0 before the held-exit client, $fds1 after"
+  metric fds_before_held_exit "$fds0"; metric fds_after_held_exit "$fds1"
   stop_quay
 }
 

@@ -109,17 +109,14 @@ case_quay_churn_soak() {
   metric fds_before "$fds0"; metric fds_after "$fds1"
   metric rss_kib_before "$rss0"; metric rss_kib_peak "$peak"; metric rss_kib_after "$rss1"
   metric clients_served "$(json_num clients_connected_total < "$CASE_OUT/stats-after.json")"
-  # Back at the baseline in 4 of 5 runs on 2026-12-01; in one (a fresh clone of 687d703)
-  # one 64 KiB import stayed live and 3 fds more were open 20 s after: an open finding
-  # (closing note of that session). Recorded here, with a `leak` metric, until it is
-  # fixed; the suite must not go red on it meanwhile.
-  local leaked=0
+  # Session 4 saw one run in five leave one 64 KiB import and 3 fds: a client gone with its
+  # acquire point unsignalled while its window had the keyboard focus (a dead focus kept the
+  # surface's data, and the held commit in it, alive). Fixed in session 5
+  # (State::release_focus_of); quay-syncobj-stall checks that case alone.
   for k in $CHURN_LIVE; do
-    [ "$(json_num $k < "$CASE_OUT/stats-after.json")" = "$(json_num $k < "$CASE_OUT/stats-before.json")" ] ||
-      { leaked=1; say "not at baseline: $k $(json_num $k < "$CASE_OUT/stats-before.json") -> $(json_num $k < "$CASE_OUT/stats-after.json")"; }
+    expect_eq "$k back at its baseline" "$(json_num $k < "$CASE_OUT/stats-after.json")" "$(json_num $k < "$CASE_OUT/stats-before.json")"
   done
-  [ "$fds1" -le "$fds0" ] || { leaked=1; say "Quay's fds: $fds0 before, $fds1 after"; }
-  metric leak "$leaked"
+  [ "$fds1" -le "$fds0" ] || fail "Quay's fds: $fds0 before, $fds1 after"
   # A new client is served, its dma-buf's colour on screen.
   # Fullscreen: the cascade has moved on by thousands of windows.
   dmabuf_client_shot after after.png --source heap --fullscreen --color 0xff20c040 --frames 10

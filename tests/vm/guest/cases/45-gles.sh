@@ -1,0 +1,120 @@
+# Quay's GLES engine on real kernel dma-bufs: headless Quay with --renderer gles in the
+# guest (Mesa 25's llvmpipe, through the EGL device of virtio_gpu's kms_swrast). llvmpipe is
+# software, so client dma-bufs never go to EGL (vm-notes: it crashes on foreign buffers);
+# they take the upload path: mapped under DMA_BUF_IOCTL_SYNC, copied into a texture Quay
+# holds, once per kernel dma-buf, copied again at each commit of it.
+vm_case quay-headless-gles-dmabuf virtio case_quay_headless_gles 240
+vm_case quay-udev-virtio-gles virtio case_quay_udev_gles 240
+
+# start_quay_headless ARGS...: headless Quay on socket quay-1 (no seat, no KMS).
+# (The guest CPU has no AVX2, tests/vm/boot.sh says why: llvmpipe's texture fetch crashed in
+# QEMU's emulation of AVX2 gathers.)
+start_quay_headless() {
+  quay_usable || return 1
+  rm -f "$XDG_RUNTIME_DIR/$QUAY_SOCKET_NAME"* "$XDG_RUNTIME_DIR/quay.$QUAY_SOCKET_NAME".*
+  say "start quay --backend headless --socket $QUAY_SOCKET_NAME $*"
+  RUST_LOG=${QUAY_RUST_LOG:-info} RUST_BACKTRACE=1 NO_COLOR=1 \
+    "$QUAY" --backend headless --socket $QUAY_SOCKET_NAME "$@" > "$CASE_OUT/quay.log" 2>&1 &
+  QPID=$!
+  wait_socket $QUAY_SOCKET_NAME $QPID 90 "$CASE_OUT/quay.log" || return 1
+  export WAYLAND_DISPLAY=$QUAY_SOCKET_NAME
+}
+
+case_quay_headless_gles() {
+  start_quay_headless --renderer gles || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  qmsg stats > "$CASE_OUT/stats-start.json"
+  grep -q '"renderer": *"gles"' "$CASE_OUT/stats-start.json" ||
+    { fail "renderer is not gles: $(grep renderer "$CASE_OUT/stats-start.json")"; stop_quay; return 1; }
+  grep -q 'llvmpipe' "$CASE_OUT/quay.log" || say "note: no llvmpipe in the log"
+
+  # shm first: GLES uploads it (whole once, then the damage).
+  dmabuf_client shm --source shm --size 200x150 --frames 20
+  qmsg stats > "$CASE_OUT/stats-shm.json"
+  expect_ge "shm uploads" "$(json_num shm_uploads_total < "$CASE_OUT/stats-shm.json")" 1
+  # Three wl_buffers on one dma-heap buffer: one upload entry, two cache hits.
+  dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 30
+  expect_eq "heap presented" "$(json_num presented < "$CASE_OUT/heap.json")" 30
+  [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
+  local s=$CASE_OUT/stats-live.json i0
+  # imports_total counts shm uploads' entries too on GLES, and the client's window starts
+  # with an shm buffer (TestClient::window): the heap window makes that entry and one
+  # dma-buf import for its three wl_buffers.
+  i0=$(json_num imports_total < "$CASE_OUT/stats-shm.json")
+  expect_eq "entries made for the heap window (1 shm upload + 1 dma-buf)" "$(( $(json_num imports_total < "$s") - ${i0:-0} ))" 2
+  expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
+  expect_eq "dma-bufs live while shown" "$(json_num dmabufs_live < "$s")" 1
+  expect_ge "dma-buf uploads (one per commit)" "$(json_num dmabuf_uploads_total < "$s")" 2
+  metric heap_dmabuf_uploads "$(json_num dmabuf_uploads_total < "$s")"
+  metric heap_upload_bytes "$(json_num upload_bytes_total < "$s")"
+  local i live=
+  for i in $(seq 20); do live=$(qmsg stats | json_num dmabufs_live); [ "$live" = 0 ] && break; sleep 0.5; done
+  expect_eq "dma-bufs live after the client exited" "$live" 0
+
+  # udmabuf (memfd-backed) and a plane at a non-page-aligned offset.
+  dmabuf_client_shot udmabuf udmabuf.png --source udmabuf --size 200x150 --color 0xffc02040 --buffers 2 --frames 20
+  [ -f "$CASE_OUT/udmabuf.png" ] && host_check pixel udmabuf.png 100 75 192 32 64
+  dmabuf_client_shot offset offset.png --source heap --size 200x150 --color 0xffc03080 --offset 4100 --frames 10
+  # The fourth window of this Quay: cascaded to (96, 96).
+  [ -f "$CASE_OUT/offset.png" ] && host_check pixel offset.png 196 171 192 48 128
+
+  # vivid's YUYV capture buffers: converted to XRGB and uploaded at each commit.
+  local dev
+  dev=$(v4l2-ctl --list-devices 2>/dev/null | awk '/vivid/ { getline; print $1; exit }')
+  if [ -n "$dev" ]; then
+    v4l2-ctl -d "$dev" --set-fmt-video=width=640,height=480,pixelformat=YUYV > "$CASE_OUT/v4l2-ctl.out" 2>&1
+    client_start v4l 15 weston-simple-dmabuf-v4l -v "$dev" -f YUYV -d YUYV
+    wait_commits v4l 5 12 && screenshot v4l.png && host_check png-nonuniform v4l.png
+    client_wait v4l
+    client_ok v4l
+    expect_ge "v4l commits" "$C_COMMITS" 5
+    expect_eq "v4l dmabuf failed" "$C_FAILED" 0
+    metric v4l_fps "$C_FPS"
+  else
+    fail "no vivid video device (modprobe vivid)"
+  fi
+
+  # Nothing left once every client is gone.
+  for i in $(seq 20); do
+    qmsg stats > "$CASE_OUT/stats-end.json"
+    [ "$(json_num dmabufs_live < "$CASE_OUT/stats-end.json")" = 0 ] && break
+    sleep 0.5
+  done
+  expect_eq "dma-bufs live at the end" "$(json_num dmabufs_live < "$CASE_OUT/stats-end.json")" 0
+  metric upload_bytes_total "$(json_num upload_bytes_total < "$CASE_OUT/stats-end.json")"
+  stop_quay
+}
+
+# The udev backend on GLES (--renderer gles; auto keeps pixman on this software device):
+# smithay's GlesRenderer on the card's GBM EGL display, drawing into Quay's linear scanout
+# buffers through the same import cache. weston-simple-shm's pixels and a dma-heap window
+# (uploaded: llvmpipe) in the screenshot, page flips completing.
+case_quay_udev_gles() {
+  need_card virtio_gpu || return 1
+  start_quay --drm-device "$CARD" --renderer gles || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  qmsg stats > "$CASE_OUT/stats-start.json"
+  grep -q '"renderer": *"gles"' "$CASE_OUT/stats-start.json" ||
+    { fail "renderer is not gles: $(grep renderer "$CASE_OUT/stats-start.json")"; stop_quay; return 1; }
+  client_start shm 10 weston-simple-shm
+  wait_commits shm 5 8 && sleep 0.5
+  screenshot shm.png && host_check png-nonuniform shm.png
+  client_wait shm
+  client_ok shm
+  expect_ge "shm commits" "$C_COMMITS" 10
+  expect_eq "protocol errors" "$C_ERRORS" 0
+  metric shm_fps "$C_FPS"
+  qmsg stats > "$CASE_OUT/stats-shm.json"
+  dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 20
+  [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
+  local s=$CASE_OUT/stats-live.json i0
+  i0=$(json_num imports_total < "$CASE_OUT/stats-shm.json")
+  # The client's window starts with an shm buffer (TestClient::window), an upload entry.
+  expect_eq "entries made for the heap window (1 shm upload + 1 dma-buf)" "$(( $(json_num imports_total < "$s") - ${i0:-0} ))" 2
+  expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
+  expect_ge "dma-buf uploads" "$(json_num dmabuf_uploads_total < "$s")" 1
+  expect_ge "frames presented" "$(json_num frames_presented_total < "$s")" 1
+  metric frames_presented "$(json_num frames_presented_total < "$s")"
+  metric upload_bytes_total "$(json_num upload_bytes_total < "$s")"
+  stop_quay
+}
