@@ -575,15 +575,20 @@ impl Udev {
                 // holds the whole picture. An element on an overlay plane is
                 // not drawn into it.
                 Ok(result) => {
+                    use smithay::backend::drm::compositor::PrimaryPlaneElement;
                     let primary = match &result.primary_element {
-                        smithay::backend::drm::compositor::PrimaryPlaneElement::Swapchain(e)
-                            if result.overlay_elements.is_empty() =>
-                        {
+                        PrimaryPlaneElement::Swapchain(e) if result.overlay_elements.is_empty() => {
                             Front::Ours(e.buffer().front())
                         }
                         _ => Front::Client,
                     };
-                    (primary, result.is_empty, result.states)
+                    // The GLES render's fence (none for pixman, or a
+                    // client buffer scanned out directly).
+                    let fence = match &result.primary_element {
+                        PrimaryPlaneElement::Swapchain(e) if !result.is_empty => e.sync.export(),
+                        _ => None,
+                    };
+                    (primary, result.is_empty, result.states, fence)
                 }
                 Err(err) => {
                     warn!("rendering {name} failed: {err}");
@@ -591,7 +596,7 @@ impl Udev {
                 }
             }
         });
-        let (primary, empty, states) = rendered;
+        let (primary, empty, states, fence) = rendered;
         let time = core.now();
         core.frame_clock_rendered(&out.output.name(), out.refresh, started.elapsed());
         let output = out.output.clone();
@@ -604,6 +609,9 @@ impl Udev {
         core.output_damaged(&output);
         match out.compositor.queue_frame(Some(feedback)) {
             Ok(()) => {
+                if let Some(fence) = fence {
+                    core.render_fence_deadline(&output.name(), fence);
+                }
                 out.pending_flip = true;
                 out.queued = Some(primary);
                 true

@@ -66,6 +66,10 @@ pub struct Stats {
     pub accept_backoffs_total: u64,
     /// Clients disconnected for passing their budget (`limits.rs`).
     pub clients_over_budget_total: u64,
+    /// `SYNC_IOC_SET_DEADLINE` on the render fence of a frame queued to KMS
+    /// (GLES; pixman frames end in no fence), at its target vblank.
+    pub render_deadlines_set_total: u64,
+    pub render_deadline_errors_total: u64,
 }
 
 pub struct Core {

@@ -264,6 +264,29 @@ impl Core {
             .or_insert_with(|| FrameClock::new(refresh))
     }
 
+    /// A frame for `output` was queued to KMS and ends in `fence` (a GLES
+    /// render's native fence): tell the kernel it is wanted by the vblank
+    /// the frame targets, as KWin does on what it commits. One ioctl, with
+    /// no lock held.
+    pub fn render_fence_deadline(&mut self, output: &str, fence: OwnedFd) {
+        if !self.sync.deadline_hints {
+            return;
+        }
+        let now = self.now();
+        let Some(vblank) = self.sync.clocks.get(output).and_then(|c| c.next_vblank(now)) else {
+            return;
+        };
+        match SyncFile(fence).set_deadline(vblank.as_nanos() as u64) {
+            Ok(()) => self.stats.render_deadlines_set_total += 1,
+            Err(e) => {
+                if self.stats.render_deadline_errors_total == 0 {
+                    warn!("SYNC_IOC_SET_DEADLINE on a render fence failed: {e}");
+                }
+                self.stats.render_deadline_errors_total += 1;
+            }
+        }
+    }
+
     /// The predicted deadline for `output`, if its clock has run.
     pub fn output_deadline(&self, output: &str) -> Option<Duration> {
         self.sync.clocks.get(output)?.deadline(self.now())

@@ -87,8 +87,9 @@ case_quay_headless_gles() {
 
 # The udev backend on GLES (--renderer gles; auto keeps pixman on this software device):
 # smithay's GlesRenderer on the card's GBM EGL display, drawing into Quay's linear scanout
-# buffers through the same import cache. weston-simple-shm's pixels and a dma-heap window
-# (uploaded: llvmpipe) in the screenshot, page flips completing.
+# buffers through the same import cache. weston-simple-shm's pixels, weston-simple-dmabuf-egl
+# on the explicit-sync path and a dma-heap window (uploaded: llvmpipe) in the screenshots,
+# page flips completing, a deadline on every queued frame's render fence.
 case_quay_udev_gles() {
   need_card virtio_gpu || return 1
   start_quay --drm-device "$CARD" --renderer gles || return 1
@@ -104,7 +105,19 @@ case_quay_udev_gles() {
   expect_ge "shm commits" "$C_COMMITS" 10
   expect_eq "protocol errors" "$C_ERRORS" 0
   metric shm_fps "$C_FPS"
+  # weston-simple-dmabuf-egl on the card (kms_swrast dumb buffers, implicit modifier, read
+  # as linear) with explicit sync: every frame's acquire fence waited for, then uploaded.
+  client_start egl 30 weston-simple-dmabuf-egl -d "$CARD"
+  wait_commits egl 10 28 && screenshot egl.png && host_check png-info egl.png
+  client_wait egl
+  client_ok egl
+  expect_ge "egl commits" "$C_COMMITS" 10
+  expect_ge "egl wl_buffer releases" "$C_RELEASES" 5
+  expect_eq "egl dmabuf failed" "$C_FAILED" 0
+  expect_eq "egl protocol errors" "$C_ERRORS" 0
+  metric egl_fps "$C_FPS"
   qmsg stats > "$CASE_OUT/stats-shm.json"
+  # The third window of this Quay: cascaded to (64, 64); (100, 75) is inside it.
   dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 20
   [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
   local s=$CASE_OUT/stats-live.json i0
@@ -114,6 +127,10 @@ case_quay_udev_gles() {
   expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
   expect_ge "dma-buf uploads" "$(json_num dmabuf_uploads_total < "$s")" 1
   expect_ge "frames presented" "$(json_num frames_presented_total < "$s")" 1
+  # Every queued GLES frame's render fence got the target vblank as its deadline.
+  expect_ge "render fence deadlines set" "$(json_num render_deadlines_set_total < "$s")" 1
+  expect_eq "render fence deadline errors" "$(json_num render_deadline_errors_total < "$s")" 0
+  metric render_deadlines_set "$(json_num render_deadlines_set_total < "$s")"
   metric frames_presented "$(json_num frames_presented_total < "$s")"
   metric upload_bytes_total "$(json_num upload_bytes_total < "$s")"
   stop_quay
