@@ -189,6 +189,15 @@ fn shared_handle_outlives_one_framebuffer_and_the_other_scans_out() {
         .framebuffer(&layout(&fd, w, h, 0), false)
         .expect("top again");
     assert!(Rc::ptr_eq(&top, &top_again), "same identity, same framebuffer");
+    // ...and asked for as opaque (smithay does on the primary plane, not on
+    // overlays): XRGB has no other opaque variant, so still the same one.
+    let top_opaque = table
+        .framebuffer(&layout(&fd, w, h, 0), true)
+        .expect("top, opaque");
+    assert!(
+        Rc::ptr_eq(&top, &top_opaque),
+        "XRGB opaque or not: one framebuffer"
+    );
     let handle = |fb: &quay::buffer::kms::ClientFramebuffer| fb.handles().next().expect("one plane").handle();
     assert_eq!(handle(&top), handle(&bottom), "one GEM handle for one dma-buf");
     let s = table.stats();
@@ -196,7 +205,7 @@ fn shared_handle_outlives_one_framebuffer_and_the_other_scans_out() {
     assert_eq!(s.framebuffers_live, base.framebuffers_live + 2);
     assert_eq!(s.gem_handles_live, base.gem_handles_live + 1);
     assert_eq!(s.framebuffers_total, base.framebuffers_total + 2);
-    assert_eq!(s.framebuffer_cache_hits, base.framebuffer_cache_hits + 1);
+    assert_eq!(s.framebuffer_cache_hits, base.framebuffer_cache_hits + 2);
     assert_eq!(s.gem_handle_shared_total, base.gem_handle_shared_total + 1);
 
     // The top image's users all go: its framebuffer is removed, the handle
@@ -204,6 +213,7 @@ fn shared_handle_outlives_one_framebuffer_and_the_other_scans_out() {
     let shared = handle(&bottom);
     drop(top);
     drop(top_again);
+    drop(top_opaque);
     let s = table.stats();
     assert_eq!(s.framebuffers_live, base.framebuffers_live + 1);
     assert_eq!(

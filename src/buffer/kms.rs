@@ -104,7 +104,9 @@ pub struct KmsStats {
 #[derive(Default)]
 struct Inner {
     handles: HashMap<u32, Weak<GemHandle>>,
-    framebuffers: HashMap<(DmabufIdentity, bool), Weak<ClientFramebuffer>>,
+    /// By identity and the framebuffer's format (the opaque variant's, where
+    /// smithay asked for it and it differs).
+    framebuffers: HashMap<(DmabufIdentity, Fourcc), Weak<ClientFramebuffer>>,
     /// `(st_dev, st_ino)` of a live export -> the object it exports.
     exports: HashMap<(u64, u64), Weak<GemHandle>>,
     stats: KmsStats,
@@ -378,7 +380,19 @@ impl KmsBuffers {
     /// (what smithay's `allow_opaque_fallback` means), a separate entry.
     pub fn framebuffer(&self, dmabuf: &Dmabuf, opaque: bool) -> std::io::Result<Rc<ClientFramebuffer>> {
         let identity = DmabufIdentity::of(dmabuf)?;
-        let key = (identity, opaque);
+        // smithay asks for the opaque variant on the primary plane and not on
+        // overlays (smithay-0.7.0 src/backend/drm/compositor/mod.rs:2944 and
+        // :3742): for a format without alpha both are the same framebuffer,
+        // so the key is the format the framebuffer gets, not the flag. Keyed
+        // by the flag, two clients fullscreen on one XRGB dma-buf made two
+        // AddFB2s (one per plane kind) in the VM.
+        let code = dmabuf.format().code;
+        let format = if opaque {
+            get_opaque(code).unwrap_or(code)
+        } else {
+            code
+        };
+        let key = (identity, format);
         let hit = self.inner.borrow().framebuffers.get(&key).and_then(Weak::upgrade);
         if let Some(fb) = hit {
             self.inner.borrow_mut().stats.framebuffer_cache_hits += 1;
@@ -393,13 +407,10 @@ impl KmsBuffers {
         let mut planar = Planar {
             dmabuf,
             handles: [None; 4],
-            format: dmabuf.format().code,
+            format,
         };
         for (i, h) in handles.iter().enumerate().take(4) {
             planar.handles[i] = Some(h.handle);
-        }
-        if opaque {
-            planar.format = get_opaque(planar.format).unwrap_or(planar.format);
         }
         let flags = if planar.modifier().is_some() {
             FbCmd2Flags::MODIFIERS

@@ -73,13 +73,13 @@ case_quay_vkms_two_clients_fullscreen() {
   done
   expect_eq "clients live while shown" "$(json_num clients_live < "$s")" 2
   expect_eq "renderer imports for one dma-buf in two clients" "$(json_num imports_total < "$s")" 1
-  # framebuffers_live_peak should be 1: one framebuffer per dma-buf at a time. It is a
-  # metric here, not a check, because it is not yet always true: on 2026-12-01 this case
-  # made two AddFB2s in 3 of 7 runs (at 7e2570d as at later commits), and the one run
-  # that measured the peak saw 2 framebuffers alive at once, while the sample below had
-  # one live and the second client's request was a cache hit. An open finding, recorded
-  # in the session's closing note; the other KMS cases assert the peak.
+  # One framebuffer per dma-buf at a time. Session 4 saw two AddFB2s in 3 of 7 runs: the
+  # table keyed framebuffers by smithay's opaque flag, which is true for the primary plane
+  # and false for overlays, and vkms offered the second client's element an overlay.
   metric shown_framebuffers_live_peak "$(json_num framebuffers_live_peak < "$s")"
+  expect_eq "client framebuffers alive at once (peak)" "$(json_num framebuffers_live_peak < "$s")" $((base_fb + 1))
+  expect_eq "AddFB2s for one dma-buf in two clients" \
+    "$(( $(json_num framebuffers_total < "$s") - $(json_num framebuffers_total < "$CASE_OUT/stats-base.json") ))" 1
   expect_ge "framebuffer cache hits (the second client)" "$(json_num framebuffer_cache_hits < "$s")" 1
   [ "$(json_num framebuffers_live < "$s")" -le $((base_fb + 1)) ] || fail "framebuffers live $(json_num framebuffers_live < "$s"), want <= base $base_fb + 1"
   [ "$(json_num gem_handles_live < "$s")" -le $((base_gem + 1)) ] || fail "GEM handles live $(json_num gem_handles_live < "$s"), want <= base $base_gem + 1"
