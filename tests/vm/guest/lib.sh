@@ -168,6 +168,21 @@ client_start() {  # client_start TAG SECS CMD...
 }
 # client_commits TAG: commits so far
 client_commits() { grep -c 'wl_surface[#@][0-9]*\.commit()' "$CASE_OUT/$1.wldebug" 2>/dev/null; }
+# wait_flow TAG FRAMES COMMITS CAP: poll until Quay has presented FRAMES more frames and
+# client TAG has committed COMMITS more times. Events, not a rate: a slow TCG guest only takes
+# longer; the caller fails on the counts only past CAP seconds (a stall). Sets FLOW_FRAMES,
+# FLOW_COMMITS and FLOW_S (seconds it took).
+wait_flow() {
+  local tag=$1 nf=$2 nc=$3 cap=$4 f0 c0 f c t0 i
+  t0=$(up); f0=$(qmsg stats | json_num frames_presented_total); c0=$(client_commits "$tag")
+  f=$f0; c=$c0
+  for i in $(seq $((cap * 2))); do
+    sleep 0.5
+    f=$(qmsg stats | json_num frames_presented_total); c=$(client_commits "$tag")
+    [ $((${f:-0} - ${f0:-0})) -ge "$nf" ] && [ $((${c:-0} - ${c0:-0})) -ge "$nc" ] && break
+  done
+  FLOW_FRAMES=$((${f:-0} - ${f0:-0})); FLOW_COMMITS=$((${c:-0} - ${c0:-0})); FLOW_S=$(since "$t0")
+}
 # wait_commits TAG N TIMEOUT: wait until the client has committed N times (or exited)
 wait_commits() {
   local i
