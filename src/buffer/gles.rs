@@ -462,8 +462,8 @@ pub fn device_renderer() -> anyhow::Result<(GlesRenderer, bool)> {
     // Hardware first (cosmic-comp's order), then Mesa's software device.
     // A DRM device whose EGL turns out to be llvmpipe (kms_swrast on a
     // KMS-only card) is the last resort: offscreen it brings nothing over
-    // the software device, and its texture draws crashed llvmpipe in the VM
-    // (tests/vm/guest/cases/45-gles.sh).
+    // the software device (both are llvmpipe) and it costs a DRI screen on
+    // the card.
     devices.sort_by_key(|d| d.is_software());
     let mut last = None;
     let mut kms_swrast = None;
