@@ -157,6 +157,12 @@ case_bench() {
   wait_outputs 60 || { stop_quay; return 1; }
   bench_run quay "$QPID"
   stop_quay
+  # The same client on Quay's GLES engine (llvmpipe through kms_swrast: --renderer gles, as
+  # auto keeps pixman on this software device).
+  start_quay --drm-device "$CARD" --renderer gles || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  bench_run quay_gles "$QPID"
+  stop_quay
 }
 
 vm_case quay-udev-virtio-presentation-shm virtio case_quay_presentation_shm 180
