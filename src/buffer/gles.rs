@@ -27,7 +27,7 @@
 use smithay::{
     backend::{
         allocator::{
-            dmabuf::{Dmabuf, DmabufSyncFlags},
+            dmabuf::Dmabuf,
             format::{has_alpha, FormatSet},
             Buffer, Format, Fourcc, Modifier,
         },
@@ -46,7 +46,7 @@ use smithay::{
 use super::{
     cache::Budget,
     import::{Engine, ImportCtx, ImportSource, QuayRenderer, ReadSync},
-    mapping::PlaneMapping,
+    mapping::{LinearPlane, LinearPlaneError, PlaneMapping},
     pixman::{yuyv_to_xrgb, CONVERTED},
     reaper::OffThreadDrop,
 };
@@ -163,35 +163,18 @@ pub unsafe fn upload(
     Ok((texture, bytes))
 }
 
-/// Map plane 0 of a linear single-plane dma-buf for an upload; the checks
-/// of [`super::pixman::map_dmabuf`].
-fn map_linear(dmabuf: &Dmabuf) -> Result<(PlaneMapping, usize, usize), GlesError> {
-    let format = dmabuf.format();
-    if dmabuf.num_planes() != 1 || format.modifier != Modifier::Linear || !UPLOADED.contains(&format.code) {
+/// Map plane 0 of a linear single-plane dma-buf for an upload: the checks
+/// pixman's import makes ([`LinearPlane::map`]), for the formats uploads read.
+fn map_linear(dmabuf: &Dmabuf) -> Result<LinearPlane, GlesError> {
+    let code = dmabuf.format().code;
+    if !UPLOADED.contains(&code) {
         return Err(GlesError::UnsupportedPixelLayout);
     }
-    let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
-        return Err(GlesError::MappingError);
-    };
-    let (offset, stride) = (offset as usize, stride as usize);
-    let mapping = PlaneMapping::map(dmabuf, 0, false).map_err(|err| {
-        tracing::debug!("mapping a dma-buf failed: {err}");
-        GlesError::MappingError
-    })?;
-    let size = dmabuf.size();
-    let bpp = if format.code == Fourcc::Yuyv { 2 } else { 4 };
-    let needed = offset + stride * size.h.max(0) as usize;
-    if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
-        return Err(GlesError::UnexpectedSize);
-    }
-    // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
-    dmabuf
-        .sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)
-        .map_err(|_| GlesError::MappingError)?;
-    dmabuf
-        .sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)
-        .map_err(|_| GlesError::MappingError)?;
-    Ok((mapping, offset, stride))
+    LinearPlane::map(dmabuf, if code == Fourcc::Yuyv { 2 } else { 4 }).map_err(|e| match e {
+        LinearPlaneError::Planes(_) | LinearPlaneError::Modifier(_) => GlesError::UnsupportedPixelLayout,
+        LinearPlaneError::Incomplete { .. } => GlesError::UnexpectedSize,
+        LinearPlaneError::Mapping | LinearPlaneError::NotADmabuf(_) => GlesError::MappingError,
+    })
 }
 
 /// Copy a mapped dma-buf into `existing` (or a new texture).
@@ -269,7 +252,11 @@ impl Engine for GlesRenderer {
                         mapping: None,
                     });
                 }
-                let (mapping, offset, stride) = map_linear(dmabuf)?;
+                let LinearPlane {
+                    mapping,
+                    offset,
+                    stride,
+                } = map_linear(dmabuf)?;
                 let (texture, bytes) = upload_dmabuf(self, None, dmabuf, &mapping, offset, stride)?;
                 ctx.uploads.dmabuf_uploads_total += 1;
                 ctx.uploads.upload_bytes_total += bytes;

@@ -10,7 +10,10 @@
 
 use std::os::fd::AsFd;
 
-use smithay::backend::allocator::dmabuf::Dmabuf;
+use smithay::backend::allocator::{
+    dmabuf::{Dmabuf, DmabufSyncFailed, DmabufSyncFlags},
+    Buffer, Modifier,
+};
 
 #[derive(Debug)]
 pub struct PlaneMapping {
@@ -65,6 +68,75 @@ impl PlaneMapping {
     /// The size of the whole object.
     pub fn length(&self) -> usize {
         self.len
+    }
+}
+
+/// Plane 0 of a single-plane linear dma-buf, mapped for CPU reads, with its
+/// offset and stride checked against the object: what both engines read
+/// (pixman in place, GLES for an upload).
+#[derive(Debug)]
+pub struct LinearPlane {
+    pub mapping: PlaneMapping,
+    pub offset: usize,
+    pub stride: usize,
+}
+
+/// Why [`LinearPlane::map`] refused a dma-buf.
+#[derive(Debug)]
+pub enum LinearPlaneError {
+    Planes(usize),
+    Modifier(Modifier),
+    /// No plane 0, or the mmap failed.
+    Mapping,
+    /// `offset + stride * height` past the object, or a stride shorter than
+    /// a row of `bpp`-byte pixels.
+    Incomplete {
+        expected: usize,
+        actual: usize,
+    },
+    /// Mapped, but `DMA_BUF_IOCTL_SYNC` fails: a memfd posing as a dma-buf.
+    NotADmabuf(DmabufSyncFailed),
+}
+
+impl LinearPlane {
+    /// Map plane 0 of `dmabuf`, whose pixels are `bpp` bytes wide.
+    pub fn map(dmabuf: &Dmabuf, bpp: usize) -> Result<LinearPlane, LinearPlaneError> {
+        if dmabuf.num_planes() != 1 {
+            return Err(LinearPlaneError::Planes(dmabuf.num_planes()));
+        }
+        let modifier = dmabuf.format().modifier;
+        if modifier != Modifier::Linear {
+            return Err(LinearPlaneError::Modifier(modifier));
+        }
+        let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
+            return Err(LinearPlaneError::Mapping);
+        };
+        let (offset, stride) = (offset as usize, stride as usize);
+        // The whole object from byte 0; the plane starts at `offset` in it.
+        let mapping = PlaneMapping::map(dmabuf, 0, false).map_err(|err| {
+            tracing::debug!("mapping a dma-buf failed: {err}");
+            LinearPlaneError::Mapping
+        })?;
+        let size = dmabuf.size();
+        let needed = offset + stride * size.h.max(0) as usize;
+        if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
+            return Err(LinearPlaneError::Incomplete {
+                expected: needed,
+                actual: mapping.length(),
+            });
+        }
+        // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
+        dmabuf
+            .sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)
+            .map_err(LinearPlaneError::NotADmabuf)?;
+        dmabuf
+            .sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)
+            .map_err(LinearPlaneError::NotADmabuf)?;
+        Ok(LinearPlane {
+            mapping,
+            offset,
+            stride,
+        })
     }
 }
 

@@ -24,11 +24,7 @@
 
 use smithay::{
     backend::{
-        allocator::{
-            dmabuf::{Dmabuf, DmabufSyncFlags},
-            format::FormatSet,
-            Buffer, Format, Fourcc, Modifier,
-        },
+        allocator::{dmabuf::Dmabuf, format::FormatSet, Buffer, Format, Fourcc, Modifier},
         renderer::{
             pixman::{PixmanError, PixmanRenderer, PixmanTarget, PixmanTexture},
             Bind, ImportDma, Offscreen,
@@ -40,7 +36,7 @@ use smithay::{
 
 use super::{
     import::{Engine, ImportCtx, ImportSource, ReadSync},
-    mapping::PlaneMapping,
+    mapping::{LinearPlane, LinearPlaneError, PlaneMapping},
     reaper::OffThreadDrop,
 };
 
@@ -106,42 +102,30 @@ impl Mapped {
 
 /// Map plane 0 of a linear single-plane dma-buf and wrap it in a pixman image.
 pub(crate) fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
-    if dmabuf.num_planes() != 1 {
-        return Err(PixmanError::UnsupportedNumberOfPlanes);
-    }
     let format = dmabuf.format();
-    if format.modifier != Modifier::Linear {
-        return Err(PixmanError::UnsupportedModifier(format.modifier));
-    }
     let converted = CONVERTED.contains(&format.code);
+    // A format pixman cannot read is refused before anything is mapped.
     let code = if converted {
         pixman::FormatCode::X8R8G8B8
     } else {
         pixman::FormatCode::try_from(format.code)
             .map_err(|_| PixmanError::UnsupportedPixelFormat(format.code))?
     };
-    let size = dmabuf.size();
-    let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
-        return Err(PixmanError::ImportFailed);
-    };
-    let (offset, stride) = (offset as usize, stride as usize);
-    // The whole object from byte 0; the plane starts at `offset` in it
-    // (buffer/mapping.rs says why not smithay's `map_plane`).
-    let mapping = PlaneMapping::map(dmabuf, 0, false).map_err(|err| {
-        tracing::debug!("mapping a dma-buf failed: {err}");
-        PixmanError::ImportFailed
+    let plane = LinearPlane::map(dmabuf, if converted { 2 } else { 4 }).map_err(|e| match e {
+        LinearPlaneError::Planes(_) => PixmanError::UnsupportedNumberOfPlanes,
+        LinearPlaneError::Modifier(m) => PixmanError::UnsupportedModifier(m),
+        LinearPlaneError::Mapping => PixmanError::ImportFailed,
+        LinearPlaneError::Incomplete { expected, actual } => {
+            PixmanError::IncompleteBuffer { expected, actual }
+        }
+        LinearPlaneError::NotADmabuf(e) => e.into(),
     })?;
-    let needed = offset + stride * size.h.max(0) as usize;
-    let bpp = if converted { 2 } else { 4 };
-    if mapping.length() < needed || stride < size.w.max(0) as usize * bpp {
-        return Err(PixmanError::IncompleteBuffer {
-            expected: needed,
-            actual: mapping.length(),
-        });
-    }
-    // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
-    dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
-    dmabuf.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)?;
+    let size = dmabuf.size();
+    let LinearPlane {
+        mapping,
+        offset,
+        stride,
+    } = plane;
     if converted {
         let (w, h) = (size.w.max(0) as usize, size.h.max(0) as usize);
         let pixels = vec![0u32; w * h].into_boxed_slice();
