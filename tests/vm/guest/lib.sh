@@ -123,12 +123,15 @@ quay_usable() {
   [ -z "$missing" ] || { fail "quay needs libraries missing from the image: $missing"; return 1; }
 }
 # start_quay ARGS...: Quay's udev backend on socket quay-1, log in $CASE_OUT/quay.log
-start_quay() {
+start_quay() { start_quay_on udev "$@"; }
+# start_quay_on BACKEND ARGS...: the same with another backend (headless: no seat, no KMS)
+start_quay_on() {
+  local backend=$1; shift
   quay_usable || return 1
   rm -f "$XDG_RUNTIME_DIR/$QUAY_SOCKET_NAME"* "$XDG_RUNTIME_DIR/quay.$QUAY_SOCKET_NAME".*
-  say "start quay --backend udev --socket $QUAY_SOCKET_NAME $*"
+  say "start quay --backend $backend --socket $QUAY_SOCKET_NAME $*"
   LIBSEAT_BACKEND=seatd RUST_LOG=${QUAY_RUST_LOG:-info} RUST_BACKTRACE=1 NO_COLOR=1 \
-    "$QUAY" --backend udev --socket $QUAY_SOCKET_NAME "$@" > "$CASE_OUT/quay.log" 2>&1 &
+    "$QUAY" --backend "$backend" --socket $QUAY_SOCKET_NAME "$@" > "$CASE_OUT/quay.log" 2>&1 &
   QPID=$!
   wait_socket $QUAY_SOCKET_NAME $QPID 90 "$CASE_OUT/quay.log" || return 1
   export WAYLAND_DISPLAY=$QUAY_SOCKET_NAME

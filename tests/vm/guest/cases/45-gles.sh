@@ -6,22 +6,27 @@
 vm_case quay-headless-gles-dmabuf virtio case_quay_headless_gles 240
 vm_case quay-udev-virtio-gles virtio case_quay_udev_gles 240
 
-# start_quay_headless ARGS...: headless Quay on socket quay-1 (no seat, no KMS).
-# (The guest CPU has no AVX2, tests/vm/boot.sh says why: llvmpipe's texture fetch crashed in
-# QEMU's emulation of AVX2 gathers.)
-start_quay_headless() {
-  quay_usable || return 1
-  rm -f "$XDG_RUNTIME_DIR/$QUAY_SOCKET_NAME"* "$XDG_RUNTIME_DIR/quay.$QUAY_SOCKET_NAME".*
-  say "start quay --backend headless --socket $QUAY_SOCKET_NAME $*"
-  RUST_LOG=${QUAY_RUST_LOG:-info} RUST_BACKTRACE=1 NO_COLOR=1 \
-    "$QUAY" --backend headless --socket $QUAY_SOCKET_NAME "$@" > "$CASE_OUT/quay.log" 2>&1 &
-  QPID=$!
-  wait_socket $QUAY_SOCKET_NAME $QPID 90 "$CASE_OUT/quay.log" || return 1
-  export WAYLAND_DISPLAY=$QUAY_SOCKET_NAME
+# gles_heap_window FRAMES MIN_UPLOADS: a window of three wl_buffers on one dma-heap buffer
+# (cascaded so that (100, 75) is inside it): its colour on the host, one dma-buf entry and
+# two cache hits for it, at least MIN_UPLOADS uploads. imports_total counts shm uploads'
+# entries too on GLES, and the client's window starts with an shm buffer
+# (TestClient::window): the window makes that entry and one dma-buf import. Leaves the
+# stats while it is shown in stats-live.json.
+gles_heap_window() {
+  qmsg stats > "$CASE_OUT/stats-before-heap.json"
+  dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames "$1"
+  [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
+  local s=$CASE_OUT/stats-live.json i0
+  i0=$(json_num imports_total < "$CASE_OUT/stats-before-heap.json")
+  expect_eq "entries made for the heap window (1 shm upload + 1 dma-buf)" "$(( $(json_num imports_total < "$s") - ${i0:-0} ))" 2
+  expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
+  expect_ge "dma-buf uploads" "$(json_num dmabuf_uploads_total < "$s")" "$2"
 }
 
+# (The guest CPU has no AVX2, tests/vm/boot.sh says why: llvmpipe's texture fetch crashed in
+# QEMU's emulation of AVX2 gathers.)
 case_quay_headless_gles() {
-  start_quay_headless --renderer gles || return 1
+  start_quay_on headless --renderer gles || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   qmsg stats > "$CASE_OUT/stats-start.json"
   grep -q '"renderer": *"gles"' "$CASE_OUT/stats-start.json" ||
@@ -32,19 +37,12 @@ case_quay_headless_gles() {
   dmabuf_client shm --source shm --size 200x150 --frames 20
   qmsg stats > "$CASE_OUT/stats-shm.json"
   expect_ge "shm uploads" "$(json_num shm_uploads_total < "$CASE_OUT/stats-shm.json")" 1
-  # Three wl_buffers on one dma-heap buffer: one upload entry, two cache hits.
-  dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 30
+  # Three wl_buffers on one dma-heap buffer (the second window, at (32, 32)): one upload
+  # entry, two cache hits, an upload per commit.
+  gles_heap_window 30 2
+  local s=$CASE_OUT/stats-live.json
   expect_eq "heap presented" "$(json_num presented < "$CASE_OUT/heap.json")" 30
-  [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
-  local s=$CASE_OUT/stats-live.json i0
-  # imports_total counts shm uploads' entries too on GLES, and the client's window starts
-  # with an shm buffer (TestClient::window): the heap window makes that entry and one
-  # dma-buf import for its three wl_buffers.
-  i0=$(json_num imports_total < "$CASE_OUT/stats-shm.json")
-  expect_eq "entries made for the heap window (1 shm upload + 1 dma-buf)" "$(( $(json_num imports_total < "$s") - ${i0:-0} ))" 2
-  expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
   expect_eq "dma-bufs live while shown" "$(json_num dmabufs_live < "$s")" 1
-  expect_ge "dma-buf uploads (one per commit)" "$(json_num dmabuf_uploads_total < "$s")" 2
   metric heap_dmabuf_uploads "$(json_num dmabuf_uploads_total < "$s")"
   metric heap_upload_bytes "$(json_num upload_bytes_total < "$s")"
   local i live=
@@ -116,16 +114,9 @@ case_quay_udev_gles() {
   expect_eq "egl dmabuf failed" "$C_FAILED" 0
   expect_eq "egl protocol errors" "$C_ERRORS" 0
   metric egl_fps "$C_FPS"
-  qmsg stats > "$CASE_OUT/stats-shm.json"
-  # The third window of this Quay: cascaded to (64, 64); (100, 75) is inside it.
-  dmabuf_client_shot heap heap.png --source heap --size 200x150 --color 0xff20c040 --buffers 3 --frames 20
-  [ -f "$CASE_OUT/heap.png" ] && host_check pixel heap.png 100 75 32 192 64
-  local s=$CASE_OUT/stats-live.json i0
-  i0=$(json_num imports_total < "$CASE_OUT/stats-shm.json")
-  # The client's window starts with an shm buffer (TestClient::window), an upload entry.
-  expect_eq "entries made for the heap window (1 shm upload + 1 dma-buf)" "$(( $(json_num imports_total < "$s") - ${i0:-0} ))" 2
-  expect_eq "import cache hits while shown" "$(json_num import_cache_hits < "$s")" 2
-  expect_ge "dma-buf uploads" "$(json_num dmabuf_uploads_total < "$s")" 1
+  # The third window of this Quay: cascaded to (64, 64).
+  gles_heap_window 20 1
+  local s=$CASE_OUT/stats-live.json
   expect_ge "frames presented" "$(json_num frames_presented_total < "$s")" 1
   # Every queued GLES frame's render fence got the target vblank as its deadline.
   expect_ge "render fence deadlines set" "$(json_num render_deadlines_set_total < "$s")" 1
