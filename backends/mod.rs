@@ -225,7 +225,7 @@ impl Backend {
 
     /// Import a client dma-buf into the renderer; an error means the client
     /// gets `failed`.
-    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), String> {
+    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> Result<(), crate::buffer::error::ImportError> {
         self.imports().import_client(dmabuf).map(|_| ())
     }
 

@@ -70,6 +70,14 @@ pub struct Stats {
     /// (GLES; pixman frames end in no fence), at its target vblank.
     pub render_deadlines_set_total: u64,
     pub render_deadline_errors_total: u64,
+    /// udev: flips after which the next frame's repaint slot had already
+    /// passed, so it started at once (a frame that took longer than the
+    /// render estimate and `[render] repaint_margin_ms` together).
+    pub repaints_late_total: u64,
+    /// dma-bufs answered `failed` after an import attempt, by reason
+    /// (`dmabuf_failed_<reason>_total`; `buffer::error`).
+    #[serde(flatten)]
+    pub dmabuf_failed: crate::buffer::error::ImportFailures,
 }
 
 pub struct Core {

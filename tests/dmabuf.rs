@@ -64,6 +64,12 @@ fn memfd_is_not_a_dmabuf_and_gets_failed() {
     assert_eq!(c.wait_params(&params).unwrap(), ParamsResult::Failed);
     assert_eq!(quay.stat("dmabuf_params_failed_total"), 1);
     assert_eq!(quay.stat("dmabuf_params_created_total"), 0);
+    // Refused for being a memfd, before any engine saw it: the same reason
+    // on pixman and on GLES (QUAY_TEST_RENDERER).
+    assert_eq!(quay.stat("dmabuf_failed_not_dmabuf_total"), 1);
+    for other in ["stat", "unsupported_layout", "incomplete", "mapping", "refused"] {
+        assert_eq!(quay.stat(&format!("dmabuf_failed_{other}_total")), 0, "{other}");
+    }
     // A refused buffer leaves no import behind.
     assert_eq!(quay.stat("imports_total"), 0);
     assert_eq!(quay.stat("dmabufs_live"), 0);

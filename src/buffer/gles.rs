@@ -45,6 +45,7 @@ use smithay::{
 
 use super::{
     cache::Budget,
+    error::ImportError,
     import::{Engine, ImportCtx, ImportSource, QuayRenderer, ReadSync},
     mapping::{LinearPlane, LinearPlaneError, PlaneMapping},
     pixman::{yuyv_to_xrgb, CONVERTED},
@@ -338,6 +339,17 @@ impl Engine for GlesRenderer {
 
     fn import_failed() -> GlesError {
         GlesError::MappingError
+    }
+
+    fn import_error(err: &GlesError) -> ImportError {
+        match err {
+            // `map_linear`'s reasons (the upload fallback).
+            GlesError::UnsupportedPixelLayout => ImportError::UnsupportedLayout(err.to_string()),
+            GlesError::UnexpectedSize => ImportError::Incomplete,
+            GlesError::MappingError => ImportError::Mapping,
+            // EGL's image creation and anything else the driver said.
+            other => ImportError::Refused(other.to_string()),
+        }
     }
 
     fn client_formats(&self, ctx: &ImportCtx) -> FormatSet {

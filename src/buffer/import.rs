@@ -59,6 +59,7 @@ use smithay::{
     wayland::{compositor::SurfaceData, shm},
 };
 
+use super::error::ImportError;
 use super::{
     cache::{Budget, CacheStats, EntryId, ImportCache, Outcome, PinSource, User},
     identity::DmabufIdentity,
@@ -213,6 +214,8 @@ pub trait Engine: Renderer + ImportMem + ImportMemWl + ExportMem + Sized + 'stat
         source: &ImportSource,
     ) -> Result<(Self::TextureId, Option<ReadSync>), Self::Error>;
     fn import_failed() -> Self::Error;
+    /// Which [`ImportError`] an import failure of this engine is.
+    fn import_error(err: &Self::Error) -> ImportError;
     /// The dma-buf formats clients may send (before the implicit-linear
     /// relabel).
     fn client_formats(&self, ctx: &ImportCtx) -> FormatSet;
@@ -497,8 +500,8 @@ pub fn shown_on<E: Engine>(core: &Core, output: &Output, ctx: ContextId<QuayText
 pub trait Imports {
     fn renderer_name(&self) -> &'static str;
     /// Import a client's dma-buf (at `create`, or for a commit waiting on
-    /// its fence); an error means `failed`.
-    fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, String>;
+    /// its fence); an error means `failed`, and says why.
+    fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, ImportError>;
     fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>);
     fn unpin(&mut self, source: &PinSource);
     /// Drop every import not pinned (`quay msg evict`).
@@ -512,10 +515,11 @@ impl<E: Engine> Imports for QuayRenderer<E> {
     fn renderer_name(&self) -> &'static str {
         E::NAME
     }
-    fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, String> {
+    fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, ImportError> {
+        super::error::check_dmabuf_files(dmabuf)?;
         self.import_dmabuf(dmabuf, None)
             .map(|t| t.entry())
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| E::import_error(&e))
     }
     fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>) {
         self.cache.set_pins(source, ids);

@@ -22,6 +22,7 @@
 //!
 //! - [`cache`]: the one-import-per-kernel-dma-buf cache and its
 //!   memory-pressure LRU (`../shared/DESIGN.md` rules 1, 3 and 4);
+//! - [`error`]: why a dma-buf was answered `failed`, one reason per rule;
 //! - [`identity`]: what makes two dma-bufs the same kernel object;
 //! - [`import`]: the renderer that reads client buffers through the cache,
 //!   generic over its engine: [`pixman`] (mmap) and [`gles`] (EGLImages and
@@ -32,6 +33,7 @@
 //! - [`reaper`]: unmapping evicted imports off the event-loop thread.
 
 pub mod cache;
+pub mod error;
 pub mod gles;
 pub mod identity;
 pub mod import;

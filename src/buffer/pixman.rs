@@ -35,6 +35,7 @@ use smithay::{
 };
 
 use super::{
+    error::ImportError,
     import::{Engine, ImportCtx, ImportSource, ReadSync},
     mapping::{LinearPlane, LinearPlaneError, PlaneMapping},
     reaper::OffThreadDrop,
@@ -227,6 +228,18 @@ impl Engine for PixmanRenderer {
 
     fn import_failed() -> PixmanError {
         PixmanError::ImportFailed
+    }
+
+    fn import_error(err: &PixmanError) -> ImportError {
+        match err {
+            PixmanError::UnsupportedNumberOfPlanes
+            | PixmanError::UnsupportedModifier(_)
+            | PixmanError::UnsupportedPixelFormat(_) => ImportError::UnsupportedLayout(err.to_string()),
+            PixmanError::IncompleteBuffer { .. } => ImportError::Incomplete,
+            // `map_dmabuf`'s own mmap failing, or DMA_BUF_IOCTL_SYNC.
+            PixmanError::ImportFailed | PixmanError::Map(_) | PixmanError::Sync(_) => ImportError::Mapping,
+            other => ImportError::Refused(other.to_string()),
+        }
     }
 
     fn client_formats(&self, _ctx: &ImportCtx) -> FormatSet {

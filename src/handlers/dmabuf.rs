@@ -96,8 +96,9 @@ impl DmabufHandler for State {
                 }
             }
             Err(err) => {
-                debug!(?err, format = ?dmabuf.format(), "dma-buf import failed");
+                debug!(%err, format = ?dmabuf.format(), "dma-buf import failed");
                 self.core.stats.dmabuf_params_failed_total += 1;
+                self.core.stats.dmabuf_failed.record(&err);
                 // No wl_buffer: give its charge back.
                 if let Some(b) = client.as_ref().and_then(super::budget::budget) {
                     b.release(dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
