@@ -146,7 +146,7 @@ struct UdevOutput {
     connector: connector::Handle,
     /// A frame is queued and its page flip has not arrived yet.
     pending_flip: bool,
-    /// A redraw timer is armed (after an empty frame).
+    /// The timer of the next repaint slot is armed.
     redraw_timer: Option<RegistrationToken>,
     refresh: Duration,
 }
@@ -655,16 +655,34 @@ impl Udev {
         with_engine!(&mut self.renderer, r => r.cleanup());
     }
 
-    fn schedule_redraw(&mut self, core: &mut Core, crtc: crtc::Handle) {
+    /// Start `crtc`'s next frame at its repaint slot (the predicted vblank
+    /// less the render estimate and `[render] repaint_margin_ms`): after a
+    /// flip, the slot of the vblank that follows it, or at once when that is
+    /// already past (a late frame); after a frame with nothing to draw
+    /// (`idle`), the next slot in the future, so an idle output looks once
+    /// a refresh. One timer per output, never a busy wait.
+    fn schedule_repaint(&mut self, core: &mut Core, crtc: crtc::Handle, idle: bool) {
         let Some(out) = self.outputs.get_mut(&crtc) else {
             return;
         };
         if out.redraw_timer.is_some() {
             return;
         }
+        let now = core.now();
+        let delay = match core.repaint_slot(&out.output.name(), idle) {
+            Some(slot) => slot.saturating_sub(now),
+            // No flip seen yet: a refresh from now.
+            None if idle => out.refresh,
+            None => Duration::ZERO,
+        };
+        if delay.is_zero() {
+            core.stats.repaints_late_total += u64::from(!idle);
+            core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
+            return;
+        }
         let token = core
             .loop_handle
-            .insert_source(Timer::from_duration(out.refresh), move |_, _, state| {
+            .insert_source(Timer::from_duration(delay), move |_, _, state| {
                 if let Some(u) = state.backend.udev() {
                     if let Some(o) = u.outputs.get_mut(&crtc) {
                         o.redraw_timer = None;
@@ -785,7 +803,7 @@ impl State {
             return;
         };
         if !u.render(core, crtc) && u.active {
-            u.schedule_redraw(core, crtc);
+            u.schedule_repaint(core, crtc, true);
         }
     }
 
@@ -796,10 +814,13 @@ impl State {
                 return;
             };
             u.vblank(core, crtc, meta);
+            // The next frame at its slot before the coming vblank, not right
+            // away: what clients commit until then (their callbacks went out
+            // with the last frame) is on screen at that vblank.
+            if u.active {
+                u.schedule_repaint(core, crtc, false);
+            }
         }
-        // Next frame right away: clients got their callbacks at the last
-        // render and had a whole refresh to commit.
-        self.udev_render(crtc);
     }
 
     fn udev_session_event(&mut self, event: SessionEvent) {

@@ -80,6 +80,10 @@ pub struct Config {
 pub struct Render {
     #[serde(default = "default_renderer")]
     pub renderer: RendererChoice,
+    /// How long before the predicted vblank, beyond Quay's own render-time
+    /// estimate, a repaint starts (udev).
+    #[serde(default = "default_repaint_margin_ms")]
+    pub repaint_margin_ms: Millis,
 }
 
 /// `renderer = "auto" | "gles" | "pixman"`.
@@ -93,6 +97,10 @@ pub enum RendererChoice {
 
 fn default_renderer() -> RendererChoice {
     Render::default().renderer
+}
+
+fn default_repaint_margin_ms() -> Millis {
+    Render::default().repaint_margin_ms
 }
 
 impl Default for Render {

@@ -186,6 +186,29 @@ impl FrameClock {
         }
         Some(vblank - self.render_time)
     }
+
+    /// When to start the frame for the vblank after the last presentation:
+    /// that vblank minus the render estimate and `margin`. At or before
+    /// `now` means the frame is already late and starts at once.
+    pub fn repaint_slot(&self, margin: Duration) -> Option<Duration> {
+        let last = self.last_presented?;
+        if self.refresh.is_zero() {
+            return None;
+        }
+        Some((last + self.refresh).saturating_sub(self.render_time + margin))
+    }
+
+    /// The first repaint slot after `now`: where an output that had nothing
+    /// to draw looks again, one refresh at most later and never at once
+    /// (so an idle output does not spin).
+    pub fn next_repaint_slot(&self, now: Duration, margin: Duration) -> Option<Duration> {
+        let lead = self.render_time + margin;
+        let mut vblank = self.next_vblank(now)?;
+        while vblank.saturating_sub(lead) <= now {
+            vblank += self.refresh;
+        }
+        Some(vblank - lead)
+    }
 }
 
 /// One commit waiting for its acquire fence.
@@ -284,6 +307,19 @@ impl Core {
                 }
                 self.stats.render_deadline_errors_total += 1;
             }
+        }
+    }
+
+    /// When `output`'s next frame should start (see
+    /// [`FrameClock::repaint_slot`]; `idle`: [`FrameClock::next_repaint_slot`]),
+    /// if its clock has run.
+    pub fn repaint_slot(&self, output: &str, idle: bool) -> Option<Duration> {
+        let clock = self.sync.clocks.get(output)?;
+        let margin = Duration::from_millis(self.config.render.repaint_margin_ms.0 as u64);
+        if idle {
+            clock.next_repaint_slot(self.now(), margin)
+        } else {
+            clock.repaint_slot(margin)
         }
     }
 
@@ -561,6 +597,30 @@ mod tests {
         assert_eq!(c.next_vblank(ms(150)), Some(ms(164)));
         c.rendered_in(ms(11));
         assert_eq!(c.render_time, ms(4));
+    }
+
+    #[test]
+    fn repaint_slot_is_the_next_vblank_less_render_time_and_margin() {
+        let ms = Duration::from_millis;
+        let mut c = FrameClock::new(ms(16));
+        assert_eq!(c.repaint_slot(ms(6)), None, "no vblank seen yet");
+        assert_eq!(c.next_repaint_slot(ms(5), ms(6)), None);
+        c.presented(ms(100));
+        c.render_time = ms(2);
+        // After the flip of 100: the frame for 116 starts at 108.
+        assert_eq!(c.repaint_slot(ms(6)), Some(ms(108)));
+        // A lead longer than the refresh: the slot is before the flip, so
+        // the frame starts at once (what Quay did before frame timing).
+        assert_eq!(c.repaint_slot(ms(20)), Some(ms(94)));
+        // Idle at 103: the slot of 116; at 108 exactly it has passed, so the
+        // slot of 132; it is always in the future.
+        assert_eq!(c.next_repaint_slot(ms(103), ms(6)), Some(ms(108)));
+        assert_eq!(c.next_repaint_slot(ms(108), ms(6)), Some(ms(124)));
+        assert_eq!(c.next_repaint_slot(ms(150), ms(6)), Some(ms(156)));
+        for now in 100..200 {
+            let slot = c.next_repaint_slot(ms(now), ms(20)).unwrap();
+            assert!(slot > ms(now) && slot <= ms(now + 16), "now {now}: slot {slot:?}");
+        }
     }
 
     #[test]

@@ -165,6 +165,22 @@ case_bench() {
   stop_quay
 }
 
+# On vkms the vblank is real (an hrtimer at the mode's 60 Hz), unlike virtio_gpu's, whose
+# flips complete as soon as the host has the frame: there, starting a frame earlier simply
+# makes more frames. This is where repaint scheduling (`[render] repaint_margin_ms`) shows
+# as latency. Both compositors on pixman (llvmpipe is not safe on vkms, vm-notes).
+vm_case bench-vkms-weston-vs-quay vkms case_bench_vkms 300
+case_bench_vkms() {
+  need_card vkms || return 1
+  start_weston --backend=drm --renderer=pixman --drm-device="$(basename "$CARD")" || return 1
+  bench_run vkms_weston "$WPID"
+  stop_weston
+  quay_on vkms || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  bench_run vkms_quay "$QPID"
+  stop_quay
+}
+
 vm_case quay-udev-virtio-presentation-shm virtio case_quay_presentation_shm 180
 vm_case quay-udev-virtio-v4l-xr24 virtio case_quay_v4l_xr24 180
 vm_case quay-udev-virtio-v4l-yuyv virtio case_quay_v4l_yuyv 180
