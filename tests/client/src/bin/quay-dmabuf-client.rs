@@ -2,7 +2,7 @@
 //!
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
 //!                        [--buffers K] [--distinct] [--frames N] [--linger-ms MS] [--fullscreen]
-//!                        [--offset BYTES] [--until-file PATH]
+//!                        [--offset BYTES] [--stride BYTES] [--until-file PATH]
 //!                        [--socket PATH]
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
@@ -23,6 +23,9 @@
 //! With `--offset`, the image starts BYTES into the dma-buf and the bytes
 //! before it are magenta (0xffff00ff): a compositor that ignores or doubles
 //! the offset shows magenta or fails the buffer.
+//! With `--stride`, the params say that stride instead of width * 4 (the
+//! memory is laid out for width * 4): a stride shorter than a row is a
+//! buffer Quay must answer `failed`, with the reason `incomplete`.
 //! With `--until-file`, the window keeps cycling its buffers after the N
 //! frames until PATH exists (checked once per frame), so a test can decide
 //! by events, not by a frame budget guessed for a slow machine, how long the
@@ -58,6 +61,7 @@ struct Args {
     fullscreen: bool,
     distinct: bool,
     offset: u32,
+    stride: Option<u32>,
     until_file: Option<PathBuf>,
     memhog: Option<(usize, u64)>,
     syncobj_test: Option<String>,
@@ -77,6 +81,7 @@ fn parse() -> Result<Args, String> {
         fullscreen: false,
         distinct: false,
         offset: 0,
+        stride: None,
         until_file: None,
         memhog: None,
         syncobj_test: None,
@@ -115,6 +120,7 @@ fn parse() -> Result<Args, String> {
             "--fullscreen" => a.fullscreen = true,
             "--distinct" => a.distinct = true,
             "--offset" => a.offset = val()?.parse().map_err(|_| "bad --offset")?,
+            "--stride" => a.stride = Some(val()?.parse().map_err(|_| "bad --stride")?),
             "--until-file" => a.until_file = Some(PathBuf::from(val()?)),
             "--syncobj-test" => a.syncobj_test = Some(val()?),
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
@@ -229,7 +235,7 @@ fn run(a: &Args) -> Result<String, String> {
                     fill_one(&fd)?;
                 }
                 let params = c.params();
-                params.add(fd.as_fd(), 0, a.offset, stride as u32, 0, 0);
+                params.add(fd.as_fd(), 0, a.offset, a.stride.unwrap_or(stride as u32), 0, 0);
                 params.create(width, height, XRGB8888, Flags::empty());
                 match c.wait_params(&params).map_err(|e| e.to_string())? {
                     ParamsResult::Created(b) => buffers.push(b),

@@ -66,6 +66,22 @@ dmabuf_client() {
   grep -q '"ok":true' "$CASE_OUT/$tag.json" || { fail "$tag: report not ok"; return 1; }
 }
 
+# dmabuf_refused TAG REASON ARGS...: quay-dmabuf-client with ARGS must get `failed` for its
+# buffer, counted under dmabuf_failed_REASON_total (and under no other reason).
+dmabuf_refused() {
+  local tag=$1 reason=$2; shift 2
+  local qc before after r; qc=$(qclient)
+  before=$(qmsg stats)
+  timeout 60 "$qc" "$@" > "$CASE_OUT/$tag.json" 2> "$CASE_OUT/$tag.err"
+  say "client $tag rc=$?: $(cat "$CASE_OUT/$tag.json")"
+  grep -q '"error":"params failed"' "$CASE_OUT/$tag.json" || fail "$tag: not answered failed: $(tail_of "$CASE_OUT/$tag.json" 1)"
+  after=$(qmsg stats)
+  for r in not_dmabuf stat unsupported_layout incomplete mapping refused; do
+    local d=$(( $(json_num "dmabuf_failed_${r}_total" <<< "$after") - $(json_num "dmabuf_failed_${r}_total" <<< "$before") ))
+    if [ "$r" = "$reason" ]; then expect_eq "$tag: failed for $r" "$d" 1; else expect_eq "$tag: failed for $r" "$d" 0; fi
+  done
+}
+
 # A window of real dma-heap buffers (3 wl_buffers on one dma-buf) on Quay: all created,
 # every frame presented, and the screenshot shows the colour (checked on the host).
 case_quay_dmabuf_heap() {
@@ -89,6 +105,9 @@ case_quay_dmabuf_heap() {
     sleep 0.5
   done
   expect_eq "dma-bufs live after the client exited" "$live" 0
+  # A real dma-buf whose stride is shorter than a row (smithay's bounds check passes:
+  # offset + stride * height fits): pixman refuses it as incomplete.
+  dmabuf_refused short-stride incomplete --source heap --size 64x64 --stride 252 --frames 1
   stop_quay
 }
 
