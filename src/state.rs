@@ -144,6 +144,8 @@ pub struct Core {
     /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
     /// sockets whose clients see no privileged globals.
     pub security_context_state: smithay::wayland::security_context::SecurityContextState,
+    /// The clipboard and primary selection, and data control over both.
+    pub selection: crate::handlers::selection::SelectionStates,
 }
 
 impl Core {
@@ -218,7 +220,9 @@ impl Core {
         let screencopy_state = crate::protocols::screencopy::ScreencopyState::new::<State>(&dh, privileged);
         let security_context_state =
             smithay::wayland::security_context::SecurityContextState::new::<State, _>(&dh, privileged);
+        let selection = crate::handlers::selection::SelectionStates::new(&dh);
         Ok(Core {
+            selection,
             sync,
             syncobj_state: None,
             export_dmabuf_state: None,

@@ -426,7 +426,12 @@ fn ipc_refuses_another_users_connection() {
 fn sandboxed_clients_see_no_privileged_globals() {
     let quay = Quay::start(SMALL_CONFIG);
     let mut host = quay.client();
-    for g in ["zwlr_screencopy_manager_v1", "wp_security_context_manager_v1"] {
+    for g in [
+        "zwlr_screencopy_manager_v1",
+        "wp_security_context_manager_v1",
+        "zwlr_data_control_manager_v1",
+        "ext_data_control_manager_v1",
+    ] {
         assert!(host.global(g).is_some(), "an ordinary client sees {g}");
     }
     // What Flatpak does: a listening socket of its own, handed to Quay with
@@ -451,9 +456,15 @@ fn sandboxed_clients_see_no_privileged_globals() {
         "zwlr_screencopy_manager_v1",
         "zwlr_export_dmabuf_manager_v1",
         "wp_security_context_manager_v1",
+        // Data control reads every selection without focus.
+        "zwlr_data_control_manager_v1",
+        "ext_data_control_manager_v1",
     ] {
         assert!(app.global(g).is_none(), "a sandboxed client must not see {g}");
     }
+    // The focus-bound clipboard is for everyone.
+    assert!(app.global("wl_data_device_manager").is_some());
+    assert!(app.global("zwp_primary_selection_device_manager_v1").is_some());
     assert!(app.global("wl_compositor").is_some() && app.global("zwp_linux_dmabuf_v1").is_some());
     // It is served like anyone else.
     let w = app.window(16, 16, 0xff00ff00).unwrap();

@@ -7,6 +7,7 @@ mod dmabuf;
 mod export_dmabuf;
 mod screencopy;
 mod security_context;
+pub mod selection;
 mod shm;
 pub mod xdg_shell;
 
@@ -33,7 +34,9 @@ impl SeatHandler for State {
         // host's cursor and headless has none.
     }
 
-    fn focus_changed(&mut self, _seat: &Seat<Self>, _focused: Option<&WlSurface>) {}
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        self.selection_focus(seat, focused);
+    }
 }
 delegate_seat!(State);
 

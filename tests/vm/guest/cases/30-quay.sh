@@ -8,17 +8,26 @@ vm_case quay-udev-virtio-simple-dmabuf-egl virtio case_quay_virtio_dmabuf_egl 24
 vm_case quay-udev-vkms-outputs vkms case_quay_vkms_outputs 180
 vm_case quay-udev-vkms-simple-dmabuf-feedback vkms case_quay_vkms_dmabuf_feedback 180
 
-quay_on() {  # quay_on DRIVER: Quay on that driver's card (CARD)
+# quay_on DRIVER: Quay on that driver's card (CARD), on the renderer QUAY_RENDERER names
+# (auto when unset; the *-gles variants of pixman cases set gles, and wait_outputs checks it)
+quay_on() {
   quay_usable || return 1
   need_card "$1" || return 1
-  start_quay --drm-device "$CARD"
+  start_quay --drm-device "$CARD" ${QUAY_RENDERER:+--renderer "$QUAY_RENDERER"}
 }
 
-# wait_outputs TIMEOUT: poll `quay msg outputs` until it lists one; leaves outputs.json
+# wait_outputs TIMEOUT: poll `quay msg outputs` until it lists one; leaves outputs.json. With
+# QUAY_RENDERER set, the renderer in use must be that one.
 wait_outputs() {
   local i
   for i in $(seq "$1"); do
-    qmsg outputs > "$CASE_OUT/outputs.json" 2> "$CASE_OUT/outputs.err" && grep -q '"width"' "$CASE_OUT/outputs.json" && return 0
+    qmsg outputs > "$CASE_OUT/outputs.json" 2> "$CASE_OUT/outputs.err" && grep -q '"width"' "$CASE_OUT/outputs.json" && {
+      [ -z "${QUAY_RENDERER:-}" ] && return 0
+      qmsg stats > "$CASE_OUT/stats-renderer.json"
+      grep -q "\"renderer\": *\"$QUAY_RENDERER\"" "$CASE_OUT/stats-renderer.json" && return 0
+      fail "renderer is not $QUAY_RENDERER: $(grep -o '"renderer":[^,]*' "$CASE_OUT/stats-renderer.json")"
+      return 1
+    }
     kill -0 "$QPID" 2>/dev/null || break
     sleep 1
   done

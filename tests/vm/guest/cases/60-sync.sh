@@ -8,6 +8,16 @@ vm_case quay-syncobj-deadline virtio case_quay_syncobj_deadline 180
 vm_case quay-syncobj-errors virtio case_quay_syncobj_errors 180
 vm_case quay-explicit-sync virtio case_quay_explicit_sync 180
 vm_case quay-implicit-sync virtio case_quay_implicit_sync 180
+# The same fences and deadlines on the GLES engine (llvmpipe: the buffers take the upload
+# path once their fence signals): the wait and its hints come before any engine.
+vm_case quay-syncobj-timeline-gles virtio case_quay_syncobj_timeline_gles 240
+vm_case quay-syncobj-deadline-gles virtio case_quay_syncobj_deadline_gles 240
+vm_case quay-explicit-sync-gles virtio case_quay_explicit_sync_gles 240
+vm_case quay-implicit-sync-gles virtio case_quay_implicit_sync_gles 240
+case_quay_syncobj_timeline_gles() { QUAY_RENDERER=gles case_quay_syncobj_timeline; }
+case_quay_syncobj_deadline_gles() { QUAY_RENDERER=gles case_quay_syncobj_deadline; }
+case_quay_explicit_sync_gles() { QUAY_RENDERER=gles case_quay_explicit_sync; }
+case_quay_implicit_sync_gles() { QUAY_RENDERER=gles case_quay_implicit_sync; }
 
 # render_node_of CARD: the render node of the same device
 render_node_of() { ls "/sys/class/drm/$(basename "$1")/device/drm" 2>/dev/null | grep '^renderD' | head -n1 | sed 's|^|/dev/dri/|'; }
