@@ -144,6 +144,8 @@ pub struct Core {
     /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
     /// sockets whose clients see no privileged globals.
     pub security_context_state: smithay::wayland::security_context::SecurityContextState,
+    /// `zwlr_layer_shell_v1` (privileged).
+    pub layer_shell_state: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
     /// The clipboard and primary selection, and data control over both.
     pub selection: crate::handlers::selection::SelectionStates,
 }
@@ -221,7 +223,9 @@ impl Core {
         let security_context_state =
             smithay::wayland::security_context::SecurityContextState::new::<State, _>(&dh, privileged);
         let selection = crate::handlers::selection::SelectionStates::new(&dh);
+        let layer_shell_state = crate::handlers::layer_shell::new_state(&dh);
         Ok(Core {
+            layer_shell_state,
             selection,
             sync,
             syncobj_state: None,

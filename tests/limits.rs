@@ -431,6 +431,7 @@ fn sandboxed_clients_see_no_privileged_globals() {
         "wp_security_context_manager_v1",
         "zwlr_data_control_manager_v1",
         "ext_data_control_manager_v1",
+        "zwlr_layer_shell_v1",
     ] {
         assert!(host.global(g).is_some(), "an ordinary client sees {g}");
     }
@@ -459,6 +460,8 @@ fn sandboxed_clients_see_no_privileged_globals() {
         // Data control reads every selection without focus.
         "zwlr_data_control_manager_v1",
         "ext_data_control_manager_v1",
+        // A layer surface can cover every window.
+        "zwlr_layer_shell_v1",
     ] {
         assert!(app.global(g).is_none(), "a sandboxed client must not see {g}");
     }

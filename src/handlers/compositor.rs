@@ -98,6 +98,7 @@ impl CompositorHandler for State {
             }
         }
         shell::handle_commit(&mut self.core, surface);
+        super::layer_shell::handle_commit(&self.core, surface);
     }
 }
 // delegate_compositor! less wl_subcompositor's requests (below).

@@ -5,6 +5,7 @@ mod budget;
 mod compositor;
 mod dmabuf;
 mod export_dmabuf;
+pub mod layer_shell;
 mod screencopy;
 mod security_context;
 pub mod selection;
