@@ -92,6 +92,7 @@ pub mod limits;
 pub mod listen;
 pub mod render;
 pub mod shell;
+pub mod spawn;
 pub mod state;
 pub mod sync;
 

@@ -167,6 +167,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         "Quay is running; clients connect with WAYLAND_DISPLAY={}",
         core.socket_name.to_string_lossy()
     );
+    quay::spawn::run_startup(&core);
     let mut state = State { backend, core };
     event_loop
         .run(None, &mut state, |state| state.core.refresh_and_flush())

@@ -58,6 +58,9 @@ impl ConfigError {
 pub struct Config {
     #[serde(default = "default_background")]
     pub background: Color,
+    /// Commands run once Quay is up (`sh -c`).
+    #[serde(default)]
+    pub startup: Vec<String>,
     #[serde(default)]
     pub headless: Headless,
     #[serde(default)]
