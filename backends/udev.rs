@@ -55,7 +55,7 @@ use smithay::{
         udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
     },
     desktop::{
-        space::space_render_elements,
+        space::{space_render_elements, SpaceRenderElements},
         utils::{surface_primary_scanout_output, OutputPresentationFeedback},
     },
     output::{Mode as WlMode, Output, PhysicalProperties, Subpixel},
@@ -553,17 +553,29 @@ impl Udev {
         if out.pending_flip {
             return true;
         }
-        let clear = core.config.background.to_f32();
+        let clear = if core.lock.is_locked() {
+            crate::lock::LOCKED_COLOUR
+        } else {
+            core.config.background.to_f32()
+        };
         let started = std::time::Instant::now();
         let name = out.output.name();
         let rendered = with_engine!(&mut self.renderer, r => {
             r.prepare(core, &out.output);
-            let elements = match space_render_elements::<_, smithay::desktop::Window, _>(
-                r.as_mut(),
-                [&core.space],
-                &out.output,
-                1.0,
-            ) {
+            let elements = if core.lock.is_locked() {
+                Ok(crate::render::lock_elements::<_, smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<_>>(core, &out.output, r.as_mut())
+                    .into_iter()
+                    .map(SpaceRenderElements::Surface)
+                    .collect())
+            } else {
+                space_render_elements::<_, smithay::desktop::Window, _>(
+                    r.as_mut(),
+                    [&core.space],
+                    &out.output,
+                    1.0,
+                )
+            };
+            let elements = match elements {
                 Ok(e) => e,
                 Err(err) => {
                     warn!("no elements for {name}: {err:?}");

@@ -7,7 +7,7 @@ libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
 # Run: Mesa's EGL/GLES (llvmpipe when there is no GPU) for the winit backend.
 RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri"
 # Test: real clients (weston's, grim) and a real X server.
-TEST_PKGS="weston wayland-utils xvfb x11-apps grim wl-clipboard swaybg"
+TEST_PKGS="weston wayland-utils xvfb x11-apps grim wl-clipboard swaybg swaylock"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 

@@ -122,7 +122,10 @@ impl State {
                     return;
                 };
                 let serial = SERIAL_COUNTER.next_serial();
-                if event.state() == ButtonState::Pressed && !pointer.is_grabbed() {
+                if event.state() == ButtonState::Pressed
+                    && !pointer.is_grabbed()
+                    && !self.core.lock.is_locked()
+                {
                     let hit = self
                         .core
                         .space

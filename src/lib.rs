@@ -90,6 +90,7 @@ pub mod input;
 pub mod ipc;
 pub mod limits;
 pub mod listen;
+pub mod lock;
 pub mod render;
 pub mod shell;
 pub mod spawn;

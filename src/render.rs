@@ -45,6 +45,16 @@ where
     R: Renderer + ImportAll,
     R::TextureId: Clone + Texture + 'static,
 {
+    if core.lock.is_locked() {
+        let elements: Vec<WaylandSurfaceRenderElement<R>> = lock_elements(core, output, renderer);
+        return damage_tracker.render_output(
+            renderer,
+            framebuffer,
+            age,
+            &elements,
+            crate::lock::LOCKED_COLOUR,
+        );
+    }
     smithay::desktop::space::render_output::<_, WaylandSurfaceRenderElement<R>, _, _>(
         output,
         renderer,
@@ -55,6 +65,27 @@ where
         &[],
         damage_tracker,
         core.config.background.to_f32(),
+    )
+}
+
+/// While the session is locked: what `output` shows, its lock surface (on
+/// [`crate::lock::LOCKED_COLOUR`]), or nothing.
+pub fn lock_elements<R, E>(core: &Core, output: &Output, renderer: &mut R) -> Vec<E>
+where
+    R: Renderer + ImportAll,
+    R::TextureId: Clone + Texture + 'static,
+    E: From<WaylandSurfaceRenderElement<R>>,
+{
+    let Some(surface) = core.lock.surface_for(output) else {
+        return Vec::new();
+    };
+    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+        renderer,
+        surface.wl_surface(),
+        (0, 0),
+        output.current_scale().fractional_scale(),
+        1.0,
+        smithay::backend::renderer::element::Kind::Unspecified,
     )
 }
 
@@ -112,6 +143,11 @@ pub fn after_render(
             Some(OFFSCREEN_FRAME_THROTTLE),
             surface_primary_scanout_output,
         );
+    }
+    if let Some(lock) = core.lock.surface_for(output) {
+        smithay::desktop::utils::send_frames_surface_tree(lock.wl_surface(), output, time, None, |_, _| {
+            Some(output.clone())
+        });
     }
     feedback
 }

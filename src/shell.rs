@@ -51,7 +51,8 @@ impl Core {
             // `set_focus` needs the whole State for its callbacks; defer it to
             // the loop, which has it.
             self.loop_handle.insert_idle(move |state| {
-                if surface.is_alive() {
+                // While locked only lock surfaces get the keyboard.
+                if surface.is_alive() && !state.core.lock.is_locked() {
                     keyboard.set_focus(state, Some(surface), SERIAL_COUNTER.next_serial());
                 }
             });
@@ -182,13 +183,17 @@ impl crate::State {
         self.core.loop_handle.insert_idle(move |state| {
             if let Some(keyboard) = keyboard.filter(|_| on_keyboard) {
                 if keyboard.current_focus().as_ref() == Some(&gone) {
-                    let next = state
-                        .core
-                        .space
-                        .elements()
-                        .rev()
-                        .filter_map(|w| w.toplevel().map(|t| t.wl_surface().clone()))
-                        .find(|s| s != &gone && s.is_alive());
+                    let next = if state.core.lock.is_locked() {
+                        state.core.lock.any_surface().filter(|s| s != &gone)
+                    } else {
+                        state
+                            .core
+                            .space
+                            .elements()
+                            .rev()
+                            .filter_map(|w| w.toplevel().map(|t| t.wl_surface().clone()))
+                            .find(|s| s != &gone && s.is_alive())
+                    };
                     keyboard.set_focus(state, next, SERIAL_COUNTER.next_serial());
                 }
             }

@@ -74,6 +74,8 @@ pub struct Stats {
     /// passed, so it started at once (a frame that took longer than the
     /// render estimate and `[render] repaint_margin_ms` together).
     pub repaints_late_total: u64,
+    /// Times the session was locked (`ext_session_lock_v1`).
+    pub session_locks_total: u64,
     /// dma-bufs answered `failed` after an import attempt, by reason
     /// (`dmabuf_failed_<reason>_total`; `buffer::error`).
     #[serde(flatten)]
@@ -144,6 +146,9 @@ pub struct Core {
     /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
     /// sockets whose clients see no privileged globals.
     pub security_context_state: smithay::wayland::security_context::SecurityContextState,
+    /// `ext_session_lock_manager_v1` (privileged) and the lock itself.
+    pub session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
+    pub lock: crate::lock::LockState,
     /// `zwlr_layer_shell_v1` (privileged).
     pub layer_shell_state: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
     /// The clipboard and primary selection, and data control over both.
@@ -224,7 +229,10 @@ impl Core {
             smithay::wayland::security_context::SecurityContextState::new::<State, _>(&dh, privileged);
         let selection = crate::handlers::selection::SelectionStates::new(&dh);
         let layer_shell_state = crate::handlers::layer_shell::new_state(&dh);
+        let session_lock_state = crate::handlers::session_lock::new_state(&dh);
         Ok(Core {
+            session_lock_state,
+            lock: Default::default(),
             layer_shell_state,
             selection,
             sync,
@@ -293,6 +301,13 @@ impl Core {
 
     /// The surface under a point in global logical coordinates, for input.
     pub fn surface_under(&self, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
+        if self.lock.is_locked() {
+            // Only a lock surface, which covers its output from (0, 0).
+            let output = self.space.output_under(pos).next()?;
+            let origin = self.space.output_geometry(output)?.loc.to_f64();
+            let lock = self.lock.surface_for(output)?;
+            return Some((lock.wl_surface().clone(), origin));
+        }
         self.space.element_under(pos).and_then(|(window, location)| {
             window
                 .surface_under(pos - location.to_f64(), WindowSurfaceType::ALL)

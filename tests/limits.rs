@@ -432,6 +432,7 @@ fn sandboxed_clients_see_no_privileged_globals() {
         "zwlr_data_control_manager_v1",
         "ext_data_control_manager_v1",
         "zwlr_layer_shell_v1",
+        "ext_session_lock_manager_v1",
     ] {
         assert!(host.global(g).is_some(), "an ordinary client sees {g}");
     }
@@ -460,8 +461,9 @@ fn sandboxed_clients_see_no_privileged_globals() {
         // Data control reads every selection without focus.
         "zwlr_data_control_manager_v1",
         "ext_data_control_manager_v1",
-        // A layer surface can cover every window.
+        // A layer surface can cover every window; a lock can hold the screen.
         "zwlr_layer_shell_v1",
+        "ext_session_lock_manager_v1",
     ] {
         assert!(app.global(g).is_none(), "a sandboxed client must not see {g}");
     }

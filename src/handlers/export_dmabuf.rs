@@ -16,6 +16,8 @@ impl crate::protocols::export_dmabuf::ExportDmabufHandler for State {
     >{
         use smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_frame_v1::CancelReason;
         let frame = match self.backend.udev() {
+            // Locked: the last buffer may still hold other clients' pixels.
+            Some(_) if self.core.lock.is_locked() => Err(CancelReason::Temporary),
             Some(u) => u.export_output(output),
             None => Err(CancelReason::Permanent),
         };

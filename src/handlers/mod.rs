@@ -9,6 +9,7 @@ pub mod layer_shell;
 mod screencopy;
 mod security_context;
 pub mod selection;
+pub mod session_lock;
 mod shm;
 pub mod xdg_shell;
 

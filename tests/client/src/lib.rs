@@ -147,6 +147,8 @@ pub struct App {
     pub exported: HashMap<u32, ExportedFrame>,
     /// wl_keyboard focus changes in order: (surface protocol id, entered).
     pub keyboard_focus: Vec<(u32, bool)>,
+    /// ext_session_lock_v1 events by lock protocol id: "locked" / "finished".
+    pub lock_events: Vec<(u32, &'static str)>,
 }
 
 /// What a `zwlr_export_dmabuf_frame_v1` said.
@@ -202,6 +204,8 @@ pub struct TestClient {
     pub export_dmabuf: Option<zwlr_export_dmabuf_manager_v1::ZwlrExportDmabufManagerV1>,
     /// wp_security_context_manager_v1, when offered (not to sandboxed clients).
     pub security_context: Option<wp_security_context_manager_v1::WpSecurityContextManagerV1>,
+    /// ext_session_lock_manager_v1, when offered (not to sandboxed clients).
+    pub session_lock: Option<ext_session_lock_manager_v1::ExtSessionLockManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -296,6 +300,7 @@ impl TestClient {
             screencopy: globals.bind(&qh, 1..=3, ()).ok(),
             export_dmabuf: globals.bind(&qh, 1..=1, ()).ok(),
             security_context: globals.bind(&qh, 1..=1, ()).ok(),
+            session_lock: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -633,6 +638,27 @@ pub use wayland_protocols::wp::security_context::v1::client::{
 };
 wayland_client::delegate_noop!(App: ignore wp_security_context_manager_v1::WpSecurityContextManagerV1);
 wayland_client::delegate_noop!(App: ignore wp_security_context_v1::WpSecurityContextV1);
+pub use wayland_protocols::ext::session_lock::v1::client::{
+    ext_session_lock_manager_v1, ext_session_lock_v1,
+};
+wayland_client::delegate_noop!(App: ignore ext_session_lock_manager_v1::ExtSessionLockManagerV1);
+impl Dispatch<ext_session_lock_v1::ExtSessionLockV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        lock: &ext_session_lock_v1::ExtSessionLockV1,
+        event: ext_session_lock_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let what = match event {
+            ext_session_lock_v1::Event::Locked => "locked",
+            ext_session_lock_v1::Event::Finished => "finished",
+            _ => return,
+        };
+        app.lock_events.push((lock.id().protocol_id(), what));
+    }
+}
 
 impl Dispatch<zwlr_export_dmabuf_frame_v1::ZwlrExportDmabufFrameV1, ()> for App {
     fn event(

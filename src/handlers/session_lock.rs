@@ -1,0 +1,133 @@
+//! `ext_session_lock_manager_v1`: the policy is in `crate::lock`.
+
+use smithay::{
+    output::Output,
+    reexports::{
+        wayland_protocols::ext::session_lock::v1::server::{
+            ext_session_lock_manager_v1::ExtSessionLockManagerV1,
+            ext_session_lock_surface_v1::ExtSessionLockSurfaceV1,
+            ext_session_lock_v1::{self, ExtSessionLockV1},
+        },
+        wayland_server::{
+            protocol::wl_output::WlOutput, Client, DataInit, Dispatch, DisplayHandle, Resource,
+        },
+    },
+    utils::SERIAL_COUNTER,
+    wayland::session_lock::{
+        ExtLockSurfaceUserData, LockSurface, SessionLockHandler, SessionLockManagerGlobalData,
+        SessionLockManagerState, SessionLockState, SessionLocker,
+    },
+};
+use tracing::info;
+
+use crate::{lock::LockState, State};
+
+pub fn new_state(dh: &DisplayHandle) -> SessionLockManagerState {
+    SessionLockManagerState::new::<State, _>(dh, crate::state::privileged)
+}
+
+impl SessionLockHandler for State {
+    fn lock_state(&mut self) -> &mut SessionLockManagerState {
+        &mut self.core.session_lock_state
+    }
+
+    fn lock(&mut self, confirmation: SessionLocker) {
+        if self.core.lock.held() {
+            // Dropping the locker answers `finished`.
+            info!("a second locker was refused: the session is locked");
+            return;
+        }
+        let locker = confirmation.ext_session_lock().clone();
+        let took_over = self.core.lock.is_locked();
+        info!(took_over, "session locked");
+        self.core.lock = LockState::Locked {
+            locker,
+            surfaces: Default::default(),
+        };
+        // Nothing but lock surfaces (or the locked colour) is drawn from the
+        // next frame on, and the keyboard leaves every window now.
+        confirmation.lock();
+        self.focus_lock_surface();
+        self.core.stats.session_locks_total += 1;
+    }
+
+    fn unlock(&mut self) {
+        info!("session unlocked");
+        self.core.lock = LockState::Unlocked;
+        let top = self
+            .core
+            .space
+            .elements()
+            .next_back()
+            .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+        if let Some(keyboard) = self.core.seat.get_keyboard() {
+            keyboard.set_focus(self, top, SERIAL_COUNTER.next_serial());
+        }
+    }
+
+    fn new_surface(&mut self, surface: LockSurface, output: WlOutput) {
+        let Some(output) = Output::from_resource(&output) else {
+            return;
+        };
+        if let Some(mode) = output.current_mode() {
+            let size = output.current_transform().transform_size(mode.size);
+            let scale = output.current_scale().fractional_scale();
+            let size = size.to_f64().to_logical(scale).to_i32_round::<i32>();
+            surface.with_pending_state(|s| s.size = Some((size.w as u32, size.h as u32).into()));
+        }
+        // smithay sends the configure after this returns.
+        if let LockState::Locked { surfaces, .. } = &mut self.core.lock {
+            surfaces.insert(output.name(), surface);
+        }
+        self.focus_lock_surface();
+    }
+}
+
+impl State {
+    /// While locked, the keyboard goes to a lock surface or nowhere.
+    pub fn focus_lock_surface(&mut self) {
+        let target = self.core.lock.any_surface();
+        if let Some(keyboard) = self.core.seat.get_keyboard() {
+            if keyboard.current_focus() != target {
+                keyboard.set_focus(self, target, SERIAL_COUNTER.next_serial());
+            }
+        }
+    }
+}
+
+// delegate_session_lock! less ExtSessionLockV1, whose unlock is checked
+// here first (see `crate::lock`).
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    ExtSessionLockManagerV1: SessionLockManagerGlobalData
+] => SessionLockManagerState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    ExtSessionLockManagerV1: ()
+] => SessionLockManagerState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    ExtSessionLockSurfaceV1: ExtLockSurfaceUserData
+] => SessionLockManagerState);
+
+impl Dispatch<ExtSessionLockV1, SessionLockState> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        lock: &ExtSessionLockV1,
+        request: ext_session_lock_v1::Request,
+        data: &SessionLockState,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        if matches!(request, ext_session_lock_v1::Request::UnlockAndDestroy)
+            && !state.core.lock.is_holder(lock)
+        {
+            lock.post_error(
+                ext_session_lock_v1::Error::InvalidUnlock,
+                "this lock does not hold the session",
+            );
+            return;
+        }
+        <SessionLockManagerState as Dispatch<ExtSessionLockV1, SessionLockState, State>>::request(
+            state, client, lock, request, data, dh, data_init,
+        )
+    }
+}

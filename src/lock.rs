@@ -1,0 +1,78 @@
+//! The screen lock (`ext_session_lock_v1`, what swaylock speaks).
+//!
+//! While locked, every output shows its lock surface and nothing else, or
+//! [`LOCKED_COLOUR`] where the locker has none (yet, or any more); keyboard
+//! focus is only ever on a lock surface; screencopy and screenshots render
+//! the same locked picture; export-dmabuf hands out nothing. A locker that
+//! dies without `unlock_and_destroy` leaves the session locked (the
+//! protocol's rule: a crashed locker must not unlock), and a new locker may
+//! then take over; while a live locker holds the lock, another is refused
+//! (`finished`).
+//!
+//! Only the locker that holds the lock can unlock: smithay answers
+//! `unlock_and_destroy` on a lock that never locked with the protocol error
+//! but calls `SessionLockHandler::unlock` all the same (smithay-0.7.0
+//! src/wayland/session_lock/lock.rs:181-188), so Quay checks the object
+//! before smithay sees the request (`handlers/session_lock.rs`).
+
+use std::collections::HashMap;
+
+use smithay::{
+    output::Output,
+    reexports::{
+        wayland_protocols::ext::session_lock::v1::server::ext_session_lock_v1::ExtSessionLockV1,
+        wayland_server::{protocol::wl_surface::WlSurface, Resource},
+    },
+    wayland::session_lock::LockSurface,
+};
+
+/// What a locked output without a lock surface shows (opaque black).
+pub const LOCKED_COLOUR: [f32; 4] = [0.0, 0.0, 0.0, 1.0];
+
+#[derive(Debug, Default)]
+pub enum LockState {
+    #[default]
+    Unlocked,
+    Locked {
+        /// The lock object of the locker that holds the lock.
+        locker: ExtSessionLockV1,
+        /// Lock surfaces by output name.
+        surfaces: HashMap<String, LockSurface>,
+    },
+}
+
+impl LockState {
+    pub fn is_locked(&self) -> bool {
+        matches!(self, LockState::Locked { .. })
+    }
+
+    /// Whether a live locker holds the lock (so a new one is refused).
+    pub fn held(&self) -> bool {
+        matches!(self, LockState::Locked { locker, .. } if locker.is_alive())
+    }
+
+    /// Whether `lock` is the lock object that holds the lock.
+    pub fn is_holder(&self, lock: &ExtSessionLockV1) -> bool {
+        matches!(self, LockState::Locked { locker, .. } if locker == lock)
+    }
+
+    /// The live lock surface of `output`.
+    pub fn surface_for(&self, output: &Output) -> Option<&LockSurface> {
+        match self {
+            LockState::Locked { surfaces, .. } => surfaces.get(&output.name()).filter(|s| s.alive()),
+            LockState::Unlocked => None,
+        }
+    }
+
+    /// A live lock surface, for the keyboard focus.
+    pub fn any_surface(&self) -> Option<WlSurface> {
+        match self {
+            LockState::Locked { surfaces, .. } => {
+                let mut live: Vec<_> = surfaces.iter().filter(|(_, s)| s.alive()).collect();
+                live.sort_by(|a, b| a.0.cmp(b.0));
+                live.first().map(|(_, s)| s.wl_surface().clone())
+            }
+            LockState::Unlocked => None,
+        }
+    }
+}

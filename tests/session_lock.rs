@@ -1,0 +1,166 @@
+//! `ext_session_lock_v1` with Debian's swaylock against headless Quay: the
+//! lock covers the output, takes the keyboard from the windows, keeps
+//! screencopy (grim) from seeing them, stays after the locker is killed,
+//! and a new locker takes over.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{require, Image, Quay, SMALL_CONFIG};
+use quay_test_client::{ext_session_lock_v1, wayland_client::Proxy};
+
+const GREEN: [u8; 4] = [0, 0xff, 0, 0xff];
+const LOCKED: [u8; 4] = [0, 0, 0, 0xff];
+
+fn all_of(s: &Image, colour: [u8; 4]) -> bool {
+    s.count_not(0, 0, s.width, s.height, colour) == 0
+}
+
+/// Screenshots until `ok` holds for one (30 s at most); the last one.
+fn shot_until(quay: &Quay, ok: impl Fn(&Image) -> bool) -> Image {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shot = quay.screenshot();
+        if ok(&shot) || Instant::now() > deadline {
+            return shot;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn grim_shot(quay: &Quay) -> Image {
+    let grim = require("grim", "grim");
+    let path = quay.dir.path().join("grim.png");
+    let status = std::process::Command::new(grim)
+        .arg(&path)
+        .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
+        .env("WAYLAND_DISPLAY", common::SOCKET)
+        .status()
+        .expect("grim runs");
+    assert!(status.success(), "grim failed: {status}");
+    // grim writes RGB; Image is RGBA.
+    let decoder = png::Decoder::new(std::fs::File::open(&path).expect("grim wrote a PNG"));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG data");
+    let bpp = info.color_type.samples();
+    let mut rgba = Vec::with_capacity((info.width * info.height * 4) as usize);
+    for px in buf[..info.buffer_size()].chunks_exact(bpp) {
+        rgba.extend_from_slice(&[px[0], px[1], px[2], if bpp == 4 { px[3] } else { 0xff }]);
+    }
+    Image {
+        width: info.width,
+        height: info.height,
+        rgba,
+    }
+}
+
+#[test]
+fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
+    let swaylock = require("swaylock", "swaylock");
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let _keyboard = c.seat.as_ref().expect("wl_seat").get_keyboard(&c.qh, ());
+    let w = c.window(64, 48, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let wid = w.surface.id().protocol_id();
+    let shot = shot_until(&quay, |s| s.pixel(10, 10) == GREEN);
+    assert_eq!(shot.pixel(10, 10), GREEN);
+    c.dispatch_until("keyboard enter", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(wid, true))
+    })
+    .expect("the window has the keyboard");
+
+    // swaylock -c: a lock surface of that colour on the output.
+    const FIRST: [u8; 4] = [0x33, 0x66, 0x99, 0xff];
+    let locker = quay.spawn_client(&swaylock, &["-c", "336699"], &[("WAYLAND_DEBUG", "client")]);
+    let shot = shot_until(&quay, |s| all_of(s, FIRST));
+    assert!(
+        all_of(&shot, FIRST),
+        "every pixel is the lock's: {:?}",
+        shot.pixel(10, 10)
+    );
+    assert_eq!(quay.stat("session_locks_total"), 1);
+    c.dispatch_until("keyboard leave", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(wid, false))
+    })
+    .expect("the window lost the keyboard");
+    // Screencopy sees the lock, not the window.
+    let g = grim_shot(&quay);
+    assert!(
+        all_of(&g, FIRST),
+        "grim while locked: {:?} at (10, 10)",
+        g.pixel(10, 10)
+    );
+
+    // Another client's lock is refused while swaylock holds the session, and
+    // its unlock_and_destroy is a protocol error that unlocks nothing
+    // (smithay alone would unlock: see src/lock.rs).
+    let mut rogue = quay.client();
+    let lock = rogue
+        .session_lock
+        .as_ref()
+        .expect("the lock manager")
+        .lock(&rogue.qh, ());
+    let lock_id = lock.id().protocol_id();
+    rogue
+        .dispatch_until("finished", Duration::from_secs(10), |app| {
+            app.lock_events.contains(&(lock_id, "finished"))
+        })
+        .expect("a second lock is answered finished");
+    lock.unlock_and_destroy();
+    let err = rogue.expect_protocol_error();
+    assert_eq!(err.code, ext_session_lock_v1::Error::InvalidUnlock as u32);
+    assert!(all_of(&quay.screenshot(), FIRST), "still locked by swaylock");
+
+    // kill -9: the session stays locked, on the locked colour.
+    let mut locker = locker;
+    locker.child.kill().unwrap();
+    let out = locker.stop();
+    assert!(
+        out.stderr.contains("ext_session_lock_v1") && out.stderr.contains(".locked("),
+        "{}",
+        out.stderr
+    );
+    let shot = shot_until(&quay, |s| all_of(s, LOCKED));
+    assert!(
+        all_of(&shot, LOCKED),
+        "locked colour after the locker died: {:?}",
+        shot.pixel(10, 10)
+    );
+    let g = grim_shot(&quay);
+    assert_eq!(
+        g.count_not(0, 0, g.width, g.height, LOCKED),
+        0,
+        "grim after the locker died"
+    );
+    // A new window while locked does not get the keyboard or the screen.
+    let w2 = c.window(32, 32, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w2.surface).ok();
+    c.roundtrip().unwrap();
+    let w2id = w2.surface.id().protocol_id();
+    assert!(
+        !c.app.keyboard_focus.contains(&(w2id, true)),
+        "no keyboard for a window mapped while locked: {:?}",
+        c.app.keyboard_focus
+    );
+    assert!(all_of(&quay.screenshot(), LOCKED));
+
+    // A new locker takes over.
+    const SECOND: [u8; 4] = [0xaa, 0x55, 0x00, 0xff];
+    let second = quay.spawn_client(&swaylock, &["-c", "aa5500"], &[]);
+    let shot = shot_until(&quay, |s| all_of(s, SECOND));
+    assert!(
+        all_of(&shot, SECOND),
+        "the second locker's colour: {:?}",
+        shot.pixel(10, 10)
+    );
+    assert_eq!(quay.stat("session_locks_total"), 2);
+    let out = second.stop();
+    assert!(out.survived, "swaylock ran until stopped");
+    assert!(
+        all_of(&shot_until(&quay, |s| all_of(s, LOCKED)), LOCKED),
+        "still locked"
+    );
+}
