@@ -7,7 +7,8 @@
 //! dies without `unlock_and_destroy` leaves the session locked (the
 //! protocol's rule: a crashed locker must not unlock), and a new locker may
 //! then take over; while a live locker holds the lock, another is refused
-//! (`finished`).
+//! (`finished`). The locker hears `locked` once every output has drawn a
+//! locked frame.
 //!
 //! Only the locker that holds the lock can unlock: smithay answers
 //! `unlock_and_destroy` on a lock that never locked with the protocol error
@@ -15,7 +16,7 @@
 //! src/wayland/session_lock/lock.rs:181-188), so Quay checks the object
 //! before smithay sees the request (`handlers/session_lock.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use smithay::{
     output::Output,
@@ -23,12 +24,14 @@ use smithay::{
         wayland_protocols::ext::session_lock::v1::server::ext_session_lock_v1::ExtSessionLockV1,
         wayland_server::{protocol::wl_surface::WlSurface, Resource},
     },
-    wayland::session_lock::LockSurface,
+    wayland::session_lock::{LockSurface, SessionLocker},
 };
 
 /// What a locked output without a lock surface shows (opaque black).
 pub const LOCKED_COLOUR: [f32; 4] = [0.0, 0.0, 0.0, 1.0];
 
+/// One per `Core`: the unboxed size of `Locked` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Default)]
 pub enum LockState {
     #[default]
@@ -38,6 +41,10 @@ pub enum LockState {
         locker: ExtSessionLockV1,
         /// Lock surfaces by output name.
         surfaces: HashMap<String, LockSurface>,
+        /// `locked` is sent once every output has drawn a locked frame
+        /// (the protocol: only when no client content is visible any more).
+        confirm: Option<SessionLocker>,
+        drawn_locked: HashSet<String>,
     },
 }
 
@@ -54,6 +61,27 @@ impl LockState {
     /// Whether `lock` is the lock object that holds the lock.
     pub fn is_holder(&self, lock: &ExtSessionLockV1) -> bool {
         matches!(self, LockState::Locked { locker, .. } if locker == lock)
+    }
+
+    /// `output` drew a locked frame; with every one of `outputs` drawn, the
+    /// locker is told `locked`.
+    pub fn drawn(&mut self, output: &Output, outputs: &[Output]) {
+        if let LockState::Locked {
+            confirm,
+            drawn_locked,
+            ..
+        } = self
+        {
+            if confirm.is_none() {
+                return;
+            }
+            drawn_locked.insert(output.name());
+            if outputs.iter().all(|o| drawn_locked.contains(&o.name())) {
+                if let Some(c) = confirm.take() {
+                    c.lock();
+                }
+            }
+        }
     }
 
     /// The live lock surface of `output`.

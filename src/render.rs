@@ -144,6 +144,10 @@ pub fn after_render(
             surface_primary_scanout_output,
         );
     }
+    if core.lock.is_locked() {
+        let outputs: Vec<Output> = core.space.outputs().cloned().collect();
+        core.lock.drawn(output, &outputs);
+    }
     if let Some(lock) = core.lock.surface_for(output) {
         smithay::desktop::utils::send_frames_surface_tree(lock.wl_surface(), output, time, None, |_, _| {
             Some(output.clone())

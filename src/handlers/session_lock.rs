@@ -40,14 +40,35 @@ impl SessionLockHandler for State {
         let locker = confirmation.ext_session_lock().clone();
         let took_over = self.core.lock.is_locked();
         info!(took_over, "session locked");
+        // Nothing but lock surfaces (or the locked colour) is drawn from the
+        // next frame on, and the keyboard leaves every window now; `locked`
+        // goes out when every output has drawn such a frame
+        // (`render::after_render`). A takeover is confirmed at once: the
+        // screen is locked already.
+        let (confirm, confirmation) = if took_over {
+            (None, Some(confirmation))
+        } else {
+            (Some(confirmation), None)
+        };
         self.core.lock = LockState::Locked {
             locker,
             surfaces: Default::default(),
+            confirm,
+            drawn_locked: Default::default(),
         };
-        // Nothing but lock surfaces (or the locked colour) is drawn from the
-        // next frame on, and the keyboard leaves every window now.
-        confirmation.lock();
+        if let Some(c) = confirmation {
+            c.lock();
+        }
         self.focus_lock_surface();
+        // With no output nothing is visible: locked now.
+        let outputs: Vec<_> = self.core.space.outputs().cloned().collect();
+        if outputs.is_empty() {
+            if let LockState::Locked { confirm, .. } = &mut self.core.lock {
+                if let Some(c) = confirm.take() {
+                    c.lock();
+                }
+            }
+        }
         self.core.stats.session_locks_total += 1;
     }
 
