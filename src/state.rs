@@ -149,6 +149,8 @@ pub struct Core {
     /// `ext_session_lock_manager_v1` (privileged) and the lock itself.
     pub session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
     pub lock: crate::lock::LockState,
+    /// `zxdg_decoration_manager_v1`: always client-side.
+    pub decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
     /// `zwlr_layer_shell_v1` (privileged).
     pub layer_shell_state: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
     /// The clipboard and primary selection, and data control over both.
@@ -230,7 +232,10 @@ impl Core {
         let selection = crate::handlers::selection::SelectionStates::new(&dh);
         let layer_shell_state = crate::handlers::layer_shell::new_state(&dh);
         let session_lock_state = crate::handlers::session_lock::new_state(&dh);
+        let decoration_state =
+            smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh);
         Ok(Core {
+            decoration_state,
             session_lock_state,
             lock: Default::default(),
             layer_shell_state,

@@ -381,3 +381,37 @@ fn keyboard_focus_moves_off_a_window_whose_client_is_gone() {
     .unwrap();
     drop(keyboard);
 }
+
+#[test]
+fn decorations_are_always_client_side() {
+    use quay_test_client::zxdg_toplevel_decoration_v1::Mode;
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let manager = c.decoration.clone().expect("zxdg_decoration_manager_v1");
+    let surface = c.compositor.create_surface(&c.qh, ());
+    let xdg_surface = c.wm_base.get_xdg_surface(&surface, &c.qh, ());
+    let toplevel = xdg_surface.get_toplevel(&c.qh, ());
+    let deco = manager.get_toplevel_decoration(&toplevel, &c.qh, ());
+    let id = deco.id().protocol_id();
+    // Asking for server-side before the first commit: the initial configure
+    // says client-side (Quay draws no decorations).
+    deco.set_mode(Mode::ServerSide);
+    surface.commit();
+    c.dispatch_until("the decoration configure", Duration::from_secs(10), |app| {
+        app.decoration_modes.iter().any(|(d, _)| *d == id)
+    })
+    .unwrap();
+    assert_eq!(c.app.decoration_modes, vec![(id, Mode::ClientSide)]);
+    // Asked again after the initial configure: answered with a configure
+    // (the protocol's "respond by emitting an xdg_surface.configure"), the
+    // mode unchanged, so no second decoration configure.
+    let xid = xdg_surface.id().protocol_id();
+    let first = c.app.configures[&xid];
+    xdg_surface.ack_configure(first);
+    deco.set_mode(Mode::ServerSide);
+    c.dispatch_until("a configure answering set_mode", Duration::from_secs(10), |app| {
+        app.configures.get(&xid) != Some(&first)
+    })
+    .unwrap();
+    assert_eq!(c.app.decoration_modes, vec![(id, Mode::ClientSide)]);
+}

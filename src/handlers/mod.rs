@@ -3,6 +3,7 @@
 
 mod budget;
 mod compositor;
+mod decoration;
 mod dmabuf;
 mod export_dmabuf;
 pub mod layer_shell;

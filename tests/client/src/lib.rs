@@ -149,6 +149,8 @@ pub struct App {
     pub keyboard_focus: Vec<(u32, bool)>,
     /// ext_session_lock_v1 events by lock protocol id: "locked" / "finished".
     pub lock_events: Vec<(u32, &'static str)>,
+    /// zxdg_toplevel_decoration_v1.configure modes by decoration id.
+    pub decoration_modes: Vec<(u32, zxdg_toplevel_decoration_v1::Mode)>,
 }
 
 /// What a `zwlr_export_dmabuf_frame_v1` said.
@@ -206,6 +208,8 @@ pub struct TestClient {
     pub security_context: Option<wp_security_context_manager_v1::WpSecurityContextManagerV1>,
     /// ext_session_lock_manager_v1, when offered (not to sandboxed clients).
     pub session_lock: Option<ext_session_lock_manager_v1::ExtSessionLockManagerV1>,
+    /// zxdg_decoration_manager_v1, when offered.
+    pub decoration: Option<zxdg_decoration_manager_v1::ZxdgDecorationManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -301,6 +305,7 @@ impl TestClient {
             export_dmabuf: globals.bind(&qh, 1..=1, ()).ok(),
             security_context: globals.bind(&qh, 1..=1, ()).ok(),
             session_lock: globals.bind(&qh, 1..=1, ()).ok(),
+            decoration: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -642,6 +647,27 @@ pub use wayland_protocols::ext::session_lock::v1::client::{
     ext_session_lock_manager_v1, ext_session_lock_v1,
 };
 wayland_client::delegate_noop!(App: ignore ext_session_lock_manager_v1::ExtSessionLockManagerV1);
+pub use wayland_protocols::xdg::decoration::zv1::client::{
+    zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1,
+};
+wayland_client::delegate_noop!(App: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
+impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        deco: &zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1,
+        event: zxdg_toplevel_decoration_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zxdg_toplevel_decoration_v1::Event::Configure {
+            mode: wayland_client::WEnum::Value(mode),
+        } = event
+        {
+            app.decoration_modes.push((deco.id().protocol_id(), mode));
+        }
+    }
+}
 impl Dispatch<ext_session_lock_v1::ExtSessionLockV1, ()> for App {
     fn event(
         app: &mut Self,
