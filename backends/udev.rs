@@ -575,6 +575,13 @@ impl Udev {
                     1.0,
                 )
             };
+            let elements = elements.map(|mut e: Vec<_>| {
+                // The cursor on top (composited: see `render::cursor_elements`).
+                let cursor: Vec<smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<_>> =
+                    crate::render::cursor_elements(core, &out.output, r.as_mut());
+                e.splice(0..0, cursor.into_iter().map(SpaceRenderElements::Surface));
+                e
+            });
             let elements = match elements {
                 Ok(e) => e,
                 Err(err) => {

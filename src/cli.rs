@@ -70,6 +70,8 @@ pub enum Msg {
     /// Drop every client-buffer import that is not on screen (it is imported
     /// again when next drawn).
     Evict,
+    /// Move the pointer to X Y (headless backend only, for tests).
+    Pointer { x: f64, y: f64 },
 }
 
 /// `$XDG_CONFIG_HOME/quay/config.toml`, or `~/.config/quay/config.toml`.

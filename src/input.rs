@@ -49,7 +49,7 @@ impl Core {
 
 impl State {
     /// Move the pointer to `pos` (global logical) and focus what is under it.
-    fn pointer_motion_to(&mut self, pos: Point<f64, Logical>, time: u32) {
+    pub fn pointer_motion_to(&mut self, pos: Point<f64, Logical>, time: u32) {
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };

@@ -15,6 +15,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use smithay::reexports::calloop::{generic::Generic, Interest, Mode, PostAction};
+use smithay::reexports::wayland_server::Resource;
 use tracing::{debug, warn};
 
 use crate::{backends::Screenshot, State};
@@ -33,6 +34,9 @@ pub enum Request {
     Stats,
     /// Drop every client-buffer import that is not on screen.
     Evict,
+    /// Move the pointer to (x, y), global logical coordinates (headless only:
+    /// tests have no input device).
+    Pointer { x: f64, y: f64 },
 }
 
 pub type Reply = Result<serde_json::Value, String>;
@@ -194,6 +198,18 @@ impl State {
             Request::Evict => {
                 let evicted = self.backend.imports().evict_all();
                 Ok(serde_json::json!({ "evicted_bytes": evicted }))
+            }
+            Request::Pointer { x, y } => {
+                if self.backend.headless().is_none() {
+                    return Err("pointer motion over IPC is for the headless backend only".into());
+                }
+                if !(x.is_finite() && y.is_finite()) {
+                    return Err(format!("not a position: {x}, {y}"));
+                }
+                let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                self.pointer_motion_to((x, y).into(), time);
+                let focus = self.core.seat.get_pointer().and_then(|p| p.current_focus());
+                Ok(serde_json::json!({ "x": x, "y": y, "focus": focus.map(|s| s.id().protocol_id()) }))
             }
             Request::Stats => {
                 let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;

@@ -195,6 +195,7 @@ fn message(socket: Option<&str>, msg: &Msg) -> anyhow::Result<ExitCode> {
         Msg::Outputs => Request::Outputs,
         Msg::Stats => Request::Stats,
         Msg::Evict => Request::Evict,
+        Msg::Pointer { x, y } => Request::Pointer { x: *x, y: *y },
         Msg::Screenshot { path, output } => Request::Screenshot {
             path: std::path::absolute(path).context("resolving the screenshot path")?,
             output: output.clone(),

@@ -45,8 +45,10 @@ where
     R: Renderer + ImportAll,
     R::TextureId: Clone + Texture + 'static,
 {
+    let cursor: Vec<WaylandSurfaceRenderElement<R>> = cursor_elements(core, output, renderer);
     if core.lock.is_locked() {
-        let elements: Vec<WaylandSurfaceRenderElement<R>> = lock_elements(core, output, renderer);
+        let mut elements = cursor;
+        elements.extend(lock_elements(core, output, renderer));
         return damage_tracker.render_output(
             renderer,
             framebuffer,
@@ -62,9 +64,50 @@ where
         1.0,
         age,
         [&core.space],
-        &[],
+        &cursor,
         damage_tracker,
         core.config.background.to_f32(),
+    )
+}
+
+/// The pointer's cursor on `output`, topmost first: the surface the focused
+/// client set (`wl_pointer.set_cursor`) at the pointer, less its hotspot.
+/// Nothing for a hidden cursor, a pointer on another output, or a named
+/// shape (Quay has no cursor theme yet).
+pub fn cursor_elements<R, E>(core: &Core, output: &Output, renderer: &mut R) -> Vec<E>
+where
+    R: Renderer + ImportAll,
+    R::TextureId: Clone + Texture + 'static,
+    E: From<WaylandSurfaceRenderElement<R>>,
+{
+    use smithay::input::pointer::{CursorImageStatus, CursorImageSurfaceData};
+    use smithay::reexports::wayland_server::Resource;
+    let CursorImageStatus::Surface(surface) = &core.cursor else {
+        return Vec::new();
+    };
+    let (Some(pointer), Some(geo)) = (core.seat.get_pointer(), core.space.output_geometry(output)) else {
+        return Vec::new();
+    };
+    let location = pointer.current_location();
+    if !surface.is_alive() || !geo.to_f64().contains(location) {
+        return Vec::new();
+    }
+    let hotspot = smithay::wayland::compositor::with_states(surface, |states| {
+        states
+            .data_map
+            .get::<CursorImageSurfaceData>()
+            .and_then(|d| d.lock().ok().map(|a| a.hotspot))
+    })
+    .unwrap_or_default();
+    let scale = output.current_scale().fractional_scale();
+    let at = (location - geo.loc.to_f64() - hotspot.to_f64()).to_physical_precise_round(scale);
+    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+        renderer,
+        surface,
+        at,
+        scale,
+        1.0,
+        smithay::backend::renderer::element::Kind::Cursor,
     )
 }
 
@@ -147,6 +190,11 @@ pub fn after_render(
     if core.lock.is_locked() {
         let outputs: Vec<Output> = core.space.outputs().cloned().collect();
         core.lock.drawn(output, &outputs);
+    }
+    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.cursor {
+        smithay::desktop::utils::send_frames_surface_tree(cursor, output, time, None, |_, _| {
+            Some(output.clone())
+        });
     }
     if let Some(lock) = core.lock.surface_for(output) {
         smithay::desktop::utils::send_frames_surface_tree(lock.wl_surface(), output, time, None, |_, _| {

@@ -149,6 +149,8 @@ pub struct Core {
     /// `ext_session_lock_manager_v1` (privileged) and the lock itself.
     pub session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
     pub lock: crate::lock::LockState,
+    /// What the pointer looks like, as the focused client set it.
+    pub cursor: smithay::input::pointer::CursorImageStatus,
     /// `zxdg_decoration_manager_v1`: always client-side.
     pub decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
     /// `zwlr_layer_shell_v1` (privileged).
@@ -235,6 +237,7 @@ impl Core {
         let decoration_state =
             smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh);
         Ok(Core {
+            cursor: smithay::input::pointer::CursorImageStatus::default_named(),
             decoration_state,
             session_lock_state,
             lock: Default::default(),

@@ -32,9 +32,10 @@ impl SeatHandler for State {
         &mut self.core.seat_state
     }
 
-    fn cursor_image(&mut self, _seat: &Seat<Self>, _image: CursorImageStatus) {
-        // Quay draws no cursor of its own yet: the winit backend shows the
-        // host's cursor and headless has none.
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        // Drawn by `render::cursor_elements` (client surfaces; named shapes
+        // and a theme cursor are not drawn yet).
+        self.core.cursor = image;
     }
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {

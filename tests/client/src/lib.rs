@@ -149,6 +149,8 @@ pub struct App {
     pub keyboard_focus: Vec<(u32, bool)>,
     /// ext_session_lock_v1 events by lock protocol id: "locked" / "finished".
     pub lock_events: Vec<(u32, &'static str)>,
+    /// wl_pointer.enter events in order: (surface protocol id, serial).
+    pub pointer_enters: Vec<(u32, u32)>,
     /// zxdg_toplevel_decoration_v1.configure modes by decoration id.
     pub decoration_modes: Vec<(u32, zxdg_toplevel_decoration_v1::Mode)>,
 }
@@ -792,6 +794,21 @@ impl Dispatch<WlShm, ()> for App {
     fn event(app: &mut Self, _: &WlShm, event: wl_shm::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         if let wl_shm::Event::Format { format } = event {
             app.shm_formats.push(format.into());
+        }
+    }
+}
+
+impl Dispatch<wayland_client::protocol::wl_pointer::WlPointer, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &wayland_client::protocol::wl_pointer::WlPointer,
+        event: wayland_client::protocol::wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wayland_client::protocol::wl_pointer::Event::Enter { serial, surface, .. } = event {
+            app.pointer_enters.push((surface.id().protocol_id(), serial));
         }
     }
 }
