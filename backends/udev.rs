@@ -54,10 +54,7 @@ use smithay::{
         session::{libseat::LibSeatSession, Event as SessionEvent, Session},
         udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
     },
-    desktop::{
-        space::{space_render_elements, SpaceRenderElements},
-        utils::{surface_primary_scanout_output, OutputPresentationFeedback},
-    },
+    desktop::utils::{surface_primary_scanout_output, OutputPresentationFeedback},
     output::{Mode as WlMode, Output, PhysicalProperties, Subpixel},
     reexports::{
         calloop::{
@@ -562,33 +559,7 @@ impl Udev {
         let name = out.output.name();
         let rendered = with_engine!(&mut self.renderer, r => {
             r.prepare(core, &out.output);
-            let elements = if core.lock.is_locked() {
-                Ok(crate::render::lock_elements::<_, smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<_>>(core, &out.output, r.as_mut())
-                    .into_iter()
-                    .map(SpaceRenderElements::Surface)
-                    .collect())
-            } else {
-                space_render_elements::<_, smithay::desktop::Window, _>(
-                    r.as_mut(),
-                    [&core.space],
-                    &out.output,
-                    1.0,
-                )
-            };
-            let elements = elements.map(|mut e: Vec<_>| {
-                // The cursor on top (composited: see `render::cursor_elements`).
-                let cursor: Vec<smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<_>> =
-                    crate::render::cursor_elements(core, &out.output, r.as_mut());
-                e.splice(0..0, cursor.into_iter().map(SpaceRenderElements::Surface));
-                e
-            });
-            let elements = match elements {
-                Ok(e) => e,
-                Err(err) => {
-                    warn!("no elements for {name}: {err:?}");
-                    return false;
-                }
-            };
+            let elements = crate::render::output_elements(core, &out.output, r.as_mut());
             match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
                 // What export-dmabuf may hand out: our buffer only when it
                 // holds the whole picture. An element on an overlay plane is

@@ -4,8 +4,9 @@
 # Build: smithay's backends link these.
 BUILD_PKGS="pkg-config libwayland-dev libxkbcommon-dev libpixman-1-dev libudev-dev libinput-dev
 libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
-# Run: Mesa's EGL/GLES (llvmpipe when there is no GPU) for the winit backend.
-RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri"
+# Run: Mesa's EGL/GLES (llvmpipe when there is no GPU) for the winit backend, and a
+# cursor theme (Adwaita; [cursor] theme = "default" follows it on Debian).
+RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme"
 # Test: real clients (weston's, grim) and a real X server.
 TEST_PKGS="weston wayland-utils xvfb x11-apps grim wl-clipboard swaybg swaylock"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.

@@ -53,6 +53,7 @@ impl State {
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
+        self.core.pointer_seen = true;
         let under = self.core.surface_under(pos);
         pointer.motion(
             self,

@@ -85,6 +85,7 @@ pub mod protocols;
 pub mod backends;
 pub mod buffer;
 pub mod cli;
+pub mod cursor;
 pub mod handlers;
 pub mod input;
 pub mod ipc;

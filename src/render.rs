@@ -10,10 +10,11 @@ use std::time::Duration;
 use smithay::{
     backend::renderer::{
         damage::{Error as DamageError, OutputDamageTracker, RenderOutputResult},
+        element::memory::MemoryRenderBufferRenderElement,
         element::{
             default_primary_scanout_output_compare, surface::WaylandSurfaceRenderElement, RenderElementStates,
         },
-        ImportAll, Renderer, Texture,
+        ImportAll, ImportMem, Renderer, Texture,
     },
     desktop::utils::{
         surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
@@ -31,8 +32,64 @@ use crate::state::Core;
 /// so a hidden client does not spin but does not stall either.
 const OFFSCREEN_FRAME_THROTTLE: Duration = Duration::from_secs(1);
 
-/// Draw every window of the space that intersects `output` into
-/// `framebuffer`, with damage tracking.
+/// Everything `output` shows, topmost first: the cursor, then (locked) the
+/// lock surface alone, or the top and overlay layers, the windows (with
+/// their popups and subsurfaces) and the background and bottom layers, as
+/// smithay's `space_render_elements` orders them (smithay-0.7.0
+/// src/desktop/space/mod.rs:596-657). One list for every backend.
+pub fn output_elements<R>(core: &Core, output: &Output, renderer: &mut R) -> Vec<OverlayElement<R>>
+where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
+{
+    use smithay::{
+        backend::renderer::element::AsRenderElements, desktop::layer_map_for_output, utils::Scale,
+        wayland::shell::wlr_layer::Layer,
+    };
+    let mut elements = cursor_elements(core, output, renderer);
+    if core.lock.is_locked() {
+        elements.extend(lock_elements::<R, OverlayElement<R>>(core, output, renderer));
+        return elements;
+    }
+    let Some(geo) = core.space.output_geometry(output) else {
+        return elements;
+    };
+    let scale = output.current_scale().fractional_scale();
+    let layers = layer_map_for_output(output);
+    let layer = |elements: &mut Vec<OverlayElement<R>>, upper: bool, renderer: &mut R| {
+        for surface in layers.layers().rev() {
+            if matches!(surface.layer(), Layer::Background | Layer::Bottom) == upper {
+                continue;
+            }
+            let Some(at) = layers.layer_geometry(surface).map(|g| g.loc) else {
+                continue;
+            };
+            elements.extend(
+                AsRenderElements::<R>::render_elements::<WaylandSurfaceRenderElement<R>>(
+                    surface,
+                    renderer,
+                    at.to_physical_precise_round(scale),
+                    Scale::from(scale),
+                    1.0,
+                )
+                .into_iter()
+                .map(OverlayElement::Surface),
+            );
+        }
+    };
+    layer(&mut elements, true, renderer);
+    elements.extend(
+        core.space
+            .render_elements_for_region(renderer, &geo, scale, 1.0)
+            .into_iter()
+            .map(OverlayElement::Surface),
+    );
+    layer(&mut elements, false, renderer);
+    elements
+}
+
+/// Draw everything `output` shows ([`output_elements`]) into `framebuffer`,
+/// with damage tracking.
 pub fn render_space<'d, R>(
     core: &Core,
     output: &Output,
@@ -42,73 +99,93 @@ pub fn render_space<'d, R>(
     damage_tracker: &'d mut OutputDamageTracker,
 ) -> Result<RenderOutputResult<'d>, DamageError<R::Error>>
 where
-    R: Renderer + ImportAll,
-    R::TextureId: Clone + Texture + 'static,
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
 {
-    let cursor: Vec<WaylandSurfaceRenderElement<R>> = cursor_elements(core, output, renderer);
-    if core.lock.is_locked() {
-        let mut elements = cursor;
-        elements.extend(lock_elements(core, output, renderer));
-        return damage_tracker.render_output(
-            renderer,
-            framebuffer,
-            age,
-            &elements,
-            crate::lock::LOCKED_COLOUR,
-        );
-    }
-    smithay::desktop::space::render_output::<_, WaylandSurfaceRenderElement<R>, _, _>(
-        output,
-        renderer,
-        framebuffer,
-        1.0,
-        age,
-        [&core.space],
-        &cursor,
-        damage_tracker,
-        core.config.background.to_f32(),
-    )
+    let elements = output_elements(core, output, renderer);
+    let clear = if core.lock.is_locked() {
+        crate::lock::LOCKED_COLOUR
+    } else {
+        core.config.background.to_f32()
+    };
+    damage_tracker.render_output(renderer, framebuffer, age, &elements, clear)
+}
+
+smithay::backend::renderer::element::render_elements! {
+    /// What is drawn above the space: the cursor (a client's surface or a
+    /// theme image) and, while locked, the lock surface.
+    pub OverlayElement<R> where R: ImportAll + ImportMem;
+    Surface=WaylandSurfaceRenderElement<R>,
+    Memory=MemoryRenderBufferRenderElement<R>,
 }
 
 /// The pointer's cursor on `output`, topmost first: the surface the focused
-/// client set (`wl_pointer.set_cursor`) at the pointer, less its hotspot.
-/// Nothing for a hidden cursor, a pointer on another output, or a named
-/// shape (Quay has no cursor theme yet).
-pub fn cursor_elements<R, E>(core: &Core, output: &Output, renderer: &mut R) -> Vec<E>
+/// client set (`wl_pointer.set_cursor`) at the pointer less its hotspot, or
+/// the cursor theme's picture of a named shape (`wp_cursor_shape_v1`, the
+/// default arrow). Nothing for a hidden cursor, a pointer on another
+/// output, or before the pointer ever moved (a headless Quay has no cursor
+/// until something moves it).
+pub fn cursor_elements<R>(core: &Core, output: &Output, renderer: &mut R) -> Vec<OverlayElement<R>>
 where
-    R: Renderer + ImportAll,
-    R::TextureId: Clone + Texture + 'static,
-    E: From<WaylandSurfaceRenderElement<R>>,
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
 {
     use smithay::input::pointer::{CursorImageStatus, CursorImageSurfaceData};
     use smithay::reexports::wayland_server::Resource;
-    let CursorImageStatus::Surface(surface) = &core.cursor else {
-        return Vec::new();
-    };
     let (Some(pointer), Some(geo)) = (core.seat.get_pointer(), core.space.output_geometry(output)) else {
         return Vec::new();
     };
     let location = pointer.current_location();
-    if !surface.is_alive() || !geo.to_f64().contains(location) {
+    if !core.pointer_seen || !geo.to_f64().contains(location) {
         return Vec::new();
     }
-    let hotspot = smithay::wayland::compositor::with_states(surface, |states| {
-        states
-            .data_map
-            .get::<CursorImageSurfaceData>()
-            .and_then(|d| d.lock().ok().map(|a| a.hotspot))
-    })
-    .unwrap_or_default();
     let scale = output.current_scale().fractional_scale();
-    let at = (location - geo.loc.to_f64() - hotspot.to_f64()).to_physical_precise_round(scale);
-    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
-        renderer,
-        surface,
-        at,
-        scale,
-        1.0,
-        smithay::backend::renderer::element::Kind::Cursor,
-    )
+    let local = location - geo.loc.to_f64();
+    match &core.cursor {
+        CursorImageStatus::Hidden => Vec::new(),
+        CursorImageStatus::Surface(surface) => {
+            if !surface.is_alive() {
+                return Vec::new();
+            }
+            let hotspot = smithay::wayland::compositor::with_states(surface, |states| {
+                states
+                    .data_map
+                    .get::<CursorImageSurfaceData>()
+                    .and_then(|d| d.lock().ok().map(|a| a.hotspot))
+            })
+            .unwrap_or_default();
+            let at = (local - hotspot.to_f64()).to_physical_precise_round(scale);
+            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+                renderer,
+                surface,
+                at,
+                scale,
+                1.0,
+                smithay::backend::renderer::element::Kind::Cursor,
+            )
+        }
+        CursorImageStatus::Named(icon) => {
+            let Some(image) = core.cursor_theme.image(*icon) else {
+                return Vec::new();
+            };
+            let at = (local - image.hotspot.to_f64()).to_physical(scale);
+            match MemoryRenderBufferRenderElement::from_buffer(
+                renderer,
+                at,
+                &image.buffer,
+                None,
+                None,
+                None,
+                smithay::backend::renderer::element::Kind::Cursor,
+            ) {
+                Ok(e) => vec![OverlayElement::Memory(e)],
+                Err(err) => {
+                    tracing::debug!("cursor image not drawn: {err:?}");
+                    Vec::new()
+                }
+            }
+        }
+    }
 }
 
 /// While the session is locked: what `output` shows, its lock surface (on

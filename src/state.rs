@@ -151,6 +151,12 @@ pub struct Core {
     pub lock: crate::lock::LockState,
     /// What the pointer looks like, as the focused client set it.
     pub cursor: smithay::input::pointer::CursorImageStatus,
+    /// The cursor theme's pictures for named shapes.
+    pub cursor_theme: crate::cursor::CursorTheme,
+    /// The pointer has moved at least once: until then no cursor is drawn.
+    pub pointer_seen: bool,
+    /// `wp_cursor_shape_manager_v1`.
+    pub cursor_shape_state: smithay::wayland::cursor_shape::CursorShapeManagerState,
     /// `zxdg_decoration_manager_v1`: always client-side.
     pub decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
     /// `zwlr_layer_shell_v1` (privileged).
@@ -236,8 +242,14 @@ impl Core {
         let session_lock_state = crate::handlers::session_lock::new_state(&dh);
         let decoration_state =
             smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh);
+        let mut cursor_theme = crate::cursor::CursorTheme::new(&config.cursor);
+        cursor_theme.load(smithay::input::pointer::CursorIcon::Default);
+        let cursor_shape_state = smithay::wayland::cursor_shape::CursorShapeManagerState::new::<State>(&dh);
         Ok(Core {
             cursor: smithay::input::pointer::CursorImageStatus::default_named(),
+            cursor_theme,
+            pointer_seen: false,
+            cursor_shape_state,
             decoration_state,
             session_lock_state,
             lock: Default::default(),

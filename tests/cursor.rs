@@ -41,10 +41,11 @@ fn a_client_cursor_surface_is_drawn_at_the_pointer() {
     })
     .unwrap();
     let serial = c.app.pointer_enters.last().unwrap().1;
-    assert_eq!(
-        quay.screenshot().pixel(50, 40),
-        GREEN,
-        "no cursor drawn before one is set"
+    // Until the client sets one, the theme's default arrow is there.
+    let shot = shot_until(&quay, |s| s.count_not(48, 38, 16, 16, GREEN) > 0);
+    assert!(
+        shot.count_not(48, 38, 16, 16, GREEN) > 0,
+        "the default arrow before the client's cursor"
     );
 
     // A 4x4 red cursor with its hotspot at (1, 1).
@@ -78,4 +79,73 @@ fn a_client_cursor_surface_is_drawn_at_the_pointer() {
     c.roundtrip().unwrap();
     let shot = shot_until(&quay, |s| s.count_not(119, 99, 4, 4, GREEN) == 0);
     assert_eq!(shot.count_not(119, 99, 4, 4, GREEN), 0, "hidden");
+}
+
+/// The pixels of a `w`x`h` square at (x, y).
+fn crop(s: &Image, x: u32, y: u32, w: u32, h: u32) -> Vec<[u8; 4]> {
+    (y..y + h)
+        .flat_map(|yy| (x..x + w).map(move |xx| (xx, yy)))
+        .map(|(xx, yy)| s.pixel(xx, yy))
+        .collect()
+}
+
+#[test]
+fn the_theme_draws_the_default_cursor_and_named_shapes() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let background = common::BACKGROUND;
+    // No pointer motion yet: no cursor anywhere.
+    let shot = shot_until(&quay, |s| s.count_not(0, 0, s.width, s.height, background) == 0);
+    assert_eq!(shot.count_not(0, 0, shot.width, shot.height, background), 0);
+
+    // Over the background the theme's default arrow is drawn, hotspot at
+    // the pointer (Adwaita's arrow: its tip is the hotspot).
+    quay.msg(&["pointer", "300", "200"]);
+    let arrow = shot_until(&quay, |s| s.count_not(296, 196, 40, 40, background) > 0);
+    let drawn = arrow.count_not(296, 196, 40, 40, background);
+    assert!(drawn > 20, "the arrow's pixels near the pointer: {drawn}");
+    assert_eq!(
+        arrow.count_not(0, 0, 280, 180, background),
+        0,
+        "nothing elsewhere"
+    );
+
+    // A client over its window asks for a crosshair by name.
+    let mut c = quay.client();
+    let pointer = c.seat.as_ref().expect("wl_seat").get_pointer(&c.qh, ());
+    let w = c.window(200, 150, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let wid = w.surface.id().protocol_id();
+    quay.msg(&["pointer", "100", "80"]);
+    c.dispatch_until("wl_pointer.enter", Duration::from_secs(10), |app| {
+        app.pointer_enters.iter().any(|(s, _)| *s == wid)
+    })
+    .unwrap();
+    let serial = c.app.pointer_enters.last().unwrap().1;
+    let shot = shot_until(&quay, |s| s.count_not(80, 60, 40, 40, GREEN) > 0);
+    let default_there = crop(&shot, 80, 60, 40, 40);
+    assert!(
+        shot.count_not(80, 60, 40, 40, GREEN) > 20,
+        "the default arrow over the window"
+    );
+
+    let device = c
+        .cursor_shape
+        .as_ref()
+        .expect("wp_cursor_shape_manager_v1")
+        .get_pointer(&pointer, &c.qh, ());
+    device.set_shape(
+        serial,
+        quay_test_client::wp_cursor_shape_device_v1::Shape::Crosshair,
+    );
+    c.roundtrip().unwrap();
+    let cross = shot_until(&quay, |s| crop(s, 80, 60, 40, 40) != default_there);
+    assert_ne!(
+        crop(&cross, 80, 60, 40, 40),
+        default_there,
+        "the crosshair is not the arrow"
+    );
+    assert!(
+        cross.count_not(80, 60, 40, 40, GREEN) > 10,
+        "the crosshair's pixels"
+    );
 }

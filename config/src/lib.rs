@@ -75,6 +75,34 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub render: Render,
+    #[serde(default)]
+    pub cursor: Cursor,
+}
+
+/// The pointer's own cursor (`[cursor]`): where no client set one, and for
+/// the shapes clients name (`wp_cursor_shape_v1`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    /// An XCursor theme name, looked up like libXcursor does
+    /// (`$XCURSOR_PATH`, `~/.icons`, `/usr/share/icons`, inheriting).
+    #[serde(default = "default_cursor_theme")]
+    pub theme: String,
+    /// The nominal size in pixels; the theme's nearest size is used.
+    #[serde(default = "default_cursor_size")]
+    pub size: Dimension,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Config::default().cursor
+    }
+}
+fn default_cursor_theme() -> String {
+    Cursor::default().theme
+}
+fn default_cursor_size() -> Dimension {
+    Cursor::default().size
 }
 
 /// How Quay draws (`[render]`).

@@ -181,7 +181,9 @@ pub struct ImportCtx {
 }
 
 /// A renderer engine Quay drives through its import cache.
-pub trait Engine: Renderer + ImportMem + ImportMemWl + ExportMem + Sized + 'static {
+pub trait Engine:
+    Renderer + RendererSuper<TextureId: Send> + ImportMem + ImportMemWl + ExportMem + Sized + 'static
+{
     /// For the log and `quay msg stats`.
     const NAME: &'static str;
     /// Whether shm buffers become cache entries (uploads) rather than being

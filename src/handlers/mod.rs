@@ -33,8 +33,11 @@ impl SeatHandler for State {
     }
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
-        // Drawn by `render::cursor_elements` (client surfaces; named shapes
-        // and a theme cursor are not drawn yet).
+        // Drawn by `render::cursor_elements`; a named shape's picture is
+        // loaded from the theme here, once.
+        if let CursorImageStatus::Named(icon) = &image {
+            self.core.cursor_theme.load(*icon);
+        }
         self.core.cursor = image;
     }
 
@@ -43,6 +46,9 @@ impl SeatHandler for State {
     }
 }
 delegate_seat!(State);
+// Tablets: no tablet tool images (Quay has no tablet support yet).
+impl smithay::wayland::tablet_manager::TabletSeatHandler for State {}
+smithay::delegate_cursor_shape!(State);
 
 impl OutputHandler for State {}
 delegate_output!(State);

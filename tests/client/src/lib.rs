@@ -212,6 +212,8 @@ pub struct TestClient {
     pub session_lock: Option<ext_session_lock_manager_v1::ExtSessionLockManagerV1>,
     /// zxdg_decoration_manager_v1, when offered.
     pub decoration: Option<zxdg_decoration_manager_v1::ZxdgDecorationManagerV1>,
+    /// wp_cursor_shape_manager_v1, when offered.
+    pub cursor_shape: Option<wp_cursor_shape_manager_v1::WpCursorShapeManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -308,6 +310,7 @@ impl TestClient {
             security_context: globals.bind(&qh, 1..=1, ()).ok(),
             session_lock: globals.bind(&qh, 1..=1, ()).ok(),
             decoration: globals.bind(&qh, 1..=1, ()).ok(),
+            cursor_shape: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -653,6 +656,11 @@ pub use wayland_protocols::xdg::decoration::zv1::client::{
     zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1,
 };
 wayland_client::delegate_noop!(App: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
+pub use wayland_protocols::wp::cursor_shape::v1::client::{
+    wp_cursor_shape_device_v1, wp_cursor_shape_manager_v1,
+};
+wayland_client::delegate_noop!(App: ignore wp_cursor_shape_manager_v1::WpCursorShapeManagerV1);
+wayland_client::delegate_noop!(App: ignore wp_cursor_shape_device_v1::WpCursorShapeDeviceV1);
 impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for App {
     fn event(
         app: &mut Self,
