@@ -8,7 +8,7 @@ libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
 # cursor theme (Adwaita; [cursor] theme = "default" follows it on Debian).
 RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme"
 # Test: real clients (weston's, grim) and a real X server.
-TEST_PKGS="weston wayland-utils xvfb x11-apps grim wl-clipboard swaybg swaylock"
+TEST_PKGS="weston wayland-utils xvfb x11-apps grim wl-clipboard swaybg swaylock swayidle"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 

@@ -54,6 +54,7 @@ impl State {
             return;
         };
         self.core.pointer_seen = true;
+        self.core.input_activity();
         let under = self.core.surface_under(pos);
         pointer.motion(
             self,
@@ -68,6 +69,7 @@ impl State {
     }
 
     pub fn process_input_event<I: InputBackend>(&mut self, event: InputEvent<I>) {
+        self.core.input_activity();
         match event {
             InputEvent::Keyboard { event } => {
                 let Some(keyboard) = self.core.seat.get_keyboard() else {

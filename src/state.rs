@@ -149,6 +149,10 @@ pub struct Core {
     /// `ext_session_lock_manager_v1` (privileged) and the lock itself.
     pub session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
     pub lock: crate::lock::LockState,
+    /// `ext_idle_notifier_v1`, and the surfaces inhibiting idle.
+    pub idle_notifier: smithay::wayland::idle_notify::IdleNotifierState<State>,
+    pub idle_inhibit_state: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
+    pub idle_inhibitors: Vec<WlSurface>,
     /// What the pointer looks like, as the focused client set it.
     pub cursor: smithay::input::pointer::CursorImageStatus,
     /// The cursor theme's pictures for named shapes.
@@ -245,7 +249,12 @@ impl Core {
         let mut cursor_theme = crate::cursor::CursorTheme::new(&config.cursor);
         cursor_theme.load(smithay::input::pointer::CursorIcon::Default);
         let cursor_shape_state = smithay::wayland::cursor_shape::CursorShapeManagerState::new::<State>(&dh);
+        let idle_notifier = smithay::wayland::idle_notify::IdleNotifierState::new(&dh, loop_handle.clone());
+        let idle_inhibit_state = smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<State>(&dh);
         Ok(Core {
+            idle_notifier,
+            idle_inhibit_state,
+            idle_inhibitors: Vec::new(),
             cursor: smithay::input::pointer::CursorImageStatus::default_named(),
             cursor_theme,
             pointer_seen: false,

@@ -6,6 +6,7 @@ mod compositor;
 mod decoration;
 mod dmabuf;
 mod export_dmabuf;
+mod idle;
 pub mod layer_shell;
 mod screencopy;
 mod security_context;

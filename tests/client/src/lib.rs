@@ -214,6 +214,8 @@ pub struct TestClient {
     pub decoration: Option<zxdg_decoration_manager_v1::ZxdgDecorationManagerV1>,
     /// wp_cursor_shape_manager_v1, when offered.
     pub cursor_shape: Option<wp_cursor_shape_manager_v1::WpCursorShapeManagerV1>,
+    /// zwp_idle_inhibit_manager_v1, when offered.
+    pub idle_inhibit: Option<zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -311,6 +313,7 @@ impl TestClient {
             session_lock: globals.bind(&qh, 1..=1, ()).ok(),
             decoration: globals.bind(&qh, 1..=1, ()).ok(),
             cursor_shape: globals.bind(&qh, 1..=1, ()).ok(),
+            idle_inhibit: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -661,6 +664,11 @@ pub use wayland_protocols::wp::cursor_shape::v1::client::{
 };
 wayland_client::delegate_noop!(App: ignore wp_cursor_shape_manager_v1::WpCursorShapeManagerV1);
 wayland_client::delegate_noop!(App: ignore wp_cursor_shape_device_v1::WpCursorShapeDeviceV1);
+pub use wayland_protocols::wp::idle_inhibit::zv1::client::{
+    zwp_idle_inhibit_manager_v1, zwp_idle_inhibitor_v1,
+};
+wayland_client::delegate_noop!(App: ignore zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1);
+wayland_client::delegate_noop!(App: ignore zwp_idle_inhibitor_v1::ZwpIdleInhibitorV1);
 impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for App {
     fn event(
         app: &mut Self,
