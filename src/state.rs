@@ -74,6 +74,8 @@ pub struct Stats {
     /// passed, so it started at once (a frame that took longer than the
     /// render estimate and `[render] repaint_margin_ms` together).
     pub repaints_late_total: u64,
+    /// Windows activated through `xdg_activation_v1`.
+    pub activations_total: u64,
     /// Times the session was locked (`ext_session_lock_v1`).
     pub session_locks_total: u64,
     /// dma-bufs answered `failed` after an import attempt, by reason
@@ -149,6 +151,8 @@ pub struct Core {
     /// `ext_session_lock_manager_v1` (privileged) and the lock itself.
     pub session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
     pub lock: crate::lock::LockState,
+    /// `xdg_activation_v1`.
+    pub activation_state: smithay::wayland::xdg_activation::XdgActivationState,
     /// `ext_idle_notifier_v1`, and the surfaces inhibiting idle.
     pub idle_notifier: smithay::wayland::idle_notify::IdleNotifierState<State>,
     pub idle_inhibit_state: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
@@ -251,7 +255,9 @@ impl Core {
         let cursor_shape_state = smithay::wayland::cursor_shape::CursorShapeManagerState::new::<State>(&dh);
         let idle_notifier = smithay::wayland::idle_notify::IdleNotifierState::new(&dh, loop_handle.clone());
         let idle_inhibit_state = smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<State>(&dh);
+        let activation_state = smithay::wayland::xdg_activation::XdgActivationState::new::<State>(&dh);
         Ok(Core {
+            activation_state,
             idle_notifier,
             idle_inhibit_state,
             idle_inhibitors: Vec::new(),

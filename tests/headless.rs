@@ -415,3 +415,68 @@ fn decorations_are_always_client_side() {
     .unwrap();
     assert_eq!(c.app.decoration_modes, vec![(id, Mode::ClientSide)]);
 }
+
+/// A token from `c` for `surface` (None: a token with no surface).
+fn activation_token(
+    c: &mut quay_test_client::TestClient,
+    surface: Option<&quay_test_client::wayland_client::protocol::wl_surface::WlSurface>,
+) -> String {
+    let token = c
+        .activation
+        .as_ref()
+        .expect("xdg_activation_v1")
+        .get_activation_token(&c.qh, ());
+    if let Some(s) = surface {
+        token.set_surface(s);
+    }
+    token.commit();
+    let id = token.id().protocol_id();
+    c.dispatch_until("the activation token", Duration::from_secs(10), |app| {
+        app.activation_tokens.contains_key(&id)
+    })
+    .unwrap();
+    c.app.activation_tokens[&id].clone()
+}
+
+#[test]
+fn activation_moves_the_focus_only_when_the_focused_client_gives_it() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut a = quay.client();
+    let _ka = a.seat.as_ref().unwrap().get_keyboard(&a.qh, ());
+    let wa = a.window(32, 32, GREEN).unwrap();
+    a.commit_and_wait_frame(&wa.surface).unwrap();
+    let mut b = quay.client();
+    let _kb = b.seat.as_ref().unwrap().get_keyboard(&b.qh, ());
+    let wb = b.window(32, 32, RED).unwrap();
+    b.commit_and_wait_frame(&wb.surface).unwrap();
+    let (ida, idb) = (wa.surface.id().protocol_id(), wb.surface.id().protocol_id());
+    b.dispatch_until("b focused", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(idb, true))
+    })
+    .unwrap();
+
+    // A, not focused, asks to activate itself: refused (focus stealing).
+    let own = activation_token(&mut a, Some(&wa.surface));
+    a.activation.as_ref().unwrap().activate(own, &wa.surface);
+    a.roundtrip().unwrap();
+    b.roundtrip().unwrap();
+    assert_eq!(quay.stat("activations_total"), 0);
+    assert_eq!(
+        b.app.keyboard_focus.last(),
+        Some(&(idb, true)),
+        "b keeps the keyboard"
+    );
+
+    // B, focused, hands its token to A: A is activated.
+    let given = activation_token(&mut b, Some(&wb.surface));
+    a.activation.as_ref().unwrap().activate(given, &wa.surface);
+    a.dispatch_until("a focused", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(ida, true))
+    })
+    .unwrap();
+    assert_eq!(quay.stat("activations_total"), 1);
+    b.dispatch_until("b unfocused", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(idb, false))
+    })
+    .unwrap();
+}

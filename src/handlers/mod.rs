@@ -1,6 +1,7 @@
 //! smithay `*Handler` impls for [`State`]. Thin by rule: convert the request,
 //! call into `Core` or `Backend`.
 
+mod activation;
 mod budget;
 mod compositor;
 mod decoration;

@@ -151,6 +151,8 @@ pub struct App {
     pub lock_events: Vec<(u32, &'static str)>,
     /// wl_pointer.enter events in order: (surface protocol id, serial).
     pub pointer_enters: Vec<(u32, u32)>,
+    /// xdg_activation_token_v1.done tokens by token object id.
+    pub activation_tokens: HashMap<u32, String>,
     /// zxdg_toplevel_decoration_v1.configure modes by decoration id.
     pub decoration_modes: Vec<(u32, zxdg_toplevel_decoration_v1::Mode)>,
 }
@@ -216,6 +218,8 @@ pub struct TestClient {
     pub cursor_shape: Option<wp_cursor_shape_manager_v1::WpCursorShapeManagerV1>,
     /// zwp_idle_inhibit_manager_v1, when offered.
     pub idle_inhibit: Option<zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1>,
+    /// xdg_activation_v1, when offered.
+    pub activation: Option<xdg_activation_v1::XdgActivationV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -314,6 +318,7 @@ impl TestClient {
             decoration: globals.bind(&qh, 1..=1, ()).ok(),
             cursor_shape: globals.bind(&qh, 1..=1, ()).ok(),
             idle_inhibit: globals.bind(&qh, 1..=1, ()).ok(),
+            activation: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -669,6 +674,22 @@ pub use wayland_protocols::wp::idle_inhibit::zv1::client::{
 };
 wayland_client::delegate_noop!(App: ignore zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1);
 wayland_client::delegate_noop!(App: ignore zwp_idle_inhibitor_v1::ZwpIdleInhibitorV1);
+pub use wayland_protocols::xdg::activation::v1::client::{xdg_activation_token_v1, xdg_activation_v1};
+wayland_client::delegate_noop!(App: ignore xdg_activation_v1::XdgActivationV1);
+impl Dispatch<xdg_activation_token_v1::XdgActivationTokenV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        token: &xdg_activation_token_v1::XdgActivationTokenV1,
+        event: xdg_activation_token_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_activation_token_v1::Event::Done { token: t } = event {
+            app.activation_tokens.insert(token.id().protocol_id(), t);
+        }
+    }
+}
 impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for App {
     fn event(
         app: &mut Self,
