@@ -4,23 +4,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Image, Quay, SMALL_CONFIG};
 use quay_test_client::wayland_client::{protocol::wl_shm, Proxy};
-
-/// Screenshots until `ok` holds (headless shows a change at its next
-/// frame tick), 30 s at most; the last one.
-fn shot_until(quay: &Quay, ok: impl Fn(&Image) -> bool) -> Image {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let shot = quay.screenshot();
-        if ok(&shot) || Instant::now() > deadline {
-            return shot;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 const GREEN: [u8; 4] = [0, 0xff, 0, 0xff];
 const RED: [u8; 4] = [0xff, 0, 0, 0xff];
@@ -42,7 +29,7 @@ fn a_client_cursor_surface_is_drawn_at_the_pointer() {
     .unwrap();
     let serial = c.app.pointer_enters.last().unwrap().1;
     // Until the client sets one, the theme's default arrow is there.
-    let shot = shot_until(&quay, |s| s.count_not(48, 38, 16, 16, GREEN) > 0);
+    let shot = quay.screenshot_until(|s| s.count_not(48, 38, 16, 16, GREEN) > 0);
     assert!(
         shot.count_not(48, 38, 16, 16, GREEN) > 0,
         "the default arrow before the client's cursor"
@@ -56,7 +43,7 @@ fn a_client_cursor_surface_is_drawn_at_the_pointer() {
     cursor.commit();
     pointer.set_cursor(serial, Some(&cursor), 1, 1);
     c.roundtrip().unwrap();
-    let shot = shot_until(&quay, |s| s.count_not(49, 39, 4, 4, RED) == 0);
+    let shot = quay.screenshot_until(|s| s.count_not(49, 39, 4, 4, RED) == 0);
     assert_eq!(
         shot.count_not(49, 39, 4, 4, RED),
         0,
@@ -70,14 +57,14 @@ fn a_client_cursor_surface_is_drawn_at_the_pointer() {
 
     // It follows the pointer.
     quay.msg(&["pointer", "120", "100"]);
-    let shot = shot_until(&quay, |s| s.count_not(119, 99, 4, 4, RED) == 0);
+    let shot = quay.screenshot_until(|s| s.count_not(119, 99, 4, 4, RED) == 0);
     assert_eq!(shot.count_not(119, 99, 4, 4, RED), 0, "moved to (119, 99)");
     assert_eq!(shot.count_not(49, 39, 4, 4, GREEN), 0, "gone from its old place");
 
     // Hidden: nothing drawn.
     pointer.set_cursor(serial, None, 0, 0);
     c.roundtrip().unwrap();
-    let shot = shot_until(&quay, |s| s.count_not(119, 99, 4, 4, GREEN) == 0);
+    let shot = quay.screenshot_until(|s| s.count_not(119, 99, 4, 4, GREEN) == 0);
     assert_eq!(shot.count_not(119, 99, 4, 4, GREEN), 0, "hidden");
 }
 
@@ -94,13 +81,13 @@ fn the_theme_draws_the_default_cursor_and_named_shapes() {
     let quay = Quay::start(SMALL_CONFIG);
     let background = common::BACKGROUND;
     // No pointer motion yet: no cursor anywhere.
-    let shot = shot_until(&quay, |s| s.count_not(0, 0, s.width, s.height, background) == 0);
+    let shot = quay.screenshot_until(|s| s.count_not(0, 0, s.width, s.height, background) == 0);
     assert_eq!(shot.count_not(0, 0, shot.width, shot.height, background), 0);
 
     // Over the background the theme's default arrow is drawn, hotspot at
     // the pointer (Adwaita's arrow: its tip is the hotspot).
     quay.msg(&["pointer", "300", "200"]);
-    let arrow = shot_until(&quay, |s| s.count_not(296, 196, 40, 40, background) > 0);
+    let arrow = quay.screenshot_until(|s| s.count_not(296, 196, 40, 40, background) > 0);
     let drawn = arrow.count_not(296, 196, 40, 40, background);
     assert!(drawn > 20, "the arrow's pixels near the pointer: {drawn}");
     assert_eq!(
@@ -121,7 +108,7 @@ fn the_theme_draws_the_default_cursor_and_named_shapes() {
     })
     .unwrap();
     let serial = c.app.pointer_enters.last().unwrap().1;
-    let shot = shot_until(&quay, |s| s.count_not(80, 60, 40, 40, GREEN) > 0);
+    let shot = quay.screenshot_until(|s| s.count_not(80, 60, 40, 40, GREEN) > 0);
     let default_there = crop(&shot, 80, 60, 40, 40);
     assert!(
         shot.count_not(80, 60, 40, 40, GREEN) > 20,
@@ -138,7 +125,7 @@ fn the_theme_draws_the_default_cursor_and_named_shapes() {
         quay_test_client::wp_cursor_shape_device_v1::Shape::Crosshair,
     );
     c.roundtrip().unwrap();
-    let cross = shot_until(&quay, |s| crop(s, 80, 60, 40, 40) != default_there);
+    let cross = quay.screenshot_until(|s| crop(s, 80, 60, 40, 40) != default_there);
     assert_ne!(
         crop(&cross, 80, 60, 40, 40),
         default_there,

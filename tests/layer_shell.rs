@@ -4,21 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{require, Image, Quay, BACKGROUND, SMALL_CONFIG};
-
-/// Screenshots until `ok` holds for one (30 s at most); the last one.
-fn shot_until(quay: &Quay, ok: impl Fn(&Image) -> bool) -> Image {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let shot = quay.screenshot();
-        if ok(&shot) || Instant::now() > deadline {
-            return shot;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{require, Quay, BACKGROUND, SMALL_CONFIG};
 
 #[test]
 fn swaybg_paints_the_background_under_windows() {
@@ -26,7 +12,7 @@ fn swaybg_paints_the_background_under_windows() {
     let quay = Quay::start(SMALL_CONFIG);
     const COLOUR: [u8; 4] = [0x33, 0x66, 0x99, 0xff];
     let mut bg = quay.spawn_client(&swaybg, &["-c", "#336699"], &[("WAYLAND_DEBUG", "client")]);
-    let shot = shot_until(&quay, |s| s.count_not(0, 0, s.width, s.height, COLOUR) == 0);
+    let shot = quay.screenshot_until(|s| s.count_not(0, 0, s.width, s.height, COLOUR) == 0);
     assert!(bg.is_running(), "swaybg died");
     assert_eq!(
         shot.count_not(0, 0, shot.width, shot.height, COLOUR),
@@ -38,7 +24,7 @@ fn swaybg_paints_the_background_under_windows() {
     let mut c = quay.client();
     let w = c.window(64, 48, 0xff00ff00).unwrap();
     c.commit_and_wait_frame(&w.surface).unwrap();
-    let shot = shot_until(&quay, |s| s.pixel(10, 10) == [0, 0xff, 0, 0xff]);
+    let shot = quay.screenshot_until(|s| s.pixel(10, 10) == [0, 0xff, 0, 0xff]);
     assert_eq!(
         shot.pixel(10, 10),
         [0, 0xff, 0, 0xff],
@@ -54,7 +40,7 @@ fn swaybg_paints_the_background_under_windows() {
         "swaybg got its layer surface configured:\n{}",
         out.stderr
     );
-    let shot = shot_until(&quay, |s| s.pixel(200, 200) == BACKGROUND);
+    let shot = quay.screenshot_until(|s| s.pixel(200, 200) == BACKGROUND);
     assert_eq!(shot.pixel(200, 200), BACKGROUND);
     assert_eq!(shot.pixel(10, 10), [0, 0xff, 0, 0xff]);
 }

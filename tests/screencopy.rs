@@ -24,16 +24,8 @@ const BLUE_RGBA: [u8; 4] = [0x20, 0x40, 0xc0, 0xff];
 
 /// Decode grim's PNG into (width, height, RGBA).
 fn read_png(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
-    let decoder = png::Decoder::new(std::fs::File::open(path).expect("grim wrote a PNG"));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("PNG data");
-    let bpp = info.color_type.samples();
-    let mut rgba = Vec::with_capacity((info.width * info.height * 4) as usize);
-    for px in buf[..info.buffer_size()].chunks_exact(bpp) {
-        rgba.extend_from_slice(&[px[0], px[1], px[2], if bpp == 4 { px[3] } else { 0xff }]);
-    }
-    (info.width, info.height, rgba)
+    let img = common::Image::load_rgb_or_rgba(path);
+    (img.width, img.height, img.rgba)
 }
 
 fn pixel(img: &(u32, u32, Vec<u8>), x: u32, y: u32) -> [u8; 4] {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{require, Image, Quay, SMALL_CONFIG};
 use quay_test_client::{ext_session_lock_v1, wayland_client::Proxy};
@@ -15,18 +15,6 @@ const LOCKED: [u8; 4] = [0, 0, 0, 0xff];
 
 fn all_of(s: &Image, colour: [u8; 4]) -> bool {
     s.count_not(0, 0, s.width, s.height, colour) == 0
-}
-
-/// Screenshots until `ok` holds for one (30 s at most); the last one.
-fn shot_until(quay: &Quay, ok: impl Fn(&Image) -> bool) -> Image {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let shot = quay.screenshot();
-        if ok(&shot) || Instant::now() > deadline {
-            return shot;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn grim_shot(quay: &Quay) -> Image {
@@ -39,21 +27,7 @@ fn grim_shot(quay: &Quay) -> Image {
         .status()
         .expect("grim runs");
     assert!(status.success(), "grim failed: {status}");
-    // grim writes RGB; Image is RGBA.
-    let decoder = png::Decoder::new(std::fs::File::open(&path).expect("grim wrote a PNG"));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("PNG data");
-    let bpp = info.color_type.samples();
-    let mut rgba = Vec::with_capacity((info.width * info.height * 4) as usize);
-    for px in buf[..info.buffer_size()].chunks_exact(bpp) {
-        rgba.extend_from_slice(&[px[0], px[1], px[2], if bpp == 4 { px[3] } else { 0xff }]);
-    }
-    Image {
-        width: info.width,
-        height: info.height,
-        rgba,
-    }
+    Image::load_rgb_or_rgba(&path)
 }
 
 #[test]
@@ -65,7 +39,7 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
     let w = c.window(64, 48, 0xff00ff00).unwrap();
     c.commit_and_wait_frame(&w.surface).unwrap();
     let wid = w.surface.id().protocol_id();
-    let shot = shot_until(&quay, |s| s.pixel(10, 10) == GREEN);
+    let shot = quay.screenshot_until(|s| s.pixel(10, 10) == GREEN);
     assert_eq!(shot.pixel(10, 10), GREEN);
     c.dispatch_until("keyboard enter", Duration::from_secs(10), |app| {
         app.keyboard_focus.last() == Some(&(wid, true))
@@ -75,7 +49,7 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
     // swaylock -c: a lock surface of that colour on the output.
     const FIRST: [u8; 4] = [0x33, 0x66, 0x99, 0xff];
     let locker = quay.spawn_client(&swaylock, &["-c", "336699"], &[("WAYLAND_DEBUG", "client")]);
-    let shot = shot_until(&quay, |s| all_of(s, FIRST));
+    let shot = quay.screenshot_until(|s| all_of(s, FIRST));
     assert!(
         all_of(&shot, FIRST),
         "every pixel is the lock's: {:?}",
@@ -123,7 +97,7 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
         "{}",
         out.stderr
     );
-    let shot = shot_until(&quay, |s| all_of(s, LOCKED));
+    let shot = quay.screenshot_until(|s| all_of(s, LOCKED));
     assert!(
         all_of(&shot, LOCKED),
         "locked colour after the locker died: {:?}",
@@ -150,7 +124,7 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
     // A new locker takes over.
     const SECOND: [u8; 4] = [0xaa, 0x55, 0x00, 0xff];
     let second = quay.spawn_client(&swaylock, &["-c", "aa5500"], &[]);
-    let shot = shot_until(&quay, |s| all_of(s, SECOND));
+    let shot = quay.screenshot_until(|s| all_of(s, SECOND));
     assert!(
         all_of(&shot, SECOND),
         "the second locker's colour: {:?}",
@@ -160,7 +134,7 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
     let out = second.stop();
     assert!(out.survived, "swaylock ran until stopped");
     assert!(
-        all_of(&shot_until(&quay, |s| all_of(s, LOCKED)), LOCKED),
+        all_of(&quay.screenshot_until(|s| all_of(s, LOCKED)), LOCKED),
         "still locked"
     );
 }

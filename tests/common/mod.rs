@@ -184,6 +184,20 @@ impl Quay {
         Image::load(&path)
     }
 
+    /// Screenshots until `ok` holds for one (a change shows at the
+    /// output's next frame), 30 s at most; the last one either way, for
+    /// the caller's assertion.
+    pub fn screenshot_until(&self, ok: impl Fn(&Image) -> bool) -> Image {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let shot = self.screenshot();
+            if ok(&shot) || Instant::now() > deadline {
+                return shot;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Start a real client program against this Quay, output captured.
     pub fn spawn_client(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> RunningClient {
         let name = program.file_name().unwrap().to_string_lossy().into_owned();
@@ -311,6 +325,24 @@ impl Image {
             width: info.width,
             height: info.height,
             rgba: buf,
+        }
+    }
+
+    /// A PNG written by another program (grim writes RGB), as RGBA.
+    pub fn load_rgb_or_rgba(path: &Path) -> Image {
+        let decoder = png::Decoder::new(std::fs::File::open(path).expect("the PNG exists"));
+        let mut reader = decoder.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("png data");
+        let bpp = info.color_type.samples();
+        let mut rgba = Vec::with_capacity((info.width * info.height * 4) as usize);
+        for px in buf[..info.buffer_size()].chunks_exact(bpp) {
+            rgba.extend_from_slice(&[px[0], px[1], px[2], if bpp == 4 { px[3] } else { 0xff }]);
+        }
+        Image {
+            width: info.width,
+            height: info.height,
+            rgba,
         }
     }
 
