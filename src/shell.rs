@@ -40,6 +40,16 @@ impl Core {
         geo.loc + Point::from((k as i32 * CASCADE_STEP, k as i32 * CASCADE_STEP))
     }
 
+    /// The wl_surface of the topmost live toplevel, other than `except`:
+    /// where the keyboard goes when its focus goes away.
+    pub fn topmost_toplevel(&self, except: Option<&WlSurface>) -> Option<WlSurface> {
+        self.space
+            .elements()
+            .rev()
+            .filter_map(|w| w.toplevel().map(|t| t.wl_surface().clone()))
+            .find(|s| Some(s) != except && s.is_alive())
+    }
+
     pub fn place_new_window(&mut self, window: Window) {
         let pos = self.cascade_position(self.placed_windows);
         self.placed_windows += 1;
@@ -186,13 +196,7 @@ impl crate::State {
                     let next = if state.core.lock.is_locked() {
                         state.core.lock.any_surface().filter(|s| s != &gone)
                     } else {
-                        state
-                            .core
-                            .space
-                            .elements()
-                            .rev()
-                            .filter_map(|w| w.toplevel().map(|t| t.wl_surface().clone()))
-                            .find(|s| s != &gone && s.is_alive())
+                        state.core.topmost_toplevel(Some(&gone))
                     };
                     keyboard.set_focus(state, next, SERIAL_COUNTER.next_serial());
                 }

@@ -75,12 +75,7 @@ impl SessionLockHandler for State {
     fn unlock(&mut self) {
         info!("session unlocked");
         self.core.lock = LockState::Unlocked;
-        let top = self
-            .core
-            .space
-            .elements()
-            .next_back()
-            .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+        let top = self.core.topmost_toplevel(None);
         if let Some(keyboard) = self.core.seat.get_keyboard() {
             keyboard.set_focus(self, top, SERIAL_COUNTER.next_serial());
         }
