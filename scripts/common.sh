@@ -4,11 +4,13 @@
 # Build: smithay's backends link these.
 BUILD_PKGS="pkg-config libwayland-dev libxkbcommon-dev libpixman-1-dev libudev-dev libinput-dev
 libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
-# Run: Mesa's EGL/GLES (llvmpipe when there is no GPU) for the winit backend, and a
-# cursor theme (Adwaita; [cursor] theme = "default" follows it on Debian).
-RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme"
+# Run: Mesa's EGL/GLES (llvmpipe when there is no GPU) for the winit backend, a
+# cursor theme (Adwaita; [cursor] theme = "default" follows it on Debian),
+# Xwayland for X11 applications and foot, the shipped terminal binding.
+RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme xwayland foot"
 # Test: real clients (weston's, grim) and a real X server.
-TEST_PKGS="weston wayland-utils xvfb x11-apps grim wl-clipboard swaybg swaylock swayidle"
+TEST_PKGS="weston wayland-utils xvfb x11-apps x11-utils grim wl-clipboard swaybg swaylock swayidle
+wev"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 

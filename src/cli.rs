@@ -72,6 +72,16 @@ pub enum Msg {
     Evict,
     /// Move the pointer to X Y (headless backend only, for tests).
     Pointer { x: f64, y: f64 },
+    /// Press the keys with these evdev codes in order, then release them
+    /// in reverse (`quay msg key 125 28` is Super+Return; headless backend
+    /// only, for tests). Goes through the same path as a keyboard's keys:
+    /// bindings, then the focused client.
+    Key {
+        #[arg(required = true)]
+        codes: Vec<u32>,
+    },
+    /// Read the config file again now (as the reload-config binding does).
+    Reload,
 }
 
 /// `$XDG_CONFIG_HOME/quay/config.toml`, or `~/.config/quay/config.toml`.

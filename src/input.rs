@@ -7,7 +7,7 @@ use smithay::{
         KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent, PointerMotionEvent,
     },
     input::{
-        keyboard::FilterResult,
+        keyboard::{FilterResult, Keycode},
         pointer::{AxisFrame, ButtonEvent, MotionEvent},
     },
     reexports::wayland_server::protocol::wl_surface::WlSurface,
@@ -47,7 +47,71 @@ impl Core {
     }
 }
 
+/// What the keyboard path keeps from a client.
+enum Intercepted {
+    /// Ctrl+Alt+F<n>: switch to VT n.
+    Vt(i32),
+    /// A key binding's action.
+    Action(quay_config::Action),
+    /// The release of a key whose press was not the client's.
+    Release,
+}
+
 impl State {
+    /// A key went down or up: a binding or a VT switch takes it, else the
+    /// focused client gets it. Every backend's keyboard, and `quay msg key`
+    /// on headless, comes through here.
+    ///
+    /// A key whose press was taken is remembered until its release, which
+    /// is taken too: the client never sees half of a key stroke. Bindings
+    /// are off while the session is locked; the VT switch is not.
+    pub fn key(&mut self, keycode: Keycode, key_state: KeyState, time: u32) {
+        let Some(keyboard) = self.core.seat.get_keyboard() else {
+            return;
+        };
+        let code = keycode.raw();
+        let taken = keyboard.input::<Intercepted, _>(
+            self,
+            keycode,
+            key_state,
+            SERIAL_COUNTER.next_serial(),
+            time,
+            |state, mods, handle| {
+                if key_state == KeyState::Released {
+                    return if state.core.suppressed_keys.remove(&code) {
+                        FilterResult::Intercept(Intercepted::Release)
+                    } else {
+                        FilterResult::Forward
+                    };
+                }
+                // Ctrl+Alt+F<n> arrives as the keysym XF86Switch_VT_<n>.
+                let sym = handle.modified_sym().raw();
+                if (XF86_SWITCH_VT_1..=XF86_SWITCH_VT_12).contains(&sym) {
+                    state.core.suppressed_keys.insert(code);
+                    return FilterResult::Intercept(Intercepted::Vt((sym - XF86_SWITCH_VT_1 + 1) as i32));
+                }
+                if state.core.lock.is_locked() {
+                    return FilterResult::Forward;
+                }
+                let Some(sym) = handle.raw_latin_sym_or_raw_current_sym() else {
+                    return FilterResult::Forward;
+                };
+                match crate::bindings::find(&state.core.bindings, mods, sym) {
+                    Some(binding) => {
+                        state.core.suppressed_keys.insert(code);
+                        FilterResult::Intercept(Intercepted::Action(binding.action.clone()))
+                    }
+                    None => FilterResult::Forward,
+                }
+            },
+        );
+        match taken {
+            Some(Intercepted::Vt(vt)) => self.backend.change_vt(vt),
+            Some(Intercepted::Action(action)) => self.run_action(&action),
+            Some(Intercepted::Release) | None => {}
+        }
+    }
+
     /// Move the pointer to `pos` (global logical) and focus what is under it.
     pub fn pointer_motion_to(&mut self, pos: Point<f64, Logical>, time: u32) {
         let Some(pointer) = self.core.seat.get_pointer() else {
@@ -72,29 +136,7 @@ impl State {
         self.core.input_activity();
         match event {
             InputEvent::Keyboard { event } => {
-                let Some(keyboard) = self.core.seat.get_keyboard() else {
-                    return;
-                };
-                // Ctrl+Alt+F<n> arrives as the keysym XF86Switch_VT_<n>: the
-                // session switches VT (udev backend); never forwarded.
-                let vt = keyboard.input::<i32, _>(
-                    self,
-                    event.key_code(),
-                    event.state(),
-                    SERIAL_COUNTER.next_serial(),
-                    event.time_msec(),
-                    |_, _, handle| {
-                        let sym = handle.modified_sym().raw();
-                        if (XF86_SWITCH_VT_1..=XF86_SWITCH_VT_12).contains(&sym) {
-                            FilterResult::Intercept((sym - XF86_SWITCH_VT_1 + 1) as i32)
-                        } else {
-                            FilterResult::Forward
-                        }
-                    },
-                );
-                if let (Some(vt), KeyState::Pressed) = (vt, event.state()) {
-                    self.backend.change_vt(vt);
-                }
+                self.key(event.key_code(), event.state(), event.time_msec());
             }
             InputEvent::PointerMotion { event } => {
                 let Some(pointer) = self.core.seat.get_pointer() else {
@@ -137,7 +179,13 @@ impl State {
                     match hit {
                         Some(window) => {
                             self.core.space.raise_element(&window, true);
-                            let focus = window.toplevel().map(|t| t.wl_surface().clone());
+                            if let Some(x11) = window.x11_surface() {
+                                let _ = x11.set_activated(true);
+                                if let Some(wm) = self.core.xwayland.wm.as_mut() {
+                                    let _ = wm.raise_window(x11);
+                                }
+                            }
+                            let focus = self.core.window_wl_surface(&window);
                             keyboard.set_focus(self, focus, serial);
                         }
                         None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),

@@ -37,6 +37,11 @@ pub enum Request {
     /// Move the pointer to (x, y), global logical coordinates (headless only:
     /// tests have no input device).
     Pointer { x: f64, y: f64 },
+    /// Press keys (evdev codes) in order and release them in reverse
+    /// (headless only).
+    Key { codes: Vec<u32> },
+    /// Read the config file again.
+    Reload,
 }
 
 pub type Reply = Result<serde_json::Value, String>;
@@ -210,6 +215,35 @@ impl State {
                 self.pointer_motion_to((x, y).into(), time);
                 let focus = self.core.seat.get_pointer().and_then(|p| p.current_focus());
                 Ok(serde_json::json!({ "x": x, "y": y, "focus": focus.map(|s| s.id().protocol_id()) }))
+            }
+            Request::Key { codes } => {
+                if self.backend.headless().is_none() {
+                    return Err("keys over IPC are for the headless backend only".into());
+                }
+                // evdev codes are 0..=KEY_MAX (0x2ff); xkb's are 8 more.
+                if codes.is_empty() || codes.len() > 16 || codes.iter().any(|&c| c > 0x2ff) {
+                    return Err(format!("not a key chord: {codes:?}"));
+                }
+                let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                let key = |c: u32| smithay::input::keyboard::Keycode::new(c + 8);
+                use smithay::backend::input::KeyState;
+                for &c in &codes {
+                    self.key(key(c), KeyState::Pressed, time);
+                }
+                for &c in codes.iter().rev() {
+                    self.key(key(c), KeyState::Released, time);
+                }
+                let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+                Ok(serde_json::json!({ "codes": codes, "focus": focus.map(|s| s.id().protocol_id()) }))
+            }
+            Request::Reload => {
+                let before = self.core.stats.config_reloads_total;
+                self.reload_config();
+                if self.core.stats.config_reloads_total > before {
+                    Ok(serde_json::json!({ "reloaded": true }))
+                } else {
+                    Err("the config was not reloaded: see Quay's log".into())
+                }
             }
             Request::Stats => {
                 let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;

@@ -70,6 +70,9 @@
 //!   fds and buffer bytes (a client past it is disconnected, nobody else).
 //! - [`listen`]: accepting connections; running out of fds pauses the
 //!   listener instead of ending the event loop.
+//! - [`bindings`], [`actions`]: key bindings from the config, what they
+//!   do, and reloading the config when its file changes.
+//! - [`xwayland`]: X11 applications (Xwayland and smithay's `X11Wm`).
 //! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats,
 //!   evict).
 //! - [`backends`] (top-level `backends/`): headless, winit and udev
@@ -81,8 +84,10 @@
 #[path = "../protocols/mod.rs"]
 pub mod protocols;
 
+pub mod actions;
 #[path = "../backends/mod.rs"]
 pub mod backends;
+pub mod bindings;
 pub mod buffer;
 pub mod cli;
 pub mod cursor;
@@ -97,5 +102,6 @@ pub mod shell;
 pub mod spawn;
 pub mod state;
 pub mod sync;
+pub mod xwayland;
 
 pub use state::{Core, State};

@@ -60,7 +60,15 @@ fn validate(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .or_else(default_config_path)
         .context("no config path given and neither XDG_CONFIG_HOME nor HOME is set")?;
     match Config::load(&path) {
-        Ok(_) => {
+        Ok(config) => {
+            // Key names are xkbcommon's to judge.
+            let (_, errors) = quay::bindings::compile(&config);
+            if !errors.is_empty() {
+                for e in errors {
+                    eprintln!("quay: {}: {e}", path.display());
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             println!("{}: OK", path.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -74,33 +82,40 @@ fn validate(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 /// An explicit `--config` must load; the default path is written on first
 /// run, and if it is broken Quay starts on built-in defaults with a warning
 /// (a typo must not lock a user out of their session).
-fn load_config(explicit: Option<&PathBuf>) -> anyhow::Result<Config> {
+/// Also the file to watch for changes, if there is one.
+fn load_config(explicit: Option<&PathBuf>) -> anyhow::Result<(Config, Option<PathBuf>)> {
     if let Some(path) = explicit {
-        return Config::load(path).map_err(|err| {
+        let config = Config::load(path).map_err(|err| {
             print_config_error(&err, path);
             anyhow::anyhow!("invalid config {}", path.display())
-        });
+        })?;
+        return Ok((config, Some(path.clone())));
     }
     let Some(path) = default_config_path() else {
         warn!("neither XDG_CONFIG_HOME nor HOME is set; using the built-in config");
-        return Ok(Config::default());
+        return Ok((Config::default(), None));
     };
+    let config = load_default_path(&path)?;
+    Ok((config, Some(path)))
+}
+
+fn load_default_path(path: &std::path::Path) -> anyhow::Result<Config> {
     if !path.exists() {
         let written = path
             .parent()
             .map(std::fs::create_dir_all)
             .transpose()
-            .and_then(|_| std::fs::write(&path, DEFAULT_CONFIG));
+            .and_then(|_| std::fs::write(path, DEFAULT_CONFIG));
         match written {
             Ok(()) => info!(path = %path.display(), "wrote the default config"),
             Err(e) => warn!(path = %path.display(), "cannot write the default config: {e}"),
         }
         return Ok(Config::default());
     }
-    match Config::load(&path) {
+    match Config::load(path) {
         Ok(c) => Ok(c),
         Err(err) => {
-            print_config_error(&err, &path);
+            print_config_error(&err, path);
             warn!("using the built-in config until {} is fixed", path.display());
             Ok(Config::default())
         }
@@ -112,7 +127,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         bail!("XDG_RUNTIME_DIR is not set; Quay puts its wayland and IPC sockets there");
     }
-    let config = load_config(cli.config.as_ref())?;
+    let (config, config_path) = load_config(cli.config.as_ref())?;
 
     // Before any fd is opened: clients' fds count against this limit.
     let nofile = quay::limits::raise_nofile();
@@ -127,6 +142,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         cli.socket.as_deref(),
         nofile,
     )?;
+    core.config_watch = config_path.map(quay::actions::ConfigWatch::new);
+    quay::actions::watch_config(&core);
 
     let choice = cli
         .renderer
@@ -167,6 +184,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         "Quay is running; clients connect with WAYLAND_DISPLAY={}",
         core.socket_name.to_string_lossy()
     );
+    quay::xwayland::start(&mut core);
     quay::spawn::run_startup(&core);
     let mut state = State { backend, core };
     event_loop
@@ -196,6 +214,8 @@ fn message(socket: Option<&str>, msg: &Msg) -> anyhow::Result<ExitCode> {
         Msg::Stats => Request::Stats,
         Msg::Evict => Request::Evict,
         Msg::Pointer { x, y } => Request::Pointer { x: *x, y: *y },
+        Msg::Key { codes } => Request::Key { codes: codes.clone() },
+        Msg::Reload => Request::Reload,
         Msg::Screenshot { path, output } => Request::Screenshot {
             path: std::path::absolute(path).context("resolving the screenshot path")?,
             output: output.clone(),

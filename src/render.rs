@@ -12,7 +12,9 @@ use smithay::{
         damage::{Error as DamageError, OutputDamageTracker, RenderOutputResult},
         element::memory::MemoryRenderBufferRenderElement,
         element::{
-            default_primary_scanout_output_compare, surface::WaylandSurfaceRenderElement, RenderElementStates,
+            default_primary_scanout_output_compare,
+            surface::{render_elements_from_surface_tree, WaylandSurfaceRenderElement},
+            Kind, RenderElementStates,
         },
         ImportAll, ImportMem, Renderer, Texture,
     },
@@ -22,7 +24,8 @@ use smithay::{
     },
     output::Output,
     reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
-    utils::Monotonic,
+    reexports::wayland_server::protocol::wl_surface::WlSurface,
+    utils::{Monotonic, Rectangle},
     wayland::presentation::Refresh,
 };
 
@@ -78,12 +81,51 @@ where
         }
     };
     layer(&mut elements, true, renderer);
-    elements.extend(
-        core.space
-            .render_elements_for_region(renderer, &geo, scale, 1.0)
+    // The space's windows, topmost first, as `Space::render_elements_for_region`
+    // draws them (smithay-0.7.0 src/desktop/space/mod.rs:395), but an X11
+    // window from the wl_surface Quay found for it (`Core::x11_wl_surface`):
+    // smithay draws one only once it paired the two itself.
+    for window in core.space.elements().rev() {
+        let Some(loc) = core.space.element_location(window) else {
+            continue;
+        };
+        if let Some(x11) = window.x11_surface() {
+            let Some(wl) = core.x11_wl_surface(x11) else {
+                continue;
+            };
+            if !geo.overlaps(Rectangle::new(loc, x11.geometry().size)) {
+                continue;
+            }
+            elements.extend(
+                render_elements_from_surface_tree::<R, WaylandSurfaceRenderElement<R>>(
+                    renderer,
+                    &wl,
+                    (loc - geo.loc).to_physical_precise_round(scale),
+                    Scale::from(scale),
+                    1.0,
+                    Kind::Unspecified,
+                )
+                .into_iter()
+                .map(OverlayElement::Surface),
+            );
+            continue;
+        }
+        if !core.space.element_bbox(window).is_some_and(|b| geo.overlaps(b)) {
+            continue;
+        }
+        let at = loc - window.geometry().loc - geo.loc;
+        elements.extend(
+            AsRenderElements::<R>::render_elements::<WaylandSurfaceRenderElement<R>>(
+                window,
+                renderer,
+                at.to_physical_precise_round(scale),
+                Scale::from(scale),
+                1.0,
+            )
             .into_iter()
             .map(OverlayElement::Surface),
-    );
+        );
+    }
     layer(&mut elements, false, renderer);
     elements
 }
@@ -258,6 +300,32 @@ pub fn after_render(
 
     for window in core.space.elements() {
         window.send_frame(
+            output,
+            time,
+            Some(OFFSCREEN_FRAME_THROTTLE),
+            surface_primary_scanout_output,
+        );
+    }
+    // X11 windows whose surface smithay has not paired (render above).
+    let x11: Vec<WlSurface> = core
+        .space
+        .elements()
+        .filter_map(|w| w.x11_surface())
+        .filter(|x| x.wl_surface().is_none())
+        .filter_map(|x| core.x11_wl_surface(x))
+        .collect();
+    for wl in &x11 {
+        smithay::desktop::utils::with_surfaces_surface_tree(wl, |surface, data| {
+            update_surface_primary_scanout_output(
+                surface,
+                output,
+                data,
+                states,
+                default_primary_scanout_output_compare,
+            );
+        });
+        smithay::desktop::utils::send_frames_surface_tree(
+            wl,
             output,
             time,
             Some(OFFSCREEN_FRAME_THROTTLE),

@@ -4,7 +4,9 @@
 //! output (32 px down and right of the previous one, wrapping within the
 //! output's top-left quarter) and activated. Its size is the client's
 //! choice: the initial configure carries no size. A toplevel that asks for
-//! fullscreen is moved to the output's origin and told the output's size.
+//! fullscreen is moved to the output's origin and told the output's size;
+//! one maximized fills what layer-shell panels leave of its output. Both
+//! remember where the window was and put it back when they end.
 
 use smithay::{
     desktop::{find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window},
@@ -50,9 +52,15 @@ impl Core {
             .find(|s| Some(s) != except && s.is_alive())
     }
 
-    pub fn place_new_window(&mut self, window: Window) {
+    /// Where the next new window goes (Wayland and X11 alike).
+    pub fn next_window_position(&mut self) -> Point<i32, Logical> {
         let pos = self.cascade_position(self.placed_windows);
         self.placed_windows += 1;
+        pos
+    }
+
+    pub fn place_new_window(&mut self, window: Window) {
+        let pos = self.next_window_position();
         window.set_activated(true);
         self.space.map_element(window.clone(), pos, true);
         // Keyboard focus follows the newest window.
@@ -90,6 +98,7 @@ impl Core {
             state.size = Some(geo.size);
             state.fullscreen_output = wl_output;
         });
+        self.remember_location(toplevel);
         if let Some(window) = self.window_for_surface(toplevel.wl_surface()).cloned() {
             self.space.map_element(window, geo.loc, true);
         }
@@ -99,11 +108,93 @@ impl Core {
     }
 
     pub fn unfullscreen(&mut self, toplevel: &ToplevelSurface) {
-        toplevel.with_pending_state(|state| {
+        let maximized = toplevel.with_pending_state(|state| {
             state.states.unset(xdg_toplevel::State::Fullscreen);
             state.size = None;
             state.fullscreen_output = None;
+            state.states.contains(xdg_toplevel::State::Maximized)
         });
+        if maximized {
+            // Back to maximized, which keeps the place to restore.
+            self.maximize(toplevel);
+            return;
+        }
+        self.restore_location(toplevel);
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    /// The output a toplevel is on (the first one it overlaps), or the
+    /// first output.
+    fn output_of_toplevel(&self, toplevel: &ToplevelSurface) -> Option<Output> {
+        self.window_for_surface(toplevel.wl_surface())
+            .and_then(|w| self.space.outputs_for_element(w).into_iter().next())
+            .or_else(|| self.space.outputs().next().cloned())
+    }
+
+    /// Remember where a window was before it was maximized or made
+    /// fullscreen (once: maximized then fullscreen restores to the first).
+    fn remember_location(&mut self, toplevel: &ToplevelSurface) {
+        let surface = toplevel.wl_surface().clone();
+        if let Some(loc) = self
+            .window_for_surface(&surface)
+            .and_then(|w| self.space.element_location(w))
+        {
+            self.restore_locations.entry(surface).or_insert(loc);
+        }
+    }
+
+    fn restore_location(&mut self, toplevel: &ToplevelSurface) {
+        let Some(loc) = self.restore_locations.remove(toplevel.wl_surface()) else {
+            return;
+        };
+        if let Some(window) = self.window_for_surface(toplevel.wl_surface()).cloned() {
+            self.space.map_element(window, loc, false);
+        }
+    }
+
+    /// Maximize a toplevel on its output: it fills the area layer-shell
+    /// panels leave (their exclusive zones), and is told that size.
+    pub fn maximize(&mut self, toplevel: &ToplevelSurface) {
+        let Some(output) = self.output_of_toplevel(toplevel) else {
+            return;
+        };
+        let Some(geo) = self.space.output_geometry(&output) else {
+            return;
+        };
+        let zone = smithay::desktop::layer_map_for_output(&output).non_exclusive_zone();
+        let area = smithay::utils::Rectangle::new(geo.loc + zone.loc, zone.size);
+        let fullscreen = toplevel.with_pending_state(|state| {
+            state.states.set(xdg_toplevel::State::Maximized);
+            state.states.contains(xdg_toplevel::State::Fullscreen)
+        });
+        if fullscreen {
+            // Fullscreen wins; unfullscreen comes back here.
+            return;
+        }
+        toplevel.with_pending_state(|state| state.size = Some(area.size));
+        self.remember_location(toplevel);
+        if let Some(window) = self.window_for_surface(toplevel.wl_surface()).cloned() {
+            self.space.map_element(window, area.loc, true);
+        }
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    pub fn unmaximize(&mut self, toplevel: &ToplevelSurface) {
+        let fullscreen = toplevel.with_pending_state(|state| {
+            state.states.unset(xdg_toplevel::State::Maximized);
+            let fullscreen = state.states.contains(xdg_toplevel::State::Fullscreen);
+            if !fullscreen {
+                state.size = None;
+            }
+            fullscreen
+        });
+        if !fullscreen {
+            self.restore_location(toplevel);
+        }
         if toplevel.is_initial_configure_sent() {
             toplevel.send_pending_configure();
         }

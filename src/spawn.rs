@@ -1,6 +1,7 @@
-//! Starting programs: `startup` commands now, key bindings later. Each
-//! command runs through `sh -c` with this Quay's `WAYLAND_DISPLAY` and
-//! `QUAY_SOCKET`, the fd limit Quay was started with
+//! Starting programs: `startup` commands and `spawn` bindings. Each
+//! command runs through `sh -c` with this Quay's `WAYLAND_DISPLAY`,
+//! `QUAY_SOCKET` and Xwayland's `DISPLAY` (none when Xwayland is not
+//! running), the fd limit Quay was started with
 //! ([`crate::limits::restore_nofile_for_child`]), stdin from /dev/null, and
 //! its own process group, so a terminal's Ctrl+C to Quay is not its. A
 //! thread per child reaps it and logs how it ended, so no zombies stay.
@@ -22,6 +23,10 @@ pub fn spawn(core: &Core, command: &str) {
     if let Some(ipc) = core.ipc.as_ref() {
         cmd.env("QUAY_SOCKET", &ipc.path);
     }
+    match core.xwayland.display {
+        Some(n) => cmd.env("DISPLAY", format!(":{n}")),
+        None => cmd.env_remove("DISPLAY"),
+    };
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     crate::limits::restore_nofile_for_child(&mut cmd);
     match cmd.spawn() {

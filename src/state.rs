@@ -25,7 +25,7 @@ use smithay::{
             Display, DisplayHandle, ListeningSocket,
         },
     },
-    utils::{Clock, Logical, Monotonic, Point},
+    utils::{Clock, Logical, Monotonic, Point, Rectangle},
     wayland::{
         compositor::{CompositorClientState, CompositorState},
         dmabuf::{DmabufGlobal, DmabufState},
@@ -78,6 +78,12 @@ pub struct Stats {
     pub activations_total: u64,
     /// Times the session was locked (`ext_session_lock_v1`).
     pub session_locks_total: u64,
+    /// Key bindings whose action ran.
+    pub bindings_run_total: u64,
+    /// Config files read again (a change on disk or the reload binding),
+    /// and those that did not parse (the running config was kept).
+    pub config_reloads_total: u64,
+    pub config_reload_errors_total: u64,
     /// dma-bufs answered `failed` after an import attempt, by reason
     /// (`dmabuf_failed_<reason>_total`; `buffer::error`).
     #[serde(flatten)]
@@ -89,6 +95,13 @@ pub struct Core {
     pub loop_handle: LoopHandle<'static, State>,
     pub loop_signal: LoopSignal,
     pub config: quay_config::Config,
+    /// The config file, polled for changes; `None` on the built-in config.
+    pub config_watch: Option<crate::actions::ConfigWatch>,
+    /// `[bindings]`, resolved to keysyms.
+    pub bindings: Vec<crate::bindings::Binding>,
+    /// Keys whose press a binding or the VT switch took: their release is
+    /// not the client's either.
+    pub suppressed_keys: std::collections::HashSet<u32>,
     /// The wayland socket's name under `$XDG_RUNTIME_DIR`.
     pub socket_name: OsString,
     /// The presentation clock: every timestamp Quay sends is on this clock.
@@ -115,6 +128,8 @@ pub struct Core {
     pub seat: Seat<State>,
     /// How many toplevels were placed so far (the cascade position).
     pub placed_windows: usize,
+    /// Where maximized and fullscreen windows were before.
+    pub restore_locations: std::collections::HashMap<WlSurface, Point<i32, Logical>>,
     /// Which xdg_surface has which role object (`handlers/xdg_shell.rs`).
     pub xdg_roles: crate::handlers::xdg_shell::XdgRoles,
 
@@ -171,6 +186,12 @@ pub struct Core {
     pub layer_shell_state: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
     /// The clipboard and primary selection, and data control over both.
     pub selection: crate::handlers::selection::SelectionStates,
+    /// Xwayland and its window manager (`crate::xwayland`).
+    pub xwayland: crate::xwayland::XwaylandState,
+    /// `xwayland_shell_v1`, which only Xwayland may bind.
+    pub xwayland_shell_state: smithay::wayland::xwayland_shell::XWaylandShellState,
+    /// `wp_fractional_scale_manager_v1`.
+    pub fractional_scale_state: smithay::wayland::fractional_scale::FractionalScaleManagerState,
 }
 
 impl Core {
@@ -199,10 +220,21 @@ impl Core {
 
         let mut seat_state = SeatState::new();
         let mut seat = seat_state.new_wl_seat(&dh, "seat0");
-        // xkb's default keymap (from XKB_DEFAULT_* or "us"); a broken keymap
-        // is a user problem, not a reason to run without a keyboard.
-        if let Err(err) = seat.add_keyboard(Default::default(), 600, 25) {
-            warn!("no keyboard on seat0: {err:?}");
+        // The config's keymap; one xkbcommon cannot build is a user
+        // problem, not a reason to run without a keyboard: xkb's default
+        // (XKB_DEFAULT_* or "us") then.
+        let k = &config.keyboard;
+        let (delay, rate) = (k.repeat_delay_ms.0 as i32, k.repeat_rate.0 as i32);
+        if let Err(err) = seat.add_keyboard(crate::actions::xkb_config(k), delay, rate) {
+            warn!(
+                layout = k.layout,
+                variant = k.variant,
+                options = k.options,
+                "keymap failed ({err:?}); using xkbcommon's default"
+            );
+            if let Err(err) = seat.add_keyboard(Default::default(), delay, rate) {
+                warn!("no keyboard on seat0: {err:?}");
+            }
         }
         seat.add_pointer();
 
@@ -256,7 +288,16 @@ impl Core {
         let idle_notifier = smithay::wayland::idle_notify::IdleNotifierState::new(&dh, loop_handle.clone());
         let idle_inhibit_state = smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<State>(&dh);
         let activation_state = smithay::wayland::xdg_activation::XdgActivationState::new::<State>(&dh);
+        let fractional_scale_state =
+            smithay::wayland::fractional_scale::FractionalScaleManagerState::new::<State>(&dh);
+        let xwayland_shell_state = smithay::wayland::xwayland_shell::XWaylandShellState::new::<State>(&dh);
         Ok(Core {
+            xwayland: Default::default(),
+            xwayland_shell_state,
+            fractional_scale_state,
+            config_watch: None,
+            bindings: crate::bindings::compile_logged(&config),
+            suppressed_keys: Default::default(),
             activation_state,
             idle_notifier,
             idle_inhibit_state,
@@ -298,6 +339,7 @@ impl Core {
             popups: PopupManager::default(),
             seat,
             placed_windows: 0,
+            restore_locations: Default::default(),
             xdg_roles: Default::default(),
             ipc: None,
             stats: Stats::default(),
@@ -327,11 +369,11 @@ impl Core {
         }
     }
 
-    /// The toplevel window whose root surface is `surface`.
+    /// The window (xdg toplevel or X11) whose root surface is `surface`.
     pub fn window_for_surface(&self, surface: &WlSurface) -> Option<&Window> {
         self.space
             .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+            .find(|w| smithay::wayland::seat::WaylandFocus::wl_surface(*w).is_some_and(|s| *s == *surface))
     }
 
     /// The surface under a point in global logical coordinates, for input.
@@ -343,11 +385,35 @@ impl Core {
             let lock = self.lock.surface_for(output)?;
             return Some((lock.wl_surface().clone(), origin));
         }
-        self.space.element_under(pos).and_then(|(window, location)| {
-            window
-                .surface_under(pos - location.to_f64(), WindowSurfaceType::ALL)
-                .map(|(s, p)| (s, (p + location).to_f64()))
-        })
+        // Topmost first, as `Space::element_under` looks
+        // (smithay-0.7.0 src/desktop/space/mod.rs), but an X11 window whose
+        // surface Quay found itself (`Core::x11_wl_surface`) by its
+        // geometry: smithay has no surface to test for it.
+        for window in self.space.elements().rev() {
+            let Some(loc) = self.space.element_location(window) else {
+                continue;
+            };
+            if let Some(x11) = window.x11_surface().filter(|x| x.wl_surface().is_none()) {
+                if !Rectangle::new(loc, x11.geometry().size).to_f64().contains(pos) {
+                    continue;
+                }
+                let wl = self.x11_wl_surface(x11)?;
+                return smithay::desktop::utils::under_from_surface_tree(
+                    &wl,
+                    pos,
+                    loc,
+                    WindowSurfaceType::ALL,
+                )
+                .map(|(s, p)| (s, p.to_f64()));
+            }
+            let render_loc = (loc - window.geometry().loc).to_f64();
+            if smithay::desktop::space::SpaceElement::is_in_input_region(window, &(pos - render_loc)) {
+                return window
+                    .surface_under(pos - render_loc, WindowSurfaceType::ALL)
+                    .map(|(s, p)| (s, p.to_f64() + render_loc));
+            }
+        }
+        None
     }
 
     /// Work after every event-loop dispatch: forget dead windows and popups

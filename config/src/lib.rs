@@ -77,6 +77,229 @@ pub struct Config {
     pub render: Render,
     #[serde(default)]
     pub cursor: Cursor,
+    #[serde(default)]
+    pub keyboard: Keyboard,
+    #[serde(default)]
+    pub xwayland: Xwayland,
+    /// Key bindings as the file gives them; [`Config::bindings`] merges
+    /// them over the shipped defaults.
+    #[serde(default = "default_bindings")]
+    pub bindings: Bindings,
+}
+
+/// The keyboard (`[keyboard]`): an XKB keymap by RMLVO names, and repeat.
+/// Empty strings take xkbcommon's defaults (`XKB_DEFAULT_LAYOUT`, ..., or
+/// "us").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keyboard {
+    #[serde(default)]
+    pub layout: String,
+    #[serde(default)]
+    pub variant: String,
+    #[serde(default)]
+    pub options: String,
+    #[serde(default)]
+    pub model: String,
+    /// Repeated keys per second once repeat starts.
+    #[serde(default = "default_repeat_rate")]
+    pub repeat_rate: RepeatRate,
+    /// How long a key is held before it repeats.
+    #[serde(default = "default_repeat_delay_ms")]
+    pub repeat_delay_ms: Millis,
+}
+
+impl Default for Keyboard {
+    fn default() -> Self {
+        Config::default().keyboard
+    }
+}
+fn default_repeat_rate() -> RepeatRate {
+    Keyboard::default().repeat_rate
+}
+fn default_repeat_delay_ms() -> Millis {
+    Keyboard::default().repeat_delay_ms
+}
+
+/// X11 applications (`[xwayland]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Xwayland {
+    /// Start Xwayland with Quay (when it is installed) and give its
+    /// `DISPLAY` to the commands Quay starts.
+    #[serde(default = "default_xwayland_enabled")]
+    pub enabled: bool,
+}
+
+impl Default for Xwayland {
+    fn default() -> Self {
+        Config::default().xwayland
+    }
+}
+fn default_xwayland_enabled() -> bool {
+    Xwayland::default().enabled
+}
+
+/// Key repeats per second, 1..=1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct RepeatRate(pub u32);
+
+impl TryFrom<i64> for RepeatRate {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (1..=1000).contains(&v) {
+            Ok(RepeatRate(v as u32))
+        } else {
+            Err(format!(
+                "{v} is not a valid repeat rate: expected 1..=1000 per second"
+            ))
+        }
+    }
+}
+
+/// Modifiers of a key binding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mods {
+    pub logo: bool,
+    pub ctrl: bool,
+    pub alt: bool,
+    pub shift: bool,
+}
+
+/// A key combination as written in `[bindings]`: modifiers and one key,
+/// joined by `+` (`"Super+Shift+Q"`). The key is an XKB keysym name
+/// (`Return`, `q`, `F1`, `XF86AudioMute`), matched on the layout's
+/// unshifted, latin level, so `Super+Shift+Q` is the Q key with Shift
+/// whichever layout is active. The name is checked against xkbcommon by
+/// Quay itself (`quay validate` too); here it is only normalised.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyCombo {
+    pub mods: Mods,
+    /// A keysym name; one letter is lower-cased.
+    pub key: String,
+}
+
+impl std::str::FromStr for KeyCombo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut mods = Mods::default();
+        let mut parts: Vec<&str> = s.split('+').map(str::trim).collect();
+        let key = parts.pop().filter(|k| !k.is_empty()).ok_or_else(|| {
+            format!("{s:?} is not a key binding: expected modifiers and a key, e.g. \"Super+Return\"")
+        })?;
+        for m in parts {
+            let flag = match m.to_ascii_lowercase().as_str() {
+                "super" | "logo" | "mod4" | "win" => &mut mods.logo,
+                "ctrl" | "control" => &mut mods.ctrl,
+                "alt" | "mod1" => &mut mods.alt,
+                "shift" => &mut mods.shift,
+                _ => {
+                    return Err(format!(
+                        "{m:?} in {s:?} is not a modifier: expected Super, Ctrl, Alt or Shift"
+                    ))
+                }
+            };
+            if std::mem::replace(flag, true) {
+                return Err(format!("{m:?} appears twice in {s:?}"));
+            }
+        }
+        let key = if key.chars().count() == 1 {
+            key.to_lowercase()
+        } else {
+            key.to_owned()
+        };
+        Ok(KeyCombo { mods, key })
+    }
+}
+
+impl fmt::Display for KeyCombo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (on, name) in [
+            (self.mods.logo, "Super+"),
+            (self.mods.ctrl, "Ctrl+"),
+            (self.mods.alt, "Alt+"),
+            (self.mods.shift, "Shift+"),
+        ] {
+            if on {
+                f.write_str(name)?;
+            }
+        }
+        f.write_str(&self.key)
+    }
+}
+
+/// What a key binding does.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Action {
+    /// `"spawn COMMAND"`: run a shell command line, as `startup` does.
+    Spawn(String),
+    /// `"close"`: ask the focused window to close.
+    Close,
+    /// `"fullscreen"`: toggle the focused window's fullscreen.
+    Fullscreen,
+    /// `"maximize"`: toggle the focused window's maximized state.
+    Maximize,
+    /// `"focus-next"`: focus and raise the next window.
+    FocusNext,
+    /// `"reload-config"`: read the config file again now.
+    ReloadConfig,
+    /// `"quit"`: end Quay (and with it the session).
+    Quit,
+    /// `"none"`: the key does nothing (removes a shipped binding).
+    None,
+}
+
+impl TryFrom<String> for Action {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (verb, rest) = s.trim().split_once(char::is_whitespace).unwrap_or((s.trim(), ""));
+        let rest = rest.trim();
+        let action = match verb {
+            "spawn" if !rest.is_empty() => Action::Spawn(rest.to_owned()),
+            "spawn" => return Err("\"spawn\" needs a command: \"spawn foot\"".into()),
+            "close" => Action::Close,
+            "fullscreen" => Action::Fullscreen,
+            "maximize" => Action::Maximize,
+            "focus-next" => Action::FocusNext,
+            "reload-config" => Action::ReloadConfig,
+            "quit" => Action::Quit,
+            "none" => Action::None,
+            _ => {
+                return Err(format!(
+                    "{s:?} is not an action: expected \"spawn COMMAND\", close, fullscreen, maximize, \
+                     focus-next, reload-config, quit or none"
+                ))
+            }
+        };
+        if !matches!(action, Action::Spawn(_)) && !rest.is_empty() {
+            return Err(format!("{verb:?} takes no argument (in {s:?})"));
+        }
+        Ok(action)
+    }
+}
+
+/// `[bindings]`: `"Super+Return" = "spawn foot"`, one line per binding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bindings(pub std::collections::BTreeMap<KeyCombo, Action>);
+
+impl<'de> Deserialize<'de> for Bindings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = std::collections::BTreeMap::<String, Action>::deserialize(d)?;
+        let mut out = std::collections::BTreeMap::new();
+        for (combo, action) in raw {
+            let combo: KeyCombo = combo.parse().map_err(serde::de::Error::custom)?;
+            if out.insert(combo.clone(), action).is_some() {
+                return Err(serde::de::Error::custom(format!("{combo} is bound twice")));
+            }
+        }
+        Ok(Bindings(out))
+    }
+}
+
+fn default_bindings() -> Bindings {
+    Config::default().bindings
 }
 
 /// The pointer's own cursor (`[cursor]`): where no client set one, and for
@@ -489,6 +712,15 @@ impl Default for Winit {
 }
 
 impl Config {
+    /// The bindings in effect: the shipped ones, with this file's over
+    /// them (a file's `[bindings]` adds to and overrides the defaults;
+    /// `"none"` removes one).
+    pub fn bindings(&self) -> Vec<(KeyCombo, Action)> {
+        let mut all = Config::default().bindings.0;
+        all.extend(self.bindings.0.iter().map(|(k, a)| (k.clone(), a.clone())));
+        all.into_iter().filter(|(_, a)| *a != Action::None).collect()
+    }
+
     /// Parse a configuration from text. `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -606,6 +838,57 @@ mod tests {
     fn empty_output_list_rejected() {
         let e = Config::parse("[headless]\noutput = []\n", "t").unwrap_err();
         assert!(e.to_string().contains("at least one"), "{e}");
+    }
+
+    #[test]
+    fn keyboard_and_bindings() {
+        let d = Config::default();
+        assert_eq!(
+            (d.keyboard.repeat_rate.0, d.keyboard.repeat_delay_ms.0),
+            (25, 600)
+        );
+        assert_eq!(d.keyboard.layout, "");
+        let b = d.bindings();
+        let find = |s: &str| {
+            let k: KeyCombo = s.parse().unwrap();
+            b.iter().find(|(c, _)| *c == k).map(|(_, a)| a.clone())
+        };
+        assert_eq!(find("Super+Return"), Some(Action::Spawn("foot".into())));
+        assert_eq!(find("super+shift+q"), Some(Action::Close));
+        assert_eq!(find("Super+Shift+E"), Some(Action::Quit));
+
+        let c = Config::parse(
+            "[keyboard]\nlayout = \"de\"\nrepeat_rate = 40\n[bindings]\n\"Super+Return\" = \"spawn weston-terminal\"\n\"Super+Shift+E\" = \"none\"\n\"Ctrl+Alt+t\" = \"spawn foot\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((c.keyboard.layout.as_str(), c.keyboard.repeat_rate.0), ("de", 40));
+        assert_eq!(c.keyboard.repeat_delay_ms.0, 600);
+        let b = c.bindings();
+        let find = |s: &str| {
+            let k: KeyCombo = s.parse().unwrap();
+            b.iter().find(|(c, _)| *c == k).map(|(_, a)| a.clone())
+        };
+        assert_eq!(
+            find("Super+Return"),
+            Some(Action::Spawn("weston-terminal".into()))
+        );
+        assert_eq!(find("Super+Shift+E"), None, "\"none\" removes a default");
+        assert_eq!(find("Super+Shift+Q"), Some(Action::Close), "other defaults stay");
+        assert_eq!(find("Alt+Ctrl+T"), Some(Action::Spawn("foot".into())));
+
+        for bad in [
+            "[bindings]\n\"Hyper+x\" = \"close\"\n",
+            "[bindings]\n\"Super+\" = \"close\"\n",
+            "[bindings]\n\"Super+Super+x\" = \"close\"\n",
+            "[bindings]\n\"Super+x\" = \"explode\"\n",
+            "[bindings]\n\"Super+x\" = \"spawn\"\n",
+            "[bindings]\n\"Super+x\" = \"close now\"\n",
+            "[bindings]\n\"Super+x\" = \"close\"\n\"super+X\" = \"quit\"\n",
+            "[keyboard]\nrepeat_rate = 0\n",
+        ] {
+            assert!(Config::parse(bad, "t").is_err(), "{bad}");
+        }
     }
 
     /// Every TOML snippet in the README must parse: the docs cannot rot.

@@ -21,11 +21,16 @@ impl CompositorHandler for State {
     }
 
     fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
-        // Every client is inserted with `ClientState` (state.rs); a client
-        // without it would be a bug in Quay, not client input.
+        // Every client is inserted with `ClientState` (state.rs), but
+        // Xwayland, whom smithay inserts with its own data
+        // (smithay-0.7.0 src/xwayland/xserver.rs:207); another would be a
+        // bug in Quay, not client input.
+        if let Some(x) = client.get_data::<smithay::xwayland::XWaylandClientData>() {
+            return &x.compositor_state;
+        }
         &client
             .get_data::<ClientState>()
-            .expect("every client is inserted with ClientState")
+            .expect("every client is inserted with ClientState or XWaylandClientData")
             .compositor_state
     }
 

@@ -7,6 +7,7 @@ mod compositor;
 mod decoration;
 mod dmabuf;
 mod export_dmabuf;
+mod fractional_scale;
 mod idle;
 pub mod layer_shell;
 mod screencopy;

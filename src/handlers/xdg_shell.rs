@@ -59,6 +59,7 @@ impl XdgShellHandler for State {
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        self.core.restore_locations.remove(surface.wl_surface());
         if let Some(window) = self.core.window_for_surface(surface.wl_surface()).cloned() {
             self.core.space.unmap_elem(&window);
         }
@@ -111,6 +112,14 @@ impl XdgShellHandler for State {
 
     fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
         self.core.unfullscreen(&surface);
+    }
+
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        self.core.maximize(&surface);
+    }
+
+    fn unmaximize_request(&mut self, surface: ToplevelSurface) {
+        self.core.unmaximize(&surface);
     }
 
     fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {

@@ -19,9 +19,12 @@ use quay_test_client::TestClient;
 
 pub const SOCKET: &str = "wayland-quay-test";
 
-/// A small output keeps pixman fast in debug builds.
+/// A small output keeps pixman fast in debug builds. No Xwayland: one per
+/// test Quay would only cost CPU (tests/xwayland.rs starts it).
 pub const SMALL_CONFIG: &str = r##"
 background = "#102030"
+[xwayland]
+enabled = false
 [[headless.output]]
 name = "HEADLESS-1"
 width = 640

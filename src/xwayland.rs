@@ -1,0 +1,325 @@
+//! X11 applications through Xwayland and smithay's window manager
+//! (`X11Wm`).
+//!
+//! Quay starts one `Xwayland -rootless` when it starts (`[xwayland]
+//! enabled`, and the binary on `PATH`); its display's sockets are bound
+//! before it runs, so `DISPLAY` is known at once and given to `startup`
+//! and spawned commands, and an X client that connects before Xwayland is
+//! ready waits in the socket's backlog. X11 toplevels are mapped in the
+//! same `Space` as Wayland ones (smithay's `Window::new_x11_window`),
+//! placed, focused and drawn like them; override-redirect windows (menus,
+//! tooltips) go where they ask. Xwayland connects as a Wayland client
+//! smithay inserts with its own client data (`XWaylandClientData`), which
+//! is trusted: it has no budget and sees no privileged global.
+
+use std::{process::Stdio, time::Duration};
+
+use smithay::{
+    desktop::Window,
+    reexports::calloop::timer::{TimeoutAction, Timer},
+    reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
+    utils::{Logical, Rectangle, SERIAL_COUNTER},
+    wayland::{
+        selection::SelectionTarget,
+        xwayland_shell::{XWaylandShellHandler, XWaylandShellState},
+    },
+    xwayland::{
+        xwm::{Reorder, ResizeEdge, XwmId},
+        X11Surface, X11Wm, XWayland, XWaylandEvent, XwmHandler,
+    },
+};
+use tracing::{debug, info, warn};
+
+use crate::{state::Core, State};
+
+/// Xwayland and its window manager, once started.
+#[derive(Debug, Default)]
+pub struct XwaylandState {
+    /// The X display number (`DISPLAY=:N`), from the moment Xwayland is
+    /// spawned until it exits.
+    pub display: Option<u32>,
+    pub wm: Option<X11Wm>,
+    /// Xwayland's own Wayland connection.
+    pub client: Option<smithay::reexports::wayland_server::Client>,
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(program).is_file())
+}
+
+/// Start Xwayland if the config wants it and it is installed.
+pub fn start(core: &mut Core) {
+    if !core.config.xwayland.enabled {
+        info!("Xwayland is off ([xwayland] enabled = false)");
+        return;
+    }
+    if !on_path("Xwayland") {
+        warn!("Xwayland is not installed (apt-get install xwayland): X11 applications will not run");
+        return;
+    }
+    let spawned = XWayland::spawn(
+        &core.display_handle,
+        None,
+        std::env::var("WAYLAND_DEBUG")
+            .ok()
+            .map(|v| ("WAYLAND_DEBUG".to_owned(), v)),
+        true,
+        Stdio::null(),
+        Stdio::inherit(),
+        |_| (),
+    );
+    let (xwayland, client) = match spawned {
+        Ok(x) => x,
+        Err(e) => {
+            warn!("cannot start Xwayland: {e}");
+            return;
+        }
+    };
+    let number = xwayland.display_number();
+    core.xwayland.client = Some(client.clone());
+    let res = core
+        .loop_handle
+        .insert_source(xwayland, move |event, _, state| match event {
+            XWaylandEvent::Ready { x11_socket, .. } => {
+                match X11Wm::start_wm(state.core.loop_handle.clone(), x11_socket, client.clone()) {
+                    Ok(wm) => {
+                        info!(display = %format_args!(":{number}"), "Xwayland is ready");
+                        state.core.xwayland.wm = Some(wm);
+                    }
+                    Err(e) => warn!("cannot start the X11 window manager: {e}"),
+                }
+            }
+            XWaylandEvent::Error => {
+                warn!("Xwayland exited: X11 applications will not run");
+                state.core.xwayland = XwaylandState::default();
+            }
+        });
+    match res {
+        Ok(_) => {
+            info!(display = %format_args!(":{number}"), "started Xwayland");
+            core.xwayland.display = Some(number);
+        }
+        Err(e) => warn!("cannot watch Xwayland: {e}"),
+    }
+}
+
+impl Core {
+    /// The wl_surface Xwayland draws an X11 window into.
+    ///
+    /// smithay 0.7 pairs the two itself only through `xwayland_shell_v1`
+    /// (Xwayland 23.1 and later). An older Xwayland (Debian bookworm's is
+    /// 22.1) names the surface's protocol id in a `WL_SURFACE_ID` message
+    /// instead, which smithay records and leaves to the compositor to look
+    /// up (smithay-0.7.0 src/xwayland/xwm/mod.rs:2276): Quay looks it up on
+    /// Xwayland's connection, each time it needs it, so a surface that went
+    /// is never used.
+    pub fn x11_wl_surface(&self, x11: &X11Surface) -> Option<WlSurface> {
+        if let Some(wl) = x11.wl_surface() {
+            return Some(wl);
+        }
+        #[allow(deprecated)]
+        let id = x11.wl_surface_id()?;
+        let client = self.xwayland.client.as_ref()?;
+        client
+            .object_from_protocol_id::<WlSurface>(&self.display_handle, id)
+            .ok()
+            .filter(|s| s.is_alive())
+    }
+
+    /// The wl_surface of a window: an xdg toplevel's, or an X11 window's.
+    pub fn window_wl_surface(&self, window: &Window) -> Option<WlSurface> {
+        match window.x11_surface() {
+            Some(x11) => self.x11_wl_surface(x11),
+            None => window.toplevel().map(|t| t.wl_surface().clone()),
+        }
+    }
+
+    /// The space's window for an X11 surface.
+    fn x11_window(&self, surface: &X11Surface) -> Option<Window> {
+        self.space
+            .elements()
+            .find(|w| w.x11_surface() == Some(surface))
+            .cloned()
+    }
+}
+
+impl State {
+    /// Give an X11 window's surface the keyboard (not while locked), from
+    /// the loop: this runs inside Xwayland's requests, and the surface may
+    /// be named only by a message that follows.
+    fn focus_x11(&mut self, x11: X11Surface) {
+        if self.core.lock.is_locked() {
+            return;
+        }
+        let mut tries = 0;
+        let res =
+            self.core
+                .loop_handle
+                .insert_source(Timer::from_duration(Duration::ZERO), move |_, _, state| {
+                    if state.core.lock.is_locked() || state.core.x11_window(&x11).is_none() {
+                        return TimeoutAction::Drop;
+                    }
+                    match (state.core.seat.get_keyboard(), state.core.x11_wl_surface(&x11)) {
+                        (Some(keyboard), Some(wl)) => {
+                            keyboard.set_focus(state, Some(wl), SERIAL_COUNTER.next_serial());
+                            TimeoutAction::Drop
+                        }
+                        // Xwayland has not named the surface yet: look again
+                        // shortly, for two seconds at most.
+                        _ if tries < 40 => {
+                            tries += 1;
+                            TimeoutAction::ToDuration(Duration::from_millis(50))
+                        }
+                        _ => TimeoutAction::Drop,
+                    }
+                });
+        if let Err(e) = res {
+            debug!("cannot focus the X11 window: {e}");
+        }
+    }
+}
+
+impl XwmHandler for State {
+    fn xwm_state(&mut self, _xwm: XwmId) -> &mut X11Wm {
+        // smithay calls this only from the WM's own event source, which
+        // exists only once `wm` is set (and goes with it).
+        self.core
+            .xwayland
+            .wm
+            .as_mut()
+            .expect("the X11 WM calls back only while Quay holds it")
+    }
+
+    fn new_window(&mut self, _xwm: XwmId, _window: X11Surface) {}
+    fn new_override_redirect_window(&mut self, _xwm: XwmId, _window: X11Surface) {}
+
+    fn map_window_request(&mut self, _xwm: XwmId, surface: X11Surface) {
+        if let Err(e) = surface.set_mapped(true) {
+            debug!("X11 map: {e}");
+            return;
+        }
+        let window = Window::new_x11_window(surface.clone());
+        let pos = self.core.next_window_position();
+        let size = surface.geometry().size;
+        if let Err(e) = surface.configure(Rectangle::<i32, Logical>::new(pos, size)) {
+            debug!("X11 configure: {e}");
+        }
+        if let Err(e) = surface.set_activated(true) {
+            debug!("X11 activate: {e}");
+        }
+        self.core.space.map_element(window.clone(), pos, true);
+        if let Some(wm) = self.core.xwayland.wm.as_mut() {
+            if let Err(e) = wm.raise_window(&surface) {
+                debug!("X11 raise: {e}");
+            }
+        }
+        // The keyboard follows the newest window, once it has a
+        // wl_surface: Xwayland names it after the map (`WL_SURFACE_ID`), or
+        // associates it through xwayland_shell (`surface_associated`).
+        self.focus_x11(surface.clone());
+        info!(
+            title = window.x11_surface().map(|s| s.title()),
+            ?pos,
+            "mapped X11 window"
+        );
+    }
+
+    fn mapped_override_redirect_window(&mut self, _xwm: XwmId, surface: X11Surface) {
+        let loc = surface.geometry().loc;
+        self.core
+            .space
+            .map_element(Window::new_x11_window(surface), loc, true);
+    }
+
+    fn unmapped_window(&mut self, _xwm: XwmId, surface: X11Surface) {
+        if let Some(window) = self.core.x11_window(&surface) {
+            self.core.space.unmap_elem(&window);
+        }
+        if !surface.is_override_redirect() {
+            let _ = surface.set_mapped(false);
+        }
+        if let Some(wl) = self.core.x11_wl_surface(&surface) {
+            self.release_focus_of(&wl);
+        }
+    }
+
+    fn destroyed_window(&mut self, _xwm: XwmId, surface: X11Surface) {
+        if let Some(window) = self.core.x11_window(&surface) {
+            self.core.space.unmap_elem(&window);
+        }
+    }
+
+    fn configure_request(
+        &mut self,
+        _xwm: XwmId,
+        surface: X11Surface,
+        x: Option<i32>,
+        y: Option<i32>,
+        w: Option<u32>,
+        h: Option<u32>,
+        _reorder: Option<Reorder>,
+    ) {
+        // A managed window keeps the place Quay gave it; its size is its
+        // own. An unmapped one may also say where it wants to be.
+        let mut geo = surface.geometry();
+        if let Some(w) = w {
+            geo.size.w = w.min(i32::MAX as u32) as i32;
+        }
+        if let Some(h) = h {
+            geo.size.h = h.min(i32::MAX as u32) as i32;
+        }
+        if self.core.x11_window(&surface).is_none() {
+            geo.loc.x = x.unwrap_or(geo.loc.x);
+            geo.loc.y = y.unwrap_or(geo.loc.y);
+        }
+        if let Err(e) = surface.configure(geo) {
+            debug!("X11 configure: {e}");
+        }
+    }
+
+    fn configure_notify(
+        &mut self,
+        _xwm: XwmId,
+        surface: X11Surface,
+        geometry: Rectangle<i32, Logical>,
+        _above: Option<smithay::xwayland::xwm::X11Window>,
+    ) {
+        // Override-redirect windows move themselves.
+        if surface.is_override_redirect() {
+            if let Some(window) = self.core.x11_window(&surface) {
+                self.core.space.map_element(window, geometry.loc, false);
+            }
+        }
+    }
+
+    fn resize_request(&mut self, _xwm: XwmId, _window: X11Surface, _button: u32, _edge: ResizeEdge) {}
+    fn move_request(&mut self, _xwm: XwmId, _window: X11Surface, _button: u32) {}
+
+    fn allow_selection_access(&mut self, _xwm: XwmId, _selection: SelectionTarget) -> bool {
+        // The X11 clipboard is not bridged to Wayland's yet.
+        false
+    }
+
+    fn disconnected(&mut self, _xwm: XwmId) {
+        warn!("the X11 window manager lost its connection to Xwayland");
+        self.core.xwayland.wm = None;
+    }
+}
+
+impl XWaylandShellHandler for State {
+    fn xwayland_shell_state(&mut self) -> &mut XWaylandShellState {
+        &mut self.core.xwayland_shell_state
+    }
+
+    fn surface_associated(&mut self, _xwm: XwmId, wl_surface: WlSurface, surface: X11Surface) {
+        debug!(
+            wl_surface = wl_surface.id().protocol_id(),
+            title = surface.title(),
+            "X11 window has its surface"
+        );
+        if !surface.is_override_redirect() && self.core.x11_window(&surface).is_some() {
+            self.focus_x11(surface);
+        }
+    }
+}
+smithay::delegate_xwayland_shell!(State);

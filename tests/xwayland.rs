@@ -1,0 +1,88 @@
+//! X11 applications: Quay starts Xwayland and hands its `DISPLAY` to
+//! `startup` commands; real X clients (`xwininfo`, `xeyes`) are served,
+//! and an X11 toplevel is mapped and drawn like a Wayland one.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{require, Quay, BACKGROUND};
+
+const CONFIG: &str = r##"
+background = "#102030"
+[[headless.output]]
+name = "HEADLESS-1"
+width = 640
+height = 480
+refresh = 60.0
+"##;
+
+fn wait_for(what: &str, quay: &Quay, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            quay.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn x11_clients_are_served_on_the_display_given_to_startup() {
+    require("Xwayland", "xwayland");
+    let xwininfo = require("xwininfo", "x11-utils");
+    let xeyes = require("xeyes", "x11-apps");
+    let dir = tempfile::tempdir().unwrap();
+    let info = dir.path().join("xwininfo");
+    let config = format!(
+        "startup = [\n  'echo \"DISPLAY=$DISPLAY\" > {info}.tmp; {xwininfo} -root >> {info}.tmp 2>&1; mv {info}.tmp {info}',\n  \
+         'exec {xeyes} -geometry 200x150',\n]\n{CONFIG}",
+        info = info.display(),
+        xwininfo = xwininfo.display(),
+        xeyes = xeyes.display(),
+    );
+    let quay = Quay::start(&config);
+    wait_for("xwininfo's output", &quay, || info.exists());
+    let text = std::fs::read_to_string(&info).unwrap();
+    let display = text.lines().next().unwrap_or_default();
+    assert!(
+        display.starts_with("DISPLAY=:") && display.len() > "DISPLAY=:".len(),
+        "startup commands get Xwayland's DISPLAY: {text}"
+    );
+    // The root window of a rootless Xwayland spans Quay's outputs.
+    assert!(text.contains("(the root window)"), "xwininfo talked to X: {text}");
+    assert!(
+        text.contains("Width: 640") && text.contains("Height: 480"),
+        "Xwayland sees the 640x480 output: {text}"
+    );
+    assert!(
+        quay.log_text().contains("Xwayland is ready"),
+        "{}",
+        quay.log_text()
+    );
+
+    // xeyes' window: mapped in the space as a window, at the first
+    // cascade position (the output's origin), and drawn there.
+    wait_for("xeyes' window", &quay, || quay.stat("windows_live") == 1);
+    let shot = quay.screenshot_until(|s| s.count_not(0, 0, 200, 150, BACKGROUND) > 5000);
+    let covered = shot.count_not(0, 0, 200, 150, BACKGROUND);
+    assert!(covered > 5000, "xeyes drew {covered} of 30000 pixels at (0, 0)");
+    assert_eq!(
+        shot.count_not(300, 250, 300, 200, BACKGROUND),
+        0,
+        "nothing else on the output"
+    );
+    assert!(quay.log_text().contains("mapped X11 window"));
+
+    // Input: the pointer over it is on its surface, the keyboard follows
+    // the newest window; off it, the pointer is on nothing.
+    let over = quay.msg(&["pointer", "100", "70"]);
+    assert!(over["focus"].is_u64(), "pointer focus on xeyes: {over}");
+    wait_for("the keyboard on xeyes", &quay, || {
+        quay.msg(&["key", "44"])["focus"] == over["focus"]
+    });
+    let off = quay.msg(&["pointer", "400", "300"]);
+    assert!(off["focus"].is_null(), "{off}");
+}
