@@ -153,6 +153,7 @@ impl Headless {
             output.change_current_state(Some(mode), Some(Transform::Normal), None, Some((x, 0).into()));
             output.set_preferred(mode);
             core.space.map_output(&output, (x, 0));
+            core.configure_new_output(&output);
             x += w;
 
             let fail =

@@ -419,6 +419,8 @@ impl Udev {
             if let Some(o) = self.outputs.remove(&crtc) {
                 info!(output = o.output.name(), "connector disconnected");
                 core.space.unmap_output(&o.output);
+                core.disabled_outputs.retain(|d| d != &o.output);
+                core.outputs_changed();
                 self.imports()
                     .unpin(&crate::buffer::cache::PinSource::Output(o.output.name()));
                 if let Some(t) = o.redraw_timer {
@@ -503,6 +505,7 @@ impl Udev {
         output.set_preferred(wl_mode);
         output.change_current_state(Some(wl_mode), Some(Transform::Normal), None, Some((x, 0).into()));
         core.space.map_output(&output, (x, 0));
+        core.configure_new_output(&output);
 
         let surface = self.drm.create_surface(crtc, mode, &[info.handle()])?;
         let renderer_formats = with_engine!(&self.renderer, r => Bind::<Dmabuf>::supported_formats(r.as_ref()).unwrap_or_default());

@@ -3,6 +3,7 @@
 
 pub mod explicit_sync;
 pub mod export_dmabuf;
+pub mod output_management;
 pub mod screencopy;
 
 /// Global data that decides which clients see a global (`GlobalDispatch::can_view`):

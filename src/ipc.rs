@@ -176,10 +176,14 @@ impl State {
                     .outputs()
                     .map(|o| {
                         let mode = o.current_mode();
-                        let loc = self.core.space.output_geometry(o).map(|g| (g.loc.x, g.loc.y));
+                        let geo = self.core.space.output_geometry(o);
+                        let loc = geo.map(|g| (g.loc.x, g.loc.y));
                         serde_json::json!({
                             "name": o.name(),
                             "location": loc,
+                            "logical_size": geo.map(|g| (g.size.w, g.size.h)),
+                            "scale": o.current_scale().fractional_scale(),
+                            "transform": format!("{:?}", o.current_transform()),
                             "width": mode.map(|m| m.size.w),
                             "height": mode.map(|m| m.size.h),
                             "refresh_mhz": mode.map(|m| m.refresh),

@@ -72,6 +72,7 @@
 //!   listener instead of ending the event loop.
 //! - [`bindings`], [`actions`]: key bindings from the config, what they
 //!   do, and reloading the config when its file changes.
+//! - [`outputs`]: `[[output]]` and `zwlr_output_manager_v1` (wlr-randr).
 //! - [`xwayland`]: X11 applications (Xwayland and smithay's `X11Wm`).
 //! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats,
 //!   evict).
@@ -97,6 +98,7 @@ pub mod ipc;
 pub mod limits;
 pub mod listen;
 pub mod lock;
+pub mod outputs;
 pub mod render;
 pub mod shell;
 pub mod spawn;

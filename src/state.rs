@@ -78,6 +78,8 @@ pub struct Stats {
     pub activations_total: u64,
     /// Times the session was locked (`ext_session_lock_v1`).
     pub session_locks_total: u64,
+    /// `zwlr_output_configuration_v1`s applied.
+    pub output_configurations_total: u64,
     /// Key bindings whose action ran.
     pub bindings_run_total: u64,
     /// Config files read again (a change on disk or the reload binding),
@@ -190,6 +192,11 @@ pub struct Core {
     pub xwayland: crate::xwayland::XwaylandState,
     /// `xwayland_shell_v1`, which only Xwayland may bind.
     pub xwayland_shell_state: smithay::wayland::xwayland_shell::XWaylandShellState,
+    /// `zwlr_output_manager_v1`.
+    pub output_management: crate::protocols::output_management::OutputManagementState,
+    /// Outputs switched off by `[[output]]` or an output manager: not in
+    /// the space, still Quay's.
+    pub disabled_outputs: Vec<smithay::output::Output>,
     /// `wp_fractional_scale_manager_v1`.
     pub fractional_scale_state: smithay::wayland::fractional_scale::FractionalScaleManagerState,
 }
@@ -291,7 +298,10 @@ impl Core {
         let fractional_scale_state =
             smithay::wayland::fractional_scale::FractionalScaleManagerState::new::<State>(&dh);
         let xwayland_shell_state = smithay::wayland::xwayland_shell::XWaylandShellState::new::<State>(&dh);
+        let output_management = crate::protocols::output_management::OutputManagementState::new(&dh);
         Ok(Core {
+            output_management,
+            disabled_outputs: Vec::new(),
             xwayland: Default::default(),
             xwayland_shell_state,
             fractional_scale_state,

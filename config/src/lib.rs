@@ -81,6 +81,9 @@ pub struct Config {
     pub keyboard: Keyboard,
     #[serde(default)]
     pub xwayland: Xwayland,
+    /// Per-output settings (`[[output]]`), matched by output name.
+    #[serde(default, rename = "output")]
+    pub outputs: Vec<OutputSettings>,
     /// Key bindings as the file gives them; [`Config::bindings`] merges
     /// them over the shipped defaults.
     #[serde(default = "default_bindings")]
@@ -119,6 +122,75 @@ fn default_repeat_rate() -> RepeatRate {
 }
 fn default_repeat_delay_ms() -> Millis {
     Keyboard::default().repeat_delay_ms
+}
+
+/// One `[[output]]`: settings for the output called `name` (as
+/// `quay msg outputs` and `wlr-randr` show it), applied when it appears.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSettings {
+    pub name: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The scale, fractional too (1.5); logical size = mode / scale.
+    #[serde(default)]
+    pub scale: Option<OutputScale>,
+    /// The top-left corner in the global logical space; unset: right of
+    /// the outputs before it.
+    #[serde(default)]
+    pub position: Option<Position>,
+    #[serde(default)]
+    pub transform: Option<OutputTransform>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `position = { x = 1920, y = 0 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Position {
+    pub x: i32,
+    pub y: i32,
+}
+
+/// An output scale, 0.25..=10.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct OutputScale(pub f64);
+
+impl TryFrom<f64> for OutputScale {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        if (0.25..=10.0).contains(&v) {
+            Ok(OutputScale(v))
+        } else {
+            Err(format!("{v} is not a valid scale: expected 0.25..=10"))
+        }
+    }
+}
+
+/// `transform = "normal" | "90" | "180" | "270" | "flipped" |
+/// "flipped-90" | "flipped-180" | "flipped-270"` (wl_output's, counter-clockwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum OutputTransform {
+    #[serde(rename = "normal")]
+    Normal,
+    #[serde(rename = "90")]
+    R90,
+    #[serde(rename = "180")]
+    R180,
+    #[serde(rename = "270")]
+    R270,
+    #[serde(rename = "flipped")]
+    Flipped,
+    #[serde(rename = "flipped-90")]
+    Flipped90,
+    #[serde(rename = "flipped-180")]
+    Flipped180,
+    #[serde(rename = "flipped-270")]
+    Flipped270,
 }
 
 /// X11 applications (`[xwayland]`).
@@ -889,6 +961,27 @@ mod tests {
         ] {
             assert!(Config::parse(bad, "t").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn output_settings() {
+        let c = Config::parse(
+            "[[output]]\nname = \"Virtual-1\"\nscale = 1.5\nposition = { x = 1920, y = 0 }\ntransform = \"90\"\n[[output]]\nname = \"HDMI-A-1\"\nenabled = false\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.outputs.len(), 2);
+        assert_eq!(c.outputs[0].scale, Some(OutputScale(1.5)));
+        assert_eq!(c.outputs[0].position, Some(Position { x: 1920, y: 0 }));
+        assert_eq!(c.outputs[0].transform, Some(OutputTransform::R90));
+        assert!(c.outputs[0].enabled && !c.outputs[1].enabled);
+        assert!(Config::parse("[[output]]\nname = \"A\"\nscale = 0\n", "t").is_err());
+        assert!(Config::parse("[[output]]\nname = \"A\"\ntransform = \"45\"\n", "t").is_err());
+        assert!(
+            Config::parse("[[output]]\nscale = 2\n", "t").is_err(),
+            "name is required"
+        );
+        assert!(Config::default().outputs.is_empty());
     }
 
     /// Every TOML snippet in the README must parse: the docs cannot rot.

@@ -1,0 +1,167 @@
+//! Output configuration: `[[output]]` from the config when an output
+//! appears, and `zwlr_output_manager_v1` (`wlr-randr`, `kanshi`) while
+//! Quay runs. Both end in the same place: an output's scale, transform and
+//! position, and whether it is in the space at all.
+//!
+//! Modes are what the backend gave the output: a configuration that asks
+//! for another mode fails (the client is told `failed`), as does one that
+//! turns every output off or asks for adaptive sync.
+
+use quay_config::OutputTransform;
+use smithay::{
+    desktop::layer_map_for_output,
+    output::{Output, Scale},
+    utils::{Logical, Point, Transform},
+};
+use tracing::info;
+
+use crate::{
+    protocols::output_management::{HeadState, OutputChange},
+    state::Core,
+    State,
+};
+
+fn transform_of(t: OutputTransform) -> Transform {
+    match t {
+        OutputTransform::Normal => Transform::Normal,
+        OutputTransform::R90 => Transform::_90,
+        OutputTransform::R180 => Transform::_180,
+        OutputTransform::R270 => Transform::_270,
+        OutputTransform::Flipped => Transform::Flipped,
+        OutputTransform::Flipped90 => Transform::Flipped90,
+        OutputTransform::Flipped180 => Transform::Flipped180,
+        OutputTransform::Flipped270 => Transform::Flipped270,
+    }
+}
+
+impl Core {
+    /// Every output Quay has, the ones switched off included.
+    fn all_outputs(&self) -> Vec<Output> {
+        let mut all: Vec<Output> = self.space.outputs().cloned().collect();
+        all.extend(self.disabled_outputs.iter().cloned());
+        all
+    }
+
+    /// The heads `zwlr_output_manager_v1` shows.
+    pub fn output_heads(&self) -> Vec<HeadState> {
+        self.all_outputs()
+            .iter()
+            .map(|o| HeadState::of(o, self.space.output_geometry(o).map(|g| g.loc)))
+            .collect()
+    }
+
+    /// The outputs changed (configured, added or gone): tell output
+    /// managers, re-arrange layer surfaces, and tell surfaces their scale.
+    pub fn outputs_changed(&mut self) {
+        for output in self.space.outputs() {
+            layer_map_for_output(output).arrange();
+        }
+        self.send_fractional_scales();
+        let heads = self.output_heads();
+        self.output_management.changed(&self.display_handle, heads);
+    }
+
+    /// Apply the config's `[[output]]` for a new output the backend just
+    /// mapped; `false` when the config switches it off (it is then
+    /// unmapped).
+    pub fn configure_new_output(&mut self, output: &Output) -> bool {
+        let Some(settings) = self
+            .config
+            .outputs
+            .iter()
+            .find(|s| s.name == output.name())
+            .cloned()
+        else {
+            self.outputs_changed();
+            return true;
+        };
+        if !settings.enabled {
+            info!(output = output.name(), "switched off by [[output]]");
+            self.space.unmap_output(output);
+            self.disabled_outputs.push(output.clone());
+            self.outputs_changed();
+            return false;
+        }
+        output.change_current_state(
+            None,
+            settings.transform.map(transform_of),
+            settings.scale.map(|s| Scale::Fractional(s.0)),
+            None,
+        );
+        let loc = settings
+            .position
+            .map(|p| Point::<i32, Logical>::from((p.x, p.y)))
+            .or_else(|| self.space.output_geometry(output).map(|g| g.loc))
+            .unwrap_or_default();
+        self.space.map_output(output, loc);
+        info!(output = output.name(), ?settings, "configured by [[output]]");
+        self.outputs_changed();
+        true
+    }
+}
+
+impl State {
+    /// A `zwlr_output_configuration_v1` to apply (or only test).
+    pub fn apply_output_changes(&mut self, changes: &[OutputChange], test_only: bool) -> Result<(), String> {
+        let outputs = self.core.all_outputs();
+        let mut plan = Vec::new();
+        for change in changes {
+            let output = outputs
+                .iter()
+                .find(|o| o.name() == change.name)
+                .ok_or_else(|| format!("no output {}", change.name))?;
+            let current = output.current_mode();
+            if let Some(mode) = change.mode.filter(|m| Some(*m) != current) {
+                return Err(format!(
+                    "{}: mode {}x{}@{} is not the one it has; Quay does not switch modes",
+                    change.name, mode.size.w, mode.size.h, mode.refresh
+                ));
+            }
+            if let Some((w, h, r)) = change.custom_mode {
+                let same =
+                    current.is_some_and(|m| m.size.w == w && m.size.h == h && (r == 0 || m.refresh == r));
+                if !same {
+                    return Err(format!(
+                        "{}: custom mode {w}x{h}@{r}: Quay does not switch modes",
+                        change.name
+                    ));
+                }
+            }
+            if change.adaptive_sync == Some(true) {
+                return Err(format!("{}: adaptive sync is not supported", change.name));
+            }
+            plan.push((output.clone(), change));
+        }
+        if !plan.iter().any(|(_, c)| c.enabled) {
+            return Err("every output would be off".into());
+        }
+        if test_only {
+            return Ok(());
+        }
+        let core = &mut self.core;
+        for (output, change) in plan {
+            if !change.enabled {
+                if core.space.output_geometry(&output).is_some() {
+                    core.space.unmap_output(&output);
+                    core.disabled_outputs.push(output.clone());
+                }
+                continue;
+            }
+            let was = core.space.output_geometry(&output).map(|g| g.loc);
+            core.disabled_outputs.retain(|o| o != &output);
+            output.change_current_state(None, change.transform, change.scale.map(Scale::Fractional), None);
+            let loc = change.position.or(was).unwrap_or_default();
+            core.space.map_output(&output, loc);
+            info!(
+                output = output.name(),
+                scale = output.current_scale().fractional_scale(),
+                transform = ?output.current_transform(),
+                ?loc,
+                "output configured"
+            );
+        }
+        core.stats.output_configurations_total += 1;
+        core.outputs_changed();
+        Ok(())
+    }
+}

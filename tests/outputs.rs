@@ -1,0 +1,121 @@
+//! Output configuration with Debian's `wlr-randr` (zwlr_output_manager_v1)
+//! and `[[output]]` in the config, checked through what clients see
+//! (`wayland-info`'s xdg_output, wlr-randr's own listing) and the pixels.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{require, Quay, BACKGROUND, SMALL_CONFIG, SOCKET};
+
+const RED: u32 = 0xffff0000;
+const RED_RGBA: [u8; 4] = [0xff, 0, 0, 0xff];
+
+fn run(quay: &Quay, program: &str, package: &str, args: &[&str]) -> Output {
+    let bin = require(program, package);
+    Command::new(bin)
+        .args(args)
+        .env("WAYLAND_DISPLAY", SOCKET)
+        .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
+        .output()
+        .expect("run the client")
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn wlr_randr(quay: &Quay, args: &[&str]) -> Output {
+    run(quay, "wlr-randr", "wlr-randr", args)
+}
+
+/// xdg_output's logical size as wayland-info prints it.
+fn logical_size(quay: &Quay) -> String {
+    let out = text(&run(quay, "wayland-info", "wayland-utils", &[]));
+    out.lines()
+        .find(|l| l.contains("logical_width"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn wlr_randr_lists_the_output_and_scale_2_halves_its_logical_size() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(list.contains("HEADLESS-1"), "{list}");
+    assert!(
+        list.contains("640x480 px, 60.000000 Hz (preferred, current)"),
+        "{list}"
+    );
+    assert!(list.contains("Scale: 1.000000"), "{list}");
+    assert_eq!(logical_size(&quay), "logical_width: 640, logical_height: 480");
+
+    let set = wlr_randr(&quay, &["--output", "HEADLESS-1", "--scale", "2"]);
+    assert!(set.status.success(), "{}", text(&set));
+    assert_eq!(quay.stat("output_configurations_total"), 1);
+    assert!(text(&wlr_randr(&quay, &[])).contains("Scale: 2.000000"));
+    assert_eq!(logical_size(&quay), "logical_width: 320, logical_height: 240");
+    let outputs = quay.msg(&["outputs"]);
+    assert_eq!(outputs[0]["logical_size"], serde_json::json!([320, 240]));
+
+    // A 100x100 buffer-scale-1 window now covers 200x200 pixels (its
+    // edge pixels filtered against the background by the upscale).
+    let mut c = quay.client();
+    let w = c.window(100, 100, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let shot = quay.screenshot_until(|s| s.pixel(198, 198) == RED_RGBA);
+    assert_eq!((shot.width, shot.height), (640, 480), "the mode is unchanged");
+    assert_eq!(shot.count_not(1, 1, 198, 198, RED_RGBA), 0);
+    assert_eq!(shot.pixel(201, 100), BACKGROUND);
+    assert_eq!(shot.pixel(100, 201), BACKGROUND);
+    assert_eq!(shot.pixel(300, 300), BACKGROUND);
+
+    // What Quay cannot do is refused, and nothing changes: a mode it does
+    // not have, every output off.
+    let off = wlr_randr(&quay, &["--output", "HEADLESS-1", "--off"]);
+    assert!(!off.status.success(), "{}", text(&off));
+    let custom = wlr_randr(&quay, &["--output", "HEADLESS-1", "--custom-mode", "800x600"]);
+    assert!(!custom.status.success(), "{}", text(&custom));
+    assert_eq!(quay.stat("output_configurations_total"), 1);
+    assert_eq!(logical_size(&quay), "logical_width: 320, logical_height: 240");
+}
+
+#[test]
+fn config_outputs_are_applied_and_one_of_two_can_be_switched_off() {
+    let config = format!(
+        "{SMALL_CONFIG}[[headless.output]]\nname = \"HEADLESS-2\"\nwidth = 320\nheight = 240\n\
+         [[output]]\nname = \"HEADLESS-2\"\nscale = 1.5\nposition = {{ x = 0, y = 480 }}\n"
+    );
+    let quay = Quay::start(&config);
+    let outputs = quay.msg(&["outputs"]);
+    let second = outputs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "HEADLESS-2")
+        .cloned()
+        .unwrap();
+    assert_eq!(second["scale"], 1.5, "{outputs}");
+    assert_eq!(second["location"], serde_json::json!([0, 480]), "{outputs}");
+    assert_eq!(second["logical_size"], serde_json::json!([214, 160]), "{outputs}");
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(
+        list.contains("Scale: 1.500000") && list.contains("Position: 0,480"),
+        "{list}"
+    );
+
+    let off = wlr_randr(&quay, &["--output", "HEADLESS-2", "--off"]);
+    assert!(off.status.success(), "{}", text(&off));
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(list.contains("Enabled: no"), "{list}");
+    assert_eq!(quay.msg(&["outputs"]).as_array().unwrap().len(), 1);
+    let on = wlr_randr(&quay, &["--output", "HEADLESS-2", "--on", "--pos", "640,0"]);
+    assert!(on.status.success(), "{}", text(&on));
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(
+        !list.contains("Enabled: no") && list.contains("Position: 640,0"),
+        "{list}"
+    );
+}
