@@ -77,9 +77,26 @@ pub enum Msg {
     /// only, for tests). Goes through the same path as a keyboard's keys:
     /// bindings, then the focused client.
     Key {
+        /// Only press them (hold them down).
+        #[arg(long, conflicts_with = "release")]
+        press: bool,
+        /// Only release them, in the order given.
+        #[arg(long)]
+        release: bool,
         #[arg(required = true)]
         codes: Vec<u32>,
     },
+    /// Press and release a pointer button by its evdev code (272 is the
+    /// left button), or only press or release it (headless only).
+    Button {
+        #[arg(long, conflicts_with = "release")]
+        press: bool,
+        #[arg(long)]
+        release: bool,
+        code: u32,
+    },
+    /// The windows, topmost first: title, app id, place and size, focus.
+    Windows,
     /// Read the config file again now (as the reload-config binding does).
     Reload,
 }

@@ -10,13 +10,18 @@ use smithay::{
         keyboard::{FilterResult, Keycode},
         pointer::{AxisFrame, ButtonEvent, MotionEvent},
     },
-    reexports::wayland_server::protocol::wl_surface::WlSurface,
+    reexports::{
+        wayland_protocols::xdg::shell::server::xdg_toplevel, wayland_server::protocol::wl_surface::WlSurface,
+    },
     utils::{Logical, Point, SERIAL_COUNTER},
 };
 
 use crate::{state::Core, State};
 
 const XF86_SWITCH_VT_1: u32 = 0x1008_fe01;
+/// linux/input-event-codes.h
+const BTN_LEFT: u32 = 0x110;
+const BTN_RIGHT: u32 = 0x111;
 const XF86_SWITCH_VT_12: u32 = 0x1008_fe0c;
 
 impl Core {
@@ -112,6 +117,89 @@ impl State {
         }
     }
 
+    /// A pointer button went down or up. A press focuses and raises the
+    /// window under the pointer; Super + left button starts moving it,
+    /// Super + right button resizing it from the nearest corner.
+    pub fn pointer_button(&mut self, button: u32, button_state: ButtonState, time: u32) {
+        let (Some(pointer), Some(keyboard)) = (self.core.seat.get_pointer(), self.core.seat.get_keyboard())
+        else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let mut drag = None;
+        if button_state == ButtonState::Pressed && !pointer.is_grabbed() && !self.core.lock.is_locked() {
+            let location = pointer.current_location();
+            let hit = self
+                .core
+                .space
+                .element_under(location)
+                .map(|(w, _)| w.clone())
+                .or_else(|| {
+                    // An X11 window smithay cannot hit-test (`Core::surface_under`).
+                    let (surface, _) = self.core.surface_under(location)?;
+                    self.core
+                        .space
+                        .elements()
+                        .find(|w| self.core.window_wl_surface(w).as_ref() == Some(&surface))
+                        .cloned()
+                });
+            match hit {
+                Some(window) => {
+                    self.core.space.raise_element(&window, true);
+                    if let Some(x11) = window.x11_surface() {
+                        let _ = x11.set_activated(true);
+                        if let Some(wm) = self.core.xwayland.wm.as_mut() {
+                            let _ = wm.raise_window(x11);
+                        }
+                    }
+                    let focus = self.core.window_wl_surface(&window);
+                    keyboard.set_focus(self, focus, serial);
+                    if keyboard.modifier_state().logo && window.toplevel().is_some() {
+                        drag = Some((window, location));
+                    }
+                }
+                None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),
+            }
+            for window in self.core.space.elements() {
+                if let Some(t) = window.toplevel() {
+                    t.send_pending_configure();
+                }
+            }
+        }
+        if let Some((window, location)) = drag.filter(|_| matches!(button, BTN_LEFT | BTN_RIGHT)) {
+            let start = smithay::input::pointer::GrabStartData {
+                focus: None,
+                button,
+                location,
+            };
+            if button == BTN_LEFT {
+                self.start_move(window, start, serial);
+            } else if let Some(geo) = self.core.space.element_geometry(&window) {
+                let centre = geo.loc.to_f64() + geo.size.to_f64().downscale(2.0).to_point();
+                let edges = match (location.x < centre.x, location.y < centre.y) {
+                    (true, true) => xdg_toplevel::ResizeEdge::TopLeft,
+                    (false, true) => xdg_toplevel::ResizeEdge::TopRight,
+                    (true, false) => xdg_toplevel::ResizeEdge::BottomLeft,
+                    (false, false) => xdg_toplevel::ResizeEdge::BottomRight,
+                };
+                self.start_resize(window, edges, start, serial);
+            }
+        }
+        // With a grab of Quay's, the press goes to the grab, which cleared
+        // the pointer focus: the client sees neither it nor the release
+        // that ends the grab.
+        pointer.button(
+            self,
+            &ButtonEvent {
+                button,
+                state: button_state,
+                serial,
+                time,
+            },
+        );
+        pointer.frame(self);
+    }
+
     /// Move the pointer to `pos` (global logical) and focus what is under it.
     pub fn pointer_motion_to(&mut self, pos: Point<f64, Logical>, time: u32) {
         let Some(pointer) = self.core.seat.get_pointer() else {
@@ -161,51 +249,7 @@ impl State {
                 self.pointer_motion_to(pos, event.time_msec());
             }
             InputEvent::PointerButton { event } => {
-                let (Some(pointer), Some(keyboard)) =
-                    (self.core.seat.get_pointer(), self.core.seat.get_keyboard())
-                else {
-                    return;
-                };
-                let serial = SERIAL_COUNTER.next_serial();
-                if event.state() == ButtonState::Pressed
-                    && !pointer.is_grabbed()
-                    && !self.core.lock.is_locked()
-                {
-                    let hit = self
-                        .core
-                        .space
-                        .element_under(pointer.current_location())
-                        .map(|(w, _)| w.clone());
-                    match hit {
-                        Some(window) => {
-                            self.core.space.raise_element(&window, true);
-                            if let Some(x11) = window.x11_surface() {
-                                let _ = x11.set_activated(true);
-                                if let Some(wm) = self.core.xwayland.wm.as_mut() {
-                                    let _ = wm.raise_window(x11);
-                                }
-                            }
-                            let focus = self.core.window_wl_surface(&window);
-                            keyboard.set_focus(self, focus, serial);
-                        }
-                        None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),
-                    }
-                    for window in self.core.space.elements() {
-                        if let Some(t) = window.toplevel() {
-                            t.send_pending_configure();
-                        }
-                    }
-                }
-                pointer.button(
-                    self,
-                    &ButtonEvent {
-                        button: event.button_code(),
-                        state: event.state(),
-                        serial,
-                        time: event.time_msec(),
-                    },
-                );
-                pointer.frame(self);
+                self.pointer_button(event.button_code(), event.state(), event.time_msec());
             }
             InputEvent::PointerAxis { event } => {
                 let source = event.source();

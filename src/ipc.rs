@@ -38,13 +38,33 @@ pub enum Request {
     /// tests have no input device).
     Pointer { x: f64, y: f64 },
     /// Press keys (evdev codes) in order and release them in reverse
-    /// (headless only).
-    Key { codes: Vec<u32> },
+    /// (headless only); `press` / `release` false leaves that half out.
+    Key {
+        codes: Vec<u32>,
+        #[serde(default = "yes")]
+        press: bool,
+        #[serde(default = "yes")]
+        release: bool,
+    },
+    /// Press and/or release a pointer button (evdev code; headless only).
+    Button {
+        code: u32,
+        #[serde(default = "yes")]
+        press: bool,
+        #[serde(default = "yes")]
+        release: bool,
+    },
+    /// The windows, topmost first.
+    Windows,
     /// Read the config file again.
     Reload,
 }
 
 pub type Reply = Result<serde_json::Value, String>;
+
+fn yes() -> bool {
+    true
+}
 
 /// The IPC socket path for a wayland socket name.
 pub fn socket_path(runtime_dir: &Path, wayland_socket: &str) -> PathBuf {
@@ -220,7 +240,11 @@ impl State {
                 let focus = self.core.seat.get_pointer().and_then(|p| p.current_focus());
                 Ok(serde_json::json!({ "x": x, "y": y, "focus": focus.map(|s| s.id().protocol_id()) }))
             }
-            Request::Key { codes } => {
+            Request::Key {
+                codes,
+                press,
+                release,
+            } => {
                 if self.backend.headless().is_none() {
                     return Err("keys over IPC are for the headless backend only".into());
                 }
@@ -231,14 +255,75 @@ impl State {
                 let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
                 let key = |c: u32| smithay::input::keyboard::Keycode::new(c + 8);
                 use smithay::backend::input::KeyState;
-                for &c in &codes {
-                    self.key(key(c), KeyState::Pressed, time);
+                if press {
+                    for &c in &codes {
+                        self.key(key(c), KeyState::Pressed, time);
+                    }
                 }
-                for &c in codes.iter().rev() {
-                    self.key(key(c), KeyState::Released, time);
+                if release {
+                    let order: Vec<u32> = if press {
+                        codes.iter().rev().copied().collect()
+                    } else {
+                        codes.clone()
+                    };
+                    for c in order {
+                        self.key(key(c), KeyState::Released, time);
+                    }
                 }
                 let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
                 Ok(serde_json::json!({ "codes": codes, "focus": focus.map(|s| s.id().protocol_id()) }))
+            }
+            Request::Button { code, press, release } => {
+                if self.backend.headless().is_none() {
+                    return Err("buttons over IPC are for the headless backend only".into());
+                }
+                // BTN_MISC..=BTN_GEAR_UP (linux/input-event-codes.h).
+                if !(0x100..=0x151).contains(&code) {
+                    return Err(format!("not a button code: {code}"));
+                }
+                use smithay::backend::input::ButtonState;
+                let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                if press {
+                    self.pointer_button(code, ButtonState::Pressed, time);
+                }
+                if release {
+                    self.pointer_button(code, ButtonState::Released, time);
+                }
+                let grabbed = self.core.seat.get_pointer().is_some_and(|p| p.is_grabbed());
+                Ok(serde_json::json!({ "code": code, "grabbed": grabbed }))
+            }
+            Request::Windows => {
+                let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+                let windows: Vec<_> = self
+                    .core
+                    .space
+                    .elements()
+                    .rev()
+                    .map(|w| {
+                        let geo = self.core.space.element_geometry(w);
+                        let wl = self.core.window_wl_surface(w);
+                        let (title, app_id) = match (w.toplevel(), w.x11_surface()) {
+                            (Some(t), _) => smithay::wayland::compositor::with_states(t.wl_surface(), |s| {
+                                s.data_map
+                                    .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
+                                    .and_then(|d| d.lock().ok())
+                                    .map(|d| (d.title.clone(), d.app_id.clone()))
+                                    .unwrap_or_default()
+                            }),
+                            (None, Some(x)) => (Some(x.title()), Some(x.class())),
+                            (None, None) => (None, None),
+                        };
+                        serde_json::json!({
+                            "title": title,
+                            "app_id": app_id,
+                            "x11": w.x11_surface().is_some(),
+                            "location": geo.map(|g| (g.loc.x, g.loc.y)),
+                            "size": geo.map(|g| (g.size.w, g.size.h)),
+                            "focused": wl.is_some() && wl == focus,
+                        })
+                    })
+                    .collect();
+                Ok(serde_json::json!(windows))
             }
             Request::Reload => {
                 let before = self.core.stats.config_reloads_total;

@@ -72,6 +72,7 @@
 //!   listener instead of ending the event loop.
 //! - [`bindings`], [`actions`]: key bindings from the config, what they
 //!   do, and reloading the config when its file changes.
+//! - [`grabs`]: interactive move and resize.
 //! - [`outputs`]: `[[output]]` and `zwlr_output_manager_v1` (wlr-randr).
 //! - [`xwayland`]: X11 applications (Xwayland and smithay's `X11Wm`).
 //! - [`ipc`]: `quay msg` over a Unix socket (screenshot, outputs, stats,
@@ -92,6 +93,7 @@ pub mod bindings;
 pub mod buffer;
 pub mod cli;
 pub mod cursor;
+pub mod grabs;
 pub mod handlers;
 pub mod input;
 pub mod ipc;

@@ -214,7 +214,21 @@ fn message(socket: Option<&str>, msg: &Msg) -> anyhow::Result<ExitCode> {
         Msg::Stats => Request::Stats,
         Msg::Evict => Request::Evict,
         Msg::Pointer { x, y } => Request::Pointer { x: *x, y: *y },
-        Msg::Key { codes } => Request::Key { codes: codes.clone() },
+        Msg::Key {
+            codes,
+            press,
+            release,
+        } => Request::Key {
+            codes: codes.clone(),
+            press: !*release,
+            release: !*press,
+        },
+        Msg::Button { code, press, release } => Request::Button {
+            code: *code,
+            press: !*release,
+            release: !*press,
+        },
+        Msg::Windows => Request::Windows,
         Msg::Reload => Request::Reload,
         Msg::Screenshot { path, output } => Request::Screenshot {
             path: std::path::absolute(path).context("resolving the screenshot path")?,

@@ -80,6 +80,10 @@ pub struct Stats {
     pub session_locks_total: u64,
     /// `zwlr_output_configuration_v1`s applied.
     pub output_configurations_total: u64,
+    /// Interactive moves and resizes started (by a client's request or
+    /// Super + drag).
+    pub window_moves_total: u64,
+    pub window_resizes_total: u64,
     /// Key bindings whose action ran.
     pub bindings_run_total: u64,
     /// Config files read again (a change on disk or the reload binding),

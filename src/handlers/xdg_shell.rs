@@ -114,6 +114,24 @@ impl XdgShellHandler for State {
         self.core.unfullscreen(&surface);
     }
 
+    fn move_request(&mut self, surface: ToplevelSurface, _seat: wl_seat::WlSeat, serial: Serial) {
+        if let Some((window, start)) = self.client_grab_start(&surface, serial) {
+            self.start_move(window, start, serial);
+        }
+    }
+
+    fn resize_request(
+        &mut self,
+        surface: ToplevelSurface,
+        _seat: wl_seat::WlSeat,
+        serial: Serial,
+        edges: xdg_toplevel::ResizeEdge,
+    ) {
+        if let Some((window, start)) = self.client_grab_start(&surface, serial) {
+            self.start_resize(window, edges, start, serial);
+        }
+    }
+
     fn maximize_request(&mut self, surface: ToplevelSurface) {
         self.core.maximize(&surface);
     }
@@ -125,6 +143,33 @@ impl XdgShellHandler for State {
     fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
         // Popup grabs are not implemented: the popup stays until its client
         // dismisses it.
+    }
+}
+
+impl State {
+    /// A client's move or resize request is honoured only while the button
+    /// press whose serial it names still holds the pointer, on one of the
+    /// client's own surfaces (xdg_toplevel.move: "the serial of the user
+    /// event"); a fullscreen window stays put.
+    fn client_grab_start(
+        &self,
+        surface: &ToplevelSurface,
+        serial: Serial,
+    ) -> Option<(Window, smithay::input::pointer::GrabStartData<State>)> {
+        let pointer = self.core.seat.get_pointer()?;
+        if !pointer.has_grab(serial) || self.core.lock.is_locked() {
+            return None;
+        }
+        let start = pointer.grab_start_data()?;
+        let (focus, _) = start.focus.as_ref()?;
+        if !focus.id().same_client_as(&surface.wl_surface().id()) {
+            return None;
+        }
+        if surface.with_pending_state(|s| s.states.contains(xdg_toplevel::State::Fullscreen)) {
+            return None;
+        }
+        let window = self.core.window_for_surface(surface.wl_surface())?.clone();
+        Some((window, start))
     }
 }
 
