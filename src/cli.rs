@@ -70,8 +70,16 @@ pub enum Msg {
     /// Drop every client-buffer import that is not on screen (it is imported
     /// again when next drawn).
     Evict,
-    /// Move the pointer to X Y (headless backend only, for tests).
-    Pointer { x: f64, y: f64 },
+    /// Move the pointer to X Y, or by X Y with --relative as a mouse does
+    /// (headless backend only, for tests).
+    Pointer {
+        #[arg(long)]
+        relative: bool,
+        #[arg(allow_negative_numbers = true)]
+        x: f64,
+        #[arg(allow_negative_numbers = true)]
+        y: f64,
+    },
     /// Press the keys with these evdev codes in order, then release them
     /// in reverse (`quay msg key 125 28` is Super+Return; headless backend
     /// only, for tests). Goes through the same path as a keyboard's keys:

@@ -26,7 +26,7 @@ const XF86_SWITCH_VT_12: u32 = 0x1008_fe0c;
 
 impl Core {
     /// Keep a point inside the union of the outputs (relative pointer motion).
-    fn clamp_to_outputs(&self, pos: Point<f64, Logical>) -> Point<f64, Logical> {
+    pub(crate) fn clamp_to_outputs(&self, pos: Point<f64, Logical>) -> Point<f64, Logical> {
         let geos: Vec<_> = self
             .space
             .outputs()
@@ -207,6 +207,7 @@ impl State {
         };
         self.core.pointer_seen = true;
         self.core.input_activity();
+        let before = pointer.current_focus();
         let under = self.core.surface_under(pos);
         pointer.motion(
             self,
@@ -218,6 +219,7 @@ impl State {
             },
         );
         pointer.frame(self);
+        self.update_pointer_constraint(before);
     }
 
     pub fn process_input_event<I: InputBackend>(&mut self, event: InputEvent<I>) {
@@ -227,13 +229,7 @@ impl State {
                 self.key(event.key_code(), event.state(), event.time_msec());
             }
             InputEvent::PointerMotion { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
-                let pos = self
-                    .core
-                    .clamp_to_outputs(pointer.current_location() + event.delta());
-                self.pointer_motion_to(pos, event.time_msec());
+                self.pointer_motion_relative(event.delta(), event.delta_unaccel(), event.time());
             }
             InputEvent::PointerMotionAbsolute { event } => {
                 let Some(geo) = self

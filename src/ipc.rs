@@ -36,7 +36,13 @@ pub enum Request {
     Evict,
     /// Move the pointer to (x, y), global logical coordinates (headless only:
     /// tests have no input device).
-    Pointer { x: f64, y: f64 },
+    Pointer {
+        x: f64,
+        y: f64,
+        /// By (x, y), as a mouse moves: relative events, constraints.
+        #[serde(default)]
+        relative: bool,
+    },
     /// Press keys (evdev codes) in order and release them in reverse
     /// (headless only); `press` / `release` false leaves that half out.
     Key {
@@ -228,17 +234,28 @@ impl State {
                 let evicted = self.backend.imports().evict_all();
                 Ok(serde_json::json!({ "evicted_bytes": evicted }))
             }
-            Request::Pointer { x, y } => {
+            Request::Pointer { x, y, relative } => {
                 if self.backend.headless().is_none() {
                     return Err("pointer motion over IPC is for the headless backend only".into());
                 }
                 if !(x.is_finite() && y.is_finite()) {
                     return Err(format!("not a position: {x}, {y}"));
                 }
-                let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
-                self.pointer_motion_to((x, y).into(), time);
-                let focus = self.core.seat.get_pointer().and_then(|p| p.current_focus());
-                Ok(serde_json::json!({ "x": x, "y": y, "focus": focus.map(|s| s.id().protocol_id()) }))
+                if relative {
+                    let utime = self.core.now().as_micros() as u64;
+                    self.pointer_motion_relative((x, y).into(), (x, y).into(), utime);
+                } else {
+                    let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                    self.pointer_motion_to((x, y).into(), time);
+                }
+                let pointer = self.core.seat.get_pointer();
+                let focus = pointer.as_ref().and_then(|p| p.current_focus());
+                let at = pointer.map(|p| p.current_location()).unwrap_or_default();
+                Ok(serde_json::json!({
+                    "x": at.x,
+                    "y": at.y,
+                    "focus": focus.map(|s| s.id().protocol_id()),
+                }))
             }
             Request::Key {
                 codes,

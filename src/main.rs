@@ -213,7 +213,11 @@ fn message(socket: Option<&str>, msg: &Msg) -> anyhow::Result<ExitCode> {
         Msg::Outputs => Request::Outputs,
         Msg::Stats => Request::Stats,
         Msg::Evict => Request::Evict,
-        Msg::Pointer { x, y } => Request::Pointer { x: *x, y: *y },
+        Msg::Pointer { x, y, relative } => Request::Pointer {
+            x: *x,
+            y: *y,
+            relative: *relative,
+        },
         Msg::Key {
             codes,
             press,

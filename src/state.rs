@@ -201,6 +201,9 @@ pub struct Core {
     /// Outputs switched off by `[[output]]` or an output manager: not in
     /// the space, still Quay's.
     pub disabled_outputs: Vec<smithay::output::Output>,
+    /// `zwp_pointer_constraints_v1` and `zwp_relative_pointer_manager_v1`.
+    pub pointer_constraints_state: smithay::wayland::pointer_constraints::PointerConstraintsState,
+    pub relative_pointer_state: smithay::wayland::relative_pointer::RelativePointerManagerState,
     /// `wp_fractional_scale_manager_v1`.
     pub fractional_scale_state: smithay::wayland::fractional_scale::FractionalScaleManagerState,
 }
@@ -303,7 +306,13 @@ impl Core {
             smithay::wayland::fractional_scale::FractionalScaleManagerState::new::<State>(&dh);
         let xwayland_shell_state = smithay::wayland::xwayland_shell::XWaylandShellState::new::<State>(&dh);
         let output_management = crate::protocols::output_management::OutputManagementState::new(&dh);
+        let pointer_constraints_state =
+            smithay::wayland::pointer_constraints::PointerConstraintsState::new::<State>(&dh);
+        let relative_pointer_state =
+            smithay::wayland::relative_pointer::RelativePointerManagerState::new::<State>(&dh);
         Ok(Core {
+            pointer_constraints_state,
+            relative_pointer_state,
             output_management,
             disabled_outputs: Vec::new(),
             xwayland: Default::default(),

@@ -10,6 +10,7 @@ mod export_dmabuf;
 mod fractional_scale;
 mod idle;
 pub mod layer_shell;
+mod pointer_constraints;
 mod screencopy;
 mod security_context;
 pub mod selection;

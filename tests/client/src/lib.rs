@@ -151,6 +151,12 @@ pub struct App {
     pub lock_events: Vec<(u32, &'static str)>,
     /// wl_pointer.enter events in order: (surface protocol id, serial).
     pub pointer_enters: Vec<(u32, u32)>,
+    /// wl_pointer.motion surface-local positions, in order.
+    pub pointer_motions: Vec<(f64, f64)>,
+    /// zwp_relative_pointer_v1.relative_motion (dx, dy), in order.
+    pub relative_motions: Vec<(f64, f64)>,
+    /// Pointer constraint events in order: locked, unlocked, confined, unconfined.
+    pub constraint_events: Vec<&'static str>,
     /// xdg_activation_token_v1.done tokens by token object id.
     pub activation_tokens: HashMap<u32, String>,
     /// zxdg_toplevel_decoration_v1.configure modes by decoration id.
@@ -220,6 +226,9 @@ pub struct TestClient {
     pub idle_inhibit: Option<zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1>,
     /// xdg_activation_v1, when offered.
     pub activation: Option<xdg_activation_v1::XdgActivationV1>,
+    /// zwp_pointer_constraints_v1 and zwp_relative_pointer_manager_v1.
+    pub pointer_constraints: Option<zwp_pointer_constraints_v1::ZwpPointerConstraintsV1>,
+    pub relative_pointer: Option<zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -319,6 +328,8 @@ impl TestClient {
             cursor_shape: globals.bind(&qh, 1..=1, ()).ok(),
             idle_inhibit: globals.bind(&qh, 1..=1, ()).ok(),
             activation: globals.bind(&qh, 1..=1, ()).ok(),
+            pointer_constraints: globals.bind(&qh, 1..=1, ()).ok(),
+            relative_pointer: globals.bind(&qh, 1..=1, ()).ok(),
             conn,
             queue,
             qh,
@@ -674,6 +685,60 @@ pub use wayland_protocols::wp::idle_inhibit::zv1::client::{
 };
 wayland_client::delegate_noop!(App: ignore zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1);
 wayland_client::delegate_noop!(App: ignore zwp_idle_inhibitor_v1::ZwpIdleInhibitorV1);
+pub use wayland_protocols::wp::pointer_constraints::zv1::client::{
+    zwp_confined_pointer_v1, zwp_locked_pointer_v1, zwp_pointer_constraints_v1,
+};
+pub use wayland_protocols::wp::relative_pointer::zv1::client::{
+    zwp_relative_pointer_manager_v1, zwp_relative_pointer_v1,
+};
+wayland_client::delegate_noop!(App: ignore zwp_pointer_constraints_v1::ZwpPointerConstraintsV1);
+wayland_client::delegate_noop!(App: ignore zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1);
+impl Dispatch<zwp_locked_pointer_v1::ZwpLockedPointerV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &zwp_locked_pointer_v1::ZwpLockedPointerV1,
+        event: zwp_locked_pointer_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwp_locked_pointer_v1::Event::Locked => app.constraint_events.push("locked"),
+            zwp_locked_pointer_v1::Event::Unlocked => app.constraint_events.push("unlocked"),
+            _ => {}
+        }
+    }
+}
+impl Dispatch<zwp_confined_pointer_v1::ZwpConfinedPointerV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &zwp_confined_pointer_v1::ZwpConfinedPointerV1,
+        event: zwp_confined_pointer_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwp_confined_pointer_v1::Event::Confined => app.constraint_events.push("confined"),
+            zwp_confined_pointer_v1::Event::Unconfined => app.constraint_events.push("unconfined"),
+            _ => {}
+        }
+    }
+}
+impl Dispatch<zwp_relative_pointer_v1::ZwpRelativePointerV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &zwp_relative_pointer_v1::ZwpRelativePointerV1,
+        event: zwp_relative_pointer_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_relative_pointer_v1::Event::RelativeMotion { dx, dy, .. } = event {
+            app.relative_motions.push((dx, dy));
+        }
+    }
+}
 pub use wayland_protocols::xdg::activation::v1::client::{xdg_activation_token_v1, xdg_activation_v1};
 wayland_client::delegate_noop!(App: ignore xdg_activation_v1::XdgActivationV1);
 impl Dispatch<xdg_activation_token_v1::XdgActivationTokenV1, ()> for App {
@@ -844,8 +909,14 @@ impl Dispatch<wayland_client::protocol::wl_pointer::WlPointer, ()> for App {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wayland_client::protocol::wl_pointer::Event::Enter { serial, surface, .. } = event {
-            app.pointer_enters.push((surface.id().protocol_id(), serial));
+        match event {
+            wayland_client::protocol::wl_pointer::Event::Enter { serial, surface, .. } => {
+                app.pointer_enters.push((surface.id().protocol_id(), serial));
+            }
+            wayland_client::protocol::wl_pointer::Event::Motion {
+                surface_x, surface_y, ..
+            } => app.pointer_motions.push((surface_x, surface_y)),
+            _ => {}
         }
     }
 }
