@@ -66,6 +66,8 @@
 //!   (`../shared/DESIGN.md` rules 1, 3, 4).
 //! - [`sync`]: acquire/release, implicit sync, frame clocks and deadline
 //!   hints; the fence registry that dispatches outside its lock (rule 2).
+//!   A leaf, like [`buffer`]: neither reaches back into `State` or `Core`;
+//!   [`fences`] is the compositor's side of sync.
 //! - [`limits`]: the fd limit raised at start, and every client's budget of
 //!   fds and buffer bytes (a client past it is disconnected, nobody else).
 //! - [`listen`]: accepting connections; running out of fds pauses the
@@ -93,6 +95,7 @@ pub mod bindings;
 pub mod buffer;
 pub mod cli;
 pub mod cursor;
+pub mod fences;
 pub mod grabs;
 pub mod handlers;
 pub mod input;

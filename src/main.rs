@@ -174,7 +174,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot register signal handlers: {e}"))?;
     // After the signal mask is set, so the PSI thread inherits it.
     if core.config.memory.psi {
-        quay::buffer::pressure::watch(&core.loop_handle, &core.config.memory);
+        quay::buffer::pressure::watch(&core.loop_handle, &core.config.memory, |state: &mut State| {
+            state.backend.imports().pressure()
+        });
     }
 
     info!(

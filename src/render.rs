@@ -349,6 +349,47 @@ pub fn after_render(
     feedback
 }
 
+impl crate::buffer::import::ShownSurfaces for Core {
+    /// What [`output_elements`] draws from client surfaces: the windows on
+    /// the output (X11 ones through Quay's own pairing), its layer
+    /// surfaces, its lock surface, the cursor surface.
+    fn for_each_shown(&self, output: &Output, f: &mut dyn FnMut(&smithay::wayland::compositor::SurfaceData)) {
+        use smithay::desktop::utils::with_surfaces_surface_tree;
+        let mut walk = |surface: &WlSurface| with_surfaces_surface_tree(surface, |_, data| f(data));
+        for window in self.space.elements_for_output(output) {
+            match window.x11_surface() {
+                Some(x11) => {
+                    if let Some(wl) = self.x11_wl_surface(x11) {
+                        walk(&wl);
+                    }
+                }
+                None => {
+                    if let Some(t) = window.toplevel() {
+                        walk(t.wl_surface());
+                    }
+                    // Popups are their own surface trees.
+                    if let Some(t) = window.toplevel() {
+                        for (popup, _) in smithay::desktop::PopupManager::popups_for_surface(t.wl_surface()) {
+                            walk(popup.wl_surface());
+                        }
+                    }
+                }
+            }
+        }
+        let layers = smithay::desktop::layer_map_for_output(output);
+        for layer in layers.layers() {
+            walk(layer.wl_surface());
+        }
+        drop(layers);
+        if let Some(lock) = self.lock.surface_for(output) {
+            walk(lock.wl_surface());
+        }
+        if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &self.cursor {
+            walk(cursor);
+        }
+    }
+}
+
 /// A frame that was presented as soon as it was rendered.
 pub fn post_present(core: &mut Core, p: Presented<'_>) {
     let mut feedback = after_render(core, p.output, p.states, p.time);

@@ -43,6 +43,18 @@ fn foot_moves_from_its_title_bar_and_super_drag_moves_and_resizes() {
     let quay = Quay::start(SMALL_CONFIG);
     let client = quay.spawn_client(&foot, &[], &[("WAYLAND_DISPLAY", SOCKET)]);
     wait_for("foot's window", &quay, || foot_window(&quay)["size"].is_array());
+    // foot may commit a second size once its font and the output's scale
+    // are known: wait until its size holds for half a second.
+    let mut last = serde_json::Value::Null;
+    wait_for("foot's size to settle", &quay, || {
+        let now = foot_window(&quay)["size"].clone();
+        let settled = now == last;
+        last = now;
+        if !settled {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        settled
+    });
     let w = foot_window(&quay);
     assert_eq!(w["location"], serde_json::json!([0, 0]), "{w}");
     let size = w["size"].clone();

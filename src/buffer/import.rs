@@ -64,7 +64,6 @@ use super::{
     cache::{Budget, CacheStats, EntryId, ImportCache, Outcome, PinSource, User},
     identity::DmabufIdentity,
 };
-use crate::state::Core;
 
 /// What a cache entry imports.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -367,11 +366,11 @@ impl<E: Engine> QuayRenderer<E> {
     /// Make every entry `output` shows resident again before it is drawn:
     /// an engine that cannot import while a frame holds it (GLES) does it
     /// here. Entries that fail stay evicted and are not drawn.
-    pub fn prepare(&mut self, core: &Core, output: &Output) {
+    pub fn prepare(&mut self, shown: &dyn ShownSurfaces, output: &Output) {
         let QuayRenderer {
             inner, cache, ctx, ..
         } = self;
-        for id in shown_on::<E>(core, output, inner.context_id().map()) {
+        for id in shown_on::<E>(shown, output, inner.context_id().map()) {
             if let Err(e) = cache.resident(id, |s| inner.import_entry(s, ctx)) {
                 tracing::debug!("re-importing entry {id:?}: {e:?}");
             }
@@ -380,8 +379,8 @@ impl<E: Engine> QuayRenderer<E> {
 
     /// After rendering `output`: pin what it shows, unpin what it no longer
     /// shows, then forget dead entries and enforce the budget.
-    pub fn frame_done(&mut self, core: &Core, output: &Output) {
-        let ids = shown_on::<E>(core, output, self.inner.context_id().map());
+    pub fn frame_done(&mut self, shown: &dyn ShownSurfaces, output: &Output) {
+        let ids = shown_on::<E>(shown, output, self.inner.context_id().map());
         self.cache.set_pins(&PinSource::Output(output.name()), ids);
         self.cleanup();
     }
@@ -472,29 +471,40 @@ impl<E: Engine> QuayRenderer<E> {
     }
 }
 
+/// What the compositor shows, as the import path needs to know it: every
+/// surface (popups and subsurfaces included) drawn on an output. The import
+/// path asks through this rather than knowing `Core` (it is a leaf); `Core`
+/// implements it in `src/render.rs`.
+pub trait ShownSurfaces {
+    /// Call `f` with the state of every surface `output` shows.
+    fn for_each_shown(&self, output: &Output, f: &mut dyn FnMut(&smithay::wayland::compositor::SurfaceData));
+}
+
 /// The import-cache entries `output` shows now: the current buffer of
-/// every surface (popups and subsurfaces included) of every window on it.
-pub fn shown_on<E: Engine>(core: &Core, output: &Output, ctx: ContextId<QuayTexture<E>>) -> Vec<EntryId> {
+/// every surface on it.
+pub fn shown_on<E: Engine>(
+    shown: &dyn ShownSurfaces,
+    output: &Output,
+    ctx: ContextId<QuayTexture<E>>,
+) -> Vec<EntryId> {
     let mut ids = Vec::new();
-    for window in core.space.elements_for_output(output) {
-        // `with_surfaces` already holds each surface's state lock: read the
-        // renderer state from `data`, not through `with_renderer_surface_state`,
-        // which would lock it again (smithay-0.7.0
-        // src/backend/renderer/utils/wayland.rs:478) and deadlock.
-        window.with_surfaces(|_, data| {
-            let Some(state) = data.data_map.get::<RendererSurfaceStateUserData>() else {
-                return;
-            };
-            let Ok(state) = state.lock() else {
-                return;
-            };
-            ids.extend(
-                state
-                    .texture::<QuayTexture<E>>(ctx.clone())
-                    .and_then(QuayTexture::entry),
-            );
-        });
-    }
+    // The walk already holds each surface's state lock: read the renderer
+    // state from `data`, not through `with_renderer_surface_state`, which
+    // would lock it again (smithay-0.7.0
+    // src/backend/renderer/utils/wayland.rs:478) and deadlock.
+    shown.for_each_shown(output, &mut |data| {
+        let Some(state) = data.data_map.get::<RendererSurfaceStateUserData>() else {
+            return;
+        };
+        let Ok(state) = state.lock() else {
+            return;
+        };
+        ids.extend(
+            state
+                .texture::<QuayTexture<E>>(ctx.clone())
+                .and_then(QuayTexture::entry),
+        );
+    });
     ids
 }
 

@@ -45,13 +45,7 @@ pub mod reaper;
 
 use std::path::PathBuf;
 
-use smithay::{
-    backend::allocator::Format,
-    wayland::dmabuf::{DmabufFeedback, DmabufFeedbackBuilder},
-};
-use tracing::{info, warn};
-
-use crate::{state::Core, State};
+use smithay::wayland::dmabuf::DmabufFeedback;
 
 use self::cache::Budget;
 
@@ -106,45 +100,4 @@ pub fn find_main_device() -> (libc::dev_t, Option<PathBuf>) {
         }
     }
     (0, None)
-}
-
-impl Core {
-    /// Create the `zwp_linux_dmabuf_v1` global (version 5, with default and
-    /// per-surface feedback) for the renderer's formats.
-    pub fn init_dmabuf(
-        &mut self,
-        formats: Vec<Format>,
-        (main_device, node): (libc::dev_t, Option<PathBuf>),
-        surface: Option<DmabufFeedback>,
-    ) {
-        if formats.is_empty() {
-            warn!("the renderer can import no dma-buf format; not advertising linux-dmabuf");
-            return;
-        }
-        // Every tranche (the udev scanout tranche too) lists a subset of
-        // these: what a buffer's format + modifier is checked against.
-        self.dmabuf_advertised = formats
-            .iter()
-            .map(|f| (f.code as u32, u64::from(f.modifier)))
-            .collect();
-        let feedback = match DmabufFeedbackBuilder::new(main_device, formats).build() {
-            Ok(f) => f,
-            Err(err) => {
-                // Building writes the format table to a sealed memfd; failing
-                // that means no memfd, so no linux-dmabuf.
-                warn!("cannot build dma-buf feedback: {err}; not advertising linux-dmabuf");
-                return;
-            }
-        };
-        info!(main_device = ?node, "linux-dmabuf v5 with feedback");
-        let global = self
-            .dmabuf_state
-            .create_global_with_default_feedback::<State>(&self.display_handle, &feedback);
-        self.dmabuf_global = Some(global);
-        self.dmabuf_feedbacks = Some(DmabufFeedbacks {
-            default: feedback,
-            surface,
-            main_device_node: node,
-        });
-    }
 }

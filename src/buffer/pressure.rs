@@ -23,15 +23,18 @@ use std::{
 use smithay::reexports::calloop::{channel, LoopHandle};
 use tracing::{info, warn};
 
-use crate::State;
-
 /// The default PSI file: the whole system's memory pressure.
 pub const SYSTEM_PSI: &str = "/proc/pressure/memory";
 
-/// Register a PSI trigger on `path` and evict on every event. Failing to
-/// register (no PSI in the kernel, window rules, permissions) is logged and
-/// leaves Quay running on its byte budget alone.
-pub fn watch(handle: &LoopHandle<'static, State>, memory: &quay_config::Memory) {
+/// Register a PSI trigger on `path` and call `evict` (which returns the
+/// bytes it freed) on every event. Failing to register (no PSI in the
+/// kernel, window rules, permissions) is logged and leaves Quay running on
+/// its byte budget alone.
+pub fn watch<D: 'static>(
+    handle: &LoopHandle<'static, D>,
+    memory: &quay_config::Memory,
+    mut evict: impl FnMut(&mut D) -> u64 + 'static,
+) {
     let path = memory
         .psi_file
         .clone()
@@ -58,9 +61,9 @@ pub fn watch(handle: &LoopHandle<'static, State>, memory: &quay_config::Memory) 
         warn!("memory pressure: cannot start the PSI thread: {e}");
         return;
     }
-    let res = handle.insert_source(rx, |event, _, state: &mut State| {
+    let res = handle.insert_source(rx, move |event, _, state: &mut D| {
         if let channel::Event::Msg(()) = event {
-            let freed = state.backend.imports().pressure();
+            let freed = evict(state);
             info!(
                 freed_bytes = freed,
                 "memory pressure: evicted imports not on screen"

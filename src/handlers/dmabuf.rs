@@ -25,9 +25,9 @@ use smithay::{
         DmabufState, ImportNotifier,
     },
 };
-use tracing::debug;
+use tracing::{debug, info, warn};
 
-use crate::State;
+use crate::{buffer::DmabufFeedbacks, state::Core, State};
 
 /// Bytes a dma-buf's planes span, as charged to its client.
 pub(crate) fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {
@@ -184,5 +184,47 @@ impl Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData> for State {
         <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, State>>::destroyed(
             state, client, params, data,
         )
+    }
+}
+
+impl Core {
+    /// Create the `zwp_linux_dmabuf_v1` global (version 5, with default and
+    /// per-surface feedback) for the renderer's formats.
+    pub fn init_dmabuf(
+        &mut self,
+        formats: Vec<smithay::backend::allocator::Format>,
+        (main_device, node): (libc::dev_t, Option<std::path::PathBuf>),
+        surface: Option<smithay::wayland::dmabuf::DmabufFeedback>,
+    ) {
+        if formats.is_empty() {
+            warn!("the renderer can import no dma-buf format; not advertising linux-dmabuf");
+            return;
+        }
+        // Every tranche (the udev scanout tranche too) lists a subset of
+        // these: what a buffer's format + modifier is checked against.
+        self.dmabuf_advertised = formats
+            .iter()
+            .map(|f| (f.code as u32, u64::from(f.modifier)))
+            .collect();
+        let feedback =
+            match smithay::wayland::dmabuf::DmabufFeedbackBuilder::new(main_device, formats).build() {
+                Ok(f) => f,
+                Err(err) => {
+                    // Building writes the format table to a sealed memfd; failing
+                    // that means no memfd, so no linux-dmabuf.
+                    warn!("cannot build dma-buf feedback: {err}; not advertising linux-dmabuf");
+                    return;
+                }
+            };
+        info!(main_device = ?node, "linux-dmabuf v5 with feedback");
+        let global = self
+            .dmabuf_state
+            .create_global_with_default_feedback::<State>(&self.display_handle, &feedback);
+        self.dmabuf_global = Some(global);
+        self.dmabuf_feedbacks = Some(DmabufFeedbacks {
+            default: feedback,
+            surface,
+            main_device_node: node,
+        });
     }
 }

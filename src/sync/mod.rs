@@ -8,7 +8,7 @@
 //!   the buffer leaves the surface (smithay-0.7.0
 //!   `src/backend/renderer/utils/wayland.rs:73`); for a commit that never
 //!   applied because its surface died first, Quay signals it
-//!   ([`Core::surface_sync_destroyed`]).
+//!   (`Core::surface_sync_destroyed`, `crate::fences`).
 //! - **Explicit sync, the older protocol**
 //!   (`zwp_linux_explicit_synchronization_v1`, `protocols/explicit_sync.rs`,
 //!   on every backend): the acquire fence is a sync_file, waited for by
@@ -33,6 +33,10 @@
 //!
 //! The registry dispatches every ioctl and callback outside its lock; see
 //! its module doc and the loom model in `tests/loom/`.
+//!
+//! This module is a leaf: it knows fences, clocks and smithay's blockers,
+//! not `State` or `Core`. What needs the compositor (which output a surface
+//! is on, the event loop, the import pins) is `crate::fences`.
 
 pub mod registry;
 
@@ -46,15 +50,13 @@ use std::{
 use smithay::{
     backend::allocator::dmabuf::Dmabuf,
     reexports::{
-        calloop::{generic::Generic, Interest, Mode, PostAction, RegistrationToken},
-        wayland_server::{backend::ObjectId, protocol::wl_surface::WlSurface, Resource},
+        calloop::{generic::Generic, RegistrationToken},
+        wayland_server::backend::ObjectId,
     },
-    wayland::{compositor::CompositorHandler, drm_syncobj::DrmSyncPoint},
+    wayland::drm_syncobj::DrmSyncPoint,
 };
-use tracing::{debug, warn};
 
 use self::registry::{Fence, FenceId, FenceStats, Registry};
-use crate::{state::Core, State};
 
 /// A sync_file: what `SYNC_IOC_SET_DEADLINE` takes.
 #[derive(Debug)]
@@ -212,23 +214,24 @@ impl FrameClock {
 }
 
 /// One commit waiting for its acquire fence.
-struct Pending {
-    serial: u64,
-    fence: Option<FenceId>,
-    token: RegistrationToken,
+pub(crate) struct Pending {
+    pub(crate) serial: u64,
+    pub(crate) fence: Option<FenceId>,
+    pub(crate) token: RegistrationToken,
     /// Signalled by Quay if the commit never applies.
-    release: Option<DrmSyncPoint>,
+    pub(crate) release: Option<DrmSyncPoint>,
 }
 
-/// Quay's sync bookkeeping, part of [`Core`].
+/// Quay's sync bookkeeping, part of `Core`; the compositor's side of it
+/// (frame clocks per output, acquire waits per surface) is `crate::fences`.
 pub struct SyncState {
     pub registry: Arc<Registry<SyncFile>>,
-    pending: HashMap<ObjectId, Vec<Pending>>,
-    clocks: HashMap<String, FrameClock>,
+    pub(crate) pending: HashMap<ObjectId, Vec<Pending>>,
+    pub(crate) clocks: HashMap<String, FrameClock>,
     groups: HashMap<String, u64>,
-    next_serial: u64,
+    pub(crate) next_serial: u64,
     pub deadline_hints: bool,
-    warned: bool,
+    pub(crate) warned: bool,
 }
 
 impl std::fmt::Debug for SyncState {
@@ -253,278 +256,13 @@ impl SyncState {
         }
     }
 
-    fn group(&mut self, output: &str) -> u64 {
+    pub(crate) fn group(&mut self, output: &str) -> u64 {
         let n = self.groups.len() as u64;
         *self.groups.entry(output.to_owned()).or_insert(n)
     }
 
     pub fn stats(&self) -> FenceStats {
         self.registry.stats()
-    }
-}
-
-fn now_ns(core: &Core) -> u64 {
-    let now: Duration = core.now();
-    now.as_nanos() as u64
-}
-
-impl Core {
-    /// An output presented a frame at `at` (its clock's vblank).
-    pub fn frame_clock_presented(&mut self, output: &str, refresh: Duration, at: Duration) {
-        self.frame_clock(output, refresh).presented(at);
-        self.dispatch_deadlines(output);
-    }
-
-    /// Quay rendered a frame for `output` in `took`.
-    pub fn frame_clock_rendered(&mut self, output: &str, refresh: Duration, took: Duration) {
-        self.frame_clock(output, refresh).rendered_in(took);
-    }
-
-    fn frame_clock(&mut self, output: &str, refresh: Duration) -> &mut FrameClock {
-        self.sync
-            .clocks
-            .entry(output.to_owned())
-            .or_insert_with(|| FrameClock::new(refresh))
-    }
-
-    /// A frame for `output` was queued to KMS and ends in `fence` (a GLES
-    /// render's native fence): tell the kernel it is wanted by the vblank
-    /// the frame targets, as KWin does on what it commits. One ioctl, with
-    /// no lock held.
-    pub fn render_fence_deadline(&mut self, output: &str, fence: OwnedFd) {
-        if !self.sync.deadline_hints {
-            return;
-        }
-        let now = self.now();
-        let Some(vblank) = self.sync.clocks.get(output).and_then(|c| c.next_vblank(now)) else {
-            return;
-        };
-        match SyncFile(fence).set_deadline(vblank.as_nanos() as u64) {
-            Ok(()) => self.stats.render_deadlines_set_total += 1,
-            Err(e) => {
-                if self.stats.render_deadline_errors_total == 0 {
-                    warn!("SYNC_IOC_SET_DEADLINE on a render fence failed: {e}");
-                }
-                self.stats.render_deadline_errors_total += 1;
-            }
-        }
-    }
-
-    /// When `output`'s next frame should start (see
-    /// [`FrameClock::repaint_slot`]; `idle`: [`FrameClock::next_repaint_slot`]),
-    /// if its clock has run.
-    pub fn repaint_slot(&self, output: &str, idle: bool) -> Option<Duration> {
-        let clock = self.sync.clocks.get(output)?;
-        let margin = Duration::from_millis(self.config.render.repaint_margin_ms.0 as u64);
-        if idle {
-            clock.next_repaint_slot(self.now(), margin)
-        } else {
-            clock.repaint_slot(margin)
-        }
-    }
-
-    /// The predicted deadline for `output`, if its clock has run.
-    pub fn output_deadline(&self, output: &str) -> Option<Duration> {
-        self.sync.clocks.get(output)?.deadline(self.now())
-    }
-
-    /// Send the current deadline of `output` to its pending fences.
-    fn dispatch_deadlines(&mut self, output: &str) {
-        if !self.sync.deadline_hints {
-            return;
-        }
-        let Some(deadline) = self.output_deadline(output) else {
-            return;
-        };
-        let group = self.sync.group(output);
-        self.sync.registry.set_deadline(group, deadline.as_nanos() as u64);
-        self.warn_deadline_errors_once();
-    }
-
-    fn warn_deadline_errors_once(&mut self) {
-        if !self.sync.warned && self.sync.registry.stats().deadline_errors_total > 0 {
-            self.sync.warned = true;
-            warn!("SYNC_IOC_SET_DEADLINE failed (the kernel may predate it); deadline hints are best effort");
-        }
-    }
-
-    /// The output `surface` is (or will be) shown on.
-    fn output_of(&self, surface: &WlSurface) -> Option<String> {
-        let mut root = surface.clone();
-        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
-            root = parent;
-        }
-        let by_window = self
-            .window_for_surface(&root)
-            .and_then(|w| self.space.outputs_for_element(w).into_iter().next());
-        by_window
-            .or_else(|| self.space.outputs().next().cloned())
-            .map(|o| o.name())
-    }
-
-    /// Hold the commit of `surface` that attaches `dmabuf` until its acquire
-    /// fence signals: the syncobj point or sync_file if the client set one,
-    /// else the dma-buf's implicit fences. Called from the pre-commit hook.
-    pub fn wait_for_acquire(
-        &mut self,
-        surface: &WlSurface,
-        acquire: Acquire,
-        release: Option<DrmSyncPoint>,
-        dmabuf: &Dmabuf,
-    ) -> Option<u64> {
-        let client = surface.client()?;
-        // The blocker and its source, and the sync_file to hint.
-        let (blocker_source, sync_file): (BlockerSource, Option<OwnedFd>) = match acquire {
-            Acquire::SyncFile(fd) => {
-                let (watch, hint) = match (fd.try_clone(), fd.try_clone()) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    _ => {
-                        warn!("cannot dup an acquire fence; applying the commit");
-                        return None;
-                    }
-                };
-                let signal = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                (
-                    BlockerSource::SyncFile(
-                        FenceBlocker(signal.clone()),
-                        Generic::new(watch, Interest::READ, Mode::OneShot),
-                        signal,
-                    ),
-                    Some(hint),
-                )
-            }
-            Acquire::Syncobj(point) => match point.generate_blocker() {
-                Ok((blocker, source)) => {
-                    // An unmaterialized point has no fence to export yet:
-                    // it is waited for, without a hint.
-                    (
-                        BlockerSource::Syncobj(blocker, source),
-                        point.export_sync_file().ok(),
-                    )
-                }
-                Err(e) => {
-                    warn!("cannot wait on an acquire point: {e}; applying the commit");
-                    return None;
-                }
-            },
-            Acquire::Implicit => match dmabuf.generate_blocker(Interest::READ) {
-                Ok((blocker, source)) => (
-                    BlockerSource::Implicit(blocker, source),
-                    export_implicit_read_fence(dmabuf).ok(),
-                ),
-                // Nothing to wait for: the dma-buf is readable now.
-                Err(_) => return None,
-            },
-        };
-        let output = self.output_of(surface);
-        let fence = sync_file.map(|fd| {
-            let group = output.as_deref().map_or(u64::MAX, |o| self.sync.group(o));
-            self.sync.registry.register(Arc::new(SyncFile(fd)), group)
-        });
-        if let (Some(id), Some(out), true) = (fence, output.as_deref(), self.sync.deadline_hints) {
-            if let Some(deadline) = self.output_deadline(out) {
-                self.sync.registry.set_deadline_of(id, deadline.as_nanos() as u64);
-                self.warn_deadline_errors_once();
-            }
-        }
-        let serial = self.sync.next_serial;
-        self.sync.next_serial += 1;
-        let surface_id = surface.id();
-        let key = surface_id.clone();
-        let on_ready = move |state: &mut State| {
-            let now = now_ns(&state.core);
-            if let Some(list) = state.core.sync.pending.get_mut(&key) {
-                if let Some(i) = list.iter().position(|p| p.serial == serial) {
-                    let p = list.swap_remove(i);
-                    if let Some(id) = p.fence {
-                        state.core.sync.registry.signalled(id, now);
-                    }
-                }
-                if list.is_empty() {
-                    state.core.sync.pending.remove(&key);
-                }
-            }
-            state.backend.imports().unpin(&fence_pin(serial));
-            let dh = state.core.display_handle.clone();
-            state.client_compositor_state(&client).blocker_cleared(state, &dh);
-        };
-        let (blocker, token) = match blocker_source {
-            BlockerSource::Syncobj(blocker, source) => {
-                let token = self.loop_handle.insert_source(source, move |_, _, state| {
-                    on_ready(state);
-                    Ok(())
-                });
-                (Blocker::Syncobj(blocker), token.map_err(|e| e.error.to_string()))
-            }
-            BlockerSource::Implicit(blocker, source) => {
-                let token = self.loop_handle.insert_source(source, move |_, _, state| {
-                    on_ready(state);
-                    Ok(())
-                });
-                (Blocker::Implicit(blocker), token.map_err(|e| e.error.to_string()))
-            }
-            BlockerSource::SyncFile(blocker, source, signal) => {
-                let token = self.loop_handle.insert_source(source, move |_, _, state| {
-                    // A sync_file polls readable once its fences signalled.
-                    signal.store(true, std::sync::atomic::Ordering::SeqCst);
-                    on_ready(state);
-                    Ok(PostAction::Remove)
-                });
-                (Blocker::SyncFile(blocker), token.map_err(|e| e.error.to_string()))
-            }
-        };
-        let token = match token {
-            Ok(t) => t,
-            Err(e) => {
-                warn!("cannot register an acquire wait: {e}; applying the commit");
-                if let Some(id) = fence {
-                    self.sync.registry.destroy(id);
-                }
-                return None;
-            }
-        };
-        match blocker {
-            Blocker::Syncobj(b) => smithay::wayland::compositor::add_blocker(surface, b),
-            Blocker::Implicit(b) => smithay::wayland::compositor::add_blocker(surface, b),
-            Blocker::SyncFile(b) => smithay::wayland::compositor::add_blocker(surface, b),
-        }
-        self.sync.registry.note_acquire_wait();
-        debug!(
-            serial,
-            hinted = fence.is_some(),
-            "commit waits for its acquire fence"
-        );
-        self.sync.pending.entry(surface_id).or_default().push(Pending {
-            serial,
-            fence,
-            token,
-            release,
-        });
-        Some(serial)
-    }
-
-    /// `surface` is gone: stop waiting for its blocked commits, forget their
-    /// fences, and signal the release points of commits that never applied
-    /// (the client may reuse those buffers: Quay never read them).
-    ///
-    /// Returns the serials of the waits dropped (their import pins go too).
-    pub fn surface_sync_destroyed(&mut self, surface: &WlSurface) -> Vec<u64> {
-        let Some(list) = self.sync.pending.remove(&surface.id()) else {
-            return Vec::new();
-        };
-        let serials = list.iter().map(|p| p.serial).collect();
-        for p in list {
-            self.loop_handle.remove(p.token);
-            if let Some(id) = p.fence {
-                self.sync.registry.destroy(id);
-            }
-            if let Some(release) = p.release {
-                if let Err(e) = release.signal() {
-                    debug!("signalling the release point of a dropped commit: {e}");
-                }
-            }
-        }
-        serials
     }
 }
 
@@ -547,7 +285,7 @@ pub enum Acquire {
 
 /// Blocks a commit until its sync_file signals.
 #[derive(Debug)]
-struct FenceBlocker(Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct FenceBlocker(pub(crate) Arc<std::sync::atomic::AtomicBool>);
 
 impl smithay::wayland::compositor::Blocker for FenceBlocker {
     fn state(&self) -> smithay::wayland::compositor::BlockerState {
@@ -559,7 +297,7 @@ impl smithay::wayland::compositor::Blocker for FenceBlocker {
     }
 }
 
-enum BlockerSource {
+pub(crate) enum BlockerSource {
     SyncFile(FenceBlocker, Generic<OwnedFd>, Arc<std::sync::atomic::AtomicBool>),
     Syncobj(
         smithay::wayland::drm_syncobj::DrmSyncPointBlocker,
@@ -571,7 +309,7 @@ enum BlockerSource {
     ),
 }
 
-enum Blocker {
+pub(crate) enum Blocker {
     SyncFile(FenceBlocker),
     Syncobj(smithay::wayland::drm_syncobj::DrmSyncPointBlocker),
     Implicit(smithay::backend::allocator::dmabuf::DmabufBlocker),
