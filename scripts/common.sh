@@ -10,7 +10,7 @@ libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
 RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme xwayland foot"
 # Test: real clients (weston's, grim) and a real X server.
 TEST_PKGS="weston wayland-utils xvfb x11-apps x11-utils grim wl-clipboard swaybg swaylock swayidle
-wev wlr-randr"
+wev wlr-randr xclip"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 

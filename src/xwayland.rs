@@ -12,7 +12,7 @@
 //! smithay inserts with its own client data (`XWaylandClientData`), which
 //! is trusted: it has no budget and sees no privileged global.
 
-use std::{process::Stdio, time::Duration};
+use std::{os::fd::OwnedFd, process::Stdio, time::Duration};
 
 use smithay::{
     desktop::Window,
@@ -296,8 +296,25 @@ impl XwmHandler for State {
     fn move_request(&mut self, _xwm: XwmId, _window: X11Surface, _button: u32) {}
 
     fn allow_selection_access(&mut self, _xwm: XwmId, _selection: SelectionTarget) -> bool {
-        // The X11 clipboard is not bridged to Wayland's yet.
-        false
+        // As for Wayland clients: only while X11 has the keyboard focus.
+        let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+        let xclient = self.core.xwayland.client.as_ref().map(|c| c.id());
+        match (focus, xclient) {
+            (Some(f), Some(x)) => f.client().is_some_and(|c| c.id() == x),
+            _ => false,
+        }
+    }
+
+    fn send_selection(&mut self, _xwm: XwmId, selection: SelectionTarget, mime_type: String, fd: OwnedFd) {
+        self.x11_paste(selection, mime_type, fd);
+    }
+
+    fn new_selection(&mut self, _xwm: XwmId, selection: SelectionTarget, mime_types: Vec<String>) {
+        self.x11_selection(selection, mime_types);
+    }
+
+    fn cleared_selection(&mut self, _xwm: XwmId, selection: SelectionTarget) {
+        self.x11_selection_cleared(selection);
     }
 
     fn disconnected(&mut self, _xwm: XwmId) {

@@ -86,3 +86,95 @@ fn x11_clients_are_served_on_the_display_given_to_startup() {
     let off = quay.msg(&["pointer", "400", "300"]);
     assert!(off["focus"].is_null(), "{off}");
 }
+
+/// Run `program args` against this Quay's X display or Wayland socket,
+/// with `input` on stdin; its stdout. A program given input is a
+/// selection owner that forks to serve it (xclip -i, wl-copy): its stdout
+/// is not read, since the fork keeps it open.
+fn run_with(
+    quay: &Quay,
+    display: &str,
+    program: &std::path::Path,
+    args: &[&str],
+    input: Option<&str>,
+) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .env("WAYLAND_DISPLAY", common::SOCKET)
+        .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(if input.is_some() {
+            std::process::Stdio::null()
+        } else {
+            std::process::Stdio::piped()
+        })
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    let _ = common::wait_timeout(&mut child, Duration::from_secs(20));
+    out
+}
+
+#[test]
+fn the_clipboard_and_primary_selection_cross_between_x11_and_wayland() {
+    require("Xwayland", "xwayland");
+    let xclip = require("xclip", "xclip");
+    let wl_copy = require("wl-copy", "wl-clipboard");
+    let wl_paste = require("wl-paste", "wl-clipboard");
+    let xeyes = require("xeyes", "x11-apps");
+    let dir = tempfile::tempdir().unwrap();
+    let display_file = dir.path().join("display");
+    let config = format!(
+        "startup = ['echo $DISPLAY > {f}.tmp && mv {f}.tmp {f}', 'exec {xeyes}']\n{CONFIG}",
+        f = display_file.display(),
+        xeyes = xeyes.display()
+    );
+    let quay = Quay::start(&config);
+    wait_for("DISPLAY", &quay, || display_file.exists());
+    let display = std::fs::read_to_string(&display_file).unwrap().trim().to_owned();
+    // An X11 window has the keyboard: X11 clients may read the selection.
+    wait_for("xeyes focused", &quay, || {
+        quay.stat("windows_live") == 1 && quay.msg(&["key", "44"])["focus"].is_u64()
+    });
+
+    // Wayland to X11.
+    run_with(&quay, &display, &wl_copy, &["from wayland"], Some(""));
+    let mut pasted = String::new();
+    wait_for("xclip reading the Wayland clipboard", &quay, || {
+        pasted = run_with(&quay, &display, &xclip, &["-o", "-selection", "clipboard"], None);
+        pasted == "from wayland"
+    });
+
+    // X11 to Wayland, both selections; xclip serves one paste and exits.
+    run_with(
+        &quay,
+        &display,
+        &xclip,
+        &["-i", "-selection", "clipboard", "-loops", "1"],
+        Some("from x11"),
+    );
+    wait_for("wl-paste reading the X11 clipboard", &quay, || {
+        run_with(&quay, &display, &wl_paste, &["--no-newline"], None) == "from x11"
+    });
+    run_with(
+        &quay,
+        &display,
+        &xclip,
+        &["-i", "-selection", "primary", "-loops", "1"],
+        Some("x11 primary"),
+    );
+    wait_for("wl-paste reading the X11 primary selection", &quay, || {
+        run_with(&quay, &display, &wl_paste, &["--primary", "--no-newline"], None) == "x11 primary"
+    });
+}

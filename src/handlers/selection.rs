@@ -11,6 +11,12 @@
 //! ([`State::selection_focus`], from `SeatHandler::focus_changed`). Data
 //! control reads every selection without focus, so it is a privileged
 //! global, hidden from sandboxed clients like screencopy.
+//!
+//! X11 clients share both selections through the X11 window manager: a
+//! Wayland selection is offered to X11 as the WM's, and an X11 client's
+//! becomes Quay's own selection ([`FromX11`]), which the WM serves. An X11
+//! client may read the Wayland selection only while an X11 window has the
+//! keyboard focus, the same rule as for Wayland clients.
 
 use smithay::{
     delegate_data_control, delegate_data_device, delegate_ext_data_control, delegate_primary_selection,
@@ -18,17 +24,23 @@ use smithay::{
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
     wayland::selection::{
         data_device::{
-            set_data_device_focus, ClientDndGrabHandler, DataDeviceHandler, DataDeviceState,
-            ServerDndGrabHandler,
+            clear_data_device_selection, current_data_device_selection_userdata,
+            request_data_device_client_selection, set_data_device_focus, set_data_device_selection,
+            ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
         },
         ext_data_control::{
             DataControlHandler as ExtDataControlHandler, DataControlState as ExtDataControlState,
         },
-        primary_selection::{set_primary_focus, PrimarySelectionHandler, PrimarySelectionState},
+        primary_selection::{
+            clear_primary_selection, current_primary_selection_userdata, request_primary_client_selection,
+            set_primary_focus, set_primary_selection, PrimarySelectionHandler, PrimarySelectionState,
+        },
         wlr_data_control::{DataControlHandler, DataControlState},
-        SelectionHandler,
+        SelectionHandler, SelectionSource, SelectionTarget,
     },
 };
+use std::os::fd::OwnedFd;
+use tracing::{debug, warn};
 
 use crate::State;
 
@@ -69,8 +81,88 @@ impl State {
     }
 }
 
+/// Quay's own selection (what `set_data_device_selection` /
+/// `set_primary_selection` hold): an X11 client's, offered to Wayland
+/// clients and served by the X11 window manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FromX11;
+
 impl SelectionHandler for State {
-    type SelectionUserData = ();
+    type SelectionUserData = FromX11;
+
+    /// A Wayland client set the clipboard or the primary selection: X11
+    /// clients get it as theirs (or lose theirs).
+    fn new_selection(&mut self, ty: SelectionTarget, source: Option<SelectionSource>, _seat: Seat<Self>) {
+        if let Some(wm) = self.core.xwayland.wm.as_mut() {
+            if let Err(e) = wm.new_selection(ty, source.map(|s| s.mime_types())) {
+                warn!(?ty, "cannot hand the selection to X11: {e}");
+            }
+        }
+    }
+
+    /// A Wayland client pastes the X11 selection: the WM reads it from
+    /// the X11 owner into `fd`.
+    fn send_selection(
+        &mut self,
+        ty: SelectionTarget,
+        mime_type: String,
+        fd: OwnedFd,
+        _seat: Seat<Self>,
+        _user_data: &FromX11,
+    ) {
+        let handle = self.core.loop_handle.clone();
+        if let Some(wm) = self.core.xwayland.wm.as_mut() {
+            if let Err(e) = wm.send_selection(ty, mime_type, fd, handle) {
+                warn!(?ty, "cannot read the X11 selection: {e}");
+            }
+        }
+    }
+}
+
+impl State {
+    /// An X11 client owns `ty` now, offering `mime_types`.
+    pub fn x11_selection(&mut self, ty: SelectionTarget, mime_types: Vec<String>) {
+        let dh = self.core.display_handle.clone();
+        let seat = self.core.seat.clone();
+        match ty {
+            SelectionTarget::Clipboard => set_data_device_selection(&dh, &seat, mime_types, FromX11),
+            SelectionTarget::Primary => set_primary_selection(&dh, &seat, mime_types, FromX11),
+        }
+    }
+
+    /// The X11 owner of `ty` gave it up: clear it if it is still theirs.
+    pub fn x11_selection_cleared(&mut self, ty: SelectionTarget) {
+        let dh = self.core.display_handle.clone();
+        let seat = self.core.seat.clone();
+        match ty {
+            SelectionTarget::Clipboard => {
+                if current_data_device_selection_userdata(&seat).is_some_and(|d| *d == FromX11) {
+                    clear_data_device_selection(&dh, &seat);
+                }
+            }
+            SelectionTarget::Primary => {
+                if current_primary_selection_userdata(&seat).is_some_and(|d| *d == FromX11) {
+                    clear_primary_selection(&dh, &seat);
+                }
+            }
+        }
+    }
+
+    /// An X11 client pastes the Wayland selection into `fd`.
+    pub fn x11_paste(&mut self, ty: SelectionTarget, mime_type: String, fd: OwnedFd) {
+        let seat = self.core.seat.clone();
+        let res = match ty {
+            SelectionTarget::Clipboard => {
+                request_data_device_client_selection(&seat, mime_type, fd).map_err(|e| format!("{e:?}"))
+            }
+            SelectionTarget::Primary => {
+                request_primary_client_selection(&seat, mime_type, fd).map_err(|e| format!("{e:?}"))
+            }
+        };
+        if let Err(e) = res {
+            debug!(?ty, "an X11 paste found no Wayland selection: {e}");
+        }
+    }
 }
 
 impl DataDeviceHandler for State {
