@@ -91,6 +91,22 @@ pub struct OutputChange {
     pub adaptive_sync: Option<bool>,
 }
 
+impl OutputChange {
+    /// `name` on or off, everything else as it is.
+    fn keep(name: String, enabled: bool) -> OutputChange {
+        OutputChange {
+            name,
+            enabled,
+            mode: None,
+            custom_mode: None,
+            position: None,
+            transform: None,
+            scale: None,
+            adaptive_sync: None,
+        }
+    }
+}
+
 struct HeadInstance {
     head: ZwlrOutputHeadV1,
     modes: Vec<(ZwlrOutputModeV1, Mode)>,
@@ -398,6 +414,24 @@ impl Dispatch<ZwlrOutputModeV1, ModeData> for State {
     }
 }
 
+/// Add a head to a configuration; a head configured twice is the
+/// protocol's `already_configured_head`.
+fn configure_head(
+    resource: &ZwlrOutputConfigurationV1,
+    inner: &mut ConfigInner,
+    name: String,
+    change: Arc<Mutex<OutputChange>>,
+) {
+    if inner.heads.iter().any(|(n, _)| *n == name) {
+        resource.post_error(
+            zwlr_output_configuration_v1::Error::AlreadyConfiguredHead,
+            format!("head {name} configured twice"),
+        );
+        return;
+    }
+    inner.heads.push((name, change));
+}
+
 impl Dispatch<ZwlrOutputConfigurationV1, ConfigData> for State {
     fn request(
         state: &mut State,
@@ -423,46 +457,16 @@ impl Dispatch<ZwlrOutputConfigurationV1, ConfigData> for State {
         match request {
             Request::EnableHead { id, head } => {
                 let name = head_name(&head).unwrap_or_default();
-                let change = Arc::new(Mutex::new(OutputChange {
-                    name: name.clone(),
-                    enabled: true,
-                    mode: None,
-                    custom_mode: None,
-                    position: None,
-                    transform: None,
-                    scale: None,
-                    adaptive_sync: None,
-                }));
+                let change = Arc::new(Mutex::new(OutputChange::keep(name.clone(), true)));
+                // The configuration head exists even if the request is an
+                // error: the client already made its id.
                 data_init.init(id, ConfigHeadData(change.clone()));
-                if inner.heads.iter().any(|(n, _)| *n == name) {
-                    resource.post_error(
-                        Error::AlreadyConfiguredHead,
-                        format!("head {name} configured twice"),
-                    );
-                    return;
-                }
-                inner.heads.push((name, change));
+                configure_head(resource, &mut inner, name, change);
             }
             Request::DisableHead { head } => {
                 let name = head_name(&head).unwrap_or_default();
-                if inner.heads.iter().any(|(n, _)| *n == name) {
-                    resource.post_error(
-                        Error::AlreadyConfiguredHead,
-                        format!("head {name} configured twice"),
-                    );
-                    return;
-                }
-                let change = OutputChange {
-                    name: name.clone(),
-                    enabled: false,
-                    mode: None,
-                    custom_mode: None,
-                    position: None,
-                    transform: None,
-                    scale: None,
-                    adaptive_sync: None,
-                };
-                inner.heads.push((name, Arc::new(Mutex::new(change))));
+                let change = Arc::new(Mutex::new(OutputChange::keep(name.clone(), false)));
+                configure_head(resource, &mut inner, name, change);
             }
             Request::Apply | Request::Test => {
                 inner.used = true;

@@ -110,20 +110,6 @@ impl Core {
         }
     }
 
-    /// The output `surface` is (or will be) shown on.
-    fn output_of(&self, surface: &WlSurface) -> Option<String> {
-        let mut root = surface.clone();
-        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
-            root = parent;
-        }
-        let by_window = self
-            .window_for_surface(&root)
-            .and_then(|w| self.space.outputs_for_element(w).into_iter().next());
-        by_window
-            .or_else(|| self.space.outputs().next().cloned())
-            .map(|o| o.name())
-    }
-
     /// Hold the commit of `surface` that attaches `dmabuf` until its acquire
     /// fence signals: the syncobj point or sync_file if the client set one,
     /// else the dma-buf's implicit fences. Called from the pre-commit hook.
@@ -178,7 +164,7 @@ impl Core {
                 Err(_) => return None,
             },
         };
-        let output = self.output_of(surface);
+        let output = self.output_of_surface(surface).map(|o| o.name());
         let fence = sync_file.map(|fd| {
             let group = output.as_deref().map_or(u64::MAX, |o| self.sync.group(o));
             self.sync.registry.register(Arc::new(SyncFile(fd)), group)

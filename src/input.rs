@@ -129,20 +129,7 @@ impl State {
         let mut drag = None;
         if button_state == ButtonState::Pressed && !pointer.is_grabbed() && !self.core.lock.is_locked() {
             let location = pointer.current_location();
-            let hit = self
-                .core
-                .space
-                .element_under(location)
-                .map(|(w, _)| w.clone())
-                .or_else(|| {
-                    // An X11 window smithay cannot hit-test (`Core::surface_under`).
-                    let (surface, _) = self.core.surface_under(location)?;
-                    self.core
-                        .space
-                        .elements()
-                        .find(|w| self.core.window_wl_surface(w).as_ref() == Some(&surface))
-                        .cloned()
-                });
+            let hit = self.core.window_under(location).map(|(w, _)| w.clone());
             match hit {
                 Some(window) => {
                     self.core.space.raise_element(&window, true);

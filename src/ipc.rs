@@ -245,7 +245,7 @@ impl State {
                     let utime = self.core.now().as_micros() as u64;
                     self.pointer_motion_relative((x, y).into(), (x, y).into(), utime);
                 } else {
-                    let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                    let time = self.core.input_time();
                     self.pointer_motion_to((x, y).into(), time);
                 }
                 let pointer = self.core.seat.get_pointer();
@@ -269,7 +269,7 @@ impl State {
                 if codes.is_empty() || codes.len() > 16 || codes.iter().any(|&c| c > 0x2ff) {
                     return Err(format!("not a key chord: {codes:?}"));
                 }
-                let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                let time = self.core.input_time();
                 let key = |c: u32| smithay::input::keyboard::Keycode::new(c + 8);
                 use smithay::backend::input::KeyState;
                 if press {
@@ -299,7 +299,7 @@ impl State {
                     return Err(format!("not a button code: {code}"));
                 }
                 use smithay::backend::input::ButtonState;
-                let time = (self.core.now().as_millis() & u32::MAX as u128) as u32;
+                let time = self.core.input_time();
                 if press {
                     self.pointer_button(code, ButtonState::Pressed, time);
                 }

@@ -125,14 +125,6 @@ impl Core {
         }
     }
 
-    /// The output a toplevel is on (the first one it overlaps), or the
-    /// first output.
-    fn output_of_toplevel(&self, toplevel: &ToplevelSurface) -> Option<Output> {
-        self.window_for_surface(toplevel.wl_surface())
-            .and_then(|w| self.space.outputs_for_element(w).into_iter().next())
-            .or_else(|| self.space.outputs().next().cloned())
-    }
-
     /// Remember where a window was before it was maximized or made
     /// fullscreen (once: maximized then fullscreen restores to the first).
     fn remember_location(&mut self, toplevel: &ToplevelSurface) {
@@ -157,7 +149,7 @@ impl Core {
     /// Maximize a toplevel on its output: it fills the area layer-shell
     /// panels leave (their exclusive zones), and is told that size.
     pub fn maximize(&mut self, toplevel: &ToplevelSurface) {
-        let Some(output) = self.output_of_toplevel(toplevel) else {
+        let Some(output) = self.output_of_surface(toplevel.wl_surface()) else {
             return;
         };
         let Some(geo) = self.space.output_geometry(&output) else {

@@ -399,6 +399,19 @@ impl Core {
             .find(|w| smithay::wayland::seat::WaylandFocus::wl_surface(*w).is_some_and(|s| *s == *surface))
     }
 
+    /// The output `surface` is (or will be) shown on: the first output its
+    /// window (the window of its root surface) overlaps, else the first
+    /// output.
+    pub fn output_of_surface(&self, surface: &WlSurface) -> Option<smithay::output::Output> {
+        let mut root = surface.clone();
+        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+            root = parent;
+        }
+        self.window_for_surface(&root)
+            .and_then(|w| self.space.outputs_for_element(w).into_iter().next())
+            .or_else(|| self.space.outputs().next().cloned())
+    }
+
     /// The surface under a point in global logical coordinates, for input.
     pub fn surface_under(&self, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
         if self.lock.is_locked() {
@@ -408,35 +421,46 @@ impl Core {
             let lock = self.lock.surface_for(output)?;
             return Some((lock.wl_surface().clone(), origin));
         }
-        // Topmost first, as `Space::element_under` looks
-        // (smithay-0.7.0 src/desktop/space/mod.rs), but an X11 window whose
-        // surface Quay found itself (`Core::x11_wl_surface`) by its
-        // geometry: smithay has no surface to test for it.
-        for window in self.space.elements().rev() {
-            let Some(loc) = self.space.element_location(window) else {
-                continue;
-            };
-            if let Some(x11) = window.x11_surface().filter(|x| x.wl_surface().is_none()) {
-                if !Rectangle::new(loc, x11.geometry().size).to_f64().contains(pos) {
-                    continue;
-                }
+        let (window, loc) = self.window_under(pos)?;
+        match window.x11_surface().filter(|x| x.wl_surface().is_none()) {
+            Some(x11) => {
                 let wl = self.x11_wl_surface(x11)?;
-                return smithay::desktop::utils::under_from_surface_tree(
-                    &wl,
-                    pos,
-                    loc,
-                    WindowSurfaceType::ALL,
-                )
-                .map(|(s, p)| (s, p.to_f64()));
+                smithay::desktop::utils::under_from_surface_tree(&wl, pos, loc, WindowSurfaceType::ALL)
+                    .map(|(s, p)| (s, p.to_f64()))
             }
-            let render_loc = (loc - window.geometry().loc).to_f64();
-            if smithay::desktop::space::SpaceElement::is_in_input_region(window, &(pos - render_loc)) {
-                return window
+            None => {
+                let render_loc = (loc - window.geometry().loc).to_f64();
+                window
                     .surface_under(pos - render_loc, WindowSurfaceType::ALL)
-                    .map(|(s, p)| (s, p.to_f64() + render_loc));
+                    .map(|(s, p)| (s, p.to_f64() + render_loc))
             }
         }
-        None
+    }
+
+    /// The topmost window that takes input at `pos`, and its location.
+    ///
+    /// As `Space::element_under` looks (smithay-0.7.0
+    /// src/desktop/space/mod.rs:185), but an X11 window whose surface Quay
+    /// found itself (`Core::x11_wl_surface`) is hit by its geometry: smithay
+    /// has no surface to test for it.
+    pub fn window_under(&self, pos: Point<f64, Logical>) -> Option<(&Window, Point<i32, Logical>)> {
+        self.space.elements().rev().find_map(|window| {
+            let loc = self.space.element_location(window)?;
+            let hit = match window.x11_surface().filter(|x| x.wl_surface().is_none()) {
+                Some(x11) => Rectangle::new(loc, x11.geometry().size).to_f64().contains(pos),
+                None => {
+                    let render_loc = (loc - window.geometry().loc).to_f64();
+                    self.space
+                        .element_bbox(window)
+                        .is_some_and(|b| b.to_f64().contains(pos))
+                        && smithay::desktop::space::SpaceElement::is_in_input_region(
+                            window,
+                            &(pos - render_loc),
+                        )
+                }
+            };
+            hit.then_some((window, loc))
+        })
     }
 
     /// Work after every event-loop dispatch: forget dead windows and popups
@@ -454,6 +478,12 @@ impl Core {
         self.stats
             .clients_connected_total
             .saturating_sub(self.clients_disconnected.load(Ordering::Relaxed))
+    }
+
+    /// Now as an input event's timestamp (milliseconds, wrapping), for
+    /// input Quay makes itself (`quay msg pointer/key/button`).
+    pub fn input_time(&self) -> u32 {
+        (self.now().as_millis() & u32::MAX as u128) as u32
     }
 
     /// Time since the presentation clock's epoch.

@@ -9,10 +9,10 @@ mod common;
 use std::{
     path::Path,
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use common::{require, wait_timeout, Quay, SMALL_CONFIG, SOCKET};
+use common::{require, wait_for, wait_timeout, Quay, SMALL_CONFIG, SOCKET};
 
 // evdev key codes (linux/input-event-codes.h).
 const KEY_Q: &str = "16";
@@ -25,18 +25,6 @@ const KEY_TAB: &str = "15";
 const KEY_ENTER: &str = "28";
 const KEY_LEFTSHIFT: &str = "42";
 const KEY_LEFTMETA: &str = "125";
-
-fn wait_for(what: &str, quay: &Quay, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            quay.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()

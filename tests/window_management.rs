@@ -5,25 +5,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{require, Quay, SMALL_CONFIG, SOCKET};
+use common::{require, wait_for, Quay, SMALL_CONFIG, SOCKET};
 
 const BTN_LEFT: &str = "272";
 const BTN_RIGHT: &str = "273";
 const KEY_LEFTMETA: &str = "125";
-
-fn wait_for(what: &str, quay: &Quay, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            quay.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn foot_window(quay: &Quay) -> serde_json::Value {
     let windows = quay.msg(&["windows"]);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{require, Quay, BACKGROUND};
 
@@ -17,16 +17,9 @@ height = 480
 refresh = 60.0
 "##;
 
-fn wait_for(what: &str, quay: &Quay, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            quay.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Xwayland's start-up is slower than a client's.
+fn wait_for(what: &str, quay: &Quay, ok: impl FnMut() -> bool) {
+    common::wait_for_within(what, quay, Duration::from_secs(60), ok)
 }
 
 #[test]

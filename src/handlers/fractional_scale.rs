@@ -7,7 +7,7 @@ use smithay::{
     delegate_fractional_scale,
     reexports::wayland_server::protocol::wl_surface::WlSurface,
     wayland::{
-        compositor::{get_parent, with_states},
+        compositor::with_states,
         fractional_scale::{with_fractional_scale, FractionalScaleHandler},
     },
 };
@@ -17,13 +17,7 @@ use crate::{state::Core, State};
 impl Core {
     /// The fractional scale a surface should draw at.
     pub fn preferred_scale(&self, surface: &WlSurface) -> f64 {
-        let mut root = surface.clone();
-        while let Some(parent) = get_parent(&root) {
-            root = parent;
-        }
-        self.window_for_surface(&root)
-            .and_then(|w| self.space.outputs_for_element(w).into_iter().next())
-            .or_else(|| self.space.outputs().next().cloned())
+        self.output_of_surface(surface)
             .map(|o| o.current_scale().fractional_scale())
             .unwrap_or(1.0)
     }

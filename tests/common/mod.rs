@@ -251,6 +251,25 @@ impl Drop for Quay {
     }
 }
 
+/// Poll `ok` until it holds, 30 s at most; a timeout fails the test with
+/// `what` and Quay's log.
+pub fn wait_for(what: &str, quay: &Quay, ok: impl FnMut() -> bool) {
+    wait_for_within(what, quay, Duration::from_secs(30), ok)
+}
+
+/// [`wait_for`] with another bound.
+pub fn wait_for_within(what: &str, quay: &Quay, within: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            quay.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
