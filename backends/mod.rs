@@ -5,6 +5,7 @@
 //! instead of panicking. Backends hold renderers, outputs and frame clocks;
 //! they hold no buffer-cache policy (that is `crate::buffer`).
 
+pub mod cursor_plane;
 pub mod headless;
 pub mod linear;
 pub mod udev;

@@ -74,6 +74,7 @@ use tracing::{debug, info, warn};
 type ExportCancel = smithay::reexports::wayland_protocols_wlr::export_dmabuf::v1::server::zwlr_export_dmabuf_frame_v1::CancelReason;
 
 use super::{
+    cursor_plane::CursorPlane,
     linear::{FrontBuffer, LinearAllocator, QuayExporter},
     Screenshot,
 };
@@ -146,6 +147,8 @@ struct UdevOutput {
     /// The timer of the next repaint slot is armed.
     redraw_timer: Option<RegistrationToken>,
     refresh: Duration,
+    /// The CRTC's cursor plane, which Quay drives (backends/cursor_plane.rs).
+    cursor: Option<CursorPlane>,
 }
 
 pub struct Udev {
@@ -234,6 +237,16 @@ impl Udev {
         }
         let (drm, notifier_drm) =
             DrmDevice::new(fd.clone(), true).map_err(|e| anyhow::anyhow!("DRM device: {e}"))?;
+        // Paravirtualized devices show an atomic client their cursor plane
+        // only with this cap (backends/cursor_plane.rs); others refuse it
+        // (EINVAL), which changes nothing.
+        if let Err(err) = smithay::reexports::drm::Device::set_client_capability(
+            &fd,
+            smithay::reexports::drm::ClientCapability::CursorPlaneHotspot,
+            true,
+        ) {
+            debug!("no cursor plane hotspot cap: {err}");
+        }
         let gbm = GbmDevice::new(fd.clone()).map_err(|e| anyhow::anyhow!("GBM device: {e}"))?;
         // pixman writes the scanout buffers through mmap (backends/linear.rs).
         let table = KmsBuffers::new(fd.clone());
@@ -509,16 +522,31 @@ impl Udev {
 
         let surface = self.drm.create_surface(crtc, mode, &[info.handle()])?;
         let renderer_formats = with_engine!(&self.renderer, r => Bind::<Dmabuf>::supported_formats(r.as_ref()).unwrap_or_default());
+        // The cursor plane is Quay's (backends/cursor_plane.rs): the
+        // compositor gets the other planes and no cursor GBM device.
+        let mut planes = surface.planes().clone();
+        let cursor_size = self.drm.cursor_size();
+        let cursor = planes
+            .cursor
+            .first()
+            .map(|p| CursorPlane::new(p.handle, crtc, (cursor_size.w, cursor_size.h)));
+        planes.cursor.clear();
+        info!(
+            output = name,
+            cursor_plane = cursor.is_some(),
+            ?cursor_size,
+            "planes"
+        );
         let compositor = DrmCompositor::new(
             &output,
             surface,
-            None,
+            Some(planes),
             self.allocator.clone(),
             self.exporter.clone(),
             [Fourcc::Xrgb8888, Fourcc::Argb8888],
             renderer_formats,
-            self.drm.cursor_size(),
-            Some(self.gbm.clone()),
+            cursor_size,
+            None,
         )
         .map_err(|e| anyhow::anyhow!("DrmCompositor: {e}"))?;
         let refresh = Duration::from_nanos(1_000_000_000_000 / wl_mode.refresh.max(1) as u64);
@@ -535,6 +563,7 @@ impl Udev {
                 pending_flip: false,
                 redraw_timer: None,
                 refresh,
+                cursor,
             },
         );
         core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
@@ -550,6 +579,11 @@ impl Udev {
         let Some(out) = self.outputs.get_mut(&crtc) else {
             return false;
         };
+        // The cursor plane does not wait for the flip (cursor_plane.rs).
+        let cursor_on_plane = out.cursor.as_mut().is_some_and(|plane| {
+            let cursor = crate::cursor::plane_cursor(core, &out.output, plane.size());
+            plane.show(&self.exporter.table, &self.gbm, &cursor, &mut core.stats)
+        });
         if out.pending_flip {
             return true;
         }
@@ -562,7 +596,11 @@ impl Udev {
         let name = out.output.name();
         let rendered = with_engine!(&mut self.renderer, r => {
             r.prepare(core, &out.output);
-            let elements = crate::render::output_elements(core, &out.output, r.as_mut());
+            let elements = if cursor_on_plane {
+                crate::render::scene_elements(core, &out.output, r.as_mut())
+            } else {
+                crate::render::output_elements(core, &out.output, r.as_mut())
+            };
             match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
                 // What export-dmabuf may hand out: our buffer only when it
                 // holds the whole picture. An element on an overlay plane is
@@ -844,6 +882,9 @@ impl State {
                 for o in u.outputs.values_mut() {
                     // Another DRM master may have scribbled on the planes.
                     o.compositor.reset_buffers();
+                    if let Some(c) = o.cursor.as_mut() {
+                        c.forget();
+                    }
                 }
                 u.scan_connectors(core);
                 for crtc in crtcs {

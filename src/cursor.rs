@@ -21,6 +21,9 @@ use tracing::{debug, warn};
 pub struct CursorImage {
     pub buffer: MemoryRenderBuffer,
     pub hotspot: Point<i32, Logical>,
+    /// The same picture as ARGB8888 words, for a cursor plane.
+    pub argb: std::sync::Arc<[u32]>,
+    pub size: (u32, u32),
 }
 
 #[derive(Debug)]
@@ -82,7 +85,13 @@ impl CursorTheme {
             return None;
         }
         debug!(name, path = %path.display(), w, h, "cursor image");
+        let argb = image.pixels_rgba[..(w * h * 4) as usize]
+            .chunks_exact(4)
+            .map(|p| u32::from_be_bytes([p[3], p[0], p[1], p[2]]))
+            .collect();
         Some(CursorImage {
+            argb,
+            size: (w as u32, h as u32),
             // RGBA bytes in memory: DRM's ABGR8888 on little endian.
             buffer: MemoryRenderBuffer::from_slice(
                 &image.pixels_rgba,
@@ -100,4 +109,138 @@ impl CursorTheme {
     pub fn image(&self, icon: CursorIcon) -> Option<&CursorImage> {
         self.loaded.get(&icon).and_then(Option::as_ref)
     }
+}
+
+/// The cursor as a cursor plane would show it on one output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaneCursor {
+    /// No cursor on this output (hidden, elsewhere, never moved).
+    None,
+    /// One ARGB8888 picture, top-left at `at` (output-local physical pixels).
+    Bitmap(CursorBitmap),
+    /// Only composition can show it: why.
+    Composite(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorBitmap {
+    pub at: (i32, i32),
+    /// The pointer's place in the picture (KMS `HOTSPOT_X`/`HOTSPOT_Y`).
+    pub hotspot: (i32, i32),
+    pub width: u32,
+    pub height: u32,
+    /// Row-major ARGB8888 (premultiplied, as KMS blends by default).
+    pub argb: std::sync::Arc<[u32]>,
+}
+
+/// What a cursor plane of at most `max` pixels would show on `output`: the
+/// theme's picture or a client's single-surface shm cursor, drawn 1:1. A
+/// scaled or transformed output, a client cursor with subsurfaces, a
+/// scale, transform or viewport on it, a dma-buf cursor or one larger than
+/// `max` are composited instead (what `render::cursor_elements` draws).
+pub fn plane_cursor(
+    core: &crate::state::Core,
+    output: &smithay::output::Output,
+    max: (u32, u32),
+) -> PlaneCursor {
+    use smithay::{
+        backend::renderer::utils::with_renderer_surface_state,
+        input::pointer::{CursorImageStatus, CursorImageSurfaceData},
+        reexports::wayland_server::{protocol::wl_shm, Resource},
+        wayland::{compositor, shm},
+    };
+    let (Some(pointer), Some(geo)) = (core.seat.get_pointer(), core.space.output_geometry(output)) else {
+        return PlaneCursor::None;
+    };
+    let location = pointer.current_location();
+    if !core.pointer_seen || !geo.to_f64().contains(location) {
+        return PlaneCursor::None;
+    }
+    if output.current_scale().fractional_scale() != 1.0 || output.current_transform() != Transform::Normal {
+        return PlaneCursor::Composite("scaled or transformed output");
+    }
+    let local = location - geo.loc.to_f64();
+    let (pixels, (width, height), hotspot) = match &core.cursor {
+        CursorImageStatus::Hidden => return PlaneCursor::None,
+        CursorImageStatus::Named(icon) => match core.cursor_theme.image(*icon) {
+            Some(image) => (image.argb.clone(), image.size, image.hotspot),
+            None => return PlaneCursor::None,
+        },
+        CursorImageStatus::Surface(surface) => {
+            if !surface.is_alive() {
+                return PlaneCursor::None;
+            }
+            if !compositor::get_children(surface).is_empty() {
+                return PlaneCursor::Composite("cursor surface with subsurfaces");
+            }
+            let hotspot = compositor::with_states(surface, |states| {
+                states
+                    .data_map
+                    .get::<CursorImageSurfaceData>()
+                    .and_then(|d| d.lock().ok().map(|a| a.hotspot))
+            })
+            .unwrap_or_default();
+            let read = with_renderer_surface_state(surface, |state| {
+                let Some(buffer) = state.buffer() else {
+                    return Ok(None);
+                };
+                if state.buffer_scale() != 1 || state.buffer_transform() != Transform::Normal {
+                    return Err("cursor buffer with a scale or transform");
+                }
+                if state.surface_size() != state.buffer_size() {
+                    return Err("cursor surface with a viewport");
+                }
+                shm::with_buffer_contents(buffer, |ptr, len, data| {
+                    let alpha = match data.format {
+                        wl_shm::Format::Argb8888 => 0,
+                        wl_shm::Format::Xrgb8888 => 0xff00_0000,
+                        _ => return Err("cursor buffer in a format the plane does not take"),
+                    };
+                    let (w, h, stride) = (data.width as usize, data.height as usize, data.stride as usize);
+                    let offset = data.offset as usize;
+                    // smithay checked the pool's size against the buffer's
+                    // (smithay-0.7.0 src/wayland/shm/handlers.rs:144, create_buffer);
+                    // check again rather than trust arithmetic on client numbers.
+                    let end = h
+                        .checked_sub(1)
+                        .and_then(|last| last.checked_mul(stride))
+                        .and_then(|o| o.checked_add(w * 4))
+                        .and_then(|o| o.checked_add(offset));
+                    if w == 0 || h == 0 || end.is_none_or(|e| e > len) {
+                        return Err("cursor buffer out of its pool");
+                    }
+                    // SAFETY: smithay maps the pool for `len` bytes for the
+                    // closure's duration; every read is inside it (checked above).
+                    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+                    let mut argb = Vec::with_capacity(w * h);
+                    for row in 0..h {
+                        let start = offset + row * stride;
+                        argb.extend(
+                            bytes[start..start + w * 4]
+                                .chunks_exact(4)
+                                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | alpha),
+                        );
+                    }
+                    Ok(Some((argb, (w as u32, h as u32))))
+                })
+                .map_err(|_| "cursor buffer is not shm")?
+            });
+            match read {
+                None | Some(Ok(None)) => return PlaneCursor::None,
+                Some(Err(why)) => return PlaneCursor::Composite(why),
+                Some(Ok(Some((argb, size)))) => (argb.into(), size, hotspot),
+            }
+        }
+    };
+    if width > max.0 || height > max.1 {
+        return PlaneCursor::Composite("cursor larger than the plane");
+    }
+    let at = (local - hotspot.to_f64()).to_i32_round();
+    PlaneCursor::Bitmap(CursorBitmap {
+        at: (at.x, at.y),
+        hotspot: (hotspot.x, hotspot.y),
+        width,
+        height,
+        argb: pixels,
+    })
 }

@@ -45,11 +45,23 @@ where
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Texture + Send + 'static,
 {
+    let mut elements = cursor_elements(core, output, renderer);
+    elements.extend(scene_elements(core, output, renderer));
+    elements
+}
+
+/// [`output_elements`] without the cursor: what a frame draws when a
+/// cursor plane shows the cursor (udev).
+pub fn scene_elements<R>(core: &Core, output: &Output, renderer: &mut R) -> Vec<OverlayElement<R>>
+where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
+{
     use smithay::{
         backend::renderer::element::AsRenderElements, desktop::layer_map_for_output, utils::Scale,
         wayland::shell::wlr_layer::Layer,
     };
-    let mut elements = cursor_elements(core, output, renderer);
+    let mut elements = Vec::new();
     if core.lock.is_locked() {
         elements.extend(lock_elements::<R, OverlayElement<R>>(core, output, renderer));
         return elements;

@@ -80,6 +80,15 @@ pub struct Stats {
     pub session_locks_total: u64,
     /// `zwlr_output_configuration_v1`s applied.
     pub output_configurations_total: u64,
+    /// udev cursor plane (backends/cursor_plane.rs): a new picture shown,
+    /// the same picture moved, the slowest of each (microseconds in the
+    /// ioctls, the hotspot's included), and frames that composited the
+    /// cursor because the plane could not show it.
+    pub cursor_plane_updates_total: u64,
+    pub cursor_plane_moves_total: u64,
+    pub cursor_plane_update_max_us: u64,
+    pub cursor_plane_move_max_us: u64,
+    pub cursor_composited_frames_total: u64,
     /// Interactive moves and resizes started (by a client's request or
     /// Super + drag).
     pub window_moves_total: u64,

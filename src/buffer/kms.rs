@@ -99,6 +99,10 @@ pub struct KmsStats {
     pub export_cache_hits: u64,
     /// Client dma-bufs that were Quay's own export, mapped to the original.
     pub export_roundtrips_total: u64,
+    /// Framebuffers for Quay's own buffers made through the table (the
+    /// cursor plane's), alive now and ever.
+    pub own_framebuffers_live: u64,
+    pub own_framebuffers_total: u64,
 }
 
 #[derive(Default)]
@@ -134,6 +138,9 @@ pub enum GemOwner {
     /// A GBM buffer object Quay allocated; GBM closes the handle when the
     /// object is destroyed, which is when this `GemHandle` drops it.
     Gbm(GbmBuffer),
+    /// The same for a buffer Quay writes with `gbm_bo_write` (the cursor
+    /// plane's, allocated `CURSOR | WRITE`): the write needs `&mut`.
+    GbmWritable(RefCell<GbmBuffer>),
 }
 
 /// One GEM handle on the table's fd.
@@ -150,6 +157,7 @@ impl fmt::Debug for GemHandle {
         let owner = match self.owner {
             GemOwner::Prime => "prime",
             GemOwner::Gbm(_) => "gbm",
+            GemOwner::GbmWritable(_) => "gbm-writable",
         };
         f.debug_struct("GemHandle")
             .field("handle", &u32::from(self.handle))
@@ -167,6 +175,31 @@ impl GemHandle {
     pub fn bo(&self) -> Option<&GbmBuffer> {
         match &self.owner {
             GemOwner::Gbm(bo) => Some(bo),
+            GemOwner::Prime | GemOwner::GbmWritable(_) => None,
+        }
+    }
+
+    /// Copy `bytes` (the whole buffer, stride by height) into a writable
+    /// buffer (`KmsBuffers::adopt_writable_bo`).
+    pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.owner {
+            GemOwner::GbmWritable(bo) => bo.borrow_mut().write(bytes),
+            _ => Err(std::io::Error::other("not a writable buffer")),
+        }
+    }
+
+    /// Size, format and stride of a single-plane GBM buffer.
+    pub fn layout(&self) -> Option<((u32, u32), Fourcc, u32)> {
+        let layout = |bo: &GbmBuffer| {
+            (
+                drm::buffer::Buffer::size(bo),
+                drm::buffer::Buffer::format(bo),
+                drm::buffer::Buffer::pitch(bo),
+            )
+        };
+        match &self.owner {
+            GemOwner::Gbm(bo) => Some(layout(bo)),
+            GemOwner::GbmWritable(bo) => Some(layout(&bo.borrow())),
             GemOwner::Prime => None,
         }
     }
@@ -275,6 +308,74 @@ impl Drop for ClientFramebuffer {
     }
 }
 
+/// A framebuffer for one of Quay's own single-plane GBM buffers (the cursor
+/// plane's), made through the table: it holds the buffer's [`GemHandle`], so
+/// the handle outlives the framebuffer.
+pub struct OwnFramebuffer {
+    fb: framebuffer::Handle,
+    gem: Rc<GemHandle>,
+    table: KmsBuffers,
+}
+
+impl fmt::Debug for OwnFramebuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnFramebuffer")
+            .field("fb", &self.fb)
+            .field("gem", &self.gem)
+            .finish()
+    }
+}
+
+impl OwnFramebuffer {
+    pub fn handle(&self) -> framebuffer::Handle {
+        self.fb
+    }
+
+    pub fn gem(&self) -> &GemHandle {
+        &self.gem
+    }
+}
+
+impl Drop for OwnFramebuffer {
+    fn drop(&mut self) {
+        if let Err(err) = self.table.drm.destroy_framebuffer(self.fb) {
+            warn!("destroying a framebuffer failed: {err}");
+        }
+        let mut inner = self.table.inner.borrow_mut();
+        inner.stats.own_framebuffers_live = inner.stats.own_framebuffers_live.saturating_sub(1);
+        // `gem` drops after this body, with the borrow gone.
+    }
+}
+
+/// `AddFB2` input for one of Quay's own buffers.
+struct OwnPlanar {
+    size: (u32, u32),
+    format: Fourcc,
+    pitch: u32,
+    handle: BufferHandle,
+}
+
+impl PlanarBuffer for OwnPlanar {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn format(&self) -> Fourcc {
+        self.format
+    }
+    fn modifier(&self) -> Option<Modifier> {
+        None
+    }
+    fn pitches(&self) -> [u32; 4] {
+        [self.pitch, 0, 0, 0]
+    }
+    fn handles(&self) -> [Option<BufferHandle>; 4] {
+        [Some(self.handle), None, None, None]
+    }
+    fn offsets(&self) -> [u32; 4] {
+        [0; 4]
+    }
+}
+
 /// `AddFB2` input from a dma-buf's layout and the table's handles.
 struct Planar<'a> {
     dmabuf: &'a Dmabuf,
@@ -336,9 +437,19 @@ impl KmsBuffers {
     /// the same object shares it instead of closing it one day.
     pub fn adopt_bo(&self, bo: GbmBuffer) -> Rc<GemHandle> {
         let handle = drm::buffer::Buffer::handle(&bo);
+        self.adopt(handle, GemOwner::Gbm(bo))
+    }
+
+    /// [`KmsBuffers::adopt_bo`] for a buffer Quay writes ([`GemHandle::write`]).
+    pub fn adopt_writable_bo(&self, bo: GbmBuffer) -> Rc<GemHandle> {
+        let handle = drm::buffer::Buffer::handle(&bo);
+        self.adopt(handle, GemOwner::GbmWritable(RefCell::new(bo)))
+    }
+
+    fn adopt(&self, handle: BufferHandle, owner: GemOwner) -> Rc<GemHandle> {
         let gem = Rc::new(GemHandle {
             handle,
-            owner: GemOwner::Gbm(bo),
+            owner,
             export: RefCell::new(None),
             table: self.clone(),
         });
@@ -346,6 +457,29 @@ impl KmsBuffers {
         inner.stats.gem_handles_live += 1;
         inner.handles.insert(u32::from(handle), Rc::downgrade(&gem));
         gem
+    }
+
+    /// A framebuffer for a buffer [`KmsBuffers::adopt_bo`] returned (linear,
+    /// one plane, implicit modifier).
+    pub fn own_framebuffer(&self, gem: &Rc<GemHandle>) -> std::io::Result<OwnFramebuffer> {
+        let (size, format, pitch) = gem
+            .layout()
+            .ok_or_else(|| std::io::Error::other("not one of Quay's own buffers"))?;
+        let planar = OwnPlanar {
+            size,
+            format,
+            pitch,
+            handle: gem.handle,
+        };
+        let fb = self.drm.add_planar_framebuffer(&planar, FbCmd2Flags::empty())?;
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.own_framebuffers_live += 1;
+        inner.stats.own_framebuffers_total += 1;
+        Ok(OwnFramebuffer {
+            fb,
+            gem: gem.clone(),
+            table: self.clone(),
+        })
     }
 
     /// The handle for one plane fd: our own export's object, a handle the

@@ -2,7 +2,7 @@
 # Boot the test VM once under QEMU TCG and wait for it to power off.
 #
 #   tests/vm/boot.sh --image DIR --share DIR --log FILE [--gpu DEVICE] [--append CMDLINE]
-#                    [--timeout SECONDS] [--boot-timeout SECONDS]
+#                    [--timeout SECONDS] [--boot-timeout SECONDS] [--device QEMU-DEVICE]...
 #
 # DIR (image) is what image.sh printed. The share directory is mounted in the guest at
 # /mnt/share (9p); the guest's init runs /mnt/share/run.sh and powers off. root.img is
@@ -11,6 +11,10 @@
 #   --append    extra kernel command line (e.g. modprobe.blacklist=virtio_gpu)
 #   --timeout   the whole boot, in seconds (default $QUAY_VM_TIMEOUT or 1500)
 #   --boot-timeout  seconds allowed to reach the init script (default 300)
+#   --device    one more QEMU device (e.g. virtio-tablet-pci), repeatable
+# QEMU's monitor (QMP) listens on FILE.qmp. A guest asks the host for QMP commands (moving
+# QEMU's pointer: input-send-event) by writing share/qmp/NAME.req, one JSON command per
+# line; the host sends them (tests/vm/qmp.py) and writes the replies to share/qmp/NAME.out.
 # The serial console goes to FILE. A boot that never reaches the init script (about one
 # boot in a dozen panics early under TCG) is retried once; the first attempt's console is
 # kept as FILE.attempt1. Mesa's shader cache is shared in as well (tag mesacache,
@@ -23,6 +27,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
 IMG= SHARE= LOG= GPU=virtio-gpu-pci,xres=800,yres=600 APPEND= TIMEOUT=${QUAY_VM_TIMEOUT:-1500} BOOT_TIMEOUT=300
+DEVICES=()
 while [ $# -gt 0 ]; do
   case $1 in
     --image) IMG=$2; shift 2 ;;
@@ -32,6 +37,7 @@ while [ $# -gt 0 ]; do
     --append) APPEND=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --boot-timeout) BOOT_TIMEOUT=$2; shift 2 ;;
+    --device) [ -n "$2" ] && DEVICES+=(-device "$2"); shift 2 ;;
     *) vm_die "boot.sh: unknown argument $1" ;;
   esac
 done
@@ -61,10 +67,17 @@ attempt() {
     -drive file="$IMG/root.img",if=virtio,format=raw,snapshot=on \
     -virtfs local,path="$SHARE",mount_tag=share,security_model=none,id=share \
     -virtfs local,path="$QUAY_VM_CACHE/mesa-shader-cache",mount_tag=mesacache,security_model=none,id=mesacache \
-    "${gpuarg[@]}" </dev/null >"$LOG.qemu" 2>&1 &
+    -qmp unix:"$LOG.qmp",server=on,wait=off \
+    "${gpuarg[@]}" "${DEVICES[@]}" </dev/null >"$LOG.qemu" 2>&1 &
   QPID=$!
   while kill -0 $QPID 2>/dev/null; do
     sleep 1
+    # the guest's QMP requests
+    for req in "$SHARE"/qmp/*.req; do
+      [ -e "$req" ] || continue
+      python3 "$HERE/qmp.py" "$LOG.qmp" "$req" > "${req%.req}.out.tmp" 2>&1
+      mv "$req" "${req%.req}.sent"; mv "${req%.req}.out.tmp" "${req%.req}.out"
+    done
     if [ $reached = 0 ] && grep -q '^vm-init: up' "$LOG"; then
       reached=1; echo "boot: reached init after $(vm_dt "$t0") s"
     fi

@@ -14,6 +14,7 @@ use std::{
 
 pub mod capture;
 pub mod dmabuf;
+pub mod plane_probe;
 pub mod sync_scenarios;
 pub mod syncobj;
 

@@ -6,6 +6,7 @@
 //!                        [--socket PATH]
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
+//!     quay-dmabuf-client --probe-cursor-plane CARD
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
@@ -32,6 +33,11 @@
 //! client keeps the compositor busy.
 //! With `--distinct`, each of the K `wl_buffer`s gets its own dma-buf
 //! (the import cache's eviction test: K imports, not one).
+//! With `--cursor-color 0xAARRGGBB`, every wl_pointer.enter on the window
+//! gets a 24x24 cursor surface of that colour (ARGB8888 shm, hotspot
+//! (2, 3)), and `CURSOR <serial>` on stderr.
+//! `--probe-cursor-plane` makes no Wayland connection: it reads back what
+//! the card's cursor plane shows (`quay_test_client::plane_probe`).
 //! `--memhog-mib` makes no Wayland connection: it allocates N MiB and keeps
 //! touching every page for S seconds (default 10), the bounded memory
 //! pressure the VM suite's PSI case puts in a small cgroup.
@@ -67,6 +73,8 @@ struct Args {
     syncobj_test: Option<String>,
     drm_device: PathBuf,
     socket: PathBuf,
+    cursor_color: Option<u32>,
+    probe_cursor_plane: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -87,6 +95,8 @@ fn parse() -> Result<Args, String> {
         syncobj_test: None,
         drm_device: PathBuf::from("/dev/dri/renderD128"),
         socket: PathBuf::new(),
+        cursor_color: None,
+        probe_cursor_plane: None,
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
     let display = std::env::var("WAYLAND_DISPLAY").unwrap_or_else(|_| "wayland-0".into());
@@ -124,6 +134,13 @@ fn parse() -> Result<Args, String> {
             "--until-file" => a.until_file = Some(PathBuf::from(val()?)),
             "--syncobj-test" => a.syncobj_test = Some(val()?),
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
+            "--probe-cursor-plane" => a.probe_cursor_plane = Some(PathBuf::from(val()?)),
+            "--cursor-color" => {
+                let v = val()?;
+                a.cursor_color = Some(
+                    u32::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| "bad --cursor-color")?,
+                );
+            }
             "--memhog-mib" => {
                 let mib = val()?.parse().map_err(|_| "bad --memhog-mib")?;
                 a.memhog = Some((mib, a.memhog.map_or(10, |m| m.1)));
@@ -149,6 +166,18 @@ fn main() -> ExitCode {
     if let Some((mib, secs)) = args.memhog {
         println!("{}", memhog(mib, secs));
         return ExitCode::SUCCESS;
+    }
+    if let Some(card) = &args.probe_cursor_plane {
+        return match quay_test_client::plane_probe::probe_cursor_plane(card) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("{{\"ok\":false,\"error\":{e:?}}}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let result = match &args.syncobj_test {
         Some(name) => quay_test_client::sync_scenarios::run(name, &args.socket, &args.drm_device),
@@ -250,6 +279,17 @@ fn run(a: &Args) -> Result<String, String> {
             }
         }
     }
+    let cursor = a.cursor_color.map(|color| {
+        let pointer = c.seat.as_ref().map(|seat| seat.get_pointer(&c.qh, ()));
+        let surface = c.compositor.create_surface(&c.qh, ());
+        let format = quay_test_client::wayland_client::protocol::wl_shm::Format::Argb8888;
+        let buffer = c.shm_buffer(24, 24, color, format);
+        surface.attach(Some(&buffer), 0, 0);
+        surface.damage_buffer(0, 0, 24, 24);
+        surface.commit();
+        (pointer, surface, buffer)
+    });
+    let mut enters_seen = 0;
     let mut commits = Vec::with_capacity(a.frames);
     let t_frames = Instant::now();
     let mut i = 0;
@@ -260,6 +300,13 @@ fn run(a: &Args) -> Result<String, String> {
         let _fb = c.feedback(&w.surface);
         commits.push(now());
         c.commit_and_wait_frame(&w.surface).map_err(|e| e.to_string())?;
+        if let Some((Some(pointer), surface, _)) = &cursor {
+            if let Some(&(_, serial)) = c.app.pointer_enters.get(enters_seen..).and_then(|e| e.last()) {
+                pointer.set_cursor(serial, Some(surface), 2, 3);
+                eprintln!("CURSOR {serial}");
+            }
+            enters_seen = c.app.pointer_enters.len();
+        }
         i += 1;
     }
     let frames = i;

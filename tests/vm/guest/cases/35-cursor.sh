@@ -1,0 +1,114 @@
+# The cursor on virtio_gpu's cursor plane, moved by QEMU's pointer (issue #13).
+#  - quay-udev-virtio-cursor-plane: the virtio boot has a virtio-tablet-pci; the host moves it
+#    over QMP (boot.sh forwards share/qmp/NAME.req). libinput hands Quay the absolute motion,
+#    the pointer enters a fullscreen client, the client sets a 24x24 cursor surface
+#    (quay-dmabuf-client --cursor-color), and Quay puts it on the CRTC's cursor plane through
+#    its own framebuffer table (backends/cursor_plane.rs). Read back from the kernel by another
+#    process (quay-dmabuf-client --probe-cursor-plane: the plane's FB_ID, CRTC_X/Y, and the
+#    framebuffer's pixels): at the pointer less the hotspot, the hotspot in HOTSPOT_X/Y (which
+#    virtio_gpu needs: without DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT the kernel hides its cursor
+#    plane from atomic clients), every pixel the client's colour;
+#    a second move re-sets the same framebuffer (no new AddFB2); the plane goes off when the
+#    client and its cursor surface are gone. The table's counters move with it.
+vm_case quay-udev-virtio-cursor-plane virtio case_quay_virtio_cursor_plane 180
+# the same with GLES (kms_swrast) composing the rest: the plane does not depend on the engine
+vm_case quay-udev-virtio-cursor-plane-gles virtio case_quay_virtio_cursor_plane_gles 240
+case_quay_virtio_cursor_plane_gles() { QUAY_RENDERER=gles case_quay_virtio_cursor_plane; }
+
+# qmp NAME JSON...: have the host send these QMP commands (one per argument); waits for the
+# replies (share/qmp/CASE-NAME.out: names are per case, one boot runs several) and fails on a
+# QMP error.
+qmp() {
+  local name=$CASE-$1 i; shift
+  printf '%s\n' "$@" > "$S/qmp/$name.tmp" && mv "$S/qmp/$name.tmp" "$S/qmp/$name.req"
+  for i in $(seq 60); do [ -f "$S/qmp/$name.out" ] && break; sleep 0.5; done
+  [ -f "$S/qmp/$name.out" ] || { fail "no QMP reply for $name within 30 s"; return 1; }
+  cp "$S/qmp/$name.out" "$CASE_OUT/qmp-$name.out"
+  if grep -q '"error"\|Traceback\|Error' "$S/qmp/$name.out"; then
+    fail "QMP $name: $(head -c 300 "$S/qmp/$name.out")"; return 1
+  fi
+}
+# tablet_to NAME X Y: QEMU's tablet to pixel (X, Y) of the 800x600 output (axes 0..32767:
+# libinput scales by (max - min + 1) = 32768, so these land on whole pixels)
+tablet_to() {
+  qmp "$1" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"abs\",\"data\":{\"axis\":\"x\",\"value\":$(($2 * 32768 / 800))}},{\"type\":\"abs\",\"data\":{\"axis\":\"y\",\"value\":$(($3 * 32768 / 600))}}]}}"
+}
+# probe_until FILE SECS COND: read the cursor plane back until COND (a shell test on the
+# probe's JSON in $P) holds; the last probe is in $CASE_OUT/FILE
+probe_until() {
+  local file=$1 secs=$2 cond=$3 i
+  for i in $(seq $((secs * 2))); do
+    P=$("$S/bin/quay-dmabuf-client" --probe-cursor-plane "$CARD" 2>&1)
+    echo "$P" > "$CASE_OUT/$file"
+    eval "$cond" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+case_quay_virtio_cursor_plane() {
+  grep -q 'Virtio Tablet' /proc/bus/input/devices || modprobe virtio_input
+  udevadm settle -t 10
+  grep -A4 'Virtio Tablet' /proc/bus/input/devices > "$CASE_OUT/input-devices.txt" ||
+    { fail "no QEMU tablet in /proc/bus/input/devices (boot without virtio-tablet-pci?)"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  grep -q 'cursor_plane=true' "$CASE_OUT/quay.log" || say "warning: no 'cursor_plane=true' in quay.log"
+  qmsg stats > "$CASE_OUT/stats-base.json"
+  local base_gem base_own color=0xff20c040 want
+  want=$((color))
+  base_gem=$(json_num gem_handles_live < "$CASE_OUT/stats-base.json")
+  base_own=$(json_num own_framebuffers_total < "$CASE_OUT/stats-base.json")
+  expect_eq "own framebuffers before any cursor" "$base_own" 0
+  probe_until probe-before.json 1 'true'
+  expect_eq "cursor plane FB_ID before the pointer moved" "$(json_num fb < "$CASE_OUT/probe-before.json")" 0
+
+  client_start cur 150 "$S/bin/quay-dmabuf-client" --source shm --fullscreen --frames 1 \
+    --cursor-color $color --until-file "$CASE_OUT/stop"
+  wait_commits cur 2 60 || { fail "the client did not commit twice: $(tail_of "$CASE_OUT/cur.wldebug" 2)"; stop_quay; return 1; }
+
+  tablet_to move1 400 300 || { stop_quay; return 1; }
+  local i
+  for i in $(seq 60); do grep -q '^CURSOR ' "$CASE_OUT/cur.wldebug" && break; sleep 0.5; done
+  grep -q '^CURSOR ' "$CASE_OUT/cur.wldebug" ||
+    { fail "no wl_pointer.enter on the client after QEMU's pointer moved: $(grep -c wl_pointer "$CASE_OUT/cur.wldebug") wl_pointer lines"; }
+  probe_until probe-1.json 30 '[ "$(json_num x <<< "$P")" = 398 ] && [ "$(json_num opaque <<< "$P")" = 576 ]'
+  local fb1; fb1=$(json_num fb < "$CASE_OUT/probe-1.json")
+  say "probe 1: $(cat "$CASE_OUT/probe-1.json")"
+  expect_ge "cursor plane FB_ID after the move" "${fb1:-0}" 1
+  expect_eq "cursor plane CRTC_X (pointer 400 less hotspot 2)" "$(json_num x < "$CASE_OUT/probe-1.json")" 398
+  expect_eq "cursor plane CRTC_Y (pointer 300 less hotspot 3)" "$(json_num y < "$CASE_OUT/probe-1.json")" 297
+  expect_eq "cursor plane HOTSPOT_X (virtio_gpu hands it to QEMU)" "$(json_num hot_x < "$CASE_OUT/probe-1.json")" 2
+  expect_eq "cursor plane HOTSPOT_Y" "$(json_num hot_y < "$CASE_OUT/probe-1.json")" 3
+  expect_eq "cursor pixels with alpha (24x24)" "$(json_num opaque < "$CASE_OUT/probe-1.json")" 576
+  expect_eq "cursor top-left pixel (ARGB)" "$(json_num p00 < "$CASE_OUT/probe-1.json")" "$want"
+  qmsg stats > "$CASE_OUT/stats-1.json"
+  local own1; own1=$(json_num own_framebuffers_total < "$CASE_OUT/stats-1.json")
+  metric own_framebuffers_total_1 "$own1"
+  metric cursor_plane_updates_total_1 "$(json_num cursor_plane_updates_total < "$CASE_OUT/stats-1.json")"
+  expect_ge "framebuffers the table made for the cursor" "${own1:-0}" 1
+  expect_ge "cursor plane updates" "$(json_num cursor_plane_updates_total < "$CASE_OUT/stats-1.json")" 1
+  expect_eq "GEM handles live with the cursor up (base + its buffer)" \
+    "$(json_num gem_handles_live < "$CASE_OUT/stats-1.json")" $((base_gem + own1))
+
+  tablet_to move2 200 150 || { stop_quay; return 1; }
+  probe_until probe-2.json 30 '[ "$(json_num x <<< "$P")" = 198 ]'
+  say "probe 2: $(cat "$CASE_OUT/probe-2.json")"
+  expect_eq "cursor plane CRTC_X after the second move" "$(json_num x < "$CASE_OUT/probe-2.json")" 198
+  expect_eq "cursor plane CRTC_Y after the second move" "$(json_num y < "$CASE_OUT/probe-2.json")" 147
+  expect_eq "the same framebuffer after a move" "$(json_num fb < "$CASE_OUT/probe-2.json")" "$fb1"
+  expect_eq "cursor pixels after the move" "$(json_num opaque < "$CASE_OUT/probe-2.json")" 576
+  qmsg stats > "$CASE_OUT/stats-2.json"
+  expect_ge "cursor plane moves" "$(json_num cursor_plane_moves_total < "$CASE_OUT/stats-2.json")" 1
+  expect_eq "no new framebuffer for a move" "$(json_num own_framebuffers_total < "$CASE_OUT/stats-2.json")" "$own1"
+  expect_eq "cursor frames composited" "$(json_num cursor_composited_frames_total < "$CASE_OUT/stats-2.json")" 0
+  metric cursor_plane_moves_total "$(json_num cursor_plane_moves_total < "$CASE_OUT/stats-2.json")"
+  metric cursor_plane_update_max_us "$(json_num cursor_plane_update_max_us < "$CASE_OUT/stats-2.json")"
+  metric cursor_plane_move_max_us "$(json_num cursor_plane_move_max_us < "$CASE_OUT/stats-2.json")"
+
+  touch "$CASE_OUT/stop"
+  client_wait cur; client_ok cur
+  probe_until probe-gone.json 20 '[ "$(json_num fb <<< "$P")" = 0 ]'
+  expect_eq "cursor plane FB_ID once the client is gone" "$(json_num fb < "$CASE_OUT/probe-gone.json")" 0
+  stop_quay
+}
