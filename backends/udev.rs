@@ -165,6 +165,47 @@ pub struct Udev {
     renderer: Engines,
     outputs: HashMap<crtc::Handle, UdevOutput>,
     active: bool,
+    /// libinput's devices, for `[input]` on reload.
+    input_devices: Vec<smithay::reexports::input::Device>,
+}
+
+/// `[input]` on one libinput device: what it supports of it. libinput
+/// answers Unsupported/Invalid for the rest, which is logged at debug.
+fn configure_input_device(device: &mut smithay::reexports::input::Device, input: &quay_config::Input) {
+    use quay_config::AccelProfile;
+    use smithay::reexports::input::AccelProfile as Profile;
+    let name = device.name().to_owned();
+    let mut results = Vec::new();
+    if device.config_accel_is_available() {
+        let profile = match input.accel_profile {
+            AccelProfile::Device => device.config_accel_default_profile(),
+            AccelProfile::Adaptive => Some(Profile::Adaptive),
+            AccelProfile::Flat => Some(Profile::Flat),
+        };
+        if let Some(p) = profile {
+            results.push(("accel_profile", device.config_accel_set_profile(p)));
+        }
+        results.push(("accel_speed", device.config_accel_set_speed(input.accel_speed.0)));
+    }
+    if device.config_scroll_has_natural_scroll() {
+        results.push((
+            "natural_scroll",
+            device.config_scroll_set_natural_scroll_enabled(input.natural_scroll),
+        ));
+    }
+    if device.config_tap_finger_count() > 0 {
+        results.push(("tap_to_click", device.config_tap_set_enabled(input.tap_to_click)));
+    }
+    for (what, result) in &results {
+        if let Err(err) = result {
+            debug!(device = name, what, ?err, "input setting not applied");
+        }
+    }
+    info!(
+        device = name,
+        settings = ?results.iter().filter(|(_, r)| r.is_ok()).map(|(w, _)| *w).collect::<Vec<_>>(),
+        "input device configured"
+    );
 }
 
 /// Whether Mesa's EGL on this GBM device is software (kms_swrast/llvmpipe);
@@ -304,6 +345,23 @@ impl Udev {
         }
         core.loop_handle
             .insert_source(LibinputInputBackend::new(libinput.clone()), |event, _, state| {
+                use smithay::backend::input::InputEvent;
+                match &event {
+                    InputEvent::DeviceAdded { device } => {
+                        let input = state.core.config.input.clone();
+                        if let Some(u) = state.backend.udev() {
+                            let mut device = device.clone();
+                            configure_input_device(&mut device, &input);
+                            u.input_devices.push(device);
+                        }
+                    }
+                    InputEvent::DeviceRemoved { device } => {
+                        if let Some(u) = state.backend.udev() {
+                            u.input_devices.retain(|d| d != device);
+                        }
+                    }
+                    _ => {}
+                }
                 state.process_input_event(event)
             })
             .map_err(|e| anyhow::anyhow!("cannot register libinput: {e}"))?;
@@ -342,6 +400,7 @@ impl Udev {
             exporter,
             renderer,
             outputs: HashMap::new(),
+            input_devices: Vec::new(),
             active: true,
         };
         udev.scan_connectors(core);
@@ -388,6 +447,13 @@ impl Udev {
         info!(vt, "switching VT");
         if let Err(err) = self.session.change_vt(vt) {
             warn!("cannot switch to VT {vt}: {err}");
+        }
+    }
+
+    /// `[input]` again on every device (a config reload).
+    pub fn configure_input_devices(&mut self, input: &quay_config::Input) {
+        for device in &mut self.input_devices {
+            configure_input_device(device, input);
         }
     }
 

@@ -4,8 +4,8 @@
 //! second, as niri does: inotify on the file misses an editor's
 //! rename-over-it and a symlinked config directory (a dotfiles checkout)
 //! changing its target. A reload re-applies what can change in a running
-//! session: the background, the keyboard's keymap and repeat, the
-//! bindings and the cursor theme. The rest (outputs, limits, the
+//! session: the background, the keyboard's keymap and repeat, pointer
+//! device settings (`[input]`, udev), the bindings and the cursor theme. The rest (outputs, limits, the
 //! renderer) is read at start only, and a reload says so in the log.
 
 use std::{
@@ -201,6 +201,11 @@ impl State {
         }
         if old.keyboard != self.core.config.keyboard {
             self.apply_keyboard();
+        }
+        if old.input != self.core.config.input {
+            if let Some(u) = self.backend.udev() {
+                u.configure_input_devices(&self.core.config.input);
+            }
         }
         if old.cursor != self.core.config.cursor {
             self.core.cursor_theme = crate::cursor::CursorTheme::new(&self.core.config.cursor);

@@ -80,6 +80,8 @@ pub struct Config {
     #[serde(default)]
     pub keyboard: Keyboard,
     #[serde(default)]
+    pub input: Input,
+    #[serde(default)]
     pub xwayland: Xwayland,
     /// Per-output settings (`[[output]]`), matched by output name.
     #[serde(default, rename = "output")]
@@ -210,6 +212,60 @@ impl Default for Xwayland {
 }
 fn default_xwayland_enabled() -> bool {
     Xwayland::default().enabled
+}
+
+/// Pointer devices (`[input]`), applied by libinput to every mouse and
+/// touchpad as it appears on udev and again when the config is reloaded.
+/// Devices without a setting (tap on a mouse) ignore it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// "adaptive" (libinput's default), "flat" (no acceleration curve: the
+    /// speed alone scales motion), or "" for the device's default.
+    #[serde(default)]
+    pub accel_profile: AccelProfile,
+    /// Pointer speed, -1.0 (slowest) ..= 1.0; 0.0 is libinput's default.
+    #[serde(default)]
+    pub accel_speed: AccelSpeed,
+    /// Scrolling moves the content, not the view (inverted wheel/fingers).
+    #[serde(default)]
+    pub natural_scroll: bool,
+    /// A tap on a touchpad is a click.
+    #[serde(default = "default_true")]
+    pub tap_to_click: bool,
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Config::default().input
+    }
+}
+
+/// `[input] accel_profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccelProfile {
+    #[default]
+    #[serde(rename = "")]
+    Device,
+    Adaptive,
+    Flat,
+}
+
+/// `[input] accel_speed`, -1.0..=1.0.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct AccelSpeed(pub f64);
+
+impl TryFrom<f64> for AccelSpeed {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        if (-1.0..=1.0).contains(&v) {
+            Ok(AccelSpeed(v))
+        } else {
+            Err(format!("{v} is not a valid pointer speed: expected -1.0..=1.0"))
+        }
+    }
 }
 
 /// Key repeats per second, 1..=1000.
@@ -910,6 +966,27 @@ mod tests {
     fn empty_output_list_rejected() {
         let e = Config::parse("[headless]\noutput = []\n", "t").unwrap_err();
         assert!(e.to_string().contains("at least one"), "{e}");
+    }
+
+    #[test]
+    fn input_settings() {
+        let d = Config::default().input;
+        assert_eq!(d.accel_profile, AccelProfile::Device);
+        assert_eq!(
+            (d.accel_speed.0, d.natural_scroll, d.tap_to_click),
+            (0.0, false, true)
+        );
+        let c = Config::parse(
+            "[input]\naccel_profile = \"flat\"\naccel_speed = 0.5\nnatural_scroll = true\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.input.accel_profile, AccelProfile::Flat);
+        assert_eq!((c.input.accel_speed.0, c.input.natural_scroll), (0.5, true));
+        assert!(c.input.tap_to_click, "unset keys keep their defaults");
+        let e = Config::parse("[input]\naccel_speed = 2.0\n", "t").unwrap_err();
+        assert!(e.to_string().contains("pointer speed"), "{e}");
+        assert!(Config::parse("[input]\naccel_profile = \"fast\"\n", "t").is_err());
     }
 
     #[test]

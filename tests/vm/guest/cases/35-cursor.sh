@@ -112,3 +112,66 @@ case_quay_virtio_cursor_plane() {
   expect_eq "cursor plane FB_ID once the client is gone" "$(json_num fb < "$CASE_OUT/probe-gone.json")" 0
   stop_quay
 }
+
+# quay-udev-virtio-input-settings: [input] applied by libinput to real devices (QEMU's PS/2
+# mouse takes QMP's relative motion, the tablet its absolute motion; the wheel goes to either,
+# both are configured), and again on `quay msg reload`. The pointer's place is read back from
+# the cursor plane as above, the scroll direction from the client's wl_pointer.axis events:
+#  - accel_profile flat, speed 0.0: a relative move of 20 is 20 pixels; natural_scroll: a
+#    wheel step down scrolls up (negative axis value);
+#  - reload with speed 0.5 and natural_scroll off: the same move is 30 pixels (flat: the
+#    speed alone scales, by 1 + speed), the same wheel step scrolls down.
+vm_case quay-udev-virtio-input-settings virtio case_quay_virtio_input_settings 180
+
+input_config() {
+  printf '[input]\naccel_profile = "flat"\naccel_speed = %s\nnatural_scroll = %s\n' "$2" "$3" > "$1"
+}
+rel_x() { qmp "$1" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"rel\",\"data\":{\"axis\":\"x\",\"value\":$2}}]}}"; }
+wheel_down() {
+  qmp "$1" '{"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":true,"button":"wheel-down"}}]}}' \
+    '{"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":false,"button":"wheel-down"}}]}}'
+}
+# axis_values: the vertical wl_pointer.axis values the client got, in order
+axis_values() { sed -n 's/.*wl_pointer[#@][0-9]*\.axis([0-9]*, 0, \([-0-9.]*\)).*/\1/p' "$CASE_OUT/cur.wldebug"; }
+
+case_quay_virtio_input_settings() {
+  cat /proc/bus/input/devices > "$CASE_OUT/input-devices.txt"
+  grep -q 'Virtio Tablet' "$CASE_OUT/input-devices.txt" || { fail "no QEMU tablet (boot without virtio-tablet-pci?)"; return 1; }
+  quay_usable || return 1
+  need_card virtio_gpu || return 1
+  input_config /tmp/input.toml 0.0 true
+  start_quay --drm-device "$CARD" --config /tmp/input.toml || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  client_start cur 150 "$S/bin/quay-dmabuf-client" --source shm --fullscreen --frames 1 \
+    --cursor-color 0xff20c040 --until-file "$CASE_OUT/stop"
+  wait_commits cur 2 60 || { fail "the client did not commit twice"; stop_quay; return 1; }
+  grep 'input device configured' "$CASE_OUT/quay.log" | sed 's/.*INFO //' | while read -r l; do say "$l"; done
+  tablet_to abs 400 300 || { stop_quay; return 1; }
+  probe_until probe-abs.json 30 '[ "$(json_num x <<< "$P")" = 398 ]' ||
+    { fail "the cursor plane never reached x 398: $(cat "$CASE_OUT/probe-abs.json")"; stop_quay; return 1; }
+
+  rel_x rel1 20 || { stop_quay; return 1; }
+  probe_until probe-rel1.json 20 '[ "$(json_num x <<< "$P")" != 398 ]'
+  expect_eq "x after a relative 20 at flat speed 0.0 (398 + 20)" "$(json_num x < "$CASE_OUT/probe-rel1.json")" 418
+  wheel_down wheel1 || { stop_quay; return 1; }
+  local i
+  for i in $(seq 40); do [ -n "$(axis_values)" ] && break; sleep 0.5; done
+  local a1; a1=$(axis_values | head -n1)
+  metric axis_natural "$a1"
+  case $a1 in -*) ;; *) fail "wheel down with natural_scroll: axis value '$a1', want negative" ;; esac
+
+  input_config /tmp/input.toml 0.5 false
+  qmsg reload > "$CASE_OUT/reload.json"
+  grep -q 'config reloaded' "$CASE_OUT/quay.log" || fail "no 'config reloaded' in quay.log"
+  rel_x rel2 20 || { stop_quay; return 1; }
+  probe_until probe-rel2.json 20 '[ "$(json_num x <<< "$P")" != 418 ]'
+  expect_eq "x after a relative 20 at flat speed 0.5 (418 + 30)" "$(json_num x < "$CASE_OUT/probe-rel2.json")" 448
+  wheel_down wheel2 || { stop_quay; return 1; }
+  for i in $(seq 40); do [ "$(axis_values | wc -l)" -ge 2 ] && break; sleep 0.5; done
+  local a2; a2=$(axis_values | sed -n 2p)
+  metric axis_after_reload "$a2"
+  case $a2 in -*|'') fail "wheel down after natural_scroll off: axis value '$a2', want positive" ;; esac
+  touch "$CASE_OUT/stop"
+  client_wait cur; client_ok cur
+  stop_quay
+}
