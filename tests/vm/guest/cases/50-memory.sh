@@ -3,6 +3,10 @@
 # in a small cgroup. Needs psi=1 on the kernel command line (Debian builds PSI disabled
 # by default); run-suite's psi boot passes it, for this case alone.
 vm_case quay-lru-budget virtio case_quay_lru_budget 240
+# The same budget on GLES (issue #11): the evicted entries are textures Quay holds (uploads
+# from the dma-bufs' mappings on this software device), freed and uploaded again.
+vm_case quay-lru-budget-gles virtio case_quay_lru_budget_gles 300
+case_quay_lru_budget_gles() { QUAY_RENDERER=gles case_quay_lru_budget; }
 vm_case quay-lru-psi psi case_quay_lru_psi 240
 
 # lru_config FILE BUDGET_MIB PSI: a config with a [memory] section
@@ -42,7 +46,7 @@ case_quay_lru_budget() {
   quay_usable || return 1
   need_card virtio_gpu || return 1
   lru_config /tmp/lru.toml 2 false
-  start_quay --drm-device "$CARD" --config /tmp/lru.toml || return 1
+  start_quay --drm-device "$CARD" --config /tmp/lru.toml ${QUAY_RENDERER:+--renderer "$QUAY_RENDERER"} || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   local qc n pids=() over=0 samples=0 maxb=0 s b p budget ev0= ev=0 stop=/tmp/lru-stop alive q
   rm -f "$stop"
@@ -96,7 +100,7 @@ case_quay_lru_budget() {
   metric imports_total "$(json_num imports_total < "$st")"
   expect_ge "evictions while cycling" "$(json_num evictions_total < "$st")" 10
   expect_ge "re-imports while cycling" "$(json_num reimports_total < "$st")" 10
-  expect_eq "imports (one per distinct dma-buf)" "$(json_num imports_total < "$st")" 40
+  expect_eq "imports (one per distinct dma-buf, and the shm windows on GLES)" "$(json_num imports_total < "$st")" $((40 + $(shm_entries 4)))
   if [ -f "$CASE_OUT/lru.png" ]; then host_check pixel lru.png 590 340 192 128 32; else fail "no screenshot"; fi
   wait_baseline
   stop_quay
