@@ -1,19 +1,25 @@
-//! Window placement: a simple cascade, no tiling.
+//! Window placement and the window states (fullscreen, maximized).
 //!
-//! A new toplevel is mapped at the next cascade position on the first
-//! output (32 px down and right of the previous one, wrapping within the
-//! output's top-left quarter) and activated. Its size is the client's
-//! choice: the initial configure carries no size. A toplevel that asks for
-//! fullscreen is moved to the output's origin and told the output's size;
-//! one maximized fills what layer-shell panels leave of its output. Both
-//! remember where the window was and put it back when they end.
+//! A new toplevel is mapped at once (at the top-left of what layer-shell
+//! panels leave of the first output) and activated; its size is the
+//! client's choice, as the initial configure carries none. At its first
+//! commit with a size it gets its place: where it does not cover the window
+//! placed last, if that is still mapped: to its right, below it, to its
+//! left or above it, the first of those inside the free area, else the
+//! free area's top-left if that does not cover it either; where none fits,
+//! 32 px down and right of it (covering it, as nothing else can fit), or
+//! the top-left. X11 windows, whose size is known when they map, are placed
+//! the same way then. A toplevel that asks for fullscreen is moved to the
+//! output's origin and told the output's size; one maximized fills what
+//! layer-shell panels leave of its output. Both remember where the window
+//! was and put it back when they end.
 
 use smithay::{
     desktop::{find_popup_root_surface, get_popup_toplevel_coords, PopupKind, Window},
     output::Output,
     reexports::wayland_protocols::xdg::shell::server::xdg_toplevel,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
-    utils::{Logical, Point, SERIAL_COUNTER},
+    utils::{IsAlive, Logical, Point, Rectangle, Size, SERIAL_COUNTER},
     wayland::{
         compositor::with_states,
         shell::xdg::{PopupSurface, ToplevelSurface, XdgToplevelSurfaceData},
@@ -26,20 +32,76 @@ use crate::state::Core;
 const CASCADE_STEP: i32 = 32;
 
 impl Core {
-    /// Where the n-th toplevel goes.
-    fn cascade_position(&self, n: usize) -> Point<i32, Logical> {
-        let Some(geo) = self
-            .space
-            .outputs()
-            .next()
-            .and_then(|o| self.space.output_geometry(o))
-        else {
-            return (0, 0).into();
+    /// Where new windows go: the first output less the panels' exclusive
+    /// zones, in global coordinates.
+    fn placement_area(&self) -> Rectangle<i32, Logical> {
+        let Some(output) = self.space.outputs().next() else {
+            return Rectangle::default();
         };
-        let span_x = (geo.size.w / 2 / CASCADE_STEP).max(1) as usize;
-        let span_y = (geo.size.h / 2 / CASCADE_STEP).max(1) as usize;
-        let k = n % span_x.min(span_y);
-        geo.loc + Point::from((k as i32 * CASCADE_STEP, k as i32 * CASCADE_STEP))
+        let Some(geo) = self.space.output_geometry(output) else {
+            return Rectangle::default();
+        };
+        let zone = smithay::desktop::layer_map_for_output(output).non_exclusive_zone();
+        Rectangle::new(geo.loc + zone.loc, zone.size)
+    }
+
+    /// Where a new window of `size` goes (the module doc's rule).
+    pub fn free_position(&self, size: Size<i32, Logical>) -> Point<i32, Logical> {
+        let area = self.placement_area();
+        let last = self
+            .last_placed
+            .as_ref()
+            .filter(|w| w.alive())
+            .and_then(|w| self.space.element_geometry(w));
+        let Some(last) = last else {
+            return area.loc;
+        };
+        let at = |x: i32, y: i32| Rectangle::new(Point::from((x, y)), size);
+        let (l, w, h) = (last.loc, last.size.w, last.size.h);
+        let free = [
+            at(l.x + w, l.y),
+            at(l.x, l.y + h),
+            at(l.x - size.w, l.y),
+            at(l.x, l.y - size.h),
+            at(area.loc.x, area.loc.y),
+        ]
+        .into_iter()
+        .find(|r| area.contains_rect(*r) && !r.overlaps(last));
+        if let Some(r) = free {
+            return r.loc;
+        }
+        let cascade = at(l.x + CASCADE_STEP, l.y + CASCADE_STEP);
+        if area.contains_rect(cascade) {
+            cascade.loc
+        } else {
+            area.loc
+        }
+    }
+
+    /// Place `window` if it waits for its place and now has a size.
+    pub fn place_if_unplaced(&mut self, window: &Window) {
+        let Some(i) = self.unplaced_windows.iter().position(|w| w == window) else {
+            return;
+        };
+        let size = window.geometry().size;
+        if size.w <= 0 || size.h <= 0 {
+            return;
+        }
+        self.unplaced_windows.remove(i);
+        // Fullscreen and maximized windows are where those put them.
+        let sized_by_us = window.toplevel().is_some_and(|t| {
+            let states = t.current_state().states;
+            states.contains(xdg_toplevel::State::Fullscreen)
+                || states.contains(xdg_toplevel::State::Maximized)
+        });
+        if !sized_by_us {
+            let pos = self.free_position(size);
+            // Re-mapping keeps it on top; `false` leaves its activation as is
+            // (smithay-0.7.0 src/desktop/space/mod.rs:102-119).
+            self.space.map_element(window.clone(), pos, false);
+            debug!(?pos, ?size, "placed toplevel");
+        }
+        self.last_placed = Some(window.clone());
     }
 
     /// The wl_surface of the topmost live toplevel, other than `except`:
@@ -52,15 +114,12 @@ impl Core {
             .find(|s| Some(s) != except && s.is_alive())
     }
 
-    /// Where the next new window goes (Wayland and X11 alike).
-    pub fn next_window_position(&mut self) -> Point<i32, Logical> {
-        let pos = self.cascade_position(self.placed_windows);
-        self.placed_windows += 1;
-        pos
-    }
-
+    /// Map a new toplevel at the top-left of the free area until its first
+    /// sized commit places it ([`Core::place_if_unplaced`]).
     pub fn place_new_window(&mut self, window: Window) {
-        let pos = self.next_window_position();
+        let pos = self.placement_area().loc;
+        self.unplaced_windows.retain(|w| w.alive());
+        self.unplaced_windows.push(window.clone());
         window.set_activated(true);
         self.space.map_element(window.clone(), pos, true);
         // Keyboard focus follows the newest window.
@@ -222,7 +281,8 @@ impl Core {
 
 /// On every commit: send a toplevel's or popup's initial configure.
 pub fn handle_commit(core: &mut Core, surface: &WlSurface) {
-    if let Some(window) = core.window_for_surface(surface) {
+    if let Some(window) = core.window_for_surface(surface).cloned() {
+        core.place_if_unplaced(&window);
         let initial_configure_sent = with_states(surface, |states| {
             states
                 .data_map

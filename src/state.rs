@@ -141,8 +141,11 @@ pub struct Core {
     pub space: Space<Window>,
     pub popups: PopupManager,
     pub seat: Seat<State>,
-    /// How many toplevels were placed so far (the cascade position).
-    pub placed_windows: usize,
+    /// Toplevels mapped before their first buffer, placed (shell.rs) at the
+    /// first commit that gives them a size.
+    pub unplaced_windows: Vec<smithay::desktop::Window>,
+    /// The window placed last: the next one goes where it does not cover it.
+    pub last_placed: Option<smithay::desktop::Window>,
     /// Where maximized and fullscreen windows were before.
     pub restore_locations: std::collections::HashMap<WlSurface, Point<i32, Logical>>,
     /// Which xdg_surface has which role object (`handlers/xdg_shell.rs`).
@@ -370,7 +373,8 @@ impl Core {
             space: Space::default(),
             popups: PopupManager::default(),
             seat,
-            placed_windows: 0,
+            unplaced_windows: Vec::new(),
+            last_placed: None,
             restore_locations: Default::default(),
             xdg_roles: Default::default(),
             ipc: None,

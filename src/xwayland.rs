@@ -199,8 +199,9 @@ impl XwmHandler for State {
             return;
         }
         let window = Window::new_x11_window(surface.clone());
-        let pos = self.core.next_window_position();
         let size = surface.geometry().size;
+        let pos = self.core.free_position(size);
+        self.core.last_placed = Some(window.clone());
         if let Err(e) = surface.configure(Rectangle::<i32, Logical>::new(pos, size)) {
             debug!("X11 configure: {e}");
         }

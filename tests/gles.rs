@@ -119,16 +119,17 @@ fn shm_windows_subsurfaces_and_viewports_composite_on_gles() {
         RED_RGBA,
         "not upside down: the first window is top left"
     );
-    assert_eq!(shot.count_not(0, 0, 32, 100, RED_RGBA), 0);
-    assert_eq!(shot.pixel(199, 99), RED_RGBA);
-    assert_eq!(shot.pixel(33, 33), GREEN_RGBA);
+    // The second window is placed beside the first (src/shell.rs), at (200, 0).
+    assert_eq!(shot.count_not(0, 0, 200, 100, RED_RGBA), 0);
+    assert_eq!(shot.pixel(201, 1), GREEN_RGBA);
     assert_eq!(
-        shot.count_not(52, 62, 50, 40, BLUE_RGBA),
+        shot.count_not(220, 30, 50, 40, BLUE_RGBA),
         0,
         "viewported subsurface"
     );
-    assert_eq!(shot.pixel(131, 131), GREEN_RGBA);
-    assert_eq!(shot.pixel(133, 133), BACKGROUND);
+    assert_eq!(shot.pixel(299, 99), GREEN_RGBA);
+    assert_eq!(shot.pixel(301, 50), BACKGROUND);
+    assert_eq!(shot.pixel(100, 101), BACKGROUND);
     assert_eq!(shot.pixel(639, 479), BACKGROUND);
 
     // Two shm surfaces: two uploads, two entries, both on screen (pinned).

@@ -11,8 +11,10 @@ use quay_test_client::{wayland_client::Proxy, Presented};
 
 const RED: u32 = 0xffff0000;
 const GREEN: u32 = 0xff00ff00;
+const BLUE: u32 = 0xff0000ff;
 const RED_RGBA: [u8; 4] = [0xff, 0, 0, 0xff];
 const GREEN_RGBA: [u8; 4] = [0, 0xff, 0, 0xff];
+const BLUE_RGBA: [u8; 4] = [0, 0, 0xff, 0xff];
 
 #[test]
 fn advertises_required_globals_with_versions() {
@@ -41,7 +43,7 @@ fn advertises_required_globals_with_versions() {
 }
 
 #[test]
-fn shm_windows_appear_in_screenshot_at_cascade_positions() {
+fn a_new_window_is_placed_where_it_does_not_cover_the_last_one() {
     let quay = Quay::start(SMALL_CONFIG);
     let mut c = quay.client();
     let w1 = c.window(200, 100, RED).unwrap();
@@ -53,14 +55,52 @@ fn shm_windows_appear_in_screenshot_at_cascade_positions() {
 
     let shot = quay.screenshot();
     assert_eq!((shot.width, shot.height), (640, 480));
-    // First window at (0,0), second cascaded to (32,32) and on top.
-    assert_eq!(shot.pixel(5, 5), RED_RGBA);
-    assert_eq!(shot.pixel(199, 99), RED_RGBA);
-    assert_eq!(shot.count_not(0, 0, 32, 100, RED_RGBA), 0);
-    assert_eq!(shot.count_not(32, 32, 100, 100, GREEN_RGBA), 0);
-    assert_eq!(shot.pixel(133, 133), BACKGROUND);
+    // The first window at the top left, the second beside it: both whole.
+    assert_eq!(shot.count_not(0, 0, 200, 100, RED_RGBA), 0);
+    assert_eq!(shot.count_not(200, 0, 100, 100, GREEN_RGBA), 0);
+    assert_eq!(shot.pixel(300, 5), BACKGROUND);
+    assert_eq!(shot.pixel(5, 100), BACKGROUND);
     assert_eq!(shot.pixel(639, 479), BACKGROUND);
-    assert_eq!(shot.pixel(200, 5), BACKGROUND);
+
+    // No room to the right of the last (GREEN ends at x 300; 400 more do not
+    // fit in 640): below it.
+    let w3 = c.window(400, 100, BLUE).unwrap();
+    c.commit_and_wait_frame(&w3.surface).unwrap();
+    c.commit_and_wait_frame(&w3.surface).unwrap();
+    let shot = quay.screenshot_until(|s| s.count_not(200, 100, 400, 100, BLUE_RGBA) == 0);
+    assert_eq!(
+        shot.count_not(200, 100, 400, 100, BLUE_RGBA),
+        0,
+        "below the last window"
+    );
+    assert_eq!(
+        shot.count_not(200, 0, 100, 100, GREEN_RGBA),
+        0,
+        "the last window uncovered"
+    );
+
+    // Nowhere beside the last (BLUE) nor at the top left without covering
+    // it: 32 px down and right of it, where it still fits.
+    let w4 = c.window(300, 300, RED).unwrap();
+    c.commit_and_wait_frame(&w4.surface).unwrap();
+    let windows = quay.msg(&["windows"]);
+    let sizes: Vec<_> = windows
+        .as_array()
+        .expect("a window list")
+        .iter()
+        .map(|w| (w["size"].clone(), w["location"].clone()))
+        .collect();
+    // Topmost first.
+    assert_eq!(
+        sizes,
+        vec![
+            (serde_json::json!([300, 300]), serde_json::json!([232, 132])),
+            (serde_json::json!([400, 100]), serde_json::json!([200, 100])),
+            (serde_json::json!([100, 100]), serde_json::json!([200, 0])),
+            (serde_json::json!([200, 100]), serde_json::json!([0, 0])),
+        ],
+        "{windows}"
+    );
 }
 
 #[test]
@@ -256,7 +296,7 @@ refresh = 30
 fn fullscreen_request_gets_output_size_and_origin() {
     let quay = Quay::start(SMALL_CONFIG);
     let mut c = quay.client();
-    // An ordinary window first, so the cascade would put the next one at (32,32).
+    // An ordinary window first, so a placed window would not be at the origin.
     let w0 = c.window(50, 50, GREEN).unwrap();
     c.commit_and_wait_frame(&w0.surface).unwrap();
 

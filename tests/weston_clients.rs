@@ -71,7 +71,7 @@ fn weston_simple_shm_and_egl_run_ten_seconds_and_show_pixels() {
     let egl = require("weston-simple-egl", "weston");
     let quay = Quay::start(SMALL_CONFIG);
     let debug = [("WAYLAND_DEBUG", "client")];
-    // The shm client maps first (at 0,0), the EGL one cascades to (32,32).
+    // The shm client maps first (at 0,0), the EGL one beside it.
     let shm_client = quay.spawn_client(&shm, &[], &debug);
     std::thread::sleep(Duration::from_secs(1));
     // llvmpipe: Mesa's software GL, presenting over wl_shm.

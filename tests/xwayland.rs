@@ -56,8 +56,8 @@ fn x11_clients_are_served_on_the_display_given_to_startup() {
         quay.log_text()
     );
 
-    // xeyes' window: mapped in the space as a window, at the first
-    // cascade position (the output's origin), and drawn there.
+    // xeyes' window: mapped in the space as a window, at the first free
+    // place (the output's origin: no window before it), and drawn there.
     wait_for("xeyes' window", &quay, || quay.stat("windows_live") == 1);
     let shot = quay.screenshot_until(|s| s.count_not(0, 0, 200, 150, BACKGROUND) > 5000);
     let covered = shot.count_not(0, 0, 200, 150, BACKGROUND);

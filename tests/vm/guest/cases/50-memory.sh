@@ -60,7 +60,9 @@ case_quay_lru_budget() {
     pids+=($!)
     sleep 1
   done
-  # The fourth window is on top at (96,96); (590,340) is inside it only.
+  # 512x256 windows on 800x600, each placed off the one before (src/shell.rs): (0,0),
+  # below it (0,256), above that (0,0); the fourth, on top, below the third at (0,256), so
+  # (256,384) shows it.
   dmabuf_client_shot top lru.png --source heap --distinct --buffers 10 --size 512x256 \
     --color 0xffc08020 --frames 60 &
   local top=$!
@@ -101,7 +103,7 @@ case_quay_lru_budget() {
   expect_ge "evictions while cycling" "$(json_num evictions_total < "$st")" 10
   expect_ge "re-imports while cycling" "$(json_num reimports_total < "$st")" 10
   expect_eq "imports (one per distinct dma-buf, and the shm windows on GLES)" "$(json_num imports_total < "$st")" $((40 + $(shm_entries 4)))
-  if [ -f "$CASE_OUT/lru.png" ]; then host_check pixel lru.png 590 340 192 128 32; else fail "no screenshot"; fi
+  if [ -f "$CASE_OUT/lru.png" ]; then host_check pixel lru.png 256 384 192 128 32; else fail "no screenshot"; fi
   wait_baseline
   stop_quay
 }

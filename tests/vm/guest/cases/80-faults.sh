@@ -57,7 +57,7 @@ case_quay_vt_switch() {
   qmsg outputs > "$CASE_OUT/outputs-after.json"
   grep -q '"width":800' "$CASE_OUT/outputs-after.json" || grep -q '"width": 800' "$CASE_OUT/outputs-after.json" ||
     fail "the output did not come back: $(tail_of "$CASE_OUT/outputs-after.json" 2)"
-  # The dma-buf window is at the origin, weston-simple-shm cascaded over it from (32,32).
+  # The dma-buf window is at the origin, weston-simple-shm placed beside it.
   screenshot resumed.png && host_check pixel resumed.png 10 10 32 192 64
   # SIGALRM is timeout(1)'s own "time is up": it stops the client and exits 124, which
   # client_ok takes. (A SIGINT of ours reaches weston-simple-shm twice, directly and through
@@ -117,7 +117,7 @@ case_quay_churn_soak() {
   done
   [ "$fds1" -le "$fds0" ] || fail "Quay's fds: $fds0 before, $fds1 after"
   # A new client is served, its dma-buf's colour on screen.
-  # Fullscreen: the cascade has moved on by thousands of windows.
+  # Fullscreen: wherever thousands of windows before it were placed.
   dmabuf_client_shot after after.png --source heap --fullscreen --color 0xff20c040 --frames 10
   [ -f "$CASE_OUT/after.png" ] && host_check pixel after.png 100 75 32 192 64
   stop_quay
