@@ -78,6 +78,17 @@ impl Core {
         }
     }
 
+    /// `window` is gone: hold it no longer. A held `Window` keeps its
+    /// surface's state alive, and with it the buffers of a commit that never
+    /// applied (a fence held it) and their dma-buf fds: the VM's
+    /// quay-syncobj-stall saw exactly that leak.
+    pub fn forget_window(&mut self, window: &Window) {
+        self.unplaced_windows.retain(|w| w != window);
+        if self.last_placed.as_ref() == Some(window) {
+            self.last_placed = None;
+        }
+    }
+
     /// Place `window` if it waits for its place and now has a size.
     pub fn place_if_unplaced(&mut self, window: &Window) {
         let Some(i) = self.unplaced_windows.iter().position(|w| w == window) else {

@@ -235,6 +235,7 @@ impl XwmHandler for State {
     fn unmapped_window(&mut self, _xwm: XwmId, surface: X11Surface) {
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
+            self.core.forget_window(&window);
         }
         if !surface.is_override_redirect() {
             let _ = surface.set_mapped(false);
@@ -247,6 +248,7 @@ impl XwmHandler for State {
     fn destroyed_window(&mut self, _xwm: XwmId, surface: X11Surface) {
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
+            self.core.forget_window(&window);
         }
     }
 

@@ -62,6 +62,7 @@ impl XdgShellHandler for State {
         self.core.restore_locations.remove(surface.wl_surface());
         if let Some(window) = self.core.window_for_surface(surface.wl_surface()).cloned() {
             self.core.space.unmap_elem(&window);
+            self.core.forget_window(&window);
         }
         // Unmapped, the window's buffers are read no more: release them now,
         // not when the client next attaches or destroys the wl_surface.
