@@ -173,6 +173,8 @@ pub struct Uploads {
 #[derive(Debug, Default)]
 pub struct ImportCtx {
     pub uploads: Uploads,
+    /// See [`ImportStats::dmabuf_imports_total`].
+    pub dmabuf_imports_total: u64,
     /// Client dma-bufs may go to the driver (EGL). False on a software EGL
     /// device: llvmpipe crashes on foreign buffers (`../shared/vm-notes.md`),
     /// so they are uploaded from their mapping instead.
@@ -297,6 +299,9 @@ pub struct ImportStats {
     /// Surfaces with an shm upload (GLES); `dmabufs_live` counts dma-buf
     /// entries only.
     pub shm_surfaces_live: u64,
+    /// Entries made for client dma-bufs (one per kernel dma-buf and
+    /// layout; `imports_total` adds the shm uploads' entries on GLES).
+    pub dmabuf_imports_total: u64,
     #[serde(flatten)]
     pub cache: CacheStats,
     #[serde(flatten)]
@@ -558,6 +563,7 @@ impl<E: Engine> Imports for QuayRenderer<E> {
             shm_surfaces_live: self.cache.count_keys(|k| matches!(k, ImportKey::Surface(_))),
             cache,
             uploads: self.ctx.uploads,
+            dmabuf_imports_total: self.ctx.dmabuf_imports_total,
         }
     }
 }
@@ -818,6 +824,9 @@ impl<E: Engine> ImportDma for QuayRenderer<E> {
             },
             |s| inner.import_entry(s, ctx),
         )?;
+        if outcome == Outcome::Imported {
+            ctx.dmabuf_imports_total += 1;
+        }
         // A copied import (a converted or uploaded one): a commit of the same
         // buffer means new contents (a V4L2 capture buffer comes back
         // refilled).
