@@ -135,7 +135,21 @@ impl Headless {
         let mut x = 0;
         for (i, cfg) in core.config.headless.outputs.clone().iter().enumerate() {
             let name = cfg.name.clone().unwrap_or_else(|| format!("HEADLESS-{}", i + 1));
-            let (w, h) = (cfg.width.0 as i32, cfg.height.0 as i32);
+            // `[[output]] mode` over `[[headless.output]]`'s size and refresh.
+            let configured = core
+                .config
+                .outputs
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.mode);
+            let (w, h) = match configured {
+                Some(m) => (m.width as i32, m.height as i32),
+                None => (cfg.width.0 as i32, cfg.height.0 as i32),
+            };
+            let refresh_mhz = configured
+                .and_then(|m| m.refresh)
+                .map(|hz| (hz * 1000.0).round() as i32)
+                .unwrap_or_else(|| cfg.refresh.millihertz());
             let output = Output::new(
                 name.clone(),
                 PhysicalProperties {
@@ -147,7 +161,7 @@ impl Headless {
             );
             let mode = Mode {
                 size: (w, h).into(),
-                refresh: cfg.refresh.millihertz(),
+                refresh: refresh_mhz,
             };
             output.create_global::<State>(&core.display_handle);
             output.change_current_state(Some(mode), Some(Transform::Normal), None, Some((x, 0).into()));
@@ -170,7 +184,7 @@ impl Headless {
             }
             // Like weston's millihz_to_nsec: 10^12 / mHz, truncated.
             let refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
-            info!(output = name, w, h, hz = cfg.refresh.0, "headless output");
+            info!(output = name, w, h, refresh_mhz, "headless output");
             outputs.push(HeadlessOutput {
                 damage_tracker: OutputDamageTracker::from_output(&output),
                 output,
@@ -183,6 +197,12 @@ impl Headless {
             core.loop_handle
                 .insert_source(Timer::from_duration(refresh), move |deadline, _, state| {
                     state.headless_frame(idx);
+                    // The output's refresh now (a mode switch changes it).
+                    let refresh = state
+                        .backend
+                        .headless()
+                        .and_then(|h| h.outputs.get(idx))
+                        .map_or(refresh, |o| o.refresh);
                     // Next virtual vblank; after a stall (debugger, loaded
                     // host) skip missed ones instead of rendering a burst.
                     let now = Instant::now();
@@ -260,6 +280,60 @@ impl Headless {
                 flags: wp_presentation_feedback::Kind::Vsync,
             },
         );
+    }
+
+    /// Switch `output` to `mode`: any size and refresh (the custom modes
+    /// wlr-randr asks for too); a new target of that size, drawn whole next
+    /// tick. `test_only`: only say whether it could.
+    pub fn set_mode(&mut self, output: &Output, mode: Mode, test_only: bool) -> Result<(), String> {
+        let idx = self
+            .outputs
+            .iter()
+            .position(|o| &o.output == output)
+            .ok_or_else(|| format!("no output {}", output.name()))?;
+        let (w, h) = (mode.size.w, mode.size.h);
+        if !(1..=16384).contains(&w) || !(1..=16384).contains(&h) || !(1..=1_000_000).contains(&mode.refresh)
+        {
+            return Err(format!("{}: no mode {w}x{h}@{} mHz", output.name(), mode.refresh));
+        }
+        if test_only {
+            return Ok(());
+        }
+        let fail = |e: &dyn std::fmt::Debug| format!("cannot allocate a {w}x{h} output target: {e:?}");
+        match &mut self.engines {
+            Engines::Pixman(r, targets) => {
+                let t = r
+                    .create_buffer(Fourcc::Xrgb8888, (w, h).into())
+                    .map_err(|e| fail(&e))?;
+                if let Some(slot) = targets.get_mut(idx) {
+                    *slot = t;
+                }
+            }
+            Engines::Gles(r, targets) => {
+                let t = r
+                    .create_buffer(Fourcc::Abgr8888, (w, h).into())
+                    .map_err(|e| fail(&e))?;
+                if let Some(slot) = targets.get_mut(idx) {
+                    *slot = t;
+                }
+            }
+        }
+        if !output.modes().contains(&mode) {
+            output.add_mode(mode);
+        }
+        output.change_current_state(Some(mode), None, None, None);
+        let out = &mut self.outputs[idx];
+        out.damage_tracker = OutputDamageTracker::from_output(output);
+        out.age = 0;
+        out.refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
+        info!(
+            output = output.name(),
+            w,
+            h,
+            refresh_mhz = mode.refresh,
+            "mode set"
+        );
+        Ok(())
     }
 
     pub fn screenshot(&mut self, output: Option<&str>) -> Result<Screenshot, String> {

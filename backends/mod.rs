@@ -208,6 +208,25 @@ impl Backend {
         }
     }
 
+    /// Switch `output` to `mode` (udev: one its connector lists; headless:
+    /// any). `test_only`: only say whether it could.
+    pub fn set_mode(
+        &mut self,
+        core: &mut crate::Core,
+        output: &smithay::output::Output,
+        mode: smithay::output::Mode,
+        test_only: bool,
+    ) -> Result<(), String> {
+        match self {
+            Backend::Headless(h) => h.set_mode(output, mode, test_only),
+            Backend::Udev(u) => u.set_mode(core, output, mode, test_only),
+            Backend::Winit(_) => Err(format!(
+                "{}: winit's output follows its window; resize the window",
+                output.name()
+            )),
+        }
+    }
+
     /// Switch virtual terminal (session backends only; elsewhere a no-op).
     pub fn change_vt(&mut self, vt: i32) {
         if let Backend::Udev(u) = self {

@@ -149,6 +149,31 @@ struct UdevOutput {
     refresh: Duration,
     /// The CRTC's cursor plane, which Quay drives (backends/cursor_plane.rs).
     cursor: Option<CursorPlane>,
+    /// The connector's modes (wl_output and wlr-randr list them all).
+    modes: Vec<smithay::reexports::drm::control::Mode>,
+}
+
+/// The connector mode `want` names: its size, and the refresh nearest
+/// `want.refresh` (unset: the preferred one of that size, else the fastest).
+fn connector_mode(
+    modes: &[smithay::reexports::drm::control::Mode],
+    want: quay_config::OutputMode,
+) -> Option<smithay::reexports::drm::control::Mode> {
+    let sized: Vec<_> = modes
+        .iter()
+        .copied()
+        .filter(|m| (u32::from(m.size().0), u32::from(m.size().1)) == (want.width, want.height))
+        .collect();
+    match want.refresh {
+        Some(hz) => sized
+            .into_iter()
+            .min_by_key(|m| (WlMode::from(*m).refresh - (hz * 1000.0).round() as i32).unsigned_abs()),
+        None => sized
+            .iter()
+            .find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED))
+            .or_else(|| sized.iter().max_by_key(|m| WlMode::from(**m).refresh))
+            .copied(),
+    }
 }
 
 pub struct Udev {
@@ -450,6 +475,51 @@ impl Udev {
         }
     }
 
+    /// Switch `output` to `mode`, one of its connector's (wlr-randr): the
+    /// next frame is a modeset commit, into a swapchain of the new size
+    /// (smithay-0.7.0 src/backend/drm/compositor/mod.rs:2706 `use_mode`).
+    /// `test_only`: only say whether it could.
+    pub fn set_mode(
+        &mut self,
+        core: &mut Core,
+        output: &Output,
+        mode: WlMode,
+        test_only: bool,
+    ) -> Result<(), String> {
+        let (&crtc, out) = self
+            .outputs
+            .iter_mut()
+            .find(|(_, o)| &o.output == output)
+            .ok_or_else(|| format!("no output {}", output.name()))?;
+        let drm_mode = out
+            .modes
+            .iter()
+            .copied()
+            .find(|m| WlMode::from(*m) == mode)
+            .ok_or_else(|| {
+                format!(
+                    "{}: the connector has no mode {}x{}@{} mHz",
+                    output.name(),
+                    mode.size.w,
+                    mode.size.h,
+                    mode.refresh
+                )
+            })?;
+        if test_only {
+            return Ok(());
+        }
+        out.compositor
+            .use_mode(drm_mode)
+            .map_err(|e| format!("{}: mode {}x{}: {e}", output.name(), mode.size.w, mode.size.h))?;
+        out.refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
+        output.change_current_state(Some(mode), None, None, None);
+        info!(output = output.name(), size = ?mode.size, refresh_mhz = mode.refresh, "mode set");
+        if !out.pending_flip {
+            core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
+        }
+        Ok(())
+    }
+
     /// `[input]` again on every device (a config reload).
     pub fn configure_input_devices(&mut self, input: &quay_config::Input) {
         for device in &mut self.input_devices {
@@ -554,14 +624,35 @@ impl Udev {
         info: &connector::Info,
         crtc: crtc::Handle,
     ) -> anyhow::Result<()> {
-        let mode = info
+        let name = format!("{}-{}", info.interface().as_str(), info.interface_id());
+        let preferred = info
             .modes()
             .iter()
             .find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED))
             .or_else(|| info.modes().first())
             .copied()
             .ok_or_else(|| anyhow::anyhow!("connector has no modes"))?;
-        let name = format!("{}-{}", info.interface().as_str(), info.interface_id());
+        // `[[output]] mode`, where the connector has it.
+        let wanted = core
+            .config
+            .outputs
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.mode);
+        let mode = match wanted {
+            Some(want) => match connector_mode(info.modes(), want) {
+                Some(m) => m,
+                None => {
+                    warn!(
+                        output = name,
+                        ?want,
+                        "[[output]] mode: the connector has no such mode; using its preferred one"
+                    );
+                    preferred
+                }
+            },
+            None => preferred,
+        };
         let (phys_w, phys_h) = info.size().unwrap_or((0, 0));
         let output = Output::new(
             name.clone(),
@@ -581,7 +672,10 @@ impl Udev {
             .max()
             .unwrap_or(0);
         let global = output.create_global::<State>(&core.display_handle);
-        output.set_preferred(wl_mode);
+        for m in info.modes() {
+            output.add_mode(WlMode::from(*m));
+        }
+        output.set_preferred(WlMode::from(preferred));
         output.change_current_state(Some(wl_mode), Some(Transform::Normal), None, Some((x, 0).into()));
         core.space.map_output(&output, (x, 0));
         core.configure_new_output(&output);
@@ -630,6 +724,7 @@ impl Udev {
                 redraw_timer: None,
                 refresh,
                 cursor,
+                modes: info.modes().to_vec(),
             },
         );
         core.loop_handle.insert_idle(move |state| state.udev_render(crtc));

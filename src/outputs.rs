@@ -3,9 +3,12 @@
 //! Quay runs. Both end in the same place: an output's scale, transform and
 //! position, and whether it is in the space at all.
 //!
-//! Modes are what the backend gave the output: a configuration that asks
-//! for another mode fails (the client is told `failed`), as does one that
-//! turns every output off or asks for adaptive sync.
+//! Modes: on udev one of the connector's (a modeset on the next frame), on
+//! headless any size and refresh (`--custom-mode` too), on winit only the
+//! window's. A mode the backend cannot set fails the configuration (the
+//! client is told `failed`), as does one that turns every output off or
+//! asks for adaptive sync. `[[output]] mode` is applied when the output
+//! appears (the backends read it as they make the output).
 
 use quay_config::OutputTransform;
 use smithay::{
@@ -111,35 +114,40 @@ impl State {
                 .find(|o| o.name() == change.name)
                 .ok_or_else(|| format!("no output {}", change.name))?;
             let current = output.current_mode();
-            if let Some(mode) = change.mode.filter(|m| Some(*m) != current) {
-                return Err(format!(
-                    "{}: mode {}x{}@{} is not the one it has; Quay does not switch modes",
-                    change.name, mode.size.w, mode.size.h, mode.refresh
-                ));
-            }
-            if let Some((w, h, r)) = change.custom_mode {
-                let same =
-                    current.is_some_and(|m| m.size.w == w && m.size.h == h && (r == 0 || m.refresh == r));
-                if !same {
-                    return Err(format!(
-                        "{}: custom mode {w}x{h}@{r}: Quay does not switch modes",
-                        change.name
-                    ));
-                }
+            // A custom mode's refresh 0 is "any": the current one.
+            let wanted = change
+                .mode
+                .or(change.custom_mode.map(|(w, h, r)| smithay::output::Mode {
+                    size: (w, h).into(),
+                    refresh: if r == 0 {
+                        current.map_or(60_000, |m| m.refresh)
+                    } else {
+                        r
+                    },
+                }));
+            let new_mode = wanted.filter(|m| Some(*m) != current);
+            if let Some(mode) = new_mode {
+                self.backend.set_mode(&mut self.core, output, mode, true)?;
             }
             if change.adaptive_sync == Some(true) {
                 return Err(format!("{}: adaptive sync is not supported", change.name));
             }
-            plan.push((output.clone(), change));
+            plan.push((output.clone(), change, new_mode));
         }
-        if !plan.iter().any(|(_, c)| c.enabled) {
+        if !plan.iter().any(|(_, c, _)| c.enabled) {
             return Err("every output would be off".into());
         }
         if test_only {
             return Ok(());
         }
+        for (output, _, mode) in &plan {
+            if let Some(mode) = mode {
+                self.backend.set_mode(&mut self.core, output, *mode, false)?;
+                layer_map_for_output(output).arrange();
+            }
+        }
         let core = &mut self.core;
-        for (output, change) in plan {
+        for (output, change, _) in plan {
             if !change.enabled {
                 if core.space.output_geometry(&output).is_some() {
                     core.space.unmap_output(&output);

@@ -72,12 +72,9 @@ fn wlr_randr_lists_the_output_and_scale_2_halves_its_logical_size() {
     assert_eq!(shot.pixel(100, 201), BACKGROUND);
     assert_eq!(shot.pixel(300, 300), BACKGROUND);
 
-    // What Quay cannot do is refused, and nothing changes: a mode it does
-    // not have, every output off.
+    // What Quay cannot do is refused, and nothing changes: every output off.
     let off = wlr_randr(&quay, &["--output", "HEADLESS-1", "--off"]);
     assert!(!off.status.success(), "{}", text(&off));
-    let custom = wlr_randr(&quay, &["--output", "HEADLESS-1", "--custom-mode", "800x600"]);
-    assert!(!custom.status.success(), "{}", text(&custom));
     assert_eq!(quay.stat("output_configurations_total"), 1);
     assert_eq!(logical_size(&quay), "logical_width: 320, logical_height: 240");
 }
@@ -118,4 +115,44 @@ fn config_outputs_are_applied_and_one_of_two_can_be_switched_off() {
         !list.contains("Enabled: no") && list.contains("Position: 640,0"),
         "{list}"
     );
+}
+
+#[test]
+fn wlr_randr_switches_the_mode_and_the_config_sets_one() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let set = wlr_randr(&quay, &["--output", "HEADLESS-1", "--custom-mode", "800x600"]);
+    assert!(set.status.success(), "{}", text(&set));
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(list.contains("800x600 px, 60.000000 Hz (current)"), "{list}");
+    assert!(list.contains("640x480 px, 60.000000 Hz (preferred)"), "{list}");
+    assert_eq!(logical_size(&quay), "logical_width: 800, logical_height: 600");
+    let outputs = quay.msg(&["outputs"]);
+    assert_eq!(
+        (outputs[0]["width"].clone(), outputs[0]["height"].clone()),
+        (800.into(), 600.into())
+    );
+    // The new mode is drawn: a window at the origin, the background to the new edge.
+    let mut c = quay.client();
+    let w = c.window(100, 100, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let shot = quay.screenshot_until(|s| s.width == 800 && s.pixel(50, 50) == RED_RGBA);
+    assert_eq!((shot.width, shot.height), (800, 600));
+    assert_eq!(shot.count_not(0, 0, 100, 100, RED_RGBA), 0);
+    assert_eq!(shot.pixel(799, 599), BACKGROUND);
+    // Back to a listed mode by name.
+    let back = wlr_randr(&quay, &["--output", "HEADLESS-1", "--mode", "640x480"]);
+    assert!(back.status.success(), "{}", text(&back));
+    let shot = quay.screenshot_until(|s| s.width == 640);
+    assert_eq!((shot.width, shot.height), (640, 480));
+    assert_eq!(quay.stat("output_configurations_total"), 2);
+    drop(c);
+
+    // `[[output]] mode` when the output appears, over [[headless.output]].
+    let config = format!("{SMALL_CONFIG}[[output]]\nname = \"HEADLESS-1\"\nmode = \"320x240@30\"\n");
+    let quay = Quay::start(&config);
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(list.contains("320x240 px, 30.000000 Hz"), "{list}");
+    let shot = quay.screenshot();
+    assert_eq!((shot.width, shot.height), (320, 240));
 }

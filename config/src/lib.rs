@@ -143,6 +143,48 @@ pub struct OutputSettings {
     pub position: Option<Position>,
     #[serde(default)]
     pub transform: Option<OutputTransform>,
+    /// `"WIDTHxHEIGHT"` or `"WIDTHxHEIGHT@HZ"`: one of the connector's
+    /// modes on udev (the refresh nearest HZ; unset: its preferred one), any
+    /// size on headless.
+    #[serde(default)]
+    pub mode: Option<OutputMode>,
+}
+
+/// `mode = "1024x768"` or `"1920x1080@59.94"`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct OutputMode {
+    pub width: u32,
+    pub height: u32,
+    /// Hz; None: any (the preferred, else the highest).
+    pub refresh: Option<f64>,
+}
+
+impl TryFrom<String> for OutputMode {
+    type Error = String;
+    fn try_from(v: String) -> Result<Self, String> {
+        let bad = || format!("{v:?} is not a mode: expected WIDTHxHEIGHT or WIDTHxHEIGHT@HZ (1920x1080@60)");
+        let (size, refresh) = match v.split_once('@') {
+            Some((s, r)) => (s, Some(r.parse::<f64>().map_err(|_| bad())?)),
+            None => (v.as_str(), None),
+        };
+        let (w, h) = size.split_once('x').ok_or_else(bad)?;
+        let (width, height) = (
+            w.parse::<u32>().map_err(|_| bad())?,
+            h.parse::<u32>().map_err(|_| bad())?,
+        );
+        if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
+            return Err(bad());
+        }
+        if refresh.is_some_and(|r| !(r.is_finite() && (1.0..=1000.0).contains(&r))) {
+            return Err(bad());
+        }
+        Ok(OutputMode {
+            width,
+            height,
+            refresh,
+        })
+    }
 }
 
 fn default_true() -> bool {
@@ -966,6 +1008,23 @@ mod tests {
     fn empty_output_list_rejected() {
         let e = Config::parse("[headless]\noutput = []\n", "t").unwrap_err();
         assert!(e.to_string().contains("at least one"), "{e}");
+    }
+
+    #[test]
+    fn output_modes() {
+        let c = Config::parse(
+            "[[output]]\nname = \"A\"\nmode = \"1024x768\"\n[[output]]\nname = \"B\"\nmode = \"1920x1080@59.94\"\n",
+            "t",
+        )
+        .unwrap();
+        let m = c.outputs[0].mode.unwrap();
+        assert_eq!((m.width, m.height, m.refresh), (1024, 768, None));
+        let m = c.outputs[1].mode.unwrap();
+        assert_eq!((m.width, m.height, m.refresh), (1920, 1080, Some(59.94)));
+        for bad in ["1024", "0x768", "axb", "800x600@", "800x600@0", "99999x1"] {
+            let text = format!("[[output]]\nname = \"A\"\nmode = \"{bad}\"\n");
+            assert!(Config::parse(&text, "t").is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ PKGS=(
   libegl-mesa0 libegl1 libgbm1 libgl1-mesa-dri libgles2 mesa-utils mesa-utils-bin
   libdrm-tests drm-info
   weston seatd libseat1 libinput10 libxkbcommon0 libpixman-1-0 libudev1
-  libwayland-server0 libwayland-client0 wayland-utils
+  libwayland-server0 libwayland-client0 wayland-utils wlr-randr
   v4l-utils strace procps psmisc fonts-dejavu-core xkb-data
 )
 # shellcheck disable=SC2206

@@ -107,3 +107,26 @@ pub fn probe_cursor_plane(card: &Path) -> Result<String, String> {
     }
     Err("no cursor plane on this card".into())
 }
+
+/// The mode of the card's first CRTC that has one, as the kernel holds it:
+/// `{"w":W,"h":H,"vrefresh":HZ}`, or `{"w":0}` with every CRTC off.
+pub fn probe_crtc(card: &Path) -> Result<String, String> {
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(card)
+        .map_err(|e| format!("{}: {e}", card.display()))?;
+    let card = Card(file);
+    let res = card.resource_handles().map_err(|e| format!("resources: {e}"))?;
+    for &crtc in res.crtcs() {
+        let info = card.get_crtc(crtc).map_err(|e| format!("crtc: {e}"))?;
+        if let Some(mode) = info.mode() {
+            let (w, h) = mode.size();
+            return Ok(format!(
+                "{{\"w\":{w},\"h\":{h},\"vrefresh\":{}}}",
+                mode.vrefresh()
+            ));
+        }
+    }
+    Ok("{\"w\":0}".into())
+}

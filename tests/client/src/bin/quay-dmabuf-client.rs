@@ -7,6 +7,7 @@
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
 //!     quay-dmabuf-client --probe-cursor-plane CARD
+//!     quay-dmabuf-client --probe-crtc CARD
 //!
 //! Allocates one dma-buf, wraps it in K `wl_buffer`s (K params on the same
 //! fd: the import cache's test case), shows them in a toplevel for N
@@ -37,7 +38,8 @@
 //! gets a 24x24 cursor surface of that colour (ARGB8888 shm, hotspot
 //! (2, 3)), and `CURSOR <serial>` on stderr.
 //! `--probe-cursor-plane` makes no Wayland connection: it reads back what
-//! the card's cursor plane shows (`quay_test_client::plane_probe`).
+//! the card's cursor plane shows (`quay_test_client::plane_probe`);
+//! `--probe-crtc` the mode of its first lit CRTC.
 //! `--memhog-mib` makes no Wayland connection: it allocates N MiB and keeps
 //! touching every page for S seconds (default 10), the bounded memory
 //! pressure the VM suite's PSI case puts in a small cgroup.
@@ -75,6 +77,7 @@ struct Args {
     socket: PathBuf,
     cursor_color: Option<u32>,
     probe_cursor_plane: Option<PathBuf>,
+    probe_crtc: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -97,6 +100,7 @@ fn parse() -> Result<Args, String> {
         socket: PathBuf::new(),
         cursor_color: None,
         probe_cursor_plane: None,
+        probe_crtc: None,
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
     let display = std::env::var("WAYLAND_DISPLAY").unwrap_or_else(|_| "wayland-0".into());
@@ -135,6 +139,7 @@ fn parse() -> Result<Args, String> {
             "--syncobj-test" => a.syncobj_test = Some(val()?),
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
             "--probe-cursor-plane" => a.probe_cursor_plane = Some(PathBuf::from(val()?)),
+            "--probe-crtc" => a.probe_crtc = Some(PathBuf::from(val()?)),
             "--cursor-color" => {
                 let v = val()?;
                 a.cursor_color = Some(
@@ -167,8 +172,13 @@ fn main() -> ExitCode {
         println!("{}", memhog(mib, secs));
         return ExitCode::SUCCESS;
     }
-    if let Some(card) = &args.probe_cursor_plane {
-        return match quay_test_client::plane_probe::probe_cursor_plane(card) {
+    let probe = match (&args.probe_cursor_plane, &args.probe_crtc) {
+        (Some(card), _) => Some(quay_test_client::plane_probe::probe_cursor_plane(card)),
+        (None, Some(card)) => Some(quay_test_client::plane_probe::probe_crtc(card)),
+        (None, None) => None,
+    };
+    if let Some(probe) = probe {
+        return match probe {
             Ok(report) => {
                 println!("{report}");
                 ExitCode::SUCCESS

@@ -1,4 +1,5 @@
-# The cursor on virtio_gpu's cursor plane, moved by QEMU's pointer (issue #13).
+# A session on udev (issue #13): the cursor on virtio_gpu's cursor plane, moved by QEMU's
+# pointer; [input] settings on real libinput devices; mode switches.
 #  - quay-udev-virtio-cursor-plane: the virtio boot has a virtio-tablet-pci; the host moves it
 #    over QMP (boot.sh forwards share/qmp/NAME.req). libinput hands Quay the absolute motion,
 #    the pointer enters a fullscreen client, the client sets a 24x24 cursor surface
@@ -173,5 +174,69 @@ case_quay_virtio_input_settings() {
   case $a2 in -*|'') fail "wheel down after natural_scroll off: axis value '$a2', want positive" ;; esac
   touch "$CASE_OUT/stop"
   client_wait cur; client_ok cur
+  stop_quay
+}
+
+# quay-udev-virtio-mode-switch: wlr-randr (zwlr_output_manager_v1) switches virtio_gpu's
+# connector to another of its modes; the kernel's CRTC then holds it (read back by another
+# process: quay-dmabuf-client --probe-crtc), wl_output and `quay msg outputs` say it, and
+# page flips go on at the new size. --preferred goes back. `[[output]] mode` starts Quay
+# in a mode.
+vm_case quay-udev-virtio-mode-switch virtio case_quay_virtio_mode_switch 180
+
+# crtc_until FILE SECS W: probe the CRTC's mode until its width is W
+crtc_until() {
+  local i
+  for i in $(seq $(($2 * 2))); do
+    P=$("$S/bin/quay-dmabuf-client" --probe-crtc "$CARD" 2>&1)
+    echo "$P" > "$CASE_OUT/$1"
+    [ "$(json_num w <<< "$P")" = "$3" ] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+case_quay_virtio_mode_switch() {
+  command -v wlr-randr > /dev/null || { fail "wlr-randr is not in the image (tests/vm/image.sh)"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  wlr-randr > "$CASE_OUT/randr-before.txt" 2>&1
+  grep -q '1024x768 px' "$CASE_OUT/randr-before.txt" ||
+    { fail "virtio_gpu lists no 1024x768 mode: $(tail_of "$CASE_OUT/randr-before.txt" 3)"; stop_quay; return 1; }
+  crtc_until crtc-before.json 10 800 || fail "CRTC before: $(cat "$CASE_OUT/crtc-before.json")"
+  wlr-randr --output Virtual-1 --mode 1024x768 > "$CASE_OUT/randr-set.txt" 2>&1 ||
+    fail "wlr-randr --mode 1024x768: $(tail_of "$CASE_OUT/randr-set.txt" 2)"
+  crtc_until crtc-1024.json 20 1024
+  expect_eq "CRTC width after the switch" "$(json_num w < "$CASE_OUT/crtc-1024.json")" 1024
+  expect_eq "CRTC height after the switch" "$(json_num h < "$CASE_OUT/crtc-1024.json")" 768
+  qmsg outputs > "$CASE_OUT/outputs-1024.json"
+  expect_eq "quay msg outputs width" "$(json_num width < "$CASE_OUT/outputs-1024.json")" 1024
+  wlr-randr > "$CASE_OUT/randr-after.txt" 2>&1
+  grep -q '1024x768 px.*current' "$CASE_OUT/randr-after.txt" || fail "wlr-randr does not show 1024x768 current"
+  # page flips go on at the new size (events, not a rate: three more, up to 30 s)
+  local f0 f i
+  f0=$(qmsg stats | json_num frames_presented_total)
+  client_start shm 60 weston-simple-shm
+  for i in $(seq 60); do
+    f=$(qmsg stats | json_num frames_presented_total)
+    [ $((${f:-0} - ${f0:-0})) -ge 3 ] && break
+    sleep 0.5
+  done
+  expect_ge "frames presented after the switch" $((${f:-0} - ${f0:-0})) 3
+  qmsg screenshot "$CASE_OUT/mode.png" > "$CASE_OUT/screenshot.json" 2>&1
+  expect_eq "screenshot width" "$(json_num width < "$CASE_OUT/screenshot.json")" 1024
+  kill -ALRM "${CPID[shm]}" 2>/dev/null; client_wait shm; client_ok shm
+  wlr-randr --output Virtual-1 --preferred > "$CASE_OUT/randr-back.txt" 2>&1 ||
+    fail "wlr-randr --preferred: $(tail_of "$CASE_OUT/randr-back.txt" 2)"
+  crtc_until crtc-back.json 20 800
+  expect_eq "CRTC width back at the preferred mode" "$(json_num w < "$CASE_OUT/crtc-back.json")" 800
+  metric output_configurations_total "$(qmsg stats | json_num output_configurations_total)"
+  stop_quay
+
+  printf '[[output]]\nname = "Virtual-1"\nmode = "1024x768"\n' > /tmp/mode.toml
+  start_quay --drm-device "$CARD" --config /tmp/mode.toml || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  crtc_until crtc-config.json 20 1024
+  expect_eq "CRTC width with [[output]] mode" "$(json_num w < "$CASE_OUT/crtc-config.json")" 1024
   stop_quay
 }
