@@ -19,6 +19,10 @@ vm_case quay-udev-virtio-dmabuf-two-clients-gles virtio case_quay_dmabuf_two_cli
 case_quay_dmabuf_heap_gles() { QUAY_RENDERER=gles case_quay_dmabuf_heap; }
 case_quay_udmabuf_gles() { QUAY_RENDERER=gles case_quay_udmabuf; }
 case_quay_dmabuf_two_clients_gles() { QUAY_RENDERER=gles case_quay_dmabuf_two_clients; }
+vm_case quay-screencopy-dmabuf-gles virtio case_quay_screencopy_dmabuf_gles 240
+vm_case quay-udev-virtio-dmabuf-offset-gles virtio case_quay_dmabuf_offset_gles 240
+case_quay_screencopy_dmabuf_gles() { QUAY_RENDERER=gles case_quay_screencopy_dmabuf; }
+case_quay_dmabuf_offset_gles() { QUAY_RENDERER=gles case_quay_dmabuf_offset; }
 
 # (the share is /mnt/share in the guest; run-suite also reads this file on the host)
 qclient() { echo "${S:-/mnt/share}/bin/quay-dmabuf-client"; }

@@ -14,6 +14,8 @@ vm_case quay-syncobj-timeline-gles virtio case_quay_syncobj_timeline_gles 240
 vm_case quay-syncobj-deadline-gles virtio case_quay_syncobj_deadline_gles 240
 vm_case quay-explicit-sync-gles virtio case_quay_explicit_sync_gles 240
 vm_case quay-implicit-sync-gles virtio case_quay_implicit_sync_gles 240
+vm_case quay-syncobj-errors-gles virtio case_quay_syncobj_errors_gles 240
+case_quay_syncobj_errors_gles() { QUAY_RENDERER=gles case_quay_syncobj_errors; }
 case_quay_syncobj_timeline_gles() { QUAY_RENDERER=gles case_quay_syncobj_timeline; }
 case_quay_syncobj_deadline_gles() { QUAY_RENDERER=gles case_quay_syncobj_deadline; }
 case_quay_explicit_sync_gles() { QUAY_RENDERER=gles case_quay_explicit_sync; }
@@ -55,7 +57,7 @@ case_quay_syncobj_stall() {
   printf '[memory]\nbudget_mib = 0\n' > /tmp/budget0.toml
   quay_usable || return 1
   need_card virtio_gpu || return 1
-  start_quay --drm-device "$CARD" --config /tmp/budget0.toml || return 1
+  start_quay --drm-device "$CARD" --config /tmp/budget0.toml ${QUAY_RENDERER:+--renderer "$QUAY_RENDERER"} || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   local node qc i; node=$(render_node_of "$CARD"); qc=$(qclient)
   timeout 120 "$qc" --syncobj-test stall --drm-device "$node" > "$CASE_OUT/sync-stall.json" 2> "$CASE_OUT/sync-stall.err" &
