@@ -59,6 +59,35 @@ enum Engines {
     Gles(Box<GlesQuay>, Vec<GlesRenderbuffer>),
 }
 
+impl Engines {
+    /// A new offscreen target of `w`x`h` for output `idx`: appended for a
+    /// new output, in place of the old one for an existing one.
+    fn set_target(&mut self, idx: usize, (w, h): (i32, i32)) -> Result<(), String> {
+        fn put<T>(targets: &mut Vec<T>, idx: usize, target: T) {
+            match targets.get_mut(idx) {
+                Some(slot) => *slot = target,
+                None => targets.push(target),
+            }
+        }
+        let fail = |e: &dyn std::fmt::Debug| format!("cannot allocate a {w}x{h} output target: {e:?}");
+        match self {
+            Engines::Pixman(r, targets) => {
+                let t = r
+                    .create_buffer(Fourcc::Xrgb8888, (w, h).into())
+                    .map_err(|e| fail(&e))?;
+                put(targets, idx, t);
+            }
+            Engines::Gles(r, targets) => {
+                let t = r
+                    .create_buffer(Fourcc::Abgr8888, (w, h).into())
+                    .map_err(|e| fail(&e))?;
+                put(targets, idx, t);
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct Headless {
     engines: Engines,
     outputs: Vec<HeadlessOutput>,
@@ -136,19 +165,13 @@ impl Headless {
         for (i, cfg) in core.config.headless.outputs.clone().iter().enumerate() {
             let name = cfg.name.clone().unwrap_or_else(|| format!("HEADLESS-{}", i + 1));
             // `[[output]] mode` over `[[headless.output]]`'s size and refresh.
-            let configured = core
-                .config
-                .outputs
-                .iter()
-                .find(|s| s.name == name)
-                .and_then(|s| s.mode);
+            let configured = core.config.output_settings(&name).and_then(|s| s.mode);
             let (w, h) = match configured {
                 Some(m) => (m.width as i32, m.height as i32),
                 None => (cfg.width.0 as i32, cfg.height.0 as i32),
             };
             let refresh_mhz = configured
-                .and_then(|m| m.refresh)
-                .map(|hz| (hz * 1000.0).round() as i32)
+                .and_then(|m| m.refresh_mhz())
                 .unwrap_or_else(|| cfg.refresh.millihertz());
             let output = Output::new(
                 name.clone(),
@@ -170,20 +193,8 @@ impl Headless {
             core.configure_new_output(&output);
             x += w;
 
-            let fail =
-                |e: &dyn std::fmt::Debug| anyhow::anyhow!("cannot allocate a {w}x{h} output target: {e:?}");
-            match &mut engines {
-                Engines::Pixman(r, targets) => targets.push(
-                    r.create_buffer(Fourcc::Xrgb8888, (w, h).into())
-                        .map_err(|e| fail(&e))?,
-                ),
-                Engines::Gles(r, targets) => targets.push(
-                    r.create_buffer(Fourcc::Abgr8888, (w, h).into())
-                        .map_err(|e| fail(&e))?,
-                ),
-            }
-            // Like weston's millihz_to_nsec: 10^12 / mHz, truncated.
-            let refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
+            engines.set_target(i, (w, h)).map_err(|e| anyhow::anyhow!(e))?;
+            let refresh = super::refresh_interval(mode.refresh);
             info!(output = name, w, h, refresh_mhz, "headless output");
             outputs.push(HeadlessOutput {
                 damage_tracker: OutputDamageTracker::from_output(&output),
@@ -299,25 +310,7 @@ impl Headless {
         if test_only {
             return Ok(());
         }
-        let fail = |e: &dyn std::fmt::Debug| format!("cannot allocate a {w}x{h} output target: {e:?}");
-        match &mut self.engines {
-            Engines::Pixman(r, targets) => {
-                let t = r
-                    .create_buffer(Fourcc::Xrgb8888, (w, h).into())
-                    .map_err(|e| fail(&e))?;
-                if let Some(slot) = targets.get_mut(idx) {
-                    *slot = t;
-                }
-            }
-            Engines::Gles(r, targets) => {
-                let t = r
-                    .create_buffer(Fourcc::Abgr8888, (w, h).into())
-                    .map_err(|e| fail(&e))?;
-                if let Some(slot) = targets.get_mut(idx) {
-                    *slot = t;
-                }
-            }
-        }
+        self.engines.set_target(idx, (w, h))?;
         if !output.modes().contains(&mode) {
             output.add_mode(mode);
         }
@@ -325,7 +318,7 @@ impl Headless {
         let out = &mut self.outputs[idx];
         out.damage_tracker = OutputDamageTracker::from_output(output);
         out.age = 0;
-        out.refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
+        out.refresh = super::refresh_interval(mode.refresh);
         info!(
             output = output.name(),
             w,

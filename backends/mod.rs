@@ -11,6 +11,11 @@ pub mod linear;
 pub mod udev;
 pub mod winit;
 
+/// One refresh at `mhz`, truncated like weston's millihz_to_nsec (10^12 / mHz).
+pub fn refresh_interval(mhz: i32) -> std::time::Duration {
+    std::time::Duration::from_nanos(1_000_000_000_000 / mhz.max(1) as u64)
+}
+
 use smithay::backend::allocator::{dmabuf::Dmabuf, Format};
 
 pub use self::{headless::Headless, udev::Udev, winit::Winit};

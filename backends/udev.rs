@@ -164,10 +164,10 @@ fn connector_mode(
         .copied()
         .filter(|m| (u32::from(m.size().0), u32::from(m.size().1)) == (want.width, want.height))
         .collect();
-    match want.refresh {
+    match want.refresh_mhz() {
         Some(hz) => sized
             .into_iter()
-            .min_by_key(|m| (WlMode::from(*m).refresh - (hz * 1000.0).round() as i32).unsigned_abs()),
+            .min_by_key(|m| (WlMode::from(*m).refresh - hz).unsigned_abs()),
         None => sized
             .iter()
             .find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED))
@@ -511,7 +511,7 @@ impl Udev {
         out.compositor
             .use_mode(drm_mode)
             .map_err(|e| format!("{}: mode {}x{}: {e}", output.name(), mode.size.w, mode.size.h))?;
-        out.refresh = Duration::from_nanos(1_000_000_000_000 / mode.refresh.max(1) as u64);
+        out.refresh = super::refresh_interval(mode.refresh);
         output.change_current_state(Some(mode), None, None, None);
         info!(output = output.name(), size = ?mode.size, refresh_mhz = mode.refresh, "mode set");
         if !out.pending_flip {
@@ -633,12 +633,7 @@ impl Udev {
             .copied()
             .ok_or_else(|| anyhow::anyhow!("connector has no modes"))?;
         // `[[output]] mode`, where the connector has it.
-        let wanted = core
-            .config
-            .outputs
-            .iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.mode);
+        let wanted = core.config.output_settings(&name).and_then(|s| s.mode);
         let mode = match wanted {
             Some(want) => match connector_mode(info.modes(), want) {
                 Some(m) => m,
@@ -709,7 +704,7 @@ impl Udev {
             None,
         )
         .map_err(|e| anyhow::anyhow!("DrmCompositor: {e}"))?;
-        let refresh = Duration::from_nanos(1_000_000_000_000 / wl_mode.refresh.max(1) as u64);
+        let refresh = super::refresh_interval(wl_mode.refresh);
         info!(output = name, size = ?wl_mode.size, refresh_mhz = wl_mode.refresh, "output up");
         self.outputs.insert(
             crtc,

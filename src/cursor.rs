@@ -111,6 +111,32 @@ impl CursorTheme {
     }
 }
 
+/// Where the pointer is on `output` (output-local), if a cursor is drawn
+/// there: not before the pointer first moved (a headless Quay has no
+/// cursor until something moves it), nor on another output.
+pub fn pointer_on(
+    core: &crate::state::Core,
+    output: &smithay::output::Output,
+) -> Option<Point<f64, Logical>> {
+    let pointer = core.seat.get_pointer()?;
+    let geo = core.space.output_geometry(output)?;
+    let location = pointer.current_location();
+    (core.pointer_seen && geo.to_f64().contains(location)).then(|| location - geo.loc.to_f64())
+}
+
+/// A client cursor surface's hotspot (`wl_pointer.set_cursor`).
+pub fn surface_hotspot(
+    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+) -> Point<i32, Logical> {
+    smithay::wayland::compositor::with_states(surface, |states| {
+        states
+            .data_map
+            .get::<smithay::input::pointer::CursorImageSurfaceData>()
+            .and_then(|d| d.lock().ok().map(|a| a.hotspot))
+    })
+    .unwrap_or_default()
+}
+
 /// The cursor as a cursor plane would show it on one output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaneCursor {
@@ -145,21 +171,16 @@ pub fn plane_cursor(
 ) -> PlaneCursor {
     use smithay::{
         backend::renderer::utils::with_renderer_surface_state,
-        input::pointer::{CursorImageStatus, CursorImageSurfaceData},
+        input::pointer::CursorImageStatus,
         reexports::wayland_server::{protocol::wl_shm, Resource},
         wayland::{compositor, shm},
     };
-    let (Some(pointer), Some(geo)) = (core.seat.get_pointer(), core.space.output_geometry(output)) else {
+    let Some(local) = pointer_on(core, output) else {
         return PlaneCursor::None;
     };
-    let location = pointer.current_location();
-    if !core.pointer_seen || !geo.to_f64().contains(location) {
-        return PlaneCursor::None;
-    }
     if output.current_scale().fractional_scale() != 1.0 || output.current_transform() != Transform::Normal {
         return PlaneCursor::Composite("scaled or transformed output");
     }
-    let local = location - geo.loc.to_f64();
     let (pixels, (width, height), hotspot) = match &core.cursor {
         CursorImageStatus::Hidden => return PlaneCursor::None,
         CursorImageStatus::Named(icon) => match core.cursor_theme.image(*icon) {
@@ -173,13 +194,7 @@ pub fn plane_cursor(
             if !compositor::get_children(surface).is_empty() {
                 return PlaneCursor::Composite("cursor surface with subsurfaces");
             }
-            let hotspot = compositor::with_states(surface, |states| {
-                states
-                    .data_map
-                    .get::<CursorImageSurfaceData>()
-                    .and_then(|d| d.lock().ok().map(|a| a.hotspot))
-            })
-            .unwrap_or_default();
+            let hotspot = surface_hotspot(surface);
             let read = with_renderer_surface_state(surface, |state| {
                 let Some(buffer) = state.buffer() else {
                     return Ok(None);

@@ -68,13 +68,7 @@ impl Core {
     /// mapped; `false` when the config switches it off (it is then
     /// unmapped).
     pub fn configure_new_output(&mut self, output: &Output) -> bool {
-        let Some(settings) = self
-            .config
-            .outputs
-            .iter()
-            .find(|s| s.name == output.name())
-            .cloned()
-        else {
+        let Some(settings) = self.config.output_settings(&output.name()).cloned() else {
             self.outputs_changed();
             return true;
         };

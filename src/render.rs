@@ -184,30 +184,19 @@ where
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Texture + Send + 'static,
 {
-    use smithay::input::pointer::{CursorImageStatus, CursorImageSurfaceData};
+    use smithay::input::pointer::CursorImageStatus;
     use smithay::reexports::wayland_server::Resource;
-    let (Some(pointer), Some(geo)) = (core.seat.get_pointer(), core.space.output_geometry(output)) else {
+    let Some(local) = crate::cursor::pointer_on(core, output) else {
         return Vec::new();
     };
-    let location = pointer.current_location();
-    if !core.pointer_seen || !geo.to_f64().contains(location) {
-        return Vec::new();
-    }
     let scale = output.current_scale().fractional_scale();
-    let local = location - geo.loc.to_f64();
     match &core.cursor {
         CursorImageStatus::Hidden => Vec::new(),
         CursorImageStatus::Surface(surface) => {
             if !surface.is_alive() {
                 return Vec::new();
             }
-            let hotspot = smithay::wayland::compositor::with_states(surface, |states| {
-                states
-                    .data_map
-                    .get::<CursorImageSurfaceData>()
-                    .and_then(|d| d.lock().ok().map(|a| a.hotspot))
-            })
-            .unwrap_or_default();
+            let hotspot = crate::cursor::surface_hotspot(surface);
             let at = (local - hotspot.to_f64()).to_physical_precise_round(scale);
             smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
                 renderer,

@@ -32,17 +32,21 @@ use crate::state::Core;
 const CASCADE_STEP: i32 = 32;
 
 impl Core {
-    /// Where new windows go: the first output less the panels' exclusive
-    /// zones, in global coordinates.
-    fn placement_area(&self) -> Rectangle<i32, Logical> {
-        let Some(output) = self.space.outputs().next() else {
-            return Rectangle::default();
-        };
-        let Some(geo) = self.space.output_geometry(output) else {
-            return Rectangle::default();
-        };
+    /// What `output` leaves to windows: its area less the panels'
+    /// exclusive zones, in global coordinates (None: not in the space).
+    fn usable_area(&self, output: &Output) -> Option<Rectangle<i32, Logical>> {
+        let geo = self.space.output_geometry(output)?;
         let zone = smithay::desktop::layer_map_for_output(output).non_exclusive_zone();
-        Rectangle::new(geo.loc + zone.loc, zone.size)
+        Some(Rectangle::new(geo.loc + zone.loc, zone.size))
+    }
+
+    /// Where new windows go: the first output's usable area.
+    fn placement_area(&self) -> Rectangle<i32, Logical> {
+        self.space
+            .outputs()
+            .next()
+            .and_then(|o| self.usable_area(o))
+            .unwrap_or_default()
     }
 
     /// Where a new window of `size` goes (the module doc's rule).
@@ -129,7 +133,6 @@ impl Core {
     /// sized commit places it ([`Core::place_if_unplaced`]).
     pub fn place_new_window(&mut self, window: Window) {
         let pos = self.placement_area().loc;
-        self.unplaced_windows.retain(|w| w.alive());
         self.unplaced_windows.push(window.clone());
         window.set_activated(true);
         self.space.map_element(window.clone(), pos, true);
@@ -222,11 +225,9 @@ impl Core {
         let Some(output) = self.output_of_surface(toplevel.wl_surface()) else {
             return;
         };
-        let Some(geo) = self.space.output_geometry(&output) else {
+        let Some(area) = self.usable_area(&output) else {
             return;
         };
-        let zone = smithay::desktop::layer_map_for_output(&output).non_exclusive_zone();
-        let area = smithay::utils::Rectangle::new(geo.loc + zone.loc, zone.size);
         let fullscreen = toplevel.with_pending_state(|state| {
             state.states.set(xdg_toplevel::State::Maximized);
             state.states.contains(xdg_toplevel::State::Fullscreen)

@@ -160,6 +160,13 @@ pub struct OutputMode {
     pub refresh: Option<f64>,
 }
 
+impl OutputMode {
+    /// The refresh in mHz, as wl_output and KMS modes count it.
+    pub fn refresh_mhz(&self) -> Option<i32> {
+        self.refresh.map(|hz| (hz * 1000.0).round() as i32)
+    }
+}
+
 impl TryFrom<String> for OutputMode {
     type Error = String;
     fn try_from(v: String) -> Result<Self, String> {
@@ -892,6 +899,11 @@ impl Config {
     }
 
     /// Parse a configuration from text. `origin` names it in errors.
+    /// The `[[output]]` for the output called `name`.
+    pub fn output_settings(&self, name: &str) -> Option<&OutputSettings> {
+        self.outputs.iter().find(|s| s.name == name)
+    }
+
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_owned(),

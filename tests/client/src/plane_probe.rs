@@ -19,16 +19,21 @@ impl AsFd for Card {
         self.0.as_fd()
     }
 }
+impl Card {
+    fn open(path: &Path) -> Result<Card, String> {
+        File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map(Card)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
 impl drm::Device for Card {}
 impl ControlDevice for Card {}
 
 pub fn probe_cursor_plane(card: &Path) -> Result<String, String> {
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .open(card)
-        .map_err(|e| format!("{}: {e}", card.display()))?;
-    let card = Card(file);
+    let card = Card::open(card)?;
     use drm::Device as _;
     card.set_client_capability(drm::ClientCapability::UniversalPlanes, true)
         .map_err(|e| format!("universal planes: {e}"))?;
@@ -111,12 +116,7 @@ pub fn probe_cursor_plane(card: &Path) -> Result<String, String> {
 /// The mode of the card's first CRTC that has one, as the kernel holds it:
 /// `{"w":W,"h":H,"vrefresh":HZ}`, or `{"w":0}` with every CRTC off.
 pub fn probe_crtc(card: &Path) -> Result<String, String> {
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .open(card)
-        .map_err(|e| format!("{}: {e}", card.display()))?;
-    let card = Card(file);
+    let card = Card::open(card)?;
     let res = card.resource_handles().map_err(|e| format!("resources: {e}"))?;
     for &crtc in res.crtcs() {
         let info = card.get_crtc(crtc).map_err(|e| format!("crtc: {e}"))?;
