@@ -12,6 +12,11 @@
 #   --timeout   the whole boot, in seconds (default $QUAY_VM_TIMEOUT or 1500)
 #   --boot-timeout  seconds allowed to reach the init script (default 300)
 #   --device    one more QEMU device (e.g. virtio-tablet-pci), repeatable
+#   --stall     seconds the console may stay silent once init is up (default
+#               $QUAY_VM_STALL or 180): the
+#               guest runner writes a heartbeat line every 10 s while a case runs, so a
+#               console silent that long is a frozen guest (seen once, 2026-12-02: a vkms
+#               boot went silent at DrmDevice init and stayed so for the whole 1800 s)
 # QEMU's monitor (QMP) listens on FILE.qmp. A guest asks the host for QMP commands (moving
 # QEMU's pointer: input-send-event) by writing share/qmp/NAME.req, one JSON command per
 # line; the host sends them (tests/vm/qmp.py) and writes the replies to share/qmp/NAME.out.
@@ -21,12 +26,13 @@
 # $QUAY_VM_CACHE/mesa-shader-cache) so llvmpipe's compiles survive across boots.
 # Lines "PASS ..." / "FAIL ..." from the guest are echoed as they appear.
 # Exit: 0 the guest ran its init to the end; 2 it never reached init (twice);
-#       3 it reached init but stopped before the end (crash, panic); 124 timeout.
+#       3 it reached init but stopped before the end (crash, panic); 124 timeout;
+#       5 the guest froze (console silent for --stall seconds): run-suite boots again.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-IMG= SHARE= LOG= GPU=virtio-gpu-pci,xres=800,yres=600 APPEND= TIMEOUT=${QUAY_VM_TIMEOUT:-1500} BOOT_TIMEOUT=300
+IMG= SHARE= LOG= GPU=virtio-gpu-pci,xres=800,yres=600 APPEND= TIMEOUT=${QUAY_VM_TIMEOUT:-1500} BOOT_TIMEOUT=300 STALL=${QUAY_VM_STALL:-180}
 DEVICES=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -37,6 +43,7 @@ while [ $# -gt 0 ]; do
     --append) APPEND=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --boot-timeout) BOOT_TIMEOUT=$2; shift 2 ;;
+    --stall) STALL=$2; shift 2 ;;
     --device) [ -n "$2" ] && DEVICES+=(-device "$2"); shift 2 ;;
     *) vm_die "boot.sh: unknown argument $1" ;;
   esac
@@ -50,9 +57,10 @@ mkdir -p "$(dirname "$LOG")" "$QUAY_VM_CACHE/mesa-shader-cache"
 QPID=
 trap '[ -n "$QPID" ] && kill $QPID 2>/dev/null' EXIT INT TERM
 
-# attempt: one boot. Returns 0 done, 10 never reached init, 3 stopped after init, 124 timeout.
+# attempt: one boot. Returns 0 done, 10 never reached init, 3 stopped after init, 124 timeout,
+# 5 frozen.
 attempt() {
-  local gpuarg=() t0 reached=0 shown=0 n rc
+  local gpuarg=() t0 reached=0 shown=0 n rc size last_size=-1 t_grow
   [ "$GPU" = none ] || gpuarg=(-device "$GPU")
   : > "$LOG"
   t0=$(vm_now)
@@ -70,6 +78,7 @@ attempt() {
     -qmp unix:"$LOG.qmp",server=on,wait=off \
     "${gpuarg[@]}" "${DEVICES[@]}" </dev/null >"$LOG.qemu" 2>&1 &
   QPID=$!
+  t_grow=$(vm_now)
   while kill -0 $QPID 2>/dev/null; do
     sleep 1
     # the guest's QMP requests
@@ -88,6 +97,13 @@ attempt() {
     fi
     if [ $reached = 0 ] && [ "$(vm_dt "$t0" | cut -d. -f1)" -ge "$BOOT_TIMEOUT" ]; then
       echo "boot: init not reached within $BOOT_TIMEOUT s"; kill $QPID; wait $QPID 2>/dev/null; QPID=; return 10
+    fi
+    size=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
+    [ "$size" != "$last_size" ] && { last_size=$size; t_grow=$(vm_now); }
+    if [ $reached = 1 ] && [ "$(vm_dt "$t_grow" | cut -d. -f1)" -ge "$STALL" ]; then
+      echo "boot: FROZE: the console stayed silent for $STALL s (after $(vm_dt "$t0") s; last line: $(tail -n1 "$LOG" | tr -d '\r' | cut -c1-160))"
+      # SIGKILL as well: a QEMU that is itself stopped never acts on SIGTERM
+      kill $QPID; sleep 2; kill -KILL $QPID 2>/dev/null; wait $QPID 2>/dev/null; QPID=; return 5
     fi
     if [ "$(vm_dt "$t0" | cut -d. -f1)" -ge "$TIMEOUT" ]; then
       echo "boot: timed out after $TIMEOUT s"; kill $QPID; wait $QPID 2>/dev/null; QPID=; return 124

@@ -39,6 +39,18 @@ tail_of() {
     sed 's/\x1b\[[0-9;]*m//g' | tr '\n\r\t' '   ' | sed 's/  */ /g; s/ $//' | cut -c1-400
 }
 
+# stuck_report SID: every process of session SID with its state, wait channel and kernel
+# stack (for a case that timed out)
+stuck_report() {
+  local p
+  echo "stuck: processes of session $1 at $(up) s"
+  for p in $(ps -e -o pid=,sid= | awk -v s="$1" '$2 == s {print $1}'); do
+    echo "  pid $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-120)" \
+      "state $(awk '/^State:/ {print $2}' "/proc/$p/status" 2>/dev/null) wchan $(cat "/proc/$p/wchan" 2>/dev/null)"
+    sed 's/^/      /' "/proc/$p/stack" 2>/dev/null | head -n 12
+  done
+}
+
 # ---- devices ----
 # card_driver cardN: the DRM driver name of a card (as DRM_IOCTL_VERSION reports it: virtio_gpu,
 # vgem, vkms), from debugfs, else from the kernel driver bound to its device

@@ -88,10 +88,19 @@ for c in $CASES; do
   t0=$(up)
   setsid "$S/run.sh" --case "$c" > "$d/case.log" 2>&1 &
   pid=$!
+  beat=0
   while kill -0 $pid 2>/dev/null && [ "$(awk -v a="$t0" -v b="$(up)" -v t="$to" 'BEGIN { print (b - a < t) }')" = 1 ]; do
     sleep 0.5
+    # a heartbeat on the serial console, not through the 9p share: the host (boot.sh) takes
+    # a console that stays silent for minutes as a frozen guest and boots again
+    beat=$((beat + 1)); [ $((beat % 20)) = 0 ] && echo "vm-heartbeat $(up) $c" > /dev/console
   done
   if kill -0 $pid 2>/dev/null; then
+    # where the case's processes are stuck (kernel stacks), on the console as well: a process
+    # blocked on the share would block this write to the share too
+    stuck_report $pid > /tmp/stuck.txt 2>&1
+    cat /tmp/stuck.txt > /dev/console
+    cp /tmp/stuck.txt "$d/stuck.txt"
     echo "FAIL $c: timed out after $to s; last log: $(tail_of "$d/case.log" 2)" > "$d/result"
   fi
   # the case ran in its own session: end whatever it left behind
