@@ -34,13 +34,13 @@ use smithay::{
         egl::{EGLContext, EGLDevice, EGLDisplay, EGLSurface},
         renderer::{
             gles::{
-                ffi, format::fourcc_to_gl_formats, GlesError, GlesRenderbuffer, GlesRenderer, GlesTarget,
-                GlesTexture,
+                ffi, format::fourcc_to_gl_formats, GlesError, GlesFrame, GlesRenderbuffer, GlesRenderer,
+                GlesTarget, GlesTexProgram, GlesTexture,
             },
             Bind, ImportDma, Offscreen,
         },
     },
-    utils::{Buffer as BufferCoords, Rectangle, Size},
+    utils::{Buffer as BufferCoords, Physical, Rectangle, Size, Transform},
 };
 
 use super::{
@@ -225,6 +225,37 @@ fn upload_dmabuf(
     }
 }
 
+/// What smithay's texture shader (`gles/shaders/implicit/texture.frag`)
+/// does at alpha 1 without debug tint: sample, and force alpha to 1 for
+/// formats without it (`NO_ALPHA`). No `alpha` or `tint` uniform: smithay
+/// looks their locations up and gets -1, which GL ignores
+/// (`gles/shaders/mod.rs:150-170`). A shader that is a bare texture fetch
+/// is what llvmpipe can classify as a blit.
+const BLIT_SHADER: &str = r#"#version 100
+
+//_DEFINES_
+
+#if defined(EXTERNAL)
+#extension GL_OES_EGL_image_external : require
+#endif
+
+precision mediump float;
+#if defined(EXTERNAL)
+uniform samplerExternalOES tex;
+#else
+uniform sampler2D tex;
+#endif
+varying vec2 v_coords;
+
+void main() {
+#if defined(NO_ALPHA)
+    gl_FragColor = vec4(texture2D(tex, v_coords).rgb, 1.0);
+#else
+    gl_FragColor = texture2D(tex, v_coords);
+#endif
+}
+"#;
+
 impl Engine for GlesRenderer {
     const NAME: &'static str = "gles";
     const SHM_UPLOADS: bool = true;
@@ -368,6 +399,42 @@ impl Engine for GlesRenderer {
 
     fn clone_texture(t: &GlesTexture) -> GlesTexture {
         t.clone()
+    }
+
+    type Blit = GlesTexProgram;
+    fn blit_program(&mut self) -> Option<GlesTexProgram> {
+        match self.compile_custom_texture_shader(BLIT_SHADER, &[]) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!("the blit shader did not compile, drawing with smithay's: {e}");
+                None
+            }
+        }
+    }
+    fn draw_texture(
+        frame: &mut GlesFrame<'_, '_>,
+        blit: Option<&GlesTexProgram>,
+        tex: &GlesTexture,
+        src: Rectangle<f64, BufferCoords>,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        opaque_regions: &[Rectangle<i32, Physical>],
+        src_transform: Transform,
+        alpha: f32,
+    ) -> Result<(), GlesError> {
+        // At full alpha the multiply is a no-op; leave it out of the shader.
+        let program = blit.filter(|_| alpha >= 1.0);
+        frame.render_texture_from_to(
+            tex,
+            src,
+            dst,
+            damage,
+            opaque_regions,
+            src_transform,
+            alpha,
+            program,
+            &[],
+        )
     }
 
     fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {

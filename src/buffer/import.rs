@@ -227,6 +227,23 @@ pub trait Engine:
     /// `Clone` of the engine's texture handle (both engines' handles are
     /// `Clone`; a bound on the associated type would not be implied).
     fn clone_texture(t: &Self::TextureId) -> Self::TextureId;
+    /// The engine's own program for a draw at full alpha, compiled once per
+    /// renderer (GLES: a shader that only samples; see `gles.rs`).
+    type Blit: Clone + std::fmt::Debug;
+    fn blit_program(&mut self) -> Option<Self::Blit>;
+    /// Draw `tex` in a frame, with the blit program where the engine has one.
+    #[allow(clippy::too_many_arguments)]
+    fn draw_texture(
+        frame: &mut Self::Frame<'_, '_>,
+        blit: Option<&Self::Blit>,
+        tex: &Self::TextureId,
+        src: Rectangle<f64, BufferCoords>,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        opaque_regions: &[Rectangle<i32, Physical>],
+        src_transform: Transform,
+        alpha: f32,
+    ) -> Result<(), Self::Error>;
 }
 
 /// The import cache as a renderer instantiates it.
@@ -314,6 +331,8 @@ pub struct QuayRenderer<E: Engine> {
     implicit_is_linear: bool,
     cache: Cache<E>,
     ctx: ImportCtx,
+    /// `Engine::blit_program`, asked for at the first frame.
+    blit: Option<Option<E::Blit>>,
 }
 
 impl<E: Engine> QuayRenderer<E> {
@@ -322,6 +341,7 @@ impl<E: Engine> QuayRenderer<E> {
             inner,
             implicit_is_linear: false,
             cache: ImportCache::new(budget),
+            blit: None,
             ctx: ImportCtx::default(),
         }
     }
@@ -620,6 +640,7 @@ where
 {
     inner: E::Frame<'frame, 'buffer>,
     cache: &'frame mut Cache<E>,
+    blit: Option<&'frame E::Blit>,
 }
 
 impl<'frame, 'buffer, E: Engine + 'frame> std::fmt::Debug for QuayFrame<'frame, 'buffer, E>
@@ -679,8 +700,17 @@ where
                 }
             }
         };
-        self.inner
-            .render_texture_from_to(&tex, src, dst, damage, opaque_regions, src_transform, alpha)
+        E::draw_texture(
+            &mut self.inner,
+            self.blit,
+            &tex,
+            src,
+            dst,
+            damage,
+            opaque_regions,
+            src_transform,
+            alpha,
+        )
     }
     fn transformation(&self) -> Transform {
         self.inner.transformation()
@@ -729,10 +759,16 @@ impl<E: Engine> Renderer for QuayRenderer<E> {
     where
         'buffer: 'frame,
     {
-        let QuayRenderer { inner, cache, .. } = self;
+        if self.blit.is_none() {
+            self.blit = Some(self.inner.blit_program());
+        }
+        let QuayRenderer {
+            inner, cache, blit, ..
+        } = self;
         Ok(QuayFrame {
             inner: inner.render(framebuffer, output_size, dst_transform)?,
             cache,
+            blit: blit.as_ref().and_then(Option::as_ref),
         })
     }
     fn wait(&mut self, sync: &SyncPoint) -> Result<(), E::Error> {
