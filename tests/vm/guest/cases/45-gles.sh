@@ -5,13 +5,28 @@
 # holds, once per kernel dma-buf, copied again at each commit of it.
 vm_case quay-headless-gles-dmabuf virtio case_quay_headless_gles 240
 vm_case quay-udev-virtio-gles virtio case_quay_udev_gles 240
-# weston-presentation-shm on GLES (session 9: with the blit shader GLES presents 34 fps
-# here; before it, 3 commits and no presented feedback in the case's time). Its sibling
-# quay-udev-virtio-shm-gles is not registered: on 2026-12-03 its weston-simple-shm
-# stopped after 18 commits, outlived its own 10 s timeout by 80 s (stuck, not on the
-# Wayland socket) and Quay counted it disconnected; not understood yet.
+# weston-presentation-shm and weston-simple-shm on GLES (session 9: with the blit shader
+# GLES presents 34 fps here; before it, 3 commits and no presented feedback in the case's
+# time). The shm case first waits for the output's first frame: Quay's socket is up before
+# the udev backend has its EGL context, scanout buffers and compiled shaders (8.4 s to the
+# client's first event on 2026-12-03, cold shader cache), and a 10 s client spent all but
+# 1.6 s of its run waiting for them (18 commits, 0 frames while the case watched).
 vm_case quay-udev-virtio-presentation-shm-gles virtio case_quay_presentation_shm_gles 180
+vm_case quay-udev-virtio-shm-gles virtio case_quay_virtio_shm_gles 180
 case_quay_presentation_shm_gles() { QUAY_RENDERER=gles case_quay_presentation_shm; }
+case_quay_virtio_shm_gles() {
+  local QUAY_RENDERER=gles i f
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  for i in $(seq 120); do
+    f=$(qmsg stats | json_num frames_presented_total)
+    [ "${f:-0}" -ge 1 ] && break
+    sleep 0.5
+  done
+  expect_ge "frames presented before the client (first frame)" "${f:-0}" 1 || { stop_quay; return 1; }
+  shm_case
+  stop_quay
+}
 
 # gles_heap_window FRAMES MIN_UPLOADS: a window of three wl_buffers on one dma-heap buffer
 # (the earlier clients are gone, so it is placed at the origin: (100, 75) is inside it): its
