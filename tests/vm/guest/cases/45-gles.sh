@@ -7,14 +7,15 @@ vm_case quay-headless-gles-dmabuf virtio case_quay_headless_gles 240
 vm_case quay-udev-virtio-gles virtio case_quay_udev_gles 240
 # weston-presentation-shm and weston-simple-shm on GLES (session 9: with the blit shader
 # GLES presents 34 fps here; before it, 3 commits and no presented feedback in the case's
-# time). The shm case first waits for the output's first frame: Quay's socket is up before
+# time). Both wait for the output's first frame before their client: Quay's socket is up before
 # the udev backend has its EGL context, scanout buffers and compiled shaders (8.4 s to the
 # client's first event on 2026-12-03, cold shader cache), and a 10 s client spent all but
 # 1.6 s of its run waiting for them (18 commits, 0 frames while the case watched).
 vm_case quay-udev-virtio-presentation-shm-gles virtio case_quay_presentation_shm_gles 180
 vm_case quay-udev-virtio-shm-gles virtio case_quay_virtio_shm_gles 180
-case_quay_presentation_shm_gles() { QUAY_RENDERER=gles case_quay_presentation_shm; }
-case_quay_virtio_shm_gles() {
+# quay_gles_drawing: Quay with --renderer gles on virtio_gpu, its output up and its first
+# frame presented (GLES start-up: EGL context, scanout buffers, shader compiles)
+quay_gles_drawing() {
   local QUAY_RENDERER=gles i f
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
@@ -24,6 +25,14 @@ case_quay_virtio_shm_gles() {
     sleep 0.5
   done
   expect_ge "frames presented before the client (first frame)" "${f:-0}" 1 || { stop_quay; return 1; }
+}
+case_quay_presentation_shm_gles() {
+  quay_gles_drawing || return 1
+  presentation_case
+  stop_quay
+}
+case_quay_virtio_shm_gles() {
+  quay_gles_drawing || return 1
   shm_case
   stop_quay
 }
