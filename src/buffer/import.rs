@@ -231,7 +231,8 @@ pub trait Engine:
     /// renderer (GLES: a shader that only samples; see `gles.rs`).
     type Blit: Clone + std::fmt::Debug;
     fn blit_program(&mut self) -> Option<Self::Blit>;
-    /// Draw `tex` in a frame, with the blit program where the engine has one.
+    /// Draw `tex` in a frame, with the blit program where the engine has one
+    /// (the default: the engine's own texture draw).
     #[allow(clippy::too_many_arguments)]
     fn draw_texture(
         frame: &mut Self::Frame<'_, '_>,
@@ -243,7 +244,10 @@ pub trait Engine:
         opaque_regions: &[Rectangle<i32, Physical>],
         src_transform: Transform,
         alpha: f32,
-    ) -> Result<(), Self::Error>;
+    ) -> Result<(), Self::Error> {
+        let _ = blit;
+        frame.render_texture_from_to(tex, src, dst, damage, opaque_regions, src_transform, alpha)
+    }
 }
 
 /// The import cache as a renderer instantiates it.

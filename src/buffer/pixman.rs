@@ -31,7 +31,7 @@ use smithay::{
         },
     },
     reexports::pixman,
-    utils::{Buffer as BufferCoords, Physical, Rectangle, Size, Transform},
+    utils::{Buffer as BufferCoords, Rectangle, Size},
 };
 
 use super::{
@@ -258,28 +258,6 @@ impl Engine for PixmanRenderer {
     type Blit = ();
     fn blit_program(&mut self) -> Option<()> {
         None
-    }
-    fn draw_texture(
-        frame: &mut Self::Frame<'_, '_>,
-        _blit: Option<&()>,
-        tex: &PixmanTexture,
-        src: Rectangle<f64, BufferCoords>,
-        dst: Rectangle<i32, Physical>,
-        damage: &[Rectangle<i32, Physical>],
-        opaque_regions: &[Rectangle<i32, Physical>],
-        src_transform: Transform,
-        alpha: f32,
-    ) -> Result<(), PixmanError> {
-        smithay::backend::renderer::Frame::render_texture_from_to(
-            frame,
-            tex,
-            src,
-            dst,
-            damage,
-            opaque_regions,
-            src_transform,
-            alpha,
-        )
     }
 
     fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {
