@@ -27,7 +27,6 @@ use smithay::{
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     },
     utils::Transform,
-    wayland::presentation::Refresh,
 };
 use tracing::{error, info, warn};
 
@@ -38,7 +37,7 @@ use crate::{
         import::{Engine, Imports, QuayRenderer},
         pixman::PixmanQuay,
     },
-    render::{post_present, render_space, Presented},
+    render::{frame_presented, frame_rendered, render_space, Presentation, Rendered},
     state::Core,
     State,
 };
@@ -93,13 +92,14 @@ pub struct Headless {
     outputs: Vec<HeadlessOutput>,
 }
 
-/// Render `out` into `target`; the element states on success.
+/// Render `out` into `target`: the element states and whether anything
+/// changed, on success.
 fn draw<E, T>(
     renderer: &mut QuayRenderer<E>,
     target: &mut T,
     core: &mut Core,
     out: &mut HeadlessOutput,
-) -> Option<RenderElementStates>
+) -> Option<(RenderElementStates, bool)>
 where
     E: Engine,
     QuayRenderer<E>: Bind<T>
@@ -122,10 +122,8 @@ where
         &mut out.damage_tracker,
     ) {
         Ok(result) => {
-            if result.damage.is_some_and(|d| !d.is_empty()) {
-                core.output_damaged(&out.output);
-            }
-            Some(result.states)
+            let damaged = result.damage.is_some_and(|d| !d.is_empty());
+            Some((result.states, damaged))
         }
         Err(err) => {
             // A client buffer the renderer chokes on must not end the
@@ -246,51 +244,62 @@ impl Headless {
         }
     }
 
-    /// Render output `idx` and present it.
-    fn render(&mut self, idx: usize, core: &mut Core) {
-        let Some(out) = self.outputs.get_mut(idx) else {
-            return;
+    /// Render `output` and present it at once (the tick is this backend's
+    /// vblank), through the one frame path (`crate::render`). Returns
+    /// whether a frame was drawn.
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> bool {
+        let Some(idx) = self.outputs.iter().position(|o| &o.output == output) else {
+            return false;
         };
+        let out = &mut self.outputs[idx];
         let started = std::time::Instant::now();
-        let states = match &mut self.engines {
+        let (imports, drawn): (&mut dyn Imports, _) = match &mut self.engines {
             Engines::Pixman(r, targets) => {
                 let Some(target) = targets.get_mut(idx) else {
-                    return;
+                    return false;
                 };
-                let states = draw(r, target, core, out);
-                r.frame_done(core, &out.output);
-                states
+                let drawn = draw(r, target, core, out);
+                (r.as_mut(), drawn)
             }
             Engines::Gles(r, targets) => {
                 let Some(target) = targets.get_mut(idx) else {
-                    return;
+                    return false;
                 };
-                let states = draw(r, target, core, out);
-                r.frame_done(core, &out.output);
-                states
+                let drawn = draw(r, target, core, out);
+                (r.as_mut(), drawn)
             }
         };
-        let Some(states) = states else { return };
+        let Some((states, damaged)) = drawn else {
+            return false;
+        };
         out.age = 1;
         out.seq += 1;
-        let time = core.now();
-        let name = out.output.name();
-        core.frame_clock_rendered(&name, out.refresh, started.elapsed());
-        // The headless "vblank" is the moment a frame is presented.
-        core.frame_clock_presented(&name, out.refresh, time);
-        post_present(
+        let feedback = frame_rendered(
             core,
-            Presented {
+            imports,
+            Rendered {
                 output: &out.output,
                 states: &states,
-                time,
-                refresh: Refresh::Fixed(out.refresh),
+                damaged,
+                took: started.elapsed(),
+                refresh: out.refresh,
+            },
+        );
+        frame_presented(
+            core,
+            imports,
+            &out.output,
+            Some(feedback),
+            Presentation {
+                time: core.now(),
+                refresh: out.refresh,
                 seq: out.seq,
                 // Paced by Quay's own clock at the output's refresh: that is
                 // this backend's vsync. No hardware clock, no zero-copy.
                 flags: wp_presentation_feedback::Kind::Vsync,
             },
         );
+        true
     }
 
     /// Switch `output` to `mode`: any size and refresh (the custom modes
@@ -347,8 +356,12 @@ impl State {
     /// One tick of a headless output's frame clock.
     fn headless_frame(&mut self, idx: usize) {
         let State { backend, core } = self;
-        if let Some(headless) = backend.headless() {
-            headless.render(idx, core);
+        let output = backend
+            .headless()
+            .and_then(|h| h.outputs.get(idx))
+            .map(|o| o.output.clone());
+        if let Some(output) = output {
+            backend.render(core, &output);
         }
     }
 }

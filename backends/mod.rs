@@ -173,6 +173,20 @@ impl Backend {
         }
     }
 
+    /// Render `output` now. Every repaint, whatever drives it (headless's
+    /// frame clock, udev's repaint slot, winit's redraw), comes through
+    /// here and then through the one frame path, `crate::render`'s
+    /// [`frame_rendered`](crate::render::frame_rendered) and
+    /// [`frame_presented`](crate::render::frame_presented). Returns whether
+    /// a frame was drawn (udev: queued, or a flip still pending).
+    pub fn render(&mut self, core: &mut crate::Core, output: &smithay::output::Output) -> bool {
+        match self {
+            Backend::Headless(h) => h.render(core, output),
+            Backend::Udev(u) => u.render(core, output),
+            Backend::Winit(w) => w.render(core, output),
+        }
+    }
+
     /// The device dma-buf clients should allocate on (feedback's main device).
     pub fn main_device(&self) -> (libc::dev_t, Option<std::path::PathBuf>) {
         match self {

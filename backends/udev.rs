@@ -54,7 +54,7 @@ use smithay::{
         session::{libseat::LibSeatSession, Event as SessionEvent, Session},
         udev::{all_gpus, primary_gpu, UdevBackend, UdevEvent},
     },
-    desktop::utils::{surface_primary_scanout_output, OutputPresentationFeedback},
+    desktop::utils::OutputPresentationFeedback,
     output::{Mode as WlMode, Output, PhysicalProperties, Subpixel},
     reexports::{
         calloop::{
@@ -66,8 +66,8 @@ use smithay::{
         rustix::fs::OFlags,
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     },
-    utils::{DeviceFd, Monotonic, Transform},
-    wayland::{dmabuf::DmabufFeedbackBuilder, presentation::Refresh},
+    utils::{DeviceFd, Transform},
+    wayland::dmabuf::DmabufFeedbackBuilder,
 };
 use tracing::{debug, info, warn};
 
@@ -86,7 +86,7 @@ use crate::{
         kms::KmsBuffers,
         pixman::PixmanQuay,
     },
-    render::{after_render, render_space},
+    render::{frame_presented, frame_rendered, render_space, Presentation, Rendered},
     state::Core,
     State,
 };
@@ -726,9 +726,19 @@ impl Udev {
         Ok(())
     }
 
-    /// Render one frame for `crtc` and queue it for the next page flip.
-    /// Returns false if nothing was queued (no damage, inactive, error).
-    fn render(&mut self, core: &mut Core, crtc: crtc::Handle) -> bool {
+    /// Render one frame for `output` and queue it for the next page flip,
+    /// through the one frame path (`crate::render`; the presentation half
+    /// runs at the flip, `Udev::vblank`). Returns false if nothing was
+    /// queued (no damage, inactive, error); true also while a flip is
+    /// still pending.
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> bool {
+        match self.outputs.iter().find(|(_, o)| &o.output == output) {
+            Some((&crtc, _)) => self.render_crtc(core, crtc),
+            None => false,
+        }
+    }
+
+    fn render_crtc(&mut self, core: &mut Core, crtc: crtc::Handle) -> bool {
         if !self.active {
             return false;
         }
@@ -784,16 +794,22 @@ impl Udev {
             }
         });
         let (primary, empty, states, fence) = rendered;
-        let time = core.now();
-        core.frame_clock_rendered(&out.output.name(), out.refresh, started.elapsed());
         let output = out.output.clone();
-        let feedback = after_render(core, &output, &states, time);
-        send_surface_feedback(core, &output);
-        with_engine!(&mut self.renderer, r => r.frame_done(core, &output));
+        let imports: &mut dyn Imports = with_engine!(&mut self.renderer, r => r.as_mut());
+        let feedback = frame_rendered(
+            core,
+            imports,
+            Rendered {
+                output: &output,
+                states: &states,
+                damaged: !empty,
+                took: started.elapsed(),
+                refresh: out.refresh,
+            },
+        );
         if empty {
             return false;
         }
-        core.output_damaged(&output);
         match out.compositor.queue_frame(Some(feedback)) {
             Ok(()) => {
                 if let Some(fence) = fence {
@@ -827,19 +843,30 @@ impl Udev {
             _ => (core.now(), wp_presentation_feedback::Kind::Vsync),
         };
         let seq = meta.map(|m| m.sequence as u64).unwrap_or(0);
-        match out.compositor.frame_submitted() {
-            Ok(Some(Some(mut feedback))) => {
-                feedback.presented::<_, Monotonic>(time, Refresh::Fixed(out.refresh), seq, flags);
+        let feedback = match out.compositor.frame_submitted() {
+            Ok(feedback) => feedback.flatten(),
+            Err(err) => {
+                warn!("frame_submitted: {err}");
+                None
             }
-            Ok(_) => {}
-            Err(err) => warn!("frame_submitted: {err}"),
-        }
+        };
         if let Some(front) = out.queued.take() {
             out.front = Some((front, time));
         }
-        core.frame_clock_presented(&out.output.name(), out.refresh, time);
-        core.stats.frames_presented_total += 1;
-        with_engine!(&mut self.renderer, r => r.cleanup());
+        let output = out.output.clone();
+        let imports: &mut dyn Imports = with_engine!(&mut self.renderer, r => r.as_mut());
+        frame_presented(
+            core,
+            imports,
+            &output,
+            feedback,
+            Presentation {
+                time,
+                refresh: out.refresh,
+                seq,
+                flags,
+            },
+        );
     }
 
     /// Start `crtc`'s next frame at its repaint slot (the predicted vblank
@@ -986,11 +1013,18 @@ where
 impl State {
     fn udev_render(&mut self, crtc: crtc::Handle) {
         let State { backend, core } = self;
-        let Some(u) = backend.udev() else {
+        let Some(output) = backend
+            .udev()
+            .and_then(|u| u.outputs.get(&crtc))
+            .map(|o| o.output.clone())
+        else {
             return;
         };
-        if !u.render(core, crtc) && u.active {
-            u.schedule_repaint(core, crtc, true);
+        let queued = backend.render(core, &output);
+        if let Some(u) = backend.udev() {
+            if !queued && u.active {
+                u.schedule_repaint(core, crtc, true);
+            }
         }
     }
 
@@ -1048,31 +1082,6 @@ impl State {
                 }
             }
         }
-    }
-}
-
-/// Per-surface dma-buf feedback after a render: a fullscreen toplevel is a
-/// direct-scanout candidate and gets the scanout tranche first; everything
-/// else the default (render) feedback. A surface's first feedback (on
-/// `get_surface_feedback`) is always the default: weston-simple-dmabuf-feedback
-/// asserts exactly that, then reallocates from the scanout tranche.
-/// smithay only sends when the choice changed
-/// (smithay-0.7.0 src/wayland/dmabuf/mod.rs:513 `set_feedback`).
-fn send_surface_feedback(core: &Core, output: &Output) {
-    let Some(fbs) = core.dmabuf_feedbacks.as_ref() else {
-        return;
-    };
-    let Some(scanout) = fbs.surface.as_ref() else {
-        return;
-    };
-    for window in core.space.elements() {
-        let fullscreen = window.toplevel().is_some_and(|t| {
-            t.current_state().states.contains(
-                smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State::Fullscreen,
-            )
-        });
-        let chosen = if fullscreen { scanout } else { &fbs.default };
-        window.send_dmabuf_feedback(output, surface_primary_scanout_output, |_, _| chosen);
     }
 }
 

@@ -23,13 +23,12 @@ use smithay::{
         winit::{dpi::LogicalSize, window::Window as WinitWindow},
     },
     utils::Transform,
-    wayland::presentation::Refresh,
 };
 use tracing::{info, warn};
 
 use crate::{
     buffer::gles::{display_is_software, renderer_is_software, GlesQuay},
-    render::{post_present, render_space, Presented},
+    render::{frame_presented, frame_rendered, render_space, Presentation, Rendered},
     state::Core,
     State,
 };
@@ -116,7 +115,14 @@ impl Winit {
         self.backend.renderer()
     }
 
-    fn redraw(&mut self, core: &mut Core) {
+    /// Render the window's output, swap, and count the frame as presented
+    /// at the swap, through the one frame path (`crate::render`). Returns
+    /// whether a frame was drawn.
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> bool {
+        if output != &self.output {
+            return false;
+        }
+        let started = std::time::Instant::now();
         let age = self.backend.buffer_age().unwrap_or(0);
         self.backend.renderer().prepare(core, &self.output);
         let (states, damage) = {
@@ -124,7 +130,7 @@ impl Winit {
                 Ok(b) => b,
                 Err(err) => {
                     warn!("binding the winit window failed: {err:?}");
-                    return;
+                    return false;
                 }
             };
             match render_space(
@@ -138,30 +144,46 @@ impl Winit {
                 Ok(r) => (r.states, r.damage.cloned()),
                 Err(err) => {
                     warn!("rendering failed: {err:?}");
-                    return;
+                    return false;
                 }
             }
         };
+        let damaged = damage.as_ref().is_some_and(|d| !d.is_empty());
+        // Before the swap, which may wait for the host's vsync.
+        let took = started.elapsed();
         if let Some(damage) = damage {
             if let Err(err) = self.backend.submit(Some(&damage)) {
                 warn!("swapping buffers failed: {err:?}");
-                return;
+                return false;
             }
         }
-        self.backend.renderer().frame_done(core, &self.output);
         self.seq += 1;
-        let time = core.now();
-        post_present(
+        let refresh = super::refresh_interval(REFRESH_MHZ);
+        let feedback = frame_rendered(
             core,
-            Presented {
+            self.backend.renderer(),
+            Rendered {
                 output: &self.output,
                 states: &states,
-                time,
-                refresh: Refresh::Fixed(Duration::from_micros(1_000_000_000 / REFRESH_MHZ as u64)),
+                damaged,
+                took,
+                refresh,
+            },
+        );
+        frame_presented(
+            core,
+            self.backend.renderer(),
+            &self.output,
+            Some(feedback),
+            Presentation {
+                time: core.now(),
+                refresh,
                 seq: self.seq,
+                // No vblank, no hardware clock: the swap is all winit says.
                 flags: wp_presentation_feedback::Kind::empty(),
             },
         );
+        true
     }
 }
 
@@ -184,8 +206,9 @@ impl State {
             WinitEvent::Input(event) => self.process_input_event(event),
             WinitEvent::Redraw => {
                 let State { backend, core } = self;
-                if let Some(w) = backend.winit() {
-                    w.redraw(core);
+                let output = backend.winit().map(|w| w.output.clone());
+                if let Some(output) = output {
+                    backend.render(core, &output);
                 }
             }
             WinitEvent::CloseRequested => self.core.loop_signal.stop(),

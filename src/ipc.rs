@@ -204,6 +204,7 @@ impl State {
                         let mode = o.current_mode();
                         let geo = self.core.space.output_geometry(o);
                         let loc = geo.map(|g| (g.loc.x, g.loc.y));
+                        let clock = self.core.sync.clocks.get(&o.name());
                         serde_json::json!({
                             "name": o.name(),
                             "location": loc,
@@ -213,6 +214,10 @@ impl State {
                             "width": mode.map(|m| m.size.w),
                             "height": mode.map(|m| m.size.h),
                             "refresh_mhz": mode.map(|m| m.refresh),
+                            // The frame path's view of it (`crate::render`).
+                            "frames_rendered": clock.map_or(0, |c| c.frames_rendered),
+                            "frames_presented": clock.map_or(0, |c| c.frames_presented),
+                            "render_time_us": clock.map_or(0, |c| c.render_time.as_micros() as u64),
                         })
                     })
                     .collect();

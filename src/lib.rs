@@ -42,16 +42,22 @@
 //!    fences) signals; the fence gets the output's next-frame deadline
 //!    ([`sync`]).
 //! 3. The backend's frame clock fires: a timer at the output's refresh rate
-//!    (headless), the window's redraw (winit), or the page flip (udev). The
-//!    backend collects the
-//!    `Space`'s render elements for that output, renders them with damage
-//!    tracking (`OutputDamageTracker`) into the output's target, and
-//!    presents.
-//! 4. After presenting, [`render::post_present`] marks which output each
-//!    surface is primarily shown on, sends `wp_presentation_feedback.presented`
-//!    with the frame clock's timestamp, refresh and sequence number, and fires
-//!    `wl_surface.frame` callbacks of every surface visible on that output,
-//!    once per presented frame.
+//!    (headless), the window's redraw (winit), or the repaint slot before
+//!    the next page flip (udev), and calls `Backend::render` for that
+//!    output. The backend collects the `Space`'s render elements for it,
+//!    renders them with damage tracking (`OutputDamageTracker`, or
+//!    smithay's `DrmCompositor` on udev) into the output's target.
+//! 4. Then every backend takes the same frame path.
+//!    [`render::frame_rendered`] moves the output's frame clock, marks which
+//!    output each surface is primarily shown on, fires the `wl_surface.frame`
+//!    callbacks of every surface visible there (once per frame), collects
+//!    their `wp_presentation_feedback`, sends per-surface dma-buf feedback,
+//!    pins what the output shows in the import cache and answers the
+//!    screencopies waiting for damage. [`render::frame_presented`], when the
+//!    frame is on screen (at once on headless and winit, at the page flip
+//!    on udev), sends `presented` with the frame's timestamp, refresh and
+//!    sequence number, moves the frame clock (the deadline hints for the
+//!    next vblank go out from there) and cleans up the cache.
 //!
 //! ## Modules
 //!

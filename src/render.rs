@@ -1,9 +1,12 @@
 //! What goes on screen, and what happens after a frame is presented.
 //!
 //! Backends own their renderers and targets; this module gives them one way
-//! to draw the `Space` ([`render_space`]) and one way to tell clients about a
-//! presented frame ([`post_present`]), so headless, winit and (later) udev
-//! send identical frame callbacks and presentation feedback.
+//! to draw the `Space` ([`output_elements`], [`render_space`]) and one frame
+//! path after it: [`frame_rendered`] once a frame is drawn,
+//! [`frame_presented`] once it is on screen. Headless, winit and udev all go
+//! through both (headless and winit present at render time, udev at the
+//! page flip), so pins, frame clocks, deadlines, frame callbacks,
+//! presentation and dma-buf feedback and screencopy work the same on each.
 
 use std::time::Duration;
 
@@ -29,7 +32,7 @@ use smithay::{
     wayland::presentation::Refresh,
 };
 
-use crate::state::Core;
+use crate::{buffer::import::Imports, state::Core};
 
 /// Surfaces not on this output still get a frame callback at most this often,
 /// so a hidden client does not spin but does not stall either.
@@ -252,17 +255,101 @@ where
     )
 }
 
-/// One presented frame on one output.
-pub struct Presented<'a> {
+/// One rendered frame on one output, as every backend reports it to
+/// [`frame_rendered`].
+pub struct Rendered<'a> {
     pub output: &'a Output,
     /// Which elements were drawn and how (from the render result).
     pub states: &'a RenderElementStates,
-    /// When the frame turned into light, on the presentation clock.
+    /// Whether the frame changed any pixel: screencopy's `copy_with_damage`
+    /// waits for one.
+    pub damaged: bool,
+    /// How long Quay took to render it (the frame clock's estimate).
+    pub took: Duration,
+    /// The output's refresh interval.
+    pub refresh: Duration,
+}
+
+/// When and how a frame turned into light, for [`frame_presented`].
+pub struct Presentation {
+    /// On the presentation clock (`CLOCK_MONOTONIC`).
     pub time: Duration,
-    pub refresh: Refresh,
+    pub refresh: Duration,
     /// Monotonic per-output frame counter (the vblank sequence on KMS).
     pub seq: u64,
     pub flags: wp_presentation_feedback::Kind,
+}
+
+/// The one post-render step of every backend, right after a frame for
+/// `r.output` was drawn (whether or not it had damage): the frame clock's
+/// render estimate, each surface's primary output, frame callbacks, the
+/// presentation feedback to answer later, per-surface dma-buf feedback,
+/// the output's pins on what it shows (and the cache's cleanup), and the
+/// screencopies waiting for damage. Returns the feedback for
+/// [`frame_presented`]: at once on headless and winit, at the page flip on
+/// udev.
+pub fn frame_rendered(
+    core: &mut Core,
+    imports: &mut dyn Imports,
+    r: Rendered<'_>,
+) -> OutputPresentationFeedback {
+    let name = r.output.name();
+    core.frame_clock_rendered(&name, r.refresh, r.took);
+    let time = core.now();
+    let feedback = after_render(core, r.output, r.states, time);
+    send_surface_feedback(core, r.output);
+    imports.frame_done(core, r.output);
+    if r.damaged {
+        core.output_damaged(r.output);
+    }
+    feedback
+}
+
+/// The second half of the frame path: the frame drawn for `output` is on
+/// screen. Answers its presentation feedback (`None` when the frame that
+/// flipped carried none), moves the output's frame clock (which sends the
+/// deadline hints for the next vblank) and lets the cache drop what the
+/// frame before no longer holds.
+pub fn frame_presented(
+    core: &mut Core,
+    imports: &mut dyn Imports,
+    output: &Output,
+    feedback: Option<OutputPresentationFeedback>,
+    p: Presentation,
+) {
+    if let Some(mut feedback) = feedback {
+        feedback.presented::<_, Monotonic>(p.time, Refresh::Fixed(p.refresh), p.seq, p.flags);
+    }
+    core.frame_clock_presented(&output.name(), p.refresh, p.time);
+    core.stats.frames_presented_total += 1;
+    imports.cleanup();
+}
+
+/// Per-surface dma-buf feedback after a render: a fullscreen toplevel is a
+/// direct-scanout candidate and gets the scanout tranche first; everything
+/// else the default (render) feedback. Only udev has a scanout tranche
+/// (`DmabufFeedbacks::surface`); elsewhere there is nothing to send. A
+/// surface's first feedback (on `get_surface_feedback`) is always the
+/// default: weston-simple-dmabuf-feedback asserts exactly that, then
+/// reallocates from the scanout tranche. smithay only sends when the
+/// choice changed (smithay-0.7.0 src/wayland/dmabuf/mod.rs:513
+/// `set_feedback`).
+fn send_surface_feedback(core: &Core, output: &Output) {
+    let Some(fbs) = core.dmabuf_feedbacks.as_ref() else {
+        return;
+    };
+    let Some(scanout) = fbs.surface.as_ref() else {
+        return;
+    };
+    for window in core.space.elements() {
+        let fullscreen = window.toplevel().is_some_and(|t| {
+            t.current_state().states.contains(
+                smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State::Fullscreen,
+            )
+        });
+        let chosen = if fullscreen { scanout } else { &fbs.default };
+        window.send_dmabuf_feedback(output, surface_primary_scanout_output, |_, _| chosen);
+    }
 }
 
 /// After a frame was rendered for `output`: record each surface's primary
@@ -270,9 +357,8 @@ pub struct Presented<'a> {
 /// frame), and collect the presentation feedback of the surfaces in it, to be
 /// answered when the frame turns into light ([`OutputPresentationFeedback::presented`]).
 ///
-/// Backends that present at render time (headless, winit) use
-/// [`post_present`]; KMS answers the feedback at the page flip.
-pub fn after_render(
+/// Part of [`frame_rendered`].
+fn after_render(
     core: &mut Core,
     output: &Output,
     states: &RenderElementStates,
@@ -389,11 +475,4 @@ impl crate::buffer::import::ShownSurfaces for Core {
             walk(cursor);
         }
     }
-}
-
-/// A frame that was presented as soon as it was rendered.
-pub fn post_present(core: &mut Core, p: Presented<'_>) {
-    let mut feedback = after_render(core, p.output, p.states, p.time);
-    feedback.presented::<_, Monotonic>(p.time, p.refresh, p.seq, p.flags);
-    core.stats.frames_presented_total += 1;
 }

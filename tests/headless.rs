@@ -290,6 +290,14 @@ refresh = 30
     );
     let shot = common::Image::load(&path);
     assert_eq!(shot.pixel(0, 0), [0x1e, 0x1e, 0x2e, 0xff], "default background");
+    // Both outputs' frames went through the one frame path: each output's
+    // frame clock saw them rendered and (headless presents at render time)
+    // presented, the same number in one reply.
+    let outs = quay.msg(&["outputs"]);
+    for o in outs.as_array().unwrap() {
+        assert!(o["frames_rendered"].as_u64() >= Some(1), "{o}");
+        assert_eq!(o["frames_presented"], o["frames_rendered"], "{o}");
+    }
 }
 
 #[test]

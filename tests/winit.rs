@@ -190,6 +190,13 @@ fn winit_window_shows_client_pixels_under_xvfb() {
     );
     assert_eq!(stats["imported_bytes"], 250 * 250 * 4, "{stats}");
     assert_eq!(quay.msg(&["evict"])["evicted_bytes"], 0, "on screen means pinned");
+    // winit's frames take the frame path every backend takes: its output's
+    // frame clock (which drives the deadline hints) sees them rendered and
+    // presented, as headless's and udev's do.
+    let outs = quay.msg(&["outputs"]);
+    assert!(outs[0]["frames_rendered"].as_u64() >= Some(1), "{outs}");
+    assert_eq!(outs[0]["frames_presented"], outs[0]["frames_rendered"], "{outs}");
+    assert!(stats["frames_presented_total"].as_u64() >= Some(1), "{stats}");
     let mut client = client;
     assert!(client.is_running(), "weston-simple-shm still running");
     client.stop();

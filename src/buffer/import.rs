@@ -377,16 +377,6 @@ impl<E: Engine> QuayRenderer<E> {
         self.cache.set_budget(budget);
     }
 
-    /// After a frame: forget entries no user holds any more, bring imports
-    /// back under budget, and let the engine free what that released.
-    pub fn cleanup(&mut self) {
-        self.cache.cleanup();
-        self.cache.enforce_budget();
-        if let Err(e) = self.inner.cleanup_texture_cache() {
-            tracing::debug!("engine cleanup: {e:?}");
-        }
-    }
-
     /// The import cache (pins, pressure, eviction).
     pub fn cache_mut(&mut self) -> &mut Cache<E> {
         &mut self.cache
@@ -404,14 +394,6 @@ impl<E: Engine> QuayRenderer<E> {
                 tracing::debug!("re-importing entry {id:?}: {e:?}");
             }
         }
-    }
-
-    /// After rendering `output`: pin what it shows, unpin what it no longer
-    /// shows, then forget dead entries and enforce the budget.
-    pub fn frame_done(&mut self, shown: &dyn ShownSurfaces, output: &Output) {
-        let ids = shown_on::<E>(shown, output, self.inner.context_id().map());
-        self.cache.set_pins(&PinSource::Output(output.name()), ids);
-        self.cleanup();
     }
 
     fn linear_formats(&self, formats: FormatSet) -> FormatSet {
@@ -544,6 +526,12 @@ pub trait Imports {
     /// its fence); an error means `failed`, and says why.
     fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, ImportError>;
     fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>);
+    /// After rendering `output`: pin what it shows, unpin what it no longer
+    /// shows, then clean up ([`Imports::cleanup`]).
+    fn frame_done(&mut self, shown: &dyn ShownSurfaces, output: &Output);
+    /// Forget entries no user holds any more, bring imports back under
+    /// budget, and let the engine free what that released.
+    fn cleanup(&mut self);
     fn unpin(&mut self, source: &PinSource);
     /// Drop every import not pinned (`quay msg evict`).
     fn evict_all(&mut self) -> u64;
@@ -564,6 +552,18 @@ impl<E: Engine> Imports for QuayRenderer<E> {
     }
     fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>) {
         self.cache.set_pins(source, ids);
+    }
+    fn frame_done(&mut self, shown: &dyn ShownSurfaces, output: &Output) {
+        let ids = shown_on::<E>(shown, output, self.inner.context_id().map());
+        self.cache.set_pins(&PinSource::Output(output.name()), ids);
+        self.cleanup();
+    }
+    fn cleanup(&mut self) {
+        self.cache.cleanup();
+        self.cache.enforce_budget();
+        if let Err(e) = self.inner.cleanup_texture_cache() {
+            tracing::debug!("engine cleanup: {e:?}");
+        }
     }
     fn unpin(&mut self, source: &PinSource) {
         self.cache.unpin(source);
@@ -779,7 +779,7 @@ impl<E: Engine> Renderer for QuayRenderer<E> {
         self.inner.wait(sync)
     }
     fn cleanup_texture_cache(&mut self) -> Result<(), E::Error> {
-        self.cleanup();
+        Imports::cleanup(self);
         Ok(())
     }
 }

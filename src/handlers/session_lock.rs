@@ -43,7 +43,7 @@ impl SessionLockHandler for State {
         // Nothing but lock surfaces (or the locked colour) is drawn from the
         // next frame on, and the keyboard leaves every window now; `locked`
         // goes out when every output has drawn such a frame
-        // (`render::after_render`). A takeover is confirmed at once: the
+        // (`render::frame_rendered`). A takeover is confirmed at once: the
         // screen is locked already.
         let (confirm, confirmation) = if took_over {
             (None, Some(confirmation))

@@ -146,6 +146,10 @@ pub struct FrameClock {
     pub refresh: Duration,
     /// Quay's own render time, smoothed (EWMA, 1/8).
     pub render_time: Duration,
+    /// Frames rendered and presented on this output (`quay msg outputs`):
+    /// every backend moves both through `crate::render`'s frame path.
+    pub frames_rendered: u64,
+    pub frames_presented: u64,
 }
 
 impl FrameClock {
@@ -154,15 +158,19 @@ impl FrameClock {
             last_presented: None,
             refresh,
             render_time: Duration::from_millis(2),
+            frames_rendered: 0,
+            frames_presented: 0,
         }
     }
 
     pub fn presented(&mut self, at: Duration) {
         self.last_presented = Some(at);
+        self.frames_presented += 1;
     }
 
     pub fn rendered_in(&mut self, took: Duration) {
         self.render_time = (self.render_time * 7 + took) / 8;
+        self.frames_rendered += 1;
     }
 
     /// The first vblank after `now`.
