@@ -4,9 +4,30 @@
 # sends), and
 # a session pause and resume through a real VT switch (seatd hands the seat
 # back and forth as the kernel switches virtual terminals).
+# Each also on GLES (kms_swrast over virtio_gpu): the renderer's own objects (EGL images,
+# textures, the GBM swapchain) must come and go with the clients and the output too. The
+# VT switches last: they hand the seat away and back.
 vm_case quay-churn-soak virtio case_quay_churn_soak 300
+vm_case quay-churn-soak-gles virtio case_quay_churn_soak_gles 360
 vm_case quay-udev-virtio-hotplug virtio case_quay_hotplug 240
+vm_case quay-udev-virtio-hotplug-gles virtio case_quay_hotplug_gles 300
 vm_case quay-udev-virtio-vt-switch virtio case_quay_vt_switch 240
+vm_case quay-udev-virtio-vt-switch-gles virtio case_quay_vt_switch_gles 300
+case_quay_churn_soak_gles() { local QUAY_RENDERER=gles; case_quay_churn_soak; }
+case_quay_hotplug_gles() { local QUAY_RENDERER=gles; case_quay_hotplug; }
+case_quay_vt_switch_gles() { local QUAY_RENDERER=gles; case_quay_vt_switch; }
+
+# faults_quay_on: Quay on virtio_gpu with its output up, in the renderer QUAY_RENDERER
+# names (a *-gles variant sets it); on GLES also its first frame presented, since GLES
+# start-up under TCG takes seconds of a client's run (quay_gles_drawing).
+faults_quay_on() {
+  if [ "${QUAY_RENDERER:-}" = gles ]; then
+    quay_gles_drawing
+  else
+    quay_on virtio_gpu || return 1
+    wait_outputs 60 || { stop_quay; return 1; }
+  fi
+}
 
 # vt_activate N: switch the kernel to VT N and wait until it is active (VT_ACTIVATE,
 # VT_WAITACTIVE on /dev/tty0; perl-base is in every Debian root, kbd's chvt is not).
@@ -22,8 +43,7 @@ active_vt() { sed 's/^tty//' /sys/class/tty/tty0/active; }
 # session is paused: rendering stops) and back (resumed: outputs come back, the dma-buf
 # is drawn from its import again, frames flow, the window's colour is on screen).
 case_quay_vt_switch() {
-  quay_on virtio_gpu || return 1
-  wait_outputs 60 || { stop_quay; return 1; }
+  faults_quay_on || return 1
   local home qc
   home=$(active_vt); say "Quay's VT: $home"
   qc=$(qclient)
@@ -79,8 +99,7 @@ CHURN_LIVE="clients_live windows_live dmabufs_live imported_bytes pinned_bytes f
 # commit, two wl_buffers on one dma-buf dropped alive, cut mid-message. Afterwards Quay's
 # fds and every live counter are back at their baseline and a new client is served.
 case_quay_churn_soak() {
-  quay_on virtio_gpu || return 1
-  wait_outputs 60 || { stop_quay; return 1; }
+  faults_quay_on || return 1
   local node qc; node=$(render_node_of "$CARD"); qc=$(qclient)
   [ -c "$node" ] || { fail "no render node for $CARD"; stop_quay; return 1; }
   qmsg stats > "$CASE_OUT/stats-before.json"
@@ -135,8 +154,7 @@ wl_outputs() { timeout 20 wayland-info 2>/dev/null | grep -c "interface: 'wl_out
 # survive) and comes back (one wl_output, frames flow, the same framebuffer and handle
 # counts as before).
 case_quay_hotplug() {
-  quay_on virtio_gpu || return 1
-  wait_outputs 60 || { stop_quay; return 1; }
+  faults_quay_on || return 1
   local conn; conn=$(ls -d /sys/class/drm/"$(basename "$CARD")"-*/ 2>/dev/null | head -n1)
   [ -n "$conn" ] && [ -w "$conn/status" ] || { fail "no connector status file for $CARD"; stop_quay; return 1; }
   say "connector $(basename "$conn"): $(cat "$conn/status")"
