@@ -144,6 +144,34 @@ fn frame_callbacks_fire_once_per_presented_frame() {
     );
 }
 
+/// A commit that damages a 20x10 rectangle of an opaque window draws those
+/// 200 pixels and nothing else: no clear under an opaque buffer, no redraw
+/// of the undamaged rest (the draw counters count what frames covered).
+#[test]
+fn a_small_damage_draws_only_its_pixels() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let w = c.window(100, 50, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    // Settled: further frames have no damage.
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let before = quay.msg(&["stats"]);
+    let buf = c.shm_buffer(100, 50, GREEN, wl_shm::Format::Xrgb8888);
+    w.surface.attach(Some(&buf), 0, 0);
+    w.surface.damage_buffer(10, 10, 20, 10);
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let after = quay.msg(&["stats"]);
+    let delta = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+    assert_eq!(delta("pixels_textured_total"), 20 * 10, "{before} -> {after}");
+    assert_eq!(
+        delta("pixels_cleared_total"),
+        0,
+        "opaque: nothing cleared under it"
+    );
+    assert_eq!(delta("pixels_filled_total"), 0);
+    assert!(delta("frames_drawn_total") >= 1);
+}
+
 #[test]
 fn presentation_feedback_has_increasing_monotonic_timestamps() {
     let quay = Quay::start(SMALL_CONFIG);

@@ -168,6 +168,33 @@ pub struct Uploads {
     pub upload_bytes_total: u64,
 }
 
+/// What frames drew, for `quay msg stats`: calls and the pixels they
+/// covered (damage clipped to the destination), so overdraw shows as more
+/// pixels than the output's damage.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Draws {
+    /// Frames begun on the engine.
+    pub frames_drawn_total: u64,
+    /// `clear` of damage before the elements (the background colour).
+    pub pixels_cleared_total: u64,
+    /// Solid-colour rectangles (the locked colour, borders, ...).
+    pub solid_draws_total: u64,
+    pub pixels_filled_total: u64,
+    /// Textures: client buffers, uploads, the cursor.
+    pub texture_draws_total: u64,
+    pub pixels_textured_total: u64,
+}
+
+/// Pixels of `rects` inside a `size` destination.
+fn covered(size: Size<i32, Physical>, rects: &[Rectangle<i32, Physical>]) -> u64 {
+    let bounds = Rectangle::from_size(size);
+    rects
+        .iter()
+        .filter_map(|r| r.intersection(bounds))
+        .map(|r| r.size.w.max(0) as u64 * r.size.h.max(0) as u64)
+        .sum()
+}
+
 /// What an engine's import needs besides the engine: counters and what the
 /// backend found out about the device.
 #[derive(Debug, Default)]
@@ -327,6 +354,8 @@ pub struct ImportStats {
     pub cache: CacheStats,
     #[serde(flatten)]
     pub uploads: Uploads,
+    #[serde(flatten)]
+    pub draws: Draws,
 }
 
 #[derive(Debug)]
@@ -337,6 +366,7 @@ pub struct QuayRenderer<E: Engine> {
     ctx: ImportCtx,
     /// `Engine::blit_program`, asked for at the first frame.
     blit: Option<Option<E::Blit>>,
+    draws: Draws,
 }
 
 impl<E: Engine> QuayRenderer<E> {
@@ -346,6 +376,7 @@ impl<E: Engine> QuayRenderer<E> {
             implicit_is_linear: false,
             cache: ImportCache::new(budget),
             blit: None,
+            draws: Draws::default(),
             ctx: ImportCtx::default(),
         }
     }
@@ -588,6 +619,7 @@ impl<E: Engine> Imports for QuayRenderer<E> {
             cache,
             uploads: self.ctx.uploads,
             dmabuf_imports_total: self.ctx.dmabuf_imports_total,
+            draws: self.draws,
         }
     }
 }
@@ -645,6 +677,8 @@ where
     inner: E::Frame<'frame, 'buffer>,
     cache: &'frame mut Cache<E>,
     blit: Option<&'frame E::Blit>,
+    draws: &'frame mut Draws,
+    output_size: Size<i32, Physical>,
 }
 
 impl<'frame, 'buffer, E: Engine + 'frame> std::fmt::Debug for QuayFrame<'frame, 'buffer, E>
@@ -667,6 +701,7 @@ where
         self.inner.context_id().map()
     }
     fn clear(&mut self, color: Color32F, at: &[Rectangle<i32, Physical>]) -> Result<(), E::Error> {
+        self.draws.pixels_cleared_total += covered(self.output_size, at);
         self.inner.clear(color, at)
     }
     fn draw_solid(
@@ -675,6 +710,8 @@ where
         damage: &[Rectangle<i32, Physical>],
         color: Color32F,
     ) -> Result<(), E::Error> {
+        self.draws.solid_draws_total += 1;
+        self.draws.pixels_filled_total += covered(dst.size, damage);
         self.inner.draw_solid(dst, damage, color)
     }
     fn render_texture_from_to(
@@ -704,6 +741,8 @@ where
                 }
             }
         };
+        self.draws.texture_draws_total += 1;
+        self.draws.pixels_textured_total += covered(dst.size, damage);
         E::draw_texture(
             &mut self.inner,
             self.blit,
@@ -767,12 +806,19 @@ impl<E: Engine> Renderer for QuayRenderer<E> {
             self.blit = Some(self.inner.blit_program());
         }
         let QuayRenderer {
-            inner, cache, blit, ..
+            inner,
+            cache,
+            blit,
+            draws,
+            ..
         } = self;
+        draws.frames_drawn_total += 1;
         Ok(QuayFrame {
             inner: inner.render(framebuffer, output_size, dst_transform)?,
             cache,
             blit: blit.as_ref().and_then(Option::as_ref),
+            draws,
+            output_size,
         })
     }
     fn wait(&mut self, sync: &SyncPoint) -> Result<(), E::Error> {
