@@ -225,6 +225,72 @@ fn upload_dmabuf(
     }
 }
 
+/// Quay's texture program and, where the context has sampler objects
+/// (GLES 3), a nearest-filtering sampler for draws at one texel per pixel.
+/// Both live as long as the renderer's context, which frees them.
+#[derive(Debug, Clone)]
+pub struct GlesBlit {
+    program: GlesTexProgram,
+    nearest: Option<ffi::types::GLuint>,
+}
+
+/// A sampler object with nearest filters and edge clamping, or `None`
+/// before GLES 3 (no sampler objects).
+fn nearest_sampler(renderer: &mut GlesRenderer) -> Option<ffi::types::GLuint> {
+    renderer
+        .with_context(|gl| {
+            // SAFETY: the context is current (with_context); GetString
+            // returns a static NUL-terminated string or null.
+            let version = unsafe {
+                let v = gl.GetString(ffi::VERSION);
+                (!v.is_null()).then(|| {
+                    std::ffi::CStr::from_ptr(v as *const _)
+                        .to_string_lossy()
+                        .into_owned()
+                })
+            };
+            let es3 = version.as_deref().is_some_and(|v| {
+                v.strip_prefix("OpenGL ES ")
+                    .and_then(|rest| rest.split('.').next())
+                    .and_then(|major| major.parse::<u32>().ok())
+                    .is_some_and(|major| major >= 3)
+            });
+            if !es3 || !gl.GenSamplers.is_loaded() || !gl.BindSampler.is_loaded() {
+                return None;
+            }
+            // SAFETY: GLES 3 entry points, loaded; `id` is written by
+            // GenSamplers before it is used.
+            unsafe {
+                let mut id = 0;
+                gl.GenSamplers(1, &mut id);
+                for (pname, value) in [
+                    (ffi::TEXTURE_MIN_FILTER, ffi::NEAREST),
+                    (ffi::TEXTURE_MAG_FILTER, ffi::NEAREST),
+                    (ffi::TEXTURE_WRAP_S, ffi::CLAMP_TO_EDGE),
+                    (ffi::TEXTURE_WRAP_T, ffi::CLAMP_TO_EDGE),
+                ] {
+                    gl.SamplerParameteri(id, pname, value as i32);
+                }
+                (id != 0).then_some(id)
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether drawing `src` (buffer coordinates, before `transform`) into a
+/// `dst` of this size maps one texel to one pixel at whole-texel offsets.
+fn one_to_one(src: Rectangle<f64, BufferCoords>, dst: Size<i32, Physical>, transform: Transform) -> bool {
+    let (w, h) = match transform {
+        Transform::_90 | Transform::_270 | Transform::Flipped90 | Transform::Flipped270 => (dst.h, dst.w),
+        _ => (dst.w, dst.h),
+    };
+    src.size.w == f64::from(w)
+        && src.size.h == f64::from(h)
+        && src.loc.x.fract() == 0.0
+        && src.loc.y.fract() == 0.0
+}
+
 /// What smithay's texture shader (`gles/shaders/implicit/texture.frag`)
 /// does at alpha 1 without debug tint: sample, and force alpha to 1 for
 /// formats without it (`NO_ALPHA`). No `alpha` or `tint` uniform: smithay
@@ -401,19 +467,22 @@ impl Engine for GlesRenderer {
         t.clone()
     }
 
-    type Blit = GlesTexProgram;
-    fn blit_program(&mut self) -> Option<GlesTexProgram> {
-        match self.compile_custom_texture_shader(BLIT_SHADER, &[]) {
-            Ok(p) => Some(p),
+    type Blit = GlesBlit;
+    fn blit_program(&mut self) -> Option<GlesBlit> {
+        let program = match self.compile_custom_texture_shader(BLIT_SHADER, &[]) {
+            Ok(p) => p,
             Err(e) => {
                 tracing::warn!("the blit shader did not compile, drawing with smithay's: {e}");
-                None
+                return None;
             }
-        }
+        };
+        let nearest = nearest_sampler(self);
+        tracing::info!(nearest_sampler = nearest.is_some(), "GLES blit program ready");
+        Some(GlesBlit { program, nearest })
     }
     fn draw_texture(
         frame: &mut GlesFrame<'_, '_>,
-        blit: Option<&GlesTexProgram>,
+        blit: Option<&GlesBlit>,
         tex: &GlesTexture,
         src: Rectangle<f64, BufferCoords>,
         dst: Rectangle<i32, Physical>,
@@ -423,8 +492,24 @@ impl Engine for GlesRenderer {
         alpha: f32,
     ) -> Result<(), GlesError> {
         // At full alpha the multiply is a no-op; leave it out of the shader.
-        let program = blit.filter(|_| alpha >= 1.0);
-        frame.render_texture_from_to(
+        let blit = blit.filter(|_| alpha >= 1.0);
+        // A texel per pixel at whole-texel offsets: nearest sampling gives
+        // what bilinear gives there (each sample is a texel's centre) for a
+        // fetch instead of four: on llvmpipe (host, a 780x560 shm client)
+        // 4.2 -> 3.4 ms of Quay's CPU a frame; and llvmpipe's copy path for
+        // blits requires nearest filters. smithay sets
+        // the texture's filters on every draw (smithay-0.7.0
+        // src/backend/renderer/gles/mod.rs:2706-2721); a bound sampler
+        // object overrides them, so bind ours for this draw only.
+        let sampler = blit
+            .and_then(|b| b.nearest)
+            .filter(|_| one_to_one(src, dst.size, src_transform));
+        if let Some(id) = sampler {
+            // SAFETY: `id` is a sampler object of this context
+            // (`nearest_sampler`); unit 0 is the one smithay samples from.
+            frame.with_context(|gl| unsafe { gl.BindSampler(0, id) })?;
+        }
+        let drawn = frame.render_texture_from_to(
             tex,
             src,
             dst,
@@ -432,9 +517,14 @@ impl Engine for GlesRenderer {
             opaque_regions,
             src_transform,
             alpha,
-            program,
+            blit.map(|b| &b.program),
             &[],
-        )
+        );
+        if sampler.is_some() {
+            // SAFETY: unbinding (sampler 0) is always valid.
+            frame.with_context(|gl| unsafe { gl.BindSampler(0, 0) })?;
+        }
+        drawn
     }
 
     fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {
@@ -585,6 +675,91 @@ pub fn device_renderer() -> anyhow::Result<(GlesRenderer, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The blit's nearest sampler is bound for a draw at one texel per pixel
+    /// and for that draw only: the 1:1 draw is the texture exactly, a
+    /// scaled draw of the same texture is still filtered (bilinear gives
+    /// values between a black and a white texel), and no sampler is left
+    /// bound for smithay's own draws.
+    #[test]
+    fn nearest_only_for_one_to_one_draws() {
+        use smithay::backend::renderer::{Color32F, ExportMem, Frame, Renderer};
+        let (mut gl, _) = device_renderer().expect("Mesa's EGL device (libegl-mesa0)");
+        let blit = gl.blit_program().expect("the blit program compiles");
+        assert!(blit.nearest.is_some(), "llvmpipe is GLES 3: sampler objects");
+        // Four texels, black white black white (XRGB8888: B, G, R, X).
+        let texels: Vec<u8> = [0u8, 255, 0, 255].iter().flat_map(|&v| [v, v, v, 255]).collect();
+        // SAFETY: one row of 16 bytes.
+        let (tex, _) = unsafe {
+            upload(
+                &mut gl,
+                None,
+                Fourcc::Xrgb8888,
+                (4, 1).into(),
+                16,
+                texels.as_ptr(),
+                &[],
+            )
+        }
+        .expect("upload");
+        let mut target: GlesRenderbuffer = gl.create_buffer(Fourcc::Abgr8888, (8, 1).into()).expect("target");
+        let rgba = {
+            let mut fb = gl.bind(&mut target).expect("bind");
+            {
+                let mut frame = gl
+                    .render(&mut fb, (8, 1).into(), Transform::Normal)
+                    .expect("frame");
+                let all = Rectangle::from_size((8, 1).into());
+                frame
+                    .clear(Color32F::new(1.0, 0.0, 0.0, 1.0), &[all])
+                    .expect("clear");
+                let draw = |frame: &mut GlesFrame<'_, '_>, src: Rectangle<f64, BufferCoords>, x: i32| {
+                    let dst = Rectangle::new((x, 0).into(), (4, 1).into());
+                    let damage = [Rectangle::from_size((4, 1).into())];
+                    GlesRenderer::draw_texture(
+                        frame,
+                        Some(&blit),
+                        &tex,
+                        src,
+                        dst,
+                        &damage,
+                        &[],
+                        Transform::Normal,
+                        1.0,
+                    )
+                    .expect("draw");
+                    // SAFETY: a plain query on the current context.
+                    let bound = frame
+                        .with_context(|g| unsafe {
+                            let mut id = -1;
+                            g.GetIntegerv(ffi::SAMPLER_BINDING, &mut id);
+                            id
+                        })
+                        .expect("query");
+                    assert_eq!(bound, 0, "no sampler left bound after the draw");
+                };
+                // All four texels into four pixels; then the first two
+                // stretched over four.
+                draw(&mut frame, Rectangle::from_size((4.0, 1.0).into()), 0);
+                draw(&mut frame, Rectangle::from_size((2.0, 1.0).into()), 4);
+                let _sync = frame.finish().expect("finish");
+            }
+            let mapping = gl
+                .copy_framebuffer(&fb, Rectangle::from_size((8, 1).into()), Fourcc::Abgr8888)
+                .expect("read back");
+            gl.map_texture(&mapping).expect("map").to_vec()
+        };
+        let red: Vec<u8> = rgba.chunks(4).map(|p| p[0]).collect();
+        assert_eq!(
+            &red[..4],
+            &[0, 255, 0, 255],
+            "one texel per pixel, exactly: {red:?}"
+        );
+        assert!(
+            red[4..].iter().any(|&r| r > 10 && r < 245),
+            "a stretched draw is filtered, not nearest: {red:?}"
+        );
+    }
 
     /// An upload Quay drops is a GL texture deleted at the next cleanup:
     /// what makes an eviction free GPU memory rather than a handle.
