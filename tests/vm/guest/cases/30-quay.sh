@@ -58,6 +58,12 @@ outputs_case() {
   f=$(qmsg stats | tee "$CASE_OUT/stats.json" | json_num frames_presented_total)
   metric frames_presented "${f:-?}"
   expect_ge "frames presented (page flips completed)" "${f:-0}" 1
+  # The flips reached the output's frame clock through the one frame path
+  # (render::frame_presented at the flip; quay msg outputs).
+  local fp
+  fp=$(qmsg outputs | tee "$CASE_OUT/outputs-clock.json" | json_num frames_presented)
+  metric output_frames_presented "${fp:-?}"
+  expect_ge "flips seen by the output's frame clock" "${fp:-0}" 1
 }
 
 # frames_grow MIN CAP: frames_presented_total grows by >= MIN, however long that takes up
