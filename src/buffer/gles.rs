@@ -234,22 +234,27 @@ pub struct GlesBlit {
     nearest: Option<ffi::types::GLuint>,
 }
 
+/// `glGetString(name)` of the current context (`with_context`), if GL
+/// gives one.
+fn gl_string(gl: &ffi::Gles2, name: ffi::types::GLenum) -> Option<String> {
+    // SAFETY: called inside `with_context`, so the context is current;
+    // GetString returns a static NUL-terminated string or null.
+    unsafe {
+        let p = gl.GetString(name);
+        (!p.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(p as *const _)
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
 /// A sampler object with nearest filters and edge clamping, or `None`
 /// before GLES 3 (no sampler objects).
 fn nearest_sampler(renderer: &mut GlesRenderer) -> Option<ffi::types::GLuint> {
     renderer
         .with_context(|gl| {
-            // SAFETY: the context is current (with_context); GetString
-            // returns a static NUL-terminated string or null.
-            let version = unsafe {
-                let v = gl.GetString(ffi::VERSION);
-                (!v.is_null()).then(|| {
-                    std::ffi::CStr::from_ptr(v as *const _)
-                        .to_string_lossy()
-                        .into_owned()
-                })
-            };
-            let es3 = version.as_deref().is_some_and(|v| {
+            let es3 = gl_string(gl, ffi::VERSION).is_some_and(|v| {
                 v.strip_prefix("OpenGL ES ")
                     .and_then(|rest| rest.split('.').next())
                     .and_then(|major| major.parse::<u32>().ok())
@@ -588,18 +593,7 @@ pub fn display_is_software(display: &EGLDisplay) -> bool {
 /// llvmpipe.
 pub fn renderer_is_software(renderer: &mut GlesRenderer) -> bool {
     let name = renderer
-        .with_context(|gl| {
-            // SAFETY: the context is current; GetString returns a static,
-            // NUL-terminated string or null.
-            unsafe {
-                let p = gl.GetString(ffi::RENDERER);
-                (!p.is_null()).then(|| {
-                    std::ffi::CStr::from_ptr(p as *const _)
-                        .to_string_lossy()
-                        .into_owned()
-                })
-            }
-        })
+        .with_context(|gl| gl_string(gl, ffi::RENDERER))
         .ok()
         .flatten()
         .unwrap_or_default();
