@@ -39,8 +39,9 @@ use crate::{buffer::import::Imports, state::Core};
 const OFFSCREEN_FRAME_THROTTLE: Duration = Duration::from_secs(1);
 
 /// Everything `output` shows, topmost first: the cursor, then (locked) the
-/// lock surface alone, or the top and overlay layers, the windows (with
-/// their popups and subsurfaces) and the background and bottom layers, as
+/// lock surface alone, or a drag's icon, the top and overlay layers, the
+/// windows (with their popups and subsurfaces) and the background and
+/// bottom layers, as
 /// smithay's `space_render_elements` orders them (smithay-0.7.0
 /// src/desktop/space/mod.rs:596-657). One list for every backend.
 pub fn output_elements<R>(core: &Core, output: &Output, renderer: &mut R) -> Vec<OverlayElement<R>>
@@ -73,6 +74,7 @@ where
         return elements;
     };
     let scale = output.current_scale().fractional_scale();
+    elements.extend(dnd_icon_elements(core, output, renderer));
     let layers = layer_map_for_output(output);
     let layer = |elements: &mut Vec<OverlayElement<R>>, upper: bool, renderer: &mut R| {
         for surface in layers.layers().rev() {
@@ -232,6 +234,33 @@ where
             }
         }
     }
+}
+
+/// The icon of the drag in progress, at the pointer plus its offset, above
+/// every window and layer (under the cursor). Not while locked: a lock
+/// taken mid-drag shows nothing but the lock.
+fn dnd_icon_elements<R>(core: &Core, output: &Output, renderer: &mut R) -> Vec<OverlayElement<R>>
+where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
+{
+    use smithay::reexports::wayland_server::Resource;
+    let Some(icon) = core.selection.dnd_icon.as_ref().filter(|i| i.surface.is_alive()) else {
+        return Vec::new();
+    };
+    let Some(local) = crate::cursor::pointer_on(core, output) else {
+        return Vec::new();
+    };
+    let scale = output.current_scale().fractional_scale();
+    let at = (local + icon.offset.to_f64()).to_physical_precise_round(scale);
+    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+        renderer,
+        &icon.surface,
+        at,
+        scale,
+        1.0,
+        smithay::backend::renderer::element::Kind::Unspecified,
+    )
 }
 
 /// While the session is locked: what `output` shows, its lock surface (on
@@ -428,6 +457,11 @@ fn after_render(
             Some(output.clone())
         });
     }
+    if let Some(icon) = &core.selection.dnd_icon {
+        smithay::desktop::utils::send_frames_surface_tree(&icon.surface, output, time, None, |_, _| {
+            Some(output.clone())
+        });
+    }
     if let Some(lock) = core.lock.surface_for(output) {
         smithay::desktop::utils::send_frames_surface_tree(lock.wl_surface(), output, time, None, |_, _| {
             Some(output.clone())
@@ -439,7 +473,7 @@ fn after_render(
 impl crate::buffer::import::ShownSurfaces for Core {
     /// What [`output_elements`] draws from client surfaces: the windows on
     /// the output (X11 ones through Quay's own pairing), its layer
-    /// surfaces, its lock surface, the cursor surface.
+    /// surfaces, its lock surface, the cursor surface, a drag's icon.
     fn for_each_shown(&self, output: &Output, f: &mut dyn FnMut(&smithay::wayland::compositor::SurfaceData)) {
         use smithay::desktop::utils::with_surfaces_surface_tree;
         let mut walk = |surface: &WlSurface| with_surfaces_surface_tree(surface, |_, data| f(data));
@@ -473,6 +507,9 @@ impl crate::buffer::import::ShownSurfaces for Core {
         }
         if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &self.cursor {
             walk(cursor);
+        }
+        if let Some(icon) = &self.selection.dnd_icon {
+            walk(&icon.surface);
         }
     }
 }

@@ -78,6 +78,10 @@ pub struct Stats {
     pub activations_total: u64,
     /// Times the session was locked (`ext_session_lock_v1`).
     pub session_locks_total: u64,
+    /// Drags started (`wl_data_device.start_drag` on a live press) and
+    /// those dropped on a client that accepted them.
+    pub dnd_drags_total: u64,
+    pub dnd_drops_total: u64,
     /// `zwlr_output_configuration_v1`s applied.
     pub output_configurations_total: u64,
     /// udev cursor plane (backends/cursor_plane.rs): a new picture shown,

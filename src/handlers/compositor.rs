@@ -104,6 +104,7 @@ impl CompositorHandler for State {
         }
         shell::handle_commit(&mut self.core, surface);
         super::layer_shell::handle_commit(&self.core, surface);
+        self.core.selection.icon_committed(surface);
     }
 }
 // delegate_compositor! less wl_subcompositor's requests (below).

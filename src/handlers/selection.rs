@@ -51,6 +51,18 @@ pub struct SelectionStates {
     pub primary: PrimarySelectionState,
     pub wlr_data_control: DataControlState,
     pub ext_data_control: ExtDataControlState,
+    /// The icon of the drag in progress, if its client gave one.
+    pub dnd_icon: Option<DndIcon>,
+}
+
+/// A drag's icon (`wl_data_device.start_drag`'s `icon`): drawn at the
+/// pointer plus `offset`, the sum of the icon's `wl_surface.offset` /
+/// `attach` dx, dy since the drag began (wl_data_device: "the icon
+/// surface's position is updated by the surface's offset").
+#[derive(Debug, Clone)]
+pub struct DndIcon {
+    pub surface: WlSurface,
+    pub offset: smithay::utils::Point<i32, smithay::utils::Logical>,
 }
 
 impl SelectionStates {
@@ -66,6 +78,28 @@ impl SelectionStates {
             primary,
             wlr_data_control,
             ext_data_control,
+            dnd_icon: None,
+        }
+    }
+
+    /// `surface` was committed: if it is the drag icon, move the icon by
+    /// the commit's offset. smithay leaves `buffer_delta` in the committed
+    /// state for the compositor to take (smithay-0.7.0
+    /// src/wayland/compositor/handlers.rs:115, mod.rs:208).
+    pub fn icon_committed(&mut self, surface: &WlSurface) {
+        let Some(icon) = self.dnd_icon.as_mut().filter(|i| &i.surface == surface) else {
+            return;
+        };
+        let delta = smithay::wayland::compositor::with_states(surface, |states| {
+            states
+                .cached_state
+                .get::<smithay::wayland::compositor::SurfaceAttributes>()
+                .current()
+                .buffer_delta
+                .take()
+        });
+        if let Some(delta) = delta {
+            icon.offset += delta;
         }
     }
 }
@@ -170,9 +204,33 @@ impl DataDeviceHandler for State {
         &self.core.selection.data_device
     }
 }
-// Drag and drop between clients: smithay's grabs with their default
-// callbacks (no compositor-side drop targets, no drag icon drawn yet).
-impl ClientDndGrabHandler for State {}
+// Drag and drop between clients: smithay's grab sends the offers, enters,
+// drops and the source's events (smithay-0.7.0
+// src/wayland/selection/data_device/dnd_grab.rs); Quay draws the icon
+// (`render::scene_elements`) from the drag's start until its drop, which
+// smithay also calls when the grab ends any other way (dnd_grab.rs:402).
+// No compositor-side drop targets (`ServerDndGrabHandler`'s defaults).
+impl ClientDndGrabHandler for State {
+    fn started(
+        &mut self,
+        _source: Option<smithay::reexports::wayland_server::protocol::wl_data_source::WlDataSource>,
+        icon: Option<WlSurface>,
+        _seat: Seat<Self>,
+    ) {
+        self.core.selection.dnd_icon = icon.map(|surface| DndIcon {
+            surface,
+            offset: (0, 0).into(),
+        });
+        self.core.stats.dnd_drags_total += 1;
+    }
+
+    fn dropped(&mut self, _target: Option<WlSurface>, validated: bool, _seat: Seat<Self>) {
+        self.core.selection.dnd_icon = None;
+        if validated {
+            self.core.stats.dnd_drops_total += 1;
+        }
+    }
+}
 impl ServerDndGrabHandler for State {}
 delegate_data_device!(State);
 

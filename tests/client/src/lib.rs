@@ -34,6 +34,10 @@ use wayland_client::{
         wl_buffer::{self, WlBuffer},
         wl_callback::{self, WlCallback},
         wl_compositor::WlCompositor,
+        wl_data_device::{self, WlDataDevice},
+        wl_data_device_manager::WlDataDeviceManager,
+        wl_data_offer::{self, WlDataOffer},
+        wl_data_source::{self, WlDataSource},
         wl_output::WlOutput,
         wl_registry::WlRegistry,
         wl_seat::WlSeat,
@@ -162,6 +166,17 @@ pub struct App {
     pub activation_tokens: HashMap<u32, String>,
     /// zxdg_toplevel_decoration_v1.configure modes by decoration id.
     pub decoration_modes: Vec<(u32, zxdg_toplevel_decoration_v1::Mode)>,
+    /// Serials of wl_pointer.button presses, in order.
+    pub button_serials: Vec<u32>,
+    /// Drag and drop as this client saw it, in order: wl_data_device's
+    /// "enter", "leave", "motion", "drop"; wl_data_offer's "offer:MIME",
+    /// "action:N"; wl_data_source's "target:MIME", "send:MIME",
+    /// "source-action:N", "cancelled", "drop-performed", "finished".
+    pub dnd_events: Vec<String>,
+    /// The offer of the last wl_data_device.enter, with that event's serial.
+    pub dnd_offer: Option<(WlDataOffer, u32)>,
+    /// What this client's data sources write for each `send`.
+    pub source_payload: Vec<u8>,
 }
 
 /// What a `zwlr_export_dmabuf_frame_v1` said.
@@ -230,6 +245,8 @@ pub struct TestClient {
     /// zwp_pointer_constraints_v1 and zwp_relative_pointer_manager_v1.
     pub pointer_constraints: Option<zwp_pointer_constraints_v1::ZwpPointerConstraintsV1>,
     pub relative_pointer: Option<zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1>,
+    /// wl_data_device_manager (version up to 3), when offered.
+    pub data_device_manager: Option<WlDataDeviceManager>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -331,6 +348,7 @@ impl TestClient {
             activation: globals.bind(&qh, 1..=1, ()).ok(),
             pointer_constraints: globals.bind(&qh, 1..=1, ()).ok(),
             relative_pointer: globals.bind(&qh, 1..=1, ()).ok(),
+            data_device_manager: globals.bind(&qh, 1..=3, ()).ok(),
             conn,
             queue,
             qh,
@@ -653,7 +671,86 @@ ignore_events!(
     WpLinuxDrmSyncobjTimelineV1,
     ZwpLinuxExplicitSynchronizationV1,
     ZwpLinuxSurfaceSynchronizationV1,
+    WlDataDeviceManager,
 );
+
+impl Dispatch<WlDataDevice, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WlDataDevice,
+        event: wl_data_device::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_data_device::Event::Enter { serial, id, .. } => {
+                app.dnd_offer = id.map(|offer| (offer, serial));
+                app.dnd_events.push("enter".into());
+            }
+            wl_data_device::Event::Leave => app.dnd_events.push("leave".into()),
+            wl_data_device::Event::Motion { .. } => app.dnd_events.push("motion".into()),
+            wl_data_device::Event::Drop => app.dnd_events.push("drop".into()),
+            _ => {}
+        }
+    }
+
+    event_created_child!(App, WlDataDevice, [
+        wl_data_device::EVT_DATA_OFFER_OPCODE => (WlDataOffer, ()),
+    ]);
+}
+
+impl Dispatch<WlDataOffer, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WlDataOffer,
+        event: wl_data_offer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_data_offer::Event::Offer { mime_type } => app.dnd_events.push(format!("offer:{mime_type}")),
+            wl_data_offer::Event::Action {
+                dnd_action: wayland_client::WEnum::Value(a),
+            } => app.dnd_events.push(format!("action:{}", a.bits())),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlDataSource, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WlDataSource,
+        event: wl_data_source::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use std::io::Write;
+        match event {
+            wl_data_source::Event::Target { mime_type } => app
+                .dnd_events
+                .push(format!("target:{}", mime_type.as_deref().unwrap_or("none"))),
+            wl_data_source::Event::Send { mime_type, fd } => {
+                // The receiver reads until end of file: write, then close.
+                let mut pipe = std::fs::File::from(fd);
+                if let Err(e) = pipe.write_all(&app.source_payload) {
+                    app.dnd_events.push(format!("send-error:{e}"));
+                }
+                app.dnd_events.push(format!("send:{mime_type}"));
+            }
+            wl_data_source::Event::Action {
+                dnd_action: wayland_client::WEnum::Value(a),
+            } => app.dnd_events.push(format!("source-action:{}", a.bits())),
+            wl_data_source::Event::Cancelled => app.dnd_events.push("cancelled".into()),
+            wl_data_source::Event::DndDropPerformed => app.dnd_events.push("drop-performed".into()),
+            wl_data_source::Event::DndFinished => app.dnd_events.push("finished".into()),
+            _ => {}
+        }
+    }
+}
 
 pub use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_frame_v1, zwlr_screencopy_manager_v1,
@@ -917,6 +1014,12 @@ impl Dispatch<wayland_client::protocol::wl_pointer::WlPointer, ()> for App {
             wayland_client::protocol::wl_pointer::Event::Motion {
                 surface_x, surface_y, ..
             } => app.pointer_motions.push((surface_x, surface_y)),
+            wayland_client::protocol::wl_pointer::Event::Button {
+                serial,
+                state:
+                    wayland_client::WEnum::Value(wayland_client::protocol::wl_pointer::ButtonState::Pressed),
+                ..
+            } => app.button_serials.push(serial),
             _ => {}
         }
     }
