@@ -86,7 +86,7 @@ use crate::{
         kms::KmsBuffers,
         pixman::PixmanQuay,
     },
-    render::{frame_presented, frame_rendered, render_space, Presentation, Rendered},
+    render::{frame_presented, frame_rendered, frame_skipped, render_space, Presentation, Rendered},
     state::Core,
     State,
 };
@@ -808,6 +808,7 @@ impl Udev {
             },
         );
         if empty {
+            frame_skipped(imports);
             return false;
         }
         match out.compositor.queue_frame(Some(feedback)) {
@@ -821,6 +822,7 @@ impl Udev {
             }
             Err(err) => {
                 warn!("queueing a frame on {} failed: {err}", output.name());
+                frame_skipped(imports);
                 false
             }
         }

@@ -313,10 +313,10 @@ pub struct Presentation {
 /// `r.output` was drawn (whether or not it had damage): the frame clock's
 /// render estimate, each surface's primary output, frame callbacks, the
 /// presentation feedback to answer later, per-surface dma-buf feedback,
-/// the output's pins on what it shows (and the cache's cleanup), and the
-/// screencopies waiting for damage. Returns the feedback for
-/// [`frame_presented`]: at once on headless and winit, at the page flip on
-/// udev.
+/// the output's pins on what it shows, and the screencopies waiting for
+/// damage. Returns the feedback for [`frame_presented`]: at once on
+/// headless and winit, at the page flip on udev; a udev frame with nothing
+/// to draw flips nothing and ends in [`frame_skipped`] instead.
 pub fn frame_rendered(
     core: &mut Core,
     imports: &mut dyn Imports,
@@ -327,7 +327,7 @@ pub fn frame_rendered(
     let time = core.now();
     let feedback = after_render(core, r.output, r.states, time);
     send_surface_feedback(core, r.output);
-    imports.frame_done(core, r.output);
+    imports.pin_shown(core, r.output);
     if r.damaged {
         core.output_damaged(r.output);
     }
@@ -351,6 +351,13 @@ pub fn frame_presented(
     }
     core.frame_clock_presented(&output.name(), p.refresh, p.time);
     core.stats.frames_presented_total += 1;
+    imports.cleanup();
+}
+
+/// The end of a frame that [`frame_rendered`] saw but that will not be
+/// presented (udev: nothing to draw, or queueing it failed): the cache's
+/// cleanup [`frame_presented`] would have run.
+pub fn frame_skipped(imports: &mut dyn Imports) {
     imports.cleanup();
 }
 

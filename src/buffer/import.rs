@@ -558,8 +558,12 @@ pub trait Imports {
     fn import_client(&mut self, dmabuf: &Dmabuf) -> Result<Option<EntryId>, ImportError>;
     fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>);
     /// After rendering `output`: pin what it shows, unpin what it no longer
-    /// shows, then clean up ([`Imports::cleanup`]).
-    fn frame_done(&mut self, shown: &dyn ShownSurfaces, output: &Output);
+    /// shows. The cleanup that may then free what was unpinned waits for the
+    /// frame to be presented ([`Imports::cleanup`] from
+    /// `render::frame_presented`), or runs at once for a frame that will not
+    /// be (`render::frame_skipped`), so nothing the frame before still shows
+    /// on a KMS plane goes before its flip, and the scan runs once a frame.
+    fn pin_shown(&mut self, shown: &dyn ShownSurfaces, output: &Output);
     /// Forget entries no user holds any more, bring imports back under
     /// budget, and let the engine free what that released.
     fn cleanup(&mut self);
@@ -584,10 +588,9 @@ impl<E: Engine> Imports for QuayRenderer<E> {
     fn set_pins(&mut self, source: &PinSource, ids: Vec<EntryId>) {
         self.cache.set_pins(source, ids);
     }
-    fn frame_done(&mut self, shown: &dyn ShownSurfaces, output: &Output) {
+    fn pin_shown(&mut self, shown: &dyn ShownSurfaces, output: &Output) {
         let ids = shown_on::<E>(shown, output, self.inner.context_id().map());
         self.cache.set_pins(&PinSource::Output(output.name()), ids);
-        self.cleanup();
     }
     fn cleanup(&mut self) {
         self.cache.cleanup();
