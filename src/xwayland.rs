@@ -47,6 +47,33 @@ fn on_path(program: &str) -> bool {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(program).is_file())
 }
 
+/// Where X servers put their sockets; smithay binds `X{N}` in it and does
+/// not create it (smithay-0.7.0 src/xwayland/x11_sockets.rs:144).
+const X11_SOCKET_DIR: &str = "/tmp/.X11-unix";
+
+/// Create the X11 socket directory if it is missing, world-writable and
+/// sticky as X servers expect (wlroots does the same). systemd-tmpfiles
+/// makes it at boot on most systems; a fresh container, or a machine where
+/// no X server ever ran, has none, and then every display number fails
+/// with ENOENT and no X11 application can run.
+fn ensure_socket_dir(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)) {
+                warn!(dir = %dir.display(), "cannot make the X11 socket directory world-writable: {e}");
+            }
+            info!(dir = %dir.display(), "created the X11 socket directory");
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !dir.is_dir() {
+                warn!(dir = %dir.display(), "not a directory: Xwayland cannot bind its socket");
+            }
+        }
+        Err(e) => warn!(dir = %dir.display(), "cannot create the X11 socket directory: {e}"),
+    }
+}
+
 /// Start Xwayland if the config wants it and it is installed.
 pub fn start(core: &mut Core) {
     if !core.config.xwayland.enabled {
@@ -57,6 +84,7 @@ pub fn start(core: &mut Core) {
         warn!("Xwayland is not installed (apt-get install xwayland): X11 applications will not run");
         return;
     }
+    ensure_socket_dir(std::path::Path::new(X11_SOCKET_DIR));
     let spawned = XWayland::spawn(
         &core.display_handle,
         None,
@@ -343,3 +371,24 @@ impl XWaylandShellHandler for State {
     }
 }
 smithay::delegate_xwayland_shell!(State);
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_missing_socket_dir_is_made_sticky_and_world_writable() {
+        let root = std::env::temp_dir().join(format!("quay-x11-dir-{}", std::process::id()));
+        let dir = root.join(".X11-unix");
+        std::fs::create_dir_all(&root).unwrap();
+        super::ensure_socket_dir(&dir);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o1777);
+        // Present already: left as it is.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::ensure_socket_dir(&dir);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
