@@ -165,16 +165,21 @@ case_quay_udmabuf() {
 
 # cpu_ticks PID: utime + stime of a process, in clock ticks
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+# min_faults PID: minor page faults of a process so far (a page touched for the first time
+# in a mapping: a render target mapped afresh every frame pays one per page it writes)
+min_faults() { awk '{ print $10 }' "/proc/$1/stat" 2>/dev/null; }
 
 # bench_run NAME PID: the same shm client (300 frames, 256x256, 2 buffers) against the
 # running compositor; records fps, commit-to-present p50/p99 and the compositor's CPU
-# seconds per 1000 presented frames.
+# seconds and minor page faults per 1000 presented frames.
 bench_run() {
-  local name=$1 pid=$2 c0 c1 hz presented
+  local name=$1 pid=$2 c0 c1 f0 f1 hz presented
   hz=$(getconf CLK_TCK)
   c0=$(cpu_ticks "$pid")
+  f0=$(min_faults "$pid")
   dmabuf_client "bench-$name" --source shm --size 256x256 --buffers 2 --frames 300 || return 1
   c1=$(cpu_ticks "$pid")
+  f1=$(min_faults "$pid")
   presented=$(json_num presented < "$CASE_OUT/bench-$name.json")
   local fps p50 p99
   fps=$(grep -o '"fps":[0-9.]*' "$CASE_OUT/bench-$name.json" | cut -d: -f2)
@@ -184,6 +189,7 @@ bench_run() {
   metric "${name}_c2p_p50_ms" "$p50"
   metric "${name}_c2p_p99_ms" "$p99"
   metric "${name}_cpu_s_per_1000_frames" "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="$presented" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / hz / n * 1000; else print "n/a" }')"
+  metric "${name}_minor_faults_per_1000_frames" "$(awk -v a="$f0" -v b="$f1" -v n="$presented" 'BEGIN { if (n > 0) printf "%.0f", (b - a) / n * 1000; else print "n/a" }')"
   expect_ge "$name presented" "$presented" 250
 }
 
