@@ -1,5 +1,5 @@
-//! `ext_session_lock_v1` with Debian's swaylock against headless Quay: the
-//! lock covers the output, takes the keyboard from the windows, keeps
+//! `ext_session_lock_v1` with Debian's swaylock against headless Quay with
+//! two outputs: the lock covers both, takes the keyboard from the windows, keeps
 //! screencopy (grim) from seeing them, stays after the locker is killed,
 //! and a new locker takes over.
 
@@ -11,6 +11,12 @@ use common::{require, Image, Quay, SMALL_CONFIG};
 use quay_test_client::{ext_session_lock_v1, wayland_client::Proxy};
 
 const GREEN: [u8; 4] = [0, 0xff, 0, 0xff];
+
+/// SMALL_CONFIG with a second 640x480 output, beside the first: grim's
+/// picture is both (1280x480), so "every pixel" means every output.
+fn two_outputs() -> String {
+    format!("{SMALL_CONFIG}[[headless.output]]\nname = \"HEADLESS-2\"\nwidth = 640\nheight = 480\nrefresh = 60.0\n")
+}
 const LOCKED: [u8; 4] = [0, 0, 0, 0xff];
 
 fn all_of(s: &Image, colour: [u8; 4]) -> bool {
@@ -33,7 +39,7 @@ fn grim_shot(quay: &Quay) -> Image {
 #[test]
 fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
     let swaylock = require("swaylock", "swaylock");
-    let quay = Quay::start(SMALL_CONFIG);
+    let quay = Quay::start(&two_outputs());
     let mut c = quay.client();
     let _keyboard = c.seat.as_ref().expect("wl_seat").get_keyboard(&c.qh, ());
     let w = c.window(64, 48, 0xff00ff00).unwrap();
@@ -60,8 +66,9 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
         app.keyboard_focus.last() == Some(&(wid, false))
     })
     .expect("the window lost the keyboard");
-    // Screencopy sees the lock, not the window.
+    // Screencopy sees the lock, not the window, on both outputs.
     let g = grim_shot(&quay);
+    assert_eq!((g.width, g.height), (1280, 480), "grim shows both outputs");
     assert!(
         all_of(&g, FIRST),
         "grim while locked: {:?} at (10, 10)",
