@@ -202,13 +202,11 @@ where
                 return Vec::new();
             }
             let hotspot = crate::cursor::surface_hotspot(surface);
-            let at = (local - hotspot.to_f64()).to_physical_precise_round(scale);
-            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+            surface_tree_at(
                 renderer,
                 surface,
-                at,
+                local - hotspot.to_f64(),
                 scale,
-                1.0,
                 smithay::backend::renderer::element::Kind::Cursor,
             )
         }
@@ -252,14 +250,35 @@ where
         return Vec::new();
     };
     let scale = output.current_scale().fractional_scale();
-    let at = (local + icon.offset.to_f64()).to_physical_precise_round(scale);
-    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+    surface_tree_at(
         renderer,
         &icon.surface,
-        at,
+        local + icon.offset.to_f64(),
+        scale,
+        smithay::backend::renderer::element::Kind::Unspecified,
+    )
+}
+
+/// A client surface tree with its top left at `at` (output-local, logical):
+/// the cursor surface and a drag's icon, both placed from the pointer.
+fn surface_tree_at<R>(
+    renderer: &mut R,
+    surface: &WlSurface,
+    at: smithay::utils::Point<f64, smithay::utils::Logical>,
+    scale: f64,
+    kind: smithay::backend::renderer::element::Kind,
+) -> Vec<OverlayElement<R>>
+where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
+{
+    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+        renderer,
+        surface,
+        at.to_physical_precise_round(scale),
         scale,
         1.0,
-        smithay::backend::renderer::element::Kind::Unspecified,
+        kind,
     )
 }
 
@@ -459,20 +478,21 @@ fn after_render(
         let outputs: Vec<Output> = core.space.outputs().cloned().collect();
         core.lock.drawn(output, &outputs);
     }
-    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.cursor {
-        smithay::desktop::utils::send_frames_surface_tree(cursor, output, time, None, |_, _| {
+    // Surfaces drawn on this output alone, unthrottled: the cursor, a drag's
+    // icon, the lock surface.
+    let on_this_output = |surface: &WlSurface| {
+        smithay::desktop::utils::send_frames_surface_tree(surface, output, time, None, |_, _| {
             Some(output.clone())
         });
+    };
+    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.cursor {
+        on_this_output(cursor);
     }
     if let Some(icon) = &core.selection.dnd_icon {
-        smithay::desktop::utils::send_frames_surface_tree(&icon.surface, output, time, None, |_, _| {
-            Some(output.clone())
-        });
+        on_this_output(&icon.surface);
     }
     if let Some(lock) = core.lock.surface_for(output) {
-        smithay::desktop::utils::send_frames_surface_tree(lock.wl_surface(), output, time, None, |_, _| {
-            Some(output.clone())
-        });
+        on_this_output(lock.wl_surface());
     }
     feedback
 }
