@@ -136,7 +136,18 @@ fn sixty_four_clients_churn_and_everything_comes_back() {
     let pid = quay.child.id();
     let mut observer = quay.client();
     let ow = observer.window(16, 16, 0xffffffff).unwrap();
+    // The baseline is taken once the observer is on screen: a frame
+    // callback alone does not say so (smithay sends an overdue one to a
+    // surface no frame has drawn yet, smithay-0.7.0
+    // src/desktop/wayland/utils.rs:244), and on GLES the observer's upload
+    // is pinned only once it is drawn. `presented` says it was.
+    let _fb = observer.feedback(&ow.surface);
     observer.commit_and_wait_frame(&ow.surface).unwrap();
+    observer
+        .dispatch_until("the observer presented", Duration::from_secs(10), |app| {
+            !app.presented.is_empty()
+        })
+        .expect("the observer's first frame is presented");
     let base_stats = quay.msg(&["stats"]);
     let base_fds = open_fds(pid);
     let base_rss = rss_kib(pid);
