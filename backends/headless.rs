@@ -120,6 +120,8 @@ where
         &mut fb,
         out.age,
         &mut out.damage_tracker,
+        // Age 1 on one image: the tracker draws only what changed.
+        None,
     ) {
         Ok(result) => {
             let damaged = result.damage.is_some_and(|d| !d.is_empty());

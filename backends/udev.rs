@@ -149,6 +149,8 @@ struct UdevOutput {
     refresh: Duration,
     /// The CRTC's cursor plane, which Quay drives (backends/cursor_plane.rs).
     cursor: Option<CursorPlane>,
+    /// Whether anything changed since the last frame drawn.
+    changes: super::SceneChanges,
     /// The connector's modes (wl_output and wlr-randr list them all).
     modes: Vec<smithay::reexports::drm::control::Mode>,
 }
@@ -512,6 +514,8 @@ impl Udev {
             .use_mode(drm_mode)
             .map_err(|e| format!("{}: mode {}x{}: {e}", output.name(), mode.size.w, mode.size.h))?;
         out.refresh = super::refresh_interval(mode.refresh);
+        // Only a modeset commit shows the new mode, even of the same size.
+        out.changes.forget(output);
         output.change_current_state(Some(mode), None, None, None);
         info!(output = output.name(), size = ?mode.size, refresh_mhz = mode.refresh, "mode set");
         if !out.pending_flip {
@@ -706,6 +710,7 @@ impl Udev {
         .map_err(|e| anyhow::anyhow!("DrmCompositor: {e}"))?;
         let refresh = super::refresh_interval(wl_mode.refresh);
         info!(output = name, size = ?wl_mode.size, refresh_mhz = wl_mode.refresh, "output up");
+        let changes = super::SceneChanges::new(&output);
         self.outputs.insert(
             crtc,
             UdevOutput {
@@ -720,6 +725,7 @@ impl Udev {
                 refresh,
                 cursor,
                 modes: info.modes().to_vec(),
+                changes,
             },
         );
         core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
@@ -767,7 +773,13 @@ impl Udev {
             } else {
                 crate::render::output_elements(core, &out.output, r.as_mut())
             };
-            match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
+            // Nothing changed since the last frame drawn: no frame, not
+            // even the one the swapchain's buffer age would redraw
+            // (`SceneChanges`).
+            let (changed, states) = out.changes.changed(&elements, clear);
+            if !changed {
+                (Front::Client, true, states, None)
+            } else { match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
                 // What export-dmabuf may hand out: our buffer only when it
                 // holds the whole picture. An element on an overlay plane is
                 // not drawn into it.
@@ -789,9 +801,10 @@ impl Udev {
                 }
                 Err(err) => {
                     warn!("rendering {name} failed: {err}");
+                    out.changes.forget(&out.output);
                     return false;
                 }
-            }
+            } }
         });
         let (primary, empty, states, fence) = rendered;
         let output = out.output.clone();
@@ -822,6 +835,7 @@ impl Udev {
             }
             Err(err) => {
                 warn!("queueing a frame on {} failed: {err}", output.name());
+                out.changes.forget(&output);
                 frame_skipped(imports);
                 false
             }
@@ -1007,7 +1021,7 @@ where
     let mut tracker = OutputDamageTracker::from_output(output);
     {
         let mut fb = renderer.bind(target).map_err(|e| format!("{e:?}"))?;
-        render_space(core, output, renderer, &mut fb, 0, &mut tracker).map_err(|e| format!("{e:?}"))?;
+        render_space(core, output, renderer, &mut fb, 0, &mut tracker, None).map_err(|e| format!("{e:?}"))?;
     }
     super::read_target(renderer, target)
 }
@@ -1074,6 +1088,7 @@ impl State {
                 for o in u.outputs.values_mut() {
                     // Another DRM master may have scribbled on the planes.
                     o.compositor.reset_buffers();
+                    o.changes.forget(&o.output);
                     if let Some(c) = o.cursor.as_mut() {
                         c.forget();
                     }

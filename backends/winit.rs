@@ -39,6 +39,10 @@ pub struct Winit {
     backend: WinitGraphicsBackend<GlesQuay>,
     output: Output,
     damage_tracker: OutputDamageTracker,
+    /// Whether anything changed since the last frame drawn: the EGL
+    /// surface's buffer age would redraw the last change into the next
+    /// buffer otherwise (`super::SceneChanges`).
+    changes: super::SceneChanges,
     seq: u64,
 }
 
@@ -97,6 +101,7 @@ impl Winit {
 
         Ok(Winit {
             damage_tracker: OutputDamageTracker::from_output(&output),
+            changes: super::SceneChanges::new(&output),
             backend,
             output,
             seq: 0,
@@ -140,10 +145,12 @@ impl Winit {
                 &mut fb,
                 age,
                 &mut self.damage_tracker,
+                Some(&mut self.changes),
             ) {
                 Ok(r) => (r.states, r.damage.cloned()),
                 Err(err) => {
                     warn!("rendering failed: {err:?}");
+                    self.changes.forget(&self.output);
                     return false;
                 }
             }
@@ -154,6 +161,7 @@ impl Winit {
         if let Some(damage) = damage {
             if let Err(err) = self.backend.submit(Some(&damage)) {
                 warn!("swapping buffers failed: {err:?}");
+                self.changes.forget(&self.output);
                 return false;
             }
         }

@@ -148,7 +148,9 @@ where
 }
 
 /// Draw everything `output` shows ([`output_elements`]) into `framebuffer`,
-/// with damage tracking.
+/// with damage tracking. With `changes` (a target of several buffers drawn
+/// at their age), nothing is drawn when nothing changed since the last
+/// frame drawn ([`crate::backends::SceneChanges`]).
 pub fn render_space<'d, R>(
     core: &Core,
     output: &Output,
@@ -156,6 +158,7 @@ pub fn render_space<'d, R>(
     framebuffer: &mut R::Framebuffer<'_>,
     age: usize,
     damage_tracker: &'d mut OutputDamageTracker,
+    changes: Option<&mut crate::backends::SceneChanges>,
 ) -> Result<RenderOutputResult<'d>, DamageError<R::Error>>
 where
     R: Renderer + ImportAll + ImportMem,
@@ -167,6 +170,16 @@ where
     } else {
         core.config.background.to_f32()
     };
+    if let Some(changes) = changes {
+        let (changed, states) = changes.changed(&elements, clear);
+        if !changed {
+            return Ok(RenderOutputResult {
+                sync: smithay::backend::renderer::sync::SyncPoint::signaled(),
+                damage: None,
+                states,
+            });
+        }
+    }
     damage_tracker.render_output(renderer, framebuffer, age, &elements, clear)
 }
 

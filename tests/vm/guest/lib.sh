@@ -39,8 +39,10 @@ fail() { REASONS+=("$*"); say "fail: $*"; return 1; }
 metric() { echo "$1=$2" >> "$CASE_OUT/metrics"; say "metric $1=$2"; }
 host_check() { echo "$*" >> "$CASE_OUT/host-checks"; }
 
-# expect_ge LABEL VALUE MIN / expect_eq LABEL VALUE WANT: record a failure when not met
+# expect_ge LABEL VALUE MIN / expect_le LABEL VALUE MAX / expect_eq LABEL VALUE WANT: record a
+# failure when not met
 expect_ge() { [ "${2:-0}" -ge "$3" ] 2>/dev/null || fail "$1 = ${2:-?}, want >= $3"; }
+expect_le() { [ "${2:-x}" -le "$3" ] 2>/dev/null || fail "$1 = ${2:-?}, want <= $3"; }
 expect_eq() { [ "${2:-x}" = "$3" ] || fail "$1 = ${2:-?}, want $3"; }
 
 # tail_of FILE [N]: the last N non-empty lines of a log joined into one line (for reasons)

@@ -55,21 +55,25 @@ case_quay_virtio_cursor_plane() {
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   grep -q 'cursor_plane=true' "$CASE_OUT/quay.log" || say "warning: no 'cursor_plane=true' in quay.log"
-  qmsg stats > "$CASE_OUT/stats-base.json"
   local base_gem base_own color=0xff20c040 want
   want=$((color))
-  base_gem=$(json_num gem_handles_live < "$CASE_OUT/stats-base.json")
-  base_own=$(json_num own_framebuffers_total < "$CASE_OUT/stats-base.json")
-  expect_eq "own framebuffers before any cursor" "$base_own" 0
   probe_until probe-before.json 1 'true'
   expect_eq "cursor plane FB_ID before the pointer moved" "$(json_num fb < "$CASE_OUT/probe-before.json")" 0
 
   client_start cur 150 "$S/bin/quay-dmabuf-client" --source shm --fullscreen --frames 1 \
     --cursor-color $color --until-file "$CASE_OUT/stop"
   wait_commits cur 2 60 || { fail "the client did not commit twice: $(tail_of "$CASE_OUT/cur.wldebug" 2)"; stop_quay; return 1; }
+  # The base once the window's frames were presented twice: Quay has drawn at least two
+  # frames by then, so the swapchain holds both its buffers (one on screen, one drawn into;
+  # it grows as frames need them, and Quay draws no frame that changes nothing).
+  local i
+  for i in $(seq 60); do [ "$(grep -c 'presented(' "$CASE_OUT/cur.wldebug")" -ge 2 ] && break; sleep 0.5; done
+  qmsg stats > "$CASE_OUT/stats-base.json"
+  base_gem=$(json_num gem_handles_live < "$CASE_OUT/stats-base.json")
+  base_own=$(json_num own_framebuffers_total < "$CASE_OUT/stats-base.json")
+  expect_eq "own framebuffers before any cursor" "$base_own" 0
 
   tablet_to move1 400 300 || { stop_quay; return 1; }
-  local i
   for i in $(seq 60); do grep -q '^CURSOR ' "$CASE_OUT/cur.wldebug" && break; sleep 0.5; done
   grep -q '^CURSOR ' "$CASE_OUT/cur.wldebug" ||
     { fail "no wl_pointer.enter on the client after QEMU's pointer moved: $(grep -c wl_pointer "$CASE_OUT/cur.wldebug") wl_pointer lines"; }
