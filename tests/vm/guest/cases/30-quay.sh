@@ -16,6 +16,25 @@ quay_on() {
   start_quay --drm-device "$CARD" ${QUAY_RENDERER:+--renderer "$QUAY_RENDERER"}
 }
 
+# warm_swapchain: a small shm window for a few frames, then gone, and Quay back to no client
+# and nothing imported. Quay draws a frame only when something changed, and its swapchain
+# allocates a buffer (with its framebuffer, GEM handle and dma-buf fd) when a frame first
+# needs one: right after start-up it holds one. After a window came and went it holds the
+# two it keeps (one on screen, one to draw into), so GEM-handle, framebuffer and fd
+# baselines taken next are its steady state.
+warm_swapchain() {
+  dmabuf_client warm --source shm --size 64x64 --frames 5 || return 1
+  local i s
+  for i in $(seq 40); do
+    s=$(qmsg stats)
+    [ "$(json_num clients_live <<< "$s")" = 0 ] && [ "$(json_num windows_live <<< "$s")" = 0 ] &&
+      [ "$(json_num imported_bytes <<< "$s")" = 0 ] && return 0
+    sleep 0.25
+  done
+  fail "warm_swapchain: Quay still holds the warm-up client: clients_live $(json_num clients_live <<< "$s"), windows_live $(json_num windows_live <<< "$s"), imported_bytes $(json_num imported_bytes <<< "$s")"
+  return 1
+}
+
 # wait_outputs TIMEOUT: poll `quay msg outputs` until it lists one; leaves outputs.json. With
 # QUAY_RENDERER set, the renderer in use must be that one.
 wait_outputs() {

@@ -12,15 +12,6 @@ vm_case kms-gem-handles vkms case_kms_gem_handles 120
 vm_case quay-udev-vkms-direct-scanout-shared vkms case_quay_vkms_direct_scanout_shared 180
 vm_case quay-udev-vkms-two-clients-fullscreen vkms case_quay_vkms_two_clients_fullscreen 180
 
-# warm_swapchain: a small shm window for a few frames, then gone. Quay draws a frame only
-# when something changed, and its swapchain allocates a buffer when a frame first needs one
-# (each with its framebuffer and GEM handle): right after start-up it holds one. After a
-# window came and went it holds the two it keeps (one on screen, one to draw into), so the
-# framebuffer and GEM-handle baselines taken next are its steady state.
-warm_swapchain() {
-  dmabuf_client warm --source shm --size 64x64 --frames 5
-}
-
 case_kms_gem_handles() {
   local t="${S:-/mnt/share}/bin/quay-kms-tests"
   [ -x "$t" ] || { fail "share/bin/quay-kms-tests missing (scripts/test builds it)"; return 1; }

@@ -102,6 +102,7 @@ case_quay_churn_soak() {
   faults_quay_on || return 1
   local node qc; node=$(render_node_of "$CARD"); qc=$(qclient)
   [ -c "$node" ] || { fail "no render node for $CARD"; stop_quay; return 1; }
+  warm_swapchain || { stop_quay; return 1; }
   qmsg stats > "$CASE_OUT/stats-before.json"
   local fds0 rss0; fds0=$(qfds); rss0=$(qrss)
   QUAY_CHURN_CLIENTS=8 QUAY_CHURN_SECS=20 timeout 150 "$qc" --syncobj-test churn --drm-device "$node" \
