@@ -759,11 +759,7 @@ impl Udev {
         if out.pending_flip {
             return true;
         }
-        let clear = if core.lock.is_locked() {
-            crate::lock::LOCKED_COLOUR
-        } else {
-            core.config.background.to_f32()
-        };
+        let clear = crate::render::clear_colour(core);
         let started = std::time::Instant::now();
         let name = out.output.name();
         let rendered = with_engine!(&mut self.renderer, r => {
@@ -779,32 +775,34 @@ impl Udev {
             let (changed, states) = out.changes.changed(&elements, clear);
             if !changed {
                 (Front::Client, true, states, None)
-            } else { match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
-                // What export-dmabuf may hand out: our buffer only when it
-                // holds the whole picture. An element on an overlay plane is
-                // not drawn into it.
-                Ok(result) => {
-                    use smithay::backend::drm::compositor::PrimaryPlaneElement;
-                    let primary = match &result.primary_element {
-                        PrimaryPlaneElement::Swapchain(e) if result.overlay_elements.is_empty() => {
-                            Front::Ours(e.buffer().front())
-                        }
-                        _ => Front::Client,
-                    };
-                    // The GLES render's fence (none for pixman, or a
-                    // client buffer scanned out directly).
-                    let fence = match &result.primary_element {
-                        PrimaryPlaneElement::Swapchain(e) if !result.is_empty => e.sync.export(),
-                        _ => None,
-                    };
-                    (primary, result.is_empty, result.states, fence)
+            } else {
+                match out.compositor.render_frame(r.as_mut(), &elements, clear, FrameFlags::DEFAULT) {
+                    // What export-dmabuf may hand out: our buffer only when it
+                    // holds the whole picture. An element on an overlay plane is
+                    // not drawn into it.
+                    Ok(result) => {
+                        use smithay::backend::drm::compositor::PrimaryPlaneElement;
+                        let primary = match &result.primary_element {
+                            PrimaryPlaneElement::Swapchain(e) if result.overlay_elements.is_empty() => {
+                                Front::Ours(e.buffer().front())
+                            }
+                            _ => Front::Client,
+                        };
+                        // The GLES render's fence (none for pixman, or a
+                        // client buffer scanned out directly).
+                        let fence = match &result.primary_element {
+                            PrimaryPlaneElement::Swapchain(e) if !result.is_empty => e.sync.export(),
+                            _ => None,
+                        };
+                        (primary, result.is_empty, result.states, fence)
+                    }
+                    Err(err) => {
+                        warn!("rendering {name} failed: {err}");
+                        out.changes.forget(&out.output);
+                        return false;
+                    }
                 }
-                Err(err) => {
-                    warn!("rendering {name} failed: {err}");
-                    out.changes.forget(&out.output);
-                    return false;
-                }
-            } }
+            }
         });
         let (primary, empty, states, fence) = rendered;
         let output = out.output.clone();

@@ -147,6 +147,16 @@ where
     elements
 }
 
+/// What a frame's damage is cleared to: the lock's colour while locked,
+/// else the configured background.
+pub fn clear_colour(core: &Core) -> [f32; 4] {
+    if core.lock.is_locked() {
+        crate::lock::LOCKED_COLOUR
+    } else {
+        core.config.background.to_f32()
+    }
+}
+
 /// Draw everything `output` shows ([`output_elements`]) into `framebuffer`,
 /// with damage tracking. With `changes` (a target of several buffers drawn
 /// at their age), nothing is drawn when nothing changed since the last
@@ -165,11 +175,7 @@ where
     R::TextureId: Clone + Texture + Send + 'static,
 {
     let elements = output_elements(core, output, renderer);
-    let clear = if core.lock.is_locked() {
-        crate::lock::LOCKED_COLOUR
-    } else {
-        core.config.background.to_f32()
-    };
+    let clear = clear_colour(core);
     if let Some(changes) = changes {
         let (changed, states) = changes.changed(&elements, clear);
         if !changed {
