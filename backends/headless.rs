@@ -283,7 +283,7 @@ impl Headless {
                 output: &out.output,
                 states: &states,
                 damaged,
-                took: started.elapsed(),
+                took: damaged.then(|| started.elapsed()),
                 refresh: out.refresh,
             },
         );

@@ -144,8 +144,14 @@ struct UdevOutput {
     connector: connector::Handle,
     /// A frame is queued and its page flip has not arrived yet.
     pending_flip: bool,
+    /// The vblank the queued frame was started for (`vblanks_missed_total`).
+    target_vblank: Option<Duration>,
     /// The timer of the next repaint slot is armed.
     redraw_timer: Option<RegistrationToken>,
+    /// When the coming frame should start: its repaint slot, or when it was
+    /// asked for at once. The frame clock learns the lead a frame needs from
+    /// it to the frame queued, the event loop's wake-up included.
+    slot: Option<Duration>,
     refresh: Duration,
     /// The CRTC's cursor plane, which Quay drives (backends/cursor_plane.rs).
     cursor: Option<CursorPlane>,
@@ -721,7 +727,9 @@ impl Udev {
                 compositor,
                 connector: info.handle(),
                 pending_flip: false,
+                target_vblank: None,
                 redraw_timer: None,
+                slot: None,
                 refresh,
                 cursor,
                 modes: info.modes().to_vec(),
@@ -756,12 +764,14 @@ impl Udev {
             let cursor = crate::cursor::plane_cursor(core, &out.output, plane.size());
             plane.show(&self.exporter.table, &self.gbm, &cursor, &mut core.stats)
         });
+        let slot = out.slot.take();
         if out.pending_flip {
             return true;
         }
         let clear = crate::render::clear_colour(core);
         let started = std::time::Instant::now();
         let name = out.output.name();
+        let target = core.next_vblank(&name);
         let rendered = with_engine!(&mut self.renderer, r => {
             r.prepare(core, &out.output);
             let elements = if cursor_on_plane {
@@ -814,7 +824,8 @@ impl Udev {
                 output: &output,
                 states: &states,
                 damaged: !empty,
-                took: started.elapsed(),
+                // Given to the clock once queued, below.
+                took: None,
                 refresh: out.refresh,
             },
         );
@@ -829,6 +840,19 @@ impl Udev {
                 }
                 out.pending_flip = true;
                 out.queued = Some(primary);
+                out.target_vblank = target;
+                let now = core.now();
+                let took = started.elapsed();
+                let lead = slot.map_or(took, |slot| now.saturating_sub(slot).max(took));
+                core.frame_clock_lead(&name, out.refresh, lead);
+                debug!(
+                    target: "quay::frame",
+                    output = %name,
+                    lead_us = lead.as_micros() as u64,
+                    took_us = took.as_micros() as u64,
+                    queued_before_vblank_us = target.map(|t| signed_us(t, now)),
+                    "queued"
+                );
                 true
             }
             Err(err) => {
@@ -867,6 +891,18 @@ impl Udev {
         if let Some(front) = out.queued.take() {
             out.front = Some((front, time));
         }
+        if let Some(target) = out.target_vblank.take() {
+            // Half a refresh of slack: the kernel's timestamp and the clock's
+            // prediction differ by the vblank timer's jitter.
+            let missed = time.saturating_sub(target) + out.refresh / 2;
+            let missed = if out.refresh.is_zero() {
+                0
+            } else {
+                (missed.as_nanos() / out.refresh.as_nanos()) as u64
+            };
+            core.stats.vblanks_missed_total += missed;
+            debug!(target: "quay::frame", output = %out.output.name(), late_us = signed_us(time, target), missed, "flipped");
+        }
         let output = out.output.clone();
         let imports: &mut dyn Imports = with_engine!(&mut self.renderer, r => r.as_mut());
         frame_presented(
@@ -903,6 +939,7 @@ impl Udev {
             None if idle => out.refresh,
             None => Duration::ZERO,
         };
+        out.slot = Some(now + delay);
         if delay.is_zero() {
             core.stats.repaints_late_total += u64::from(!idle);
             core.loop_handle.insert_idle(move |state| state.udev_render(crtc));
@@ -1071,6 +1108,7 @@ impl State {
                 u.drm.pause();
                 for o in u.outputs.values_mut() {
                     o.pending_flip = false;
+                    o.target_vblank = None;
                 }
             }
             SessionEvent::ActivateSession => {
@@ -1120,5 +1158,14 @@ pub fn feedback(u: &Udev) -> Option<smithay::wayland::dmabuf::DmabufFeedback> {
             warn!("cannot build the scanout feedback: {err}");
             None
         }
+    }
+}
+
+/// `a - b` in microseconds, negative when `a` is earlier.
+fn signed_us(a: Duration, b: Duration) -> i64 {
+    if a >= b {
+        (a - b).as_micros() as i64
+    } else {
+        -((b - a).as_micros() as i64)
     }
 }

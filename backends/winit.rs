@@ -174,7 +174,7 @@ impl Winit {
                 output: &self.output,
                 states: &states,
                 damaged,
-                took,
+                took: damaged.then_some(took),
                 refresh,
             },
         );

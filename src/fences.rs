@@ -37,9 +37,15 @@ impl Core {
         self.dispatch_deadlines(output);
     }
 
-    /// Quay rendered a frame for `output` in `took`.
-    pub fn frame_clock_rendered(&mut self, output: &str, refresh: Duration, took: Duration) {
+    /// Quay rendered a frame for `output` in `took` (see
+    /// [`FrameClock::rendered_in`]).
+    pub fn frame_clock_rendered(&mut self, output: &str, refresh: Duration, took: Option<Duration>) {
         self.frame_clock(output, refresh).rendered_in(took);
+    }
+
+    /// The lead of a frame queued on `output` ([`FrameClock::sample`]).
+    pub fn frame_clock_lead(&mut self, output: &str, refresh: Duration, took: Duration) {
+        self.frame_clock(output, refresh).sample(took);
     }
 
     fn frame_clock(&mut self, output: &str, refresh: Duration) -> &mut FrameClock {
@@ -70,6 +76,12 @@ impl Core {
                 self.stats.render_deadline_errors_total += 1;
             }
         }
+    }
+
+    /// The first vblank of `output` after now, if its clock has run: the one
+    /// a frame started now is for.
+    pub fn next_vblank(&self, output: &str) -> Option<Duration> {
+        self.sync.clocks.get(output)?.next_vblank(self.now())
     }
 
     /// When `output`'s next frame should start (see

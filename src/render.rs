@@ -331,8 +331,10 @@ pub struct Rendered<'a> {
     /// Whether the frame changed any pixel: screencopy's `copy_with_damage`
     /// waits for one.
     pub damaged: bool,
-    /// How long Quay took to render it (the frame clock's estimate).
-    pub took: Duration,
+    /// How long Quay took to draw it, for the frame clock's estimate: `None`
+    /// when nothing was drawn, or when the backend gives the clock the
+    /// frame's whole lead once it is queued (udev, `Core::frame_clock_lead`).
+    pub took: Option<Duration>,
     /// The output's refresh interval.
     pub refresh: Duration,
 }

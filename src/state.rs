@@ -74,6 +74,11 @@ pub struct Stats {
     /// passed, so it started at once (a frame that took longer than the
     /// render estimate and `[render] repaint_margin_ms` together).
     pub repaints_late_total: u64,
+    /// udev: refreshes by which flips came after the vblank their frame was
+    /// started for (the first vblank after the repaint began, by the frame
+    /// clock). Meaningful where the vblank is real (vkms, hardware);
+    /// virtio_gpu completes a flip when the host has the frame.
+    pub vblanks_missed_total: u64,
     /// Windows activated through `xdg_activation_v1`.
     pub activations_total: u64,
     /// Times the session was locked (`ext_session_lock_v1`).

@@ -138,14 +138,31 @@ pub fn export_implicit_read_fence(dmabuf: &Dmabuf) -> std::io::Result<OwnedFd> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(arg.fd) })
 }
 
+/// How many recent frames the render estimate looks at, and which
+/// percentile of them it takes.
+pub const RENDER_SAMPLES: usize = 32;
+pub const RENDER_PERCENTILE: usize = 75;
+
 /// When an output's next frame must be ready.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameClock {
     /// The last presentation (vblank) time, `CLOCK_MONOTONIC`.
     pub last_presented: Option<Duration>,
     pub refresh: Duration,
-    /// Quay's own render time, smoothed (EWMA, 1/8).
+    /// How long before a vblank Quay needs to start a frame to have it
+    /// queued: the [`RENDER_PERCENTILE`] of the last [`RENDER_SAMPLES`]
+    /// frames drawn, the window starting full of a 2 ms guess. A
+    /// percentile over a full window, not a mean: Quay's first frames run
+    /// much code for the first time (120-310 ms each on vkms under TCG,
+    /// 2026-12-06); the old 1/8 moving average took 13 ms from one of them
+    /// and started the next ~15 frames ~10 ms early, each a commit-to-present
+    /// ~10 ms longer; a 90th percentile still took the 4th-slowest of a
+    /// warm-up's frames (14 ms) for 20 frames. Slowness that lasts (9
+    /// frames in 32) is followed.
     pub render_time: Duration,
+    samples: [Duration; RENDER_SAMPLES],
+    /// Samples taken so far (the ring's next slot is `taken % RENDER_SAMPLES`).
+    taken: usize,
     /// Frames rendered and presented on this output (`quay msg outputs`):
     /// every backend moves both through `crate::render`'s frame path.
     pub frames_rendered: u64,
@@ -158,6 +175,8 @@ impl FrameClock {
             last_presented: None,
             refresh,
             render_time: Duration::from_millis(2),
+            samples: [Duration::from_millis(2); RENDER_SAMPLES],
+            taken: 0,
             frames_rendered: 0,
             frames_presented: 0,
         }
@@ -168,9 +187,30 @@ impl FrameClock {
         self.frames_presented += 1;
     }
 
-    pub fn rendered_in(&mut self, took: Duration) {
-        self.render_time = (self.render_time * 7 + took) / 8;
+    /// A frame was drawn. `took`, where given, is its lead: from when it
+    /// should have started (its repaint slot) to when it was queued, so the
+    /// event loop's wake-up latency counts too. A frame with nothing to draw
+    /// gives `None`: it says nothing about how long drawing takes.
+    pub fn rendered_in(&mut self, took: Option<Duration>) {
         self.frames_rendered += 1;
+        if let Some(took) = took {
+            self.sample(took);
+        }
+    }
+
+    /// One frame's lead (see [`FrameClock::rendered_in`]), for a backend
+    /// that knows it only once the frame is queued (udev).
+    pub fn sample(&mut self, took: Duration) {
+        self.samples[self.taken % RENDER_SAMPLES] = took;
+        self.taken += 1;
+        let mut recent = self.samples;
+        recent.sort_unstable();
+        // The nearest-rank percentile: of 32 samples the 24th smallest, so
+        // up to 8 outliers in 32 frames do not move the estimate. Quay's
+        // first frames give ~4 (its own first frame, a client's first, a
+        // few under 10 ms), and the margin covers a typical frame's jitter.
+        let rank = (RENDER_SAMPLES * RENDER_PERCENTILE).div_ceil(100);
+        self.render_time = recent[rank - 1];
     }
 
     /// The first vblank after `now`.
@@ -341,8 +381,61 @@ mod tests {
         assert_eq!(c.deadline(ms(114)), Some(ms(129)));
         // Several periods later.
         assert_eq!(c.next_vblank(ms(150)), Some(ms(164)));
-        c.rendered_in(ms(11));
-        assert_eq!(c.render_time, ms(4));
+    }
+
+    #[test]
+    fn render_estimate_is_a_high_percentile_that_outliers_do_not_move() {
+        let ms = Duration::from_millis;
+        let mut c = FrameClock::new(ms(16));
+        assert_eq!(c.render_time, ms(2), "the guess before any frame");
+        c.rendered_in(None);
+        assert_eq!(
+            (c.render_time, c.frames_rendered),
+            (ms(2), 1),
+            "nothing drawn: no sample"
+        );
+        // A warm-up as the VM bench saw it (Quay's first frame, a client's
+        // first, a stall, a slowish one), then steady 3 ms frames: the
+        // outliers never become the estimate.
+        let warm_up = [230, 121, 45, 14, 6, 6, 4, 4];
+        for slow in warm_up {
+            c.rendered_in(Some(ms(slow)));
+            assert_eq!(c.render_time, ms(2));
+        }
+        for _ in 0..RENDER_SAMPLES - warm_up.len() {
+            c.rendered_in(Some(ms(3)));
+        }
+        assert_eq!(
+            c.render_time,
+            ms(3),
+            "the guess has left the window, the outliers not yet"
+        );
+        // Frames that drift slower are followed: the window's 75th percentile.
+        for i in 0..RENDER_SAMPLES as u64 {
+            c.rendered_in(Some(ms(1 + i % 8)));
+        }
+        // 1..=8 ms, 4 times each: the 24th of 32 is 6 ms.
+        assert_eq!(c.render_time, ms(6));
+        for _ in 0..RENDER_SAMPLES {
+            c.rendered_in(Some(ms(5)));
+        }
+        assert_eq!(c.render_time, ms(5), "old samples leave the window");
+        // Eight slow frames in 32 do not move it; nine do.
+        for _ in 0..8 {
+            c.rendered_in(Some(ms(40)));
+        }
+        assert_eq!(c.render_time, ms(5));
+        c.rendered_in(Some(ms(40)));
+        assert_eq!(c.render_time, ms(40));
+        // Slow from the start (GLES on llvmpipe under TCG): followed from
+        // the ninth frame.
+        let mut c = FrameClock::new(ms(16));
+        for _ in 0..8 {
+            c.rendered_in(Some(ms(100)));
+        }
+        assert_eq!(c.render_time, ms(2));
+        c.rendered_in(Some(ms(100)));
+        assert_eq!(c.render_time, ms(100));
     }
 
     #[test]
