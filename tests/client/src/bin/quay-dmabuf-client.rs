@@ -3,7 +3,7 @@
 //!     quay-dmabuf-client [--source heap|udmabuf|shm] [--size WxH] [--color 0xAARRGGBB]
 //!                        [--buffers K] [--distinct] [--frames N] [--linger-ms MS] [--fullscreen]
 //!                        [--offset BYTES] [--stride BYTES] [--until-file PATH]
-//!                        [--socket PATH]
+//!                        [--socket PATH] [--c2p-file PATH]
 //!     quay-dmabuf-client --memhog-mib N [--memhog-secs S]
 //!     quay-dmabuf-client --syncobj-test timeline|stall|deadline --drm-device PATH
 //!     quay-dmabuf-client --probe-cursor-plane CARD
@@ -20,6 +20,8 @@
 //! With `--fullscreen` the window asks for fullscreen and the buffers take
 //! the size the compositor configures (a direct-scanout candidate); the
 //! report's `zero_copy` counts frames presented with ZERO_COPY.
+//! With `--c2p-file`, each frame's commit-to-present latency (ms, in commit
+//! order, one per line) is written to PATH, for benchmarks that pool runs.
 //! With `--linger-ms`, the window stays up that long after the last frame
 //! (after printing `READY` on stderr), so a test can take a screenshot.
 //! With `--offset`, the image starts BYTES into the dma-buf and the bytes
@@ -71,6 +73,7 @@ struct Args {
     offset: u32,
     stride: Option<u32>,
     until_file: Option<PathBuf>,
+    c2p_file: Option<PathBuf>,
     memhog: Option<(usize, u64)>,
     syncobj_test: Option<String>,
     drm_device: PathBuf,
@@ -94,6 +97,7 @@ fn parse() -> Result<Args, String> {
         offset: 0,
         stride: None,
         until_file: None,
+        c2p_file: None,
         memhog: None,
         syncobj_test: None,
         drm_device: PathBuf::from("/dev/dri/renderD128"),
@@ -136,6 +140,7 @@ fn parse() -> Result<Args, String> {
             "--offset" => a.offset = val()?.parse().map_err(|_| "bad --offset")?,
             "--stride" => a.stride = Some(val()?.parse().map_err(|_| "bad --stride")?),
             "--until-file" => a.until_file = Some(PathBuf::from(val()?)),
+            "--c2p-file" => a.c2p_file = Some(PathBuf::from(val()?)),
             "--syncobj-test" => a.syncobj_test = Some(val()?),
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
             "--probe-cursor-plane" => a.probe_cursor_plane = Some(PathBuf::from(val()?)),
@@ -332,6 +337,10 @@ fn run(a: &Args) -> Result<String, String> {
         .filter_map(|(commit, fb)| fb.map(|p| p.time.as_secs_f64() - commit.as_secs_f64()))
         .map(|s| s * 1000.0)
         .collect();
+    if let Some(path) = &a.c2p_file {
+        let lines: String = c2p.iter().map(|ms| format!("{ms:.3}\n")).collect();
+        std::fs::write(path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     c2p.sort_by(f64::total_cmp);
     if a.linger_ms > 0 {
         eprintln!("READY");
