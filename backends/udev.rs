@@ -120,7 +120,10 @@ fn gles_on(gbm: &GbmDevice<DrmDeviceFd>) -> anyhow::Result<GlesRenderer> {
 type Compositor = DrmCompositor<LinearAllocator, QuayExporter, FrameFeedback, DrmDeviceFd>;
 
 /// The presentation feedback of a queued frame: filled in right after the
-/// frame is queued (`render_crtc`), taken at its flip.
+/// frame is queued (`render_crtc`), taken at its flip. smithay keeps
+/// `queue_frame`'s user data with the frame and hands it back from
+/// `frame_submitted` (smithay-0.7.0 src/backend/drm/compositor/mod.rs:2433,
+/// :2604) with no way to change it in between, hence the shared cell.
 type FrameFeedback = std::rc::Rc<std::cell::RefCell<Option<OutputPresentationFeedback>>>;
 
 /// What an output's primary plane shows.
