@@ -187,10 +187,12 @@ impl FrameClock {
         self.frames_presented += 1;
     }
 
-    /// A frame was drawn. `took`, where given, is its lead: from when it
-    /// should have started (its repaint slot) to when it was queued, so the
-    /// event loop's wake-up latency counts too. A frame with nothing to draw
-    /// gives `None`: it says nothing about how long drawing takes.
+    /// A frame was drawn. `took`, where given, is how long it took to draw
+    /// (headless, winit). udev gives `None` here and the frame's lead to
+    /// [`FrameClock::sample`] once it is queued: from when it should have
+    /// started (its repaint slot) to the frame queued, so the event loop's
+    /// wake-up latency counts too. A frame with nothing to draw gives `None`:
+    /// it says nothing about how long drawing takes.
     pub fn rendered_in(&mut self, took: Option<Duration>) {
         self.frames_rendered += 1;
         if let Some(took) = took {
@@ -198,8 +200,8 @@ impl FrameClock {
         }
     }
 
-    /// One frame's lead (see [`FrameClock::rendered_in`]), for a backend
-    /// that knows it only once the frame is queued (udev).
+    /// One frame's time to the estimate (see [`FrameClock::rendered_in`]):
+    /// udev's lead from the repaint slot to the frame queued.
     pub fn sample(&mut self, took: Duration) {
         self.samples[self.taken % RENDER_SAMPLES] = took;
         self.taken += 1;
