@@ -80,36 +80,24 @@ fn x11_clients_are_served_on_the_display_given_to_startup() {
     assert!(off["focus"].is_null(), "{off}");
 }
 
-/// Run `program args` against this Quay's X display or Wayland socket,
-/// with `input` on stdin; its stdout. A program given input is a
-/// selection owner that forks to serve it (xclip -i, wl-copy): its stdout
-/// is not read, since the fork keeps it open.
-fn run_with(
-    quay: &Quay,
-    display: &str,
-    program: &std::path::Path,
-    args: &[&str],
-    input: Option<&str>,
-) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(program)
-        .args(args)
+fn command(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
         .env("DISPLAY", display)
         .env("WAYLAND_DISPLAY", common::SOCKET)
         .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(if input.is_some() {
-            std::process::Stdio::null()
-        } else {
-            std::process::Stdio::piped()
-        })
-        .stderr(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// Run `program args` against this Quay's X display or Wayland socket; its
+/// stdout.
+fn run(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str]) -> String {
+    let mut child = command(quay, display, program, args)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(text.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
     let mut out = String::new();
     if let Some(mut stdout) = child.stdout.take() {
         use std::io::Read;
@@ -117,6 +105,36 @@ fn run_with(
     }
     let _ = common::wait_timeout(&mut child, Duration::from_secs(20));
     out
+}
+
+/// A selection owner (`xclip -i -quiet`, `wl-copy --foreground`) serving
+/// `text` from the foreground until it loses the selection or is dropped.
+/// It must outlive the paste: an owner that exits after serving once
+/// (`xclip -loops 1`) clears the selection, and a paster that sees the
+/// clear before it reads the pipe (wl-paste does a roundtrip after
+/// `receive`) reports "No selection" although the data was sent.
+struct Owner(std::process::Child);
+
+impl Owner {
+    fn start(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str], text: &str) -> Owner {
+        use std::io::Write;
+        let mut child = command(quay, display, program, args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        Owner(child)
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -142,32 +160,30 @@ fn the_clipboard_and_primary_selection_cross_between_x11_and_wayland() {
     });
 
     // Wayland to X11.
-    run_with(&quay, &display, &wl_copy, &["from wayland"], Some(""));
-    let mut pasted = String::new();
+    let _wayland = Owner::start(&quay, &display, &wl_copy, &["--foreground"], "from wayland");
     wait_for("xclip reading the Wayland clipboard", &quay, || {
-        pasted = run_with(&quay, &display, &xclip, &["-o", "-selection", "clipboard"], None);
-        pasted == "from wayland"
+        run(&quay, &display, &xclip, &["-o", "-selection", "clipboard"]) == "from wayland"
     });
 
-    // X11 to Wayland, both selections; xclip serves one paste and exits.
-    run_with(
+    // X11 to Wayland, both selections.
+    let _clipboard = Owner::start(
         &quay,
         &display,
         &xclip,
-        &["-i", "-selection", "clipboard", "-loops", "1"],
-        Some("from x11"),
+        &["-i", "-quiet", "-selection", "clipboard"],
+        "from x11",
     );
     wait_for("wl-paste reading the X11 clipboard", &quay, || {
-        run_with(&quay, &display, &wl_paste, &["--no-newline"], None) == "from x11"
+        run(&quay, &display, &wl_paste, &["--no-newline"]) == "from x11"
     });
-    run_with(
+    let _primary = Owner::start(
         &quay,
         &display,
         &xclip,
-        &["-i", "-selection", "primary", "-loops", "1"],
-        Some("x11 primary"),
+        &["-i", "-quiet", "-selection", "primary"],
+        "x11 primary",
     );
     wait_for("wl-paste reading the X11 primary selection", &quay, || {
-        run_with(&quay, &display, &wl_paste, &["--primary", "--no-newline"], None) == "x11 primary"
+        run(&quay, &display, &wl_paste, &["--primary", "--no-newline"]) == "x11 primary"
     });
 }
