@@ -92,19 +92,22 @@ fn command(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str])
 }
 
 /// Run `program args` against this Quay's X display or Wayland socket; its
-/// stdout.
+/// stdout. A paste that hangs (a transfer that never ends) is killed after
+/// 20 s, so the wait around it fails instead of hanging the suite.
 fn run(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str]) -> String {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().unwrap();
     let mut child = command(quay, display, program, args)
-        .stdout(std::process::Stdio::piped())
+        .stdout(out.try_clone().unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut out);
+    if common::wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let _ = common::wait_timeout(&mut child, Duration::from_secs(20));
-    out
+    let mut text = String::new();
+    let _ = out.rewind().and_then(|_| out.read_to_string(&mut text));
+    text
 }
 
 /// A selection owner (`xclip -i -quiet`, `wl-copy --foreground`) serving
