@@ -29,10 +29,11 @@ qmp() {
     fail "QMP $name: $(head -c 300 "$S/qmp/$name.out")"; return 1
   fi
 }
-# tablet_to NAME X Y: QEMU's tablet to pixel (X, Y) of the 800x600 output (axes 0..32767:
-# libinput scales by (max - min + 1) = 32768, so these land on whole pixels)
+# tablet_to NAME X Y WAIT: QEMU's tablet to pixel (X, Y) of the 800x600 output (axes 0..32767:
+# libinput scales by (max - min + 1) = 32768, so these land on whole pixels); WAIT as in
+# input_until
 tablet_to() {
-  qmp "$1" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"abs\",\"data\":{\"axis\":\"x\",\"value\":$(($2 * 32768 / 800))}},{\"type\":\"abs\",\"data\":{\"axis\":\"y\",\"value\":$(($3 * 32768 / 600))}}]}}"
+  input_until "$1" "$(input_node 'QEMU Virtio Tablet')" "$4" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"abs\",\"data\":{\"axis\":\"x\",\"value\":$(($2 * 32768 / 800))}},{\"type\":\"abs\",\"data\":{\"axis\":\"y\",\"value\":$(($3 * 32768 / 600))}}]}}"
 }
 # probe_until FILE SECS COND: read the cursor plane back until COND (a shell test on the
 # probe's JSON in $P) holds; the last probe is in $CASE_OUT/FILE
@@ -45,6 +46,44 @@ probe_until() {
     sleep 0.5
   done
   return 1
+}
+# input_node NAME: the /dev/input/eventN of the input device called NAME
+input_node() {
+  grep -A8 "^N: Name=\"$1\"" /proc/bus/input/devices | grep -o 'event[0-9]*' | head -n1 | sed 's|^|/dev/input/|'
+}
+# input_until NAME NODE WAIT JSON...: send QEMU input events (qmp NAME JSON...) and eval WAIT, a
+# command that polls for their effect (the caller's checks follow; WAIT only decides whether the
+# events arrived). Meanwhile the guest kernel's events on NODE are recorded (24 bytes each; a
+# reader of its own takes nothing from libinput's). When WAIT fails and the kernel saw none of
+# them, they were lost before they reached the guest's input device (seen once in CI on
+# 2026-12-06: a tablet move that neither the client nor the cursor plane ever saw): they are
+# sent once more, with metric input_resent_NAME. When the kernel did deliver them, nothing is
+# resent and the caller's checks fail: Quay or libinput dropped them.
+input_until() {
+  local name=$1 node=$2 wait=$3 raw pid i n; shift 3
+  raw=$CASE_OUT/evdev-$name.raw
+  [ -c "$node" ] || { fail "$name: no input device node '$node'"; return 1; }
+  cat "$node" > "$raw" & pid=$!
+  # the reader must hold the device before the events are sent
+  for i in $(seq 50); do ls -l /proc/$pid/fd 2>/dev/null | grep -q " $node\$" && break; sleep 0.1; done
+  local sent=0
+  if qmp "$name" "$@"; then
+    sent=1
+    if ! eval "$wait"; then
+      n=$(( $(stat -c %s "$raw") / 24 ))
+      if [ "$n" -gt 0 ]; then
+        say "$name: the kernel delivered $n events on $node, and their effect did not show"
+      else
+        say "$name: no event reached $node (lost between QEMU and the guest's device): sending again"
+        metric "input_resent_$name" 1
+        qmp "$name-again" "$@" || sent=0
+        [ $sent = 1 ] && eval "$wait"
+        say "$name: $(( $(stat -c %s "$raw") / 24 )) events on $node after sending again"
+      fi
+    fi
+  fi
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  [ $sent = 1 ]
 }
 
 case_quay_virtio_cursor_plane() {
@@ -73,11 +112,12 @@ case_quay_virtio_cursor_plane() {
   base_own=$(json_num own_framebuffers_total < "$CASE_OUT/stats-base.json")
   expect_eq "own framebuffers before any cursor" "$base_own" 0
 
-  tablet_to move1 400 300 || { stop_quay; return 1; }
+  local c1='[ "$(json_num x <<< "$P")" = 398 ] && [ "$(json_num opaque <<< "$P")" = 576 ]'
+  tablet_to move1 400 300 'probe_until probe-1.json 30 "$c1"' || { stop_quay; return 1; }
   for i in $(seq 60); do grep -q '^CURSOR ' "$CASE_OUT/cur.wldebug" && break; sleep 0.5; done
   grep -q '^CURSOR ' "$CASE_OUT/cur.wldebug" ||
     { fail "no wl_pointer.enter on the client after QEMU's pointer moved: $(grep -c wl_pointer "$CASE_OUT/cur.wldebug") wl_pointer lines"; }
-  probe_until probe-1.json 30 '[ "$(json_num x <<< "$P")" = 398 ] && [ "$(json_num opaque <<< "$P")" = 576 ]'
+  probe_until probe-1.json 30 "$c1"
   local fb1; fb1=$(json_num fb < "$CASE_OUT/probe-1.json")
   say "probe 1: $(cat "$CASE_OUT/probe-1.json")"
   expect_ge "cursor plane FB_ID after the move" "${fb1:-0}" 1
@@ -96,8 +136,8 @@ case_quay_virtio_cursor_plane() {
   expect_eq "GEM handles live with the cursor up (base + its buffer)" \
     "$(json_num gem_handles_live < "$CASE_OUT/stats-1.json")" $((base_gem + own1))
 
-  tablet_to move2 200 150 || { stop_quay; return 1; }
-  probe_until probe-2.json 30 '[ "$(json_num x <<< "$P")" = 198 ]'
+  local c2='[ "$(json_num x <<< "$P")" = 198 ]'
+  tablet_to move2 200 150 'probe_until probe-2.json 30 "$c2"' || { stop_quay; return 1; }
   say "probe 2: $(cat "$CASE_OUT/probe-2.json")"
   expect_eq "cursor plane CRTC_X after the second move" "$(json_num x < "$CASE_OUT/probe-2.json")" 198
   expect_eq "cursor plane CRTC_Y after the second move" "$(json_num y < "$CASE_OUT/probe-2.json")" 147
@@ -131,10 +171,33 @@ vm_case quay-udev-virtio-input-settings virtio case_quay_virtio_input_settings 1
 input_config() {
   printf '[input]\naccel_profile = "flat"\naccel_speed = %s\nnatural_scroll = %s\n' "$2" "$3" > "$1"
 }
-rel_x() { qmp "$1" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"rel\",\"data\":{\"axis\":\"x\",\"value\":$2}}]}}"; }
+# rel_x NAME DX WAIT: QEMU's mouse (PS/2) DX to the right; WAIT as in input_until
+rel_x() { input_until "$1" "$(input_node 'ImExPS/2 Generic Explorer Mouse')" "$3" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"rel\",\"data\":{\"axis\":\"x\",\"value\":$2}}]}}"; }
+# wheel_down NAME: one wheel step down. QEMU gives a button event to the input device it
+# activated last that takes buttons: the tablet (REL_WHEEL on its evdev node) or the PS/2 mouse.
+# Where the kernel delivered it is said (and metric wheel_device_NAME): in a boot that runs only
+# the session cases it is the tablet, and the client gets no wl_pointer.axis (2026-12-06,
+# unexplained); in the whole suite's boot the case has always passed.
 wheel_down() {
+  local t m pt pm
+  t=$(input_node 'QEMU Virtio Tablet'); m=$(input_node 'ImExPS/2 Generic Explorer Mouse')
+  cat "$t" > "$CASE_OUT/evdev-$1-tablet.raw" & pt=$!
+  cat "$m" > "$CASE_OUT/evdev-$1-mouse.raw" & pm=$!
+  local i
+  for i in $(seq 50); do
+    ls -l /proc/$pt/fd /proc/$pm/fd 2>/dev/null | grep -c " /dev/input/event[0-9]*$" | grep -qx 2 && break
+    sleep 0.1
+  done
   qmp "$1" '{"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":true,"button":"wheel-down"}}]}}' \
     '{"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":false,"button":"wheel-down"}}]}}'
+  local rc=$?
+  sleep 1
+  kill $pt $pm 2>/dev/null; wait $pt $pm 2>/dev/null
+  local nt nm
+  nt=$(( $(stat -c %s "$CASE_OUT/evdev-$1-tablet.raw") / 24 )); nm=$(( $(stat -c %s "$CASE_OUT/evdev-$1-mouse.raw") / 24 ))
+  say "$1: the kernel delivered $nt events on the tablet ($t), $nm on the mouse ($m)"
+  if [ "$nt" -gt 0 ]; then metric "wheel_device_$1" tablet; elif [ "$nm" -gt 0 ]; then metric "wheel_device_$1" mouse; fi
+  return $rc
 }
 # axis_values: the vertical wl_pointer.axis values the client got, in order
 axis_values() { sed -n 's/.*wl_pointer[#@][0-9]*\.axis([0-9]*, 0, \([-0-9.]*\)).*/\1/p' "$CASE_OUT/cur.wldebug"; }
@@ -151,12 +214,13 @@ case_quay_virtio_input_settings() {
     --cursor-color 0xff20c040 --until-file "$CASE_OUT/stop"
   wait_commits cur 2 60 || { fail "the client did not commit twice"; stop_quay; return 1; }
   grep 'input device configured' "$CASE_OUT/quay.log" | sed 's/.*INFO //' | while read -r l; do say "$l"; done
-  tablet_to abs 400 300 || { stop_quay; return 1; }
-  probe_until probe-abs.json 30 '[ "$(json_num x <<< "$P")" = 398 ]' ||
+  local c='[ "$(json_num x <<< "$P")" = 398 ]'
+  tablet_to abs 400 300 'probe_until probe-abs.json 30 "$c"' || { stop_quay; return 1; }
+  probe_until probe-abs.json 1 "$c" ||
     { fail "the cursor plane never reached x 398: $(cat "$CASE_OUT/probe-abs.json")"; stop_quay; return 1; }
 
-  rel_x rel1 20 || { stop_quay; return 1; }
-  probe_until probe-rel1.json 20 '[ "$(json_num x <<< "$P")" != 398 ]'
+  local r1='[ "$(json_num x <<< "$P")" != 398 ]' r2='[ "$(json_num x <<< "$P")" != 418 ]'
+  rel_x rel1 20 'probe_until probe-rel1.json 20 "$r1"' || { stop_quay; return 1; }
   expect_eq "x after a relative 20 at flat speed 0.0 (398 + 20)" "$(json_num x < "$CASE_OUT/probe-rel1.json")" 418
   wheel_down wheel1 || { stop_quay; return 1; }
   local i
@@ -168,8 +232,7 @@ case_quay_virtio_input_settings() {
   input_config /tmp/input.toml 0.5 false
   qmsg reload > "$CASE_OUT/reload.json"
   grep -q 'config reloaded' "$CASE_OUT/quay.log" || fail "no 'config reloaded' in quay.log"
-  rel_x rel2 20 || { stop_quay; return 1; }
-  probe_until probe-rel2.json 20 '[ "$(json_num x <<< "$P")" != 418 ]'
+  rel_x rel2 20 'probe_until probe-rel2.json 20 "$r2"' || { stop_quay; return 1; }
   expect_eq "x after a relative 20 at flat speed 0.5 (418 + 30)" "$(json_num x < "$CASE_OUT/probe-rel2.json")" 448
   wheel_down wheel2 || { stop_quay; return 1; }
   for i in $(seq 40); do [ "$(axis_values | wc -l)" -ge 2 ] && break; sleep 0.5; done
