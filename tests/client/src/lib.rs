@@ -1,4 +1,4 @@
-//! A pure-Rust Wayland test client for Quay's integration tests.
+//! A Rust Wayland test client (on libwayland's client library) for Quay's integration tests.
 //!
 //! It is its own crate (STYLE.md): the compositor crate's winit features
 //! would otherwise change how wayland-client is built. It speaks to a real
