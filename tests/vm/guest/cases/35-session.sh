@@ -174,10 +174,8 @@ input_config() {
 # rel_x NAME DX WAIT: QEMU's mouse (PS/2) DX to the right; WAIT as in input_until
 rel_x() { input_until "$1" "$(input_node 'ImExPS/2 Generic Explorer Mouse')" "$3" "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[{\"type\":\"rel\",\"data\":{\"axis\":\"x\",\"value\":$2}}]}}"; }
 # wheel_down NAME: one wheel step down. QEMU gives a button event to the input device it
-# activated last that takes buttons: the tablet (REL_WHEEL on its evdev node) or the PS/2 mouse.
-# Where the kernel delivered it is said (and metric wheel_device_NAME): in a boot that runs only
-# the session cases it is the tablet, and the client gets no wl_pointer.axis (2026-12-06,
-# unexplained); in the whole suite's boot the case has always passed.
+# activated last that takes buttons: the tablet (REL_WHEEL on its evdev node) or the PS/2 mouse;
+# where the kernel delivered it is said (and metric wheel_device_NAME).
 wheel_down() {
   local t m pt pm
   t=$(input_node 'QEMU Virtio Tablet'); m=$(input_node 'ImExPS/2 Generic Explorer Mouse')
