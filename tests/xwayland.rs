@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{require, Quay, BACKGROUND};
@@ -80,63 +81,37 @@ fn x11_clients_are_served_on_the_display_given_to_startup() {
     assert!(off["focus"].is_null(), "{off}");
 }
 
-fn command(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args)
-        .env("DISPLAY", display)
-        .env("WAYLAND_DISPLAY", common::SOCKET)
-        .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    cmd
-}
-
-/// Run `program args` against this Quay's X display or Wayland socket; its
-/// stdout. A paste that hangs (a transfer that never ends) is killed after
-/// 20 s, so the wait around it fails instead of hanging the suite.
-fn run(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str]) -> String {
-    use std::io::{Read, Seek};
-    let mut out = tempfile::tempfile().unwrap();
-    let mut child = command(quay, display, program, args)
-        .stdout(out.try_clone().unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-    if common::wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
+/// Run `program args` against this Quay's X display and Wayland socket;
+/// its stdout. A paste that hangs (a transfer that never ends) is killed
+/// after 20 s, so the wait around it fails instead of hanging the suite.
+fn run(quay: &Quay, display: &str, program: &Path, args: &[&str]) -> String {
+    let mut client = quay.spawn_client(program, args, &[("DISPLAY", display)]);
+    if common::wait_timeout(&mut client.child, Duration::from_secs(20)).is_none() {
+        let _ = client.child.kill();
+        let _ = client.child.wait();
     }
-    let mut text = String::new();
-    let _ = out.rewind().and_then(|_| out.read_to_string(&mut text));
-    text
+    std::fs::read_to_string(&client.out).unwrap_or_default()
 }
 
 /// A selection owner (`xclip -i -quiet`, `wl-copy --foreground`) serving
-/// `text` from the foreground until it loses the selection or is dropped.
-/// It must outlive the paste: an owner that exits after serving once
-/// (`xclip -loops 1`) clears the selection, and a paster that sees the
-/// clear before it reads the pipe (wl-paste does a roundtrip after
-/// `receive`) reports "No selection" although the data was sent.
-struct Owner(std::process::Child);
+/// from the foreground until it loses the selection or is dropped (killed
+/// then, also when the test panics). It must outlive the paste: an owner
+/// that exits after serving once (`xclip -loops 1`) clears the selection,
+/// and a paster that sees the clear before it reads the pipe (wl-paste
+/// does a roundtrip after `receive`) reports "No selection" although the
+/// data was sent.
+struct Owner(common::RunningClient);
 
 impl Owner {
-    fn start(quay: &Quay, display: &str, program: &std::path::Path, args: &[&str], text: &str) -> Owner {
-        use std::io::Write;
-        let mut child = command(quay, display, program, args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(text.as_bytes()).unwrap();
-        }
-        Owner(child)
+    fn start(quay: &Quay, display: &str, program: &Path, args: &[&str]) -> Owner {
+        Owner(quay.spawn_client(program, args, &[("DISPLAY", display)]))
     }
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
     }
 }
 
@@ -163,28 +138,33 @@ fn the_clipboard_and_primary_selection_cross_between_x11_and_wayland() {
     });
 
     // Wayland to X11.
-    let _wayland = Owner::start(&quay, &display, &wl_copy, &["--foreground"], "from wayland");
+    let _wayland = Owner::start(&quay, &display, &wl_copy, &["--foreground", "from wayland"]);
     wait_for("xclip reading the Wayland clipboard", &quay, || {
         run(&quay, &display, &xclip, &["-o", "-selection", "clipboard"]) == "from wayland"
     });
 
-    // X11 to Wayland, both selections.
+    // X11 to Wayland, both selections; xclip -i reads the text from a file.
+    let text = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let clipboard = text("clipboard.txt", "from x11");
     let _clipboard = Owner::start(
         &quay,
         &display,
         &xclip,
-        &["-i", "-quiet", "-selection", "clipboard"],
-        "from x11",
+        &["-i", "-quiet", "-selection", "clipboard", &clipboard],
     );
     wait_for("wl-paste reading the X11 clipboard", &quay, || {
         run(&quay, &display, &wl_paste, &["--no-newline"]) == "from x11"
     });
+    let primary = text("primary.txt", "x11 primary");
     let _primary = Owner::start(
         &quay,
         &display,
         &xclip,
-        &["-i", "-quiet", "-selection", "primary"],
-        "x11 primary",
+        &["-i", "-quiet", "-selection", "primary", &primary],
     );
     wait_for("wl-paste reading the X11 primary selection", &quay, || {
         run(&quay, &display, &wl_paste, &["--primary", "--no-newline"]) == "x11 primary"

@@ -203,12 +203,12 @@ impl Quay {
 
     /// Start a real client program against this Quay, output captured.
     pub fn spawn_client(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> RunningClient {
+        // Each client its own files: two of one program may run at once.
+        static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = program.file_name().unwrap().to_string_lossy().into_owned();
-        let out = self.dir.path().join(format!("{name}.{}.out", std::process::id()));
-        let err = self
-            .dir
-            .path()
-            .join(format!("{name}.{}.err", Instant::now().elapsed().as_nanos()));
+        let out = self.dir.path().join(format!("{name}.{n}.out"));
+        let err = self.dir.path().join(format!("{name}.{n}.err"));
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("WAYLAND_DISPLAY", SOCKET)
