@@ -51,26 +51,38 @@ probe_until() {
 input_node() {
   grep -A8 "^N: Name=\"$1\"" /proc/bus/input/devices | grep -o 'event[0-9]*' | head -n1 | sed 's|^|/dev/input/|'
 }
+# evdev_record NODE FILE: record the guest kernel's events on NODE (24 bytes each; a reader of
+# its own takes nothing from libinput's) into FILE, from before this returns until evdev_stop.
+EVDEV_READERS=()
+evdev_record() {
+  local pid i
+  cat "$1" > "$2" & pid=$!
+  EVDEV_READERS+=("$pid")
+  for i in $(seq 50); do ls -l /proc/$pid/fd 2>/dev/null | grep -q " $1\$" && break; sleep 0.1; done
+}
+evdev_stop() {
+  [ ${#EVDEV_READERS[@]} = 0 ] && return
+  kill "${EVDEV_READERS[@]}" 2>/dev/null; wait "${EVDEV_READERS[@]}" 2>/dev/null; EVDEV_READERS=()
+}
+# evdev_events FILE: the number of events evdev_record wrote to FILE
+evdev_events() { echo $(( $(stat -c %s "$1") / 24 )); }
 # input_until NAME NODE WAIT JSON...: send QEMU input events (qmp NAME JSON...) and eval WAIT, a
 # command that polls for their effect (the caller's checks follow; WAIT only decides whether the
-# events arrived). Meanwhile the guest kernel's events on NODE are recorded (24 bytes each; a
-# reader of its own takes nothing from libinput's). When WAIT fails and the kernel saw none of
-# them, they were lost before they reached the guest's input device (seen once in CI on
-# 2026-12-06: a tablet move that neither the client nor the cursor plane ever saw): they are
-# sent once more, with metric input_resent_NAME. When the kernel did deliver them, nothing is
-# resent and the caller's checks fail: Quay or libinput dropped them.
+# events arrived). Meanwhile the guest kernel's events on NODE are recorded. When WAIT fails and
+# the kernel saw none of them, they were lost before they reached the guest's input device (seen
+# once in CI on 2026-12-06: a tablet move that neither the client nor the cursor plane ever
+# saw): they are sent once more, with metric input_resent_NAME. When the kernel did deliver
+# them, nothing is resent and the caller's checks fail: Quay or libinput dropped them.
 input_until() {
-  local name=$1 node=$2 wait=$3 raw pid i n; shift 3
+  local name=$1 node=$2 wait=$3 raw n; shift 3
   raw=$CASE_OUT/evdev-$name.raw
   [ -c "$node" ] || { fail "$name: no input device node '$node'"; return 1; }
-  cat "$node" > "$raw" & pid=$!
-  # the reader must hold the device before the events are sent
-  for i in $(seq 50); do ls -l /proc/$pid/fd 2>/dev/null | grep -q " $node\$" && break; sleep 0.1; done
+  evdev_record "$node" "$raw"
   local sent=0
   if qmp "$name" "$@"; then
     sent=1
     if ! eval "$wait"; then
-      n=$(( $(stat -c %s "$raw") / 24 ))
+      n=$(evdev_events "$raw")
       if [ "$n" -gt 0 ]; then
         say "$name: the kernel delivered $n events on $node, and their effect did not show"
       else
@@ -78,11 +90,11 @@ input_until() {
         metric "input_resent_$name" 1
         qmp "$name-again" "$@" || sent=0
         [ $sent = 1 ] && eval "$wait"
-        say "$name: $(( $(stat -c %s "$raw") / 24 )) events on $node after sending again"
+        say "$name: $(evdev_events "$raw") events on $node after sending again"
       fi
     fi
   fi
-  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  evdev_stop
   [ $sent = 1 ]
 }
 
@@ -177,22 +189,16 @@ rel_x() { input_until "$1" "$(input_node 'ImExPS/2 Generic Explorer Mouse')" "$3
 # activated last that takes buttons: the tablet (REL_WHEEL on its evdev node) or the PS/2 mouse;
 # where the kernel delivered it is said (and metric wheel_device_NAME).
 wheel_down() {
-  local t m pt pm
+  local t m tablet_raw=$CASE_OUT/evdev-$1-tablet.raw mouse_raw=$CASE_OUT/evdev-$1-mouse.raw
   t=$(input_node 'QEMU Virtio Tablet'); m=$(input_node 'ImExPS/2 Generic Explorer Mouse')
-  cat "$t" > "$CASE_OUT/evdev-$1-tablet.raw" & pt=$!
-  cat "$m" > "$CASE_OUT/evdev-$1-mouse.raw" & pm=$!
-  local i
-  for i in $(seq 50); do
-    ls -l /proc/$pt/fd /proc/$pm/fd 2>/dev/null | grep -c " /dev/input/event[0-9]*$" | grep -qx 2 && break
-    sleep 0.1
-  done
+  evdev_record "$t" "$tablet_raw"; evdev_record "$m" "$mouse_raw"
   qmp "$1" '{"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":true,"button":"wheel-down"}}]}}' \
     '{"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":false,"button":"wheel-down"}}]}}'
   local rc=$?
   sleep 1
-  kill $pt $pm 2>/dev/null; wait $pt $pm 2>/dev/null
+  evdev_stop
   local nt nm
-  nt=$(( $(stat -c %s "$CASE_OUT/evdev-$1-tablet.raw") / 24 )); nm=$(( $(stat -c %s "$CASE_OUT/evdev-$1-mouse.raw") / 24 ))
+  nt=$(evdev_events "$tablet_raw"); nm=$(evdev_events "$mouse_raw")
   say "$1: the kernel delivered $nt events on the tablet ($t), $nm on the mouse ($m)"
   if [ "$nt" -gt 0 ]; then metric "wheel_device_$1" tablet; elif [ "$nm" -gt 0 ]; then metric "wheel_device_$1" mouse; fi
   return $rc
