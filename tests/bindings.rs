@@ -187,6 +187,12 @@ fn config_file_changes_reload_bindings_and_background() {
     wait_for("the reload", &quay, || quay.stat("config_reloads_total") == 1);
     quay.msg(&["key", KEY_LEFTMETA, KEY_X]);
     wait_for("the new binding's command", &quay, || marker.exists());
+    // The command can run before wev has printed the keys around it: wait
+    // for the second Super release, after which an X that reached wev
+    // would already be printed (wev prints events in order).
+    wait_for("the second Super+X's end in wev", &quay, || {
+        wev.text().matches("sym: Super_L").count() >= 4
+    });
     assert_eq!(
         wev.pressed_syms().len(),
         3,
