@@ -10,6 +10,15 @@
 //! (`finished`). The locker hears `locked` once every output has drawn a
 //! locked frame.
 //!
+//! Only the lock that holds the session shows anything: a lock surface is
+//! kept only when the holder asked for it, one per output
+//! (`duplicate_output` otherwise); a surface asked for on a lock that was
+//! answered `finished` (or that lost the session) is configured and never
+//! shown or focused. smithay 0.7 calls `SessionLockHandler::new_surface`
+//! without saying which lock the surface belongs to
+//! (smithay-0.7.0 src/wayland/session_lock/lock.rs:53-123), so the
+//! request's own dispatch says it first ([`LockState::accept_surface_on`]).
+//!
 //! Only the locker that holds the lock can unlock: smithay answers
 //! `unlock_and_destroy` on a lock that never locked with the protocol error
 //! but calls `SessionLockHandler::unlock` all the same (smithay-0.7.0
@@ -45,6 +54,11 @@ pub enum LockState {
         /// (the protocol: only when no client content is visible any more).
         confirm: Option<SessionLocker>,
         drawn_locked: HashSet<String>,
+        /// Set while the holder's `get_lock_surface` is dispatched, taken by
+        /// `SessionLockHandler::new_surface`: smithay does not say which
+        /// lock a new surface belongs to, so the request's own dispatch
+        /// (`handlers/session_lock.rs`) says whether it may be shown.
+        accept_surface: bool,
     },
 }
 
@@ -81,6 +95,60 @@ impl LockState {
                     c.lock();
                 }
             }
+        }
+    }
+
+    /// The holder `lock` asks for a lock surface on `output`: whether that
+    /// output already has a live one of this lock (the protocol's
+    /// `duplicate_output`; smithay compares `wl_output` resources, so one
+    /// client binding an output twice would pass its check). Otherwise the
+    /// surface about to be created is accepted.
+    pub fn accept_surface_on(&mut self, lock: &ExtSessionLockV1, output: &Output) -> Result<(), ()> {
+        let LockState::Locked {
+            locker,
+            surfaces,
+            accept_surface,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if locker != lock {
+            return Ok(());
+        }
+        if surfaces.get(&output.name()).is_some_and(|s| s.alive()) {
+            return Err(());
+        }
+        *accept_surface = true;
+        Ok(())
+    }
+
+    /// A new lock surface for `output`: kept (shown, focusable) only if the
+    /// holder asked for it ([`LockState::accept_surface_on`]). A surface of
+    /// a lock that was answered `finished`, or of a lock that no longer
+    /// holds the session, is never shown (the protocol: lock surfaces are
+    /// displayed only once their lock is acquired). Returns whether it was
+    /// kept.
+    pub fn insert_surface(&mut self, output: &Output, surface: LockSurface) -> bool {
+        let LockState::Locked {
+            surfaces,
+            accept_surface,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        if !std::mem::take(accept_surface) {
+            return false;
+        }
+        surfaces.insert(output.name(), surface);
+        true
+    }
+
+    /// The request [`LockState::accept_surface_on`] accepted is over.
+    pub fn end_surface_request(&mut self) {
+        if let LockState::Locked { accept_surface, .. } = self {
+            *accept_surface = false;
         }
     }
 

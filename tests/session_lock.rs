@@ -145,3 +145,111 @@ fn swaylock_covers_the_output_and_a_killed_locker_leaves_it_locked() {
         "still locked"
     );
 }
+
+/// A client whose lock was refused (`finished`) asks for a lock surface on
+/// that lock anyway, acks its configure and commits a buffer of the
+/// output's size: nothing of it is shown, it never gets the keyboard, and
+/// swaylock's lock stays on screen.
+#[test]
+fn a_refused_lock_shows_nothing_and_gets_no_keyboard() {
+    let swaylock = require("swaylock", "swaylock");
+    let quay = Quay::start(SMALL_CONFIG);
+    const FIRST: [u8; 4] = [0x33, 0x66, 0x99, 0xff];
+    let locker = quay.spawn_client(&swaylock, &["-c", "336699"], &[]);
+    let shot = quay.screenshot_until(|s| all_of(s, FIRST));
+    assert!(
+        all_of(&shot, FIRST),
+        "swaylock's colour: {:?}",
+        shot.pixel(10, 10)
+    );
+
+    let mut rogue = quay.client();
+    let _keyboard = rogue.seat.as_ref().expect("wl_seat").get_keyboard(&rogue.qh, ());
+    let lock = rogue
+        .session_lock
+        .as_ref()
+        .expect("the lock manager")
+        .lock(&rogue.qh, ());
+    let lock_id = lock.id().protocol_id();
+    rogue
+        .dispatch_until("finished", Duration::from_secs(10), |app| {
+            app.lock_events.contains(&(lock_id, "finished"))
+        })
+        .expect("a second lock is answered finished");
+    let surface = rogue.compositor.create_surface(&rogue.qh, ());
+    let output = rogue.output.clone().expect("wl_output");
+    let lock_surface = lock.get_lock_surface(&surface, &output, &rogue.qh, ());
+    let ls_id = lock_surface.id().protocol_id();
+    rogue
+        .dispatch_until("the lock surface's configure", Duration::from_secs(10), |app| {
+            app.lock_surface_configures.iter().any(|c| c.0 == ls_id)
+        })
+        .expect("a configure");
+    let (_, serial, w, h) = *rogue
+        .app
+        .lock_surface_configures
+        .iter()
+        .find(|c| c.0 == ls_id)
+        .unwrap();
+    assert_eq!((w, h), (640, 480), "configured to the output's size");
+    lock_surface.ack_configure(serial);
+    let buffer = rogue.shm_buffer(
+        640,
+        480,
+        0xff00ff00,
+        quay_test_client::wayland_client::protocol::wl_shm::Format::Argb8888,
+    );
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, 640, 480);
+    surface.commit();
+    rogue
+        .roundtrip()
+        .expect("no protocol error for a refused lock's surface");
+
+    // Several frames later, swaylock's colour is still all there is, and the
+    // rogue's surface never had the keyboard.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        let shot = quay.screenshot();
+        assert!(
+            all_of(&shot, FIRST),
+            "a refused lock's surface was shown: {:?} at (10, 10)",
+            shot.pixel(10, 10)
+        );
+    }
+    assert!(
+        all_of(&grim_shot(&quay), FIRST),
+        "screencopy sees swaylock's lock only"
+    );
+    rogue.roundtrip().unwrap();
+    let sid = surface.id().protocol_id();
+    assert!(
+        !rogue.app.keyboard_focus.iter().any(|f| f.0 == sid),
+        "the refused lock's surface got the keyboard: {:?}",
+        rogue.app.keyboard_focus
+    );
+    let out = locker.stop();
+    assert!(out.survived, "swaylock ran until stopped");
+}
+
+/// The holder itself gets one lock surface per output: a second one for
+/// the same output (through a second `wl_output` binding, which smithay's
+/// own check does not catch) is `duplicate_output`.
+#[test]
+fn the_holder_gets_one_lock_surface_per_output() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let lock = c.session_lock.as_ref().expect("the lock manager").lock(&c.qh, ());
+    let output = c.output.clone().expect("wl_output");
+    let global = c.global("wl_output").expect("wl_output global").clone();
+    let second: quay_test_client::wayland_client::protocol::wl_output::WlOutput =
+        c.registry.bind(global.name, 1, &c.qh, ());
+    let s1 = c.compositor.create_surface(&c.qh, ());
+    let _ls1 = lock.get_lock_surface(&s1, &output, &c.qh, ());
+    c.roundtrip().expect("the first lock surface is fine");
+    let s2 = c.compositor.create_surface(&c.qh, ());
+    let _ls2 = lock.get_lock_surface(&s2, &second, &c.qh, ());
+    let err = c.expect_protocol_error();
+    assert_eq!(err.code, ext_session_lock_v1::Error::DuplicateOutput as u32);
+    assert_eq!(err.object_interface, "ext_session_lock_v1");
+}

@@ -55,6 +55,7 @@ impl SessionLockHandler for State {
             surfaces: Default::default(),
             confirm,
             drawn_locked: Default::default(),
+            accept_surface: false,
         };
         if let Some(c) = confirmation {
             c.lock();
@@ -91,9 +92,11 @@ impl SessionLockHandler for State {
             let size = size.to_f64().to_logical(scale).to_i32_round::<i32>();
             surface.with_pending_state(|s| s.size = Some((size.w as u32, size.h as u32).into()));
         }
-        // smithay sends the configure after this returns.
-        if let LockState::Locked { surfaces, .. } = &mut self.core.lock {
-            surfaces.insert(output.name(), surface);
+        // smithay sends the configure after this returns; a surface that is
+        // not kept is configured all the same and never shown.
+        if !self.core.lock.insert_surface(&output, surface) {
+            info!("a lock surface of a lock that does not hold the session is not shown");
+            return;
         }
         self.focus_lock_surface();
     }
@@ -133,17 +136,34 @@ impl Dispatch<ExtSessionLockV1, SessionLockState> for State {
         dh: &DisplayHandle,
         data_init: &mut DataInit<'_, State>,
     ) {
-        if matches!(request, ext_session_lock_v1::Request::UnlockAndDestroy)
-            && !state.core.lock.is_holder(lock)
-        {
-            lock.post_error(
-                ext_session_lock_v1::Error::InvalidUnlock,
-                "this lock does not hold the session",
-            );
-            return;
+        match &request {
+            ext_session_lock_v1::Request::UnlockAndDestroy if !state.core.lock.is_holder(lock) => {
+                lock.post_error(
+                    ext_session_lock_v1::Error::InvalidUnlock,
+                    "this lock does not hold the session",
+                );
+                return;
+            }
+            // Only the holder's surfaces are shown, one per output:
+            // `new_surface` keeps the surface only if this said so.
+            ext_session_lock_v1::Request::GetLockSurface { output, .. } => {
+                if let Some(output) = Output::from_resource(output) {
+                    if state.core.lock.accept_surface_on(lock, &output).is_err() {
+                        lock.post_error(
+                            ext_session_lock_v1::Error::DuplicateOutput,
+                            "this output already has a lock surface",
+                        );
+                        return;
+                    }
+                }
+            }
+            _ => {}
         }
         <SessionLockManagerState as Dispatch<ExtSessionLockV1, SessionLockState, State>>::request(
             state, client, lock, request, data, dh, data_init,
-        )
+        );
+        // smithay may have refused the request before `new_surface` (a
+        // role error, say): the acceptance ends with this request.
+        state.core.lock.end_surface_request();
     }
 }

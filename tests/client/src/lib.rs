@@ -154,6 +154,9 @@ pub struct App {
     pub keyboard_focus: Vec<(u32, bool)>,
     /// ext_session_lock_v1 events by lock protocol id: "locked" / "finished".
     pub lock_events: Vec<(u32, &'static str)>,
+    /// ext_session_lock_surface_v1.configure events in order:
+    /// (lock surface protocol id, serial, width, height).
+    pub lock_surface_configures: Vec<(u32, u32, u32, u32)>,
     /// wl_pointer.enter events in order: (surface protocol id, serial).
     pub pointer_enters: Vec<(u32, u32)>,
     /// wl_pointer.motion surface-local positions, in order.
@@ -210,6 +213,8 @@ pub struct TestClient {
     pub qh: QueueHandle<App>,
     pub app: App,
     pub globals: Vec<Global>,
+    /// The registry the globals were bound from, to bind one again.
+    pub registry: WlRegistry,
     pub compositor: WlCompositor,
     pub shm: WlShm,
     pub wm_base: XdgWmBase,
@@ -326,6 +331,7 @@ impl TestClient {
             };
         }
         let client = TestClient {
+            registry: globals.registry().clone(),
             compositor: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
             shm: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
             wm_base: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
@@ -766,7 +772,7 @@ pub use wayland_protocols::wp::security_context::v1::client::{
 wayland_client::delegate_noop!(App: ignore wp_security_context_manager_v1::WpSecurityContextManagerV1);
 wayland_client::delegate_noop!(App: ignore wp_security_context_v1::WpSecurityContextV1);
 pub use wayland_protocols::ext::session_lock::v1::client::{
-    ext_session_lock_manager_v1, ext_session_lock_v1,
+    ext_session_lock_manager_v1, ext_session_lock_surface_v1, ext_session_lock_v1,
 };
 wayland_client::delegate_noop!(App: ignore ext_session_lock_manager_v1::ExtSessionLockManagerV1);
 pub use wayland_protocols::xdg::decoration::zv1::client::{
@@ -885,6 +891,27 @@ impl Dispatch<ext_session_lock_v1::ExtSessionLockV1, ()> for App {
             _ => return,
         };
         app.lock_events.push((lock.id().protocol_id(), what));
+    }
+}
+
+impl Dispatch<ext_session_lock_surface_v1::ExtSessionLockSurfaceV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        surface: &ext_session_lock_surface_v1::ExtSessionLockSurfaceV1,
+        event: ext_session_lock_surface_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let ext_session_lock_surface_v1::Event::Configure {
+            serial,
+            width,
+            height,
+        } = event
+        {
+            app.lock_surface_configures
+                .push((surface.id().protocol_id(), serial, width, height));
+        }
     }
 }
 
