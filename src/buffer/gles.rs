@@ -15,6 +15,9 @@
 //!   crashes on foreign buffers it cannot map, `../shared/vm-notes.md`), is
 //!   copied from its mapping into a texture, under `DMA_BUF_IOCTL_SYNC`, and
 //!   copied again on every commit of it. YUYV is converted to XRGB first.
+//!   While the buffer's write fences are pending the copy is not made (the
+//!   texture keeps the last content that was ready) and is made before a
+//!   later frame once they have signalled (`super::cpu_access`).
 //! - **shm** buffers are uploaded into one texture per surface: whole on
 //!   first use, a new size or after an eviction; otherwise only the damage
 //!   smithay reports since the renderer last saw the surface, and nothing at
@@ -45,8 +48,9 @@ use smithay::{
 
 use super::{
     cache::Budget,
+    cpu_access::{Access, CpuAccess, Ready},
     error::ImportError,
-    import::{Engine, ImportCtx, ImportSource, QuayRenderer, ReadSync},
+    import::{Engine, ImportCtx, ImportSource, QuayRenderer},
     mapping::{LinearPlane, LinearPlaneError, PlaneMapping},
     pixman::{yuyv_to_xrgb, CONVERTED},
     reaper::OffThreadDrop,
@@ -70,6 +74,9 @@ pub struct GlesResident {
     texture: GlesTexture,
     /// The mapping of a dma-buf that is uploaded rather than imported.
     mapping: Option<OffThreadDrop<PlaneMapping>>,
+    /// The upload was made (or skipped) while the buffer's write fences
+    /// were pending: redone once they have signalled.
+    stale: bool,
 }
 
 /// Upload `rects` (all of it when `existing` is `None`) of a `size` image at
@@ -174,12 +181,33 @@ fn map_linear(dmabuf: &Dmabuf) -> Result<LinearPlane, GlesError> {
     LinearPlane::map(dmabuf, if code == Fourcc::Yuyv { 2 } else { 4 }).map_err(|e| match e {
         LinearPlaneError::Planes(_) | LinearPlaneError::Modifier(_) => GlesError::UnsupportedPixelLayout,
         LinearPlaneError::Incomplete { .. } => GlesError::UnexpectedSize,
-        LinearPlaneError::Mapping | LinearPlaneError::NotADmabuf(_) => GlesError::MappingError,
+        LinearPlaneError::Mapping | LinearPlaneError::NotADmabuf => GlesError::MappingError,
     })
 }
 
-/// Copy a mapped dma-buf into `existing` (or a new texture).
+/// Copy a mapped dma-buf into `existing` (or a new texture). Returns the
+/// texture, the bytes uploaded and whether the buffer's write fences were
+/// pending ([`super::cpu_access`]): then `existing` is kept as it is (the
+/// last content that was ready), and a new texture is filled from the
+/// mapping as it stands, both to be uploaded again later.
 fn upload_dmabuf(
+    renderer: &mut GlesRenderer,
+    existing: Option<&GlesTexture>,
+    dmabuf: &Dmabuf,
+    mapping: &PlaneMapping,
+    offset: usize,
+    stride: usize,
+) -> Result<(GlesTexture, u64, bool), GlesError> {
+    let sync = CpuAccess::begin(dmabuf, Access::Read).map_err(|_| GlesError::MappingError)?;
+    let stale = matches!(sync, Ready::NotYet);
+    if let (true, Some(kept)) = (stale, existing) {
+        return Ok((kept.clone(), 0, true));
+    }
+    upload_mapped(renderer, existing, dmabuf, mapping, offset, stride).map(|(t, b)| (t, b, stale))
+}
+
+/// The copy itself of [`upload_dmabuf`].
+fn upload_mapped(
     renderer: &mut GlesRenderer,
     existing: Option<&GlesTexture>,
     dmabuf: &Dmabuf,
@@ -188,7 +216,6 @@ fn upload_dmabuf(
     stride: usize,
 ) -> Result<(GlesTexture, u64), GlesError> {
     let size = dmabuf.size();
-    let _sync = ReadSync::start(dmabuf.clone()).map_err(|_| GlesError::MappingError)?;
     // SAFETY: map_linear checked that offset + stride * h fits in the mapping.
     let base = unsafe { mapping.ptr().add(offset) } as *const u8;
     let whole = [Rectangle::from_size(size)];
@@ -353,6 +380,7 @@ impl Engine for GlesRenderer {
                     return Ok(GlesResident {
                         texture,
                         mapping: None,
+                        stale: false,
                     });
                 }
                 let LinearPlane {
@@ -360,12 +388,13 @@ impl Engine for GlesRenderer {
                     offset,
                     stride,
                 } = map_linear(dmabuf)?;
-                let (texture, bytes) = upload_dmabuf(self, None, dmabuf, &mapping, offset, stride)?;
+                let (texture, bytes, stale) = upload_dmabuf(self, None, dmabuf, &mapping, offset, stride)?;
                 ctx.uploads.dmabuf_uploads_total += 1;
                 ctx.uploads.upload_bytes_total += bytes;
                 Ok(GlesResident {
                     texture,
                     mapping: Some(OffThreadDrop::new(mapping)),
+                    stale,
                 })
             }
             ImportSource::Shm(shm) => {
@@ -379,6 +408,7 @@ impl Engine for GlesRenderer {
                 Ok(GlesResident {
                     texture,
                     mapping: None,
+                    stale: false,
                 })
             }
         }
@@ -399,7 +429,7 @@ impl Engine for GlesRenderer {
                 };
                 let offset = dmabuf.offsets().next().unwrap_or(0) as usize;
                 let stride = dmabuf.strides().next().unwrap_or(0) as usize;
-                let (_, bytes) = upload_dmabuf(
+                let (_, bytes, stale) = upload_dmabuf(
                     self,
                     Some(&resident.texture),
                     dmabuf,
@@ -407,8 +437,11 @@ impl Engine for GlesRenderer {
                     offset,
                     stride,
                 )?;
-                ctx.uploads.dmabuf_uploads_total += 1;
-                ctx.uploads.upload_bytes_total += bytes;
+                resident.stale = stale;
+                if bytes > 0 {
+                    ctx.uploads.dmabuf_uploads_total += 1;
+                    ctx.uploads.upload_bytes_total += bytes;
+                }
                 Ok(())
             }
             ImportSource::Shm(shm) => {
@@ -432,10 +465,14 @@ impl Engine for GlesRenderer {
         None
     }
 
+    fn stale(resident: &GlesResident) -> bool {
+        resident.stale
+    }
+
     fn texture_of(
         resident: &GlesResident,
         _source: &ImportSource,
-    ) -> Result<(GlesTexture, Option<ReadSync>), GlesError> {
+    ) -> Result<(GlesTexture, Option<CpuAccess>), GlesError> {
         Ok((resident.texture.clone(), None))
     }
 

@@ -43,7 +43,7 @@ use std::{
 use smithay::{
     backend::{
         allocator::{
-            dmabuf::{Dmabuf, DmabufFlags, DmabufSyncFailed, DmabufSyncFlags, WeakDmabuf},
+            dmabuf::{Dmabuf, DmabufFlags, WeakDmabuf},
             format::FormatSet,
             Buffer, Format, Fourcc, Modifier,
         },
@@ -59,6 +59,7 @@ use smithay::{
     wayland::{compositor::SurfaceData, shm},
 };
 
+use super::cpu_access::CpuAccess;
 use super::error::ImportError;
 use super::{
     cache::{Budget, CacheStats, EntryId, ImportCache, Outcome, PinSource, User},
@@ -242,7 +243,13 @@ pub trait Engine:
     fn texture_of(
         resident: &Self::Resident,
         source: &ImportSource,
-    ) -> Result<(Self::TextureId, Option<ReadSync>), Self::Error>;
+    ) -> Result<(Self::TextureId, Option<CpuAccess>), Self::Error>;
+    /// Whether the resident copy was made while the buffer's fences were
+    /// pending and must be made again once they have signalled (an upload
+    /// or a conversion; [`super::cpu_access`]).
+    fn stale(_resident: &Self::Resident) -> bool {
+        false
+    }
     fn import_failed() -> Self::Error;
     /// Which [`ImportError`] an import failure of this engine is.
     fn import_error(err: &Self::Error) -> ImportError;
@@ -424,6 +431,15 @@ impl<E: Engine> QuayRenderer<E> {
             if let Err(e) = cache.resident(id, |s| inner.import_entry(s, ctx)) {
                 tracing::debug!("re-importing entry {id:?}: {e:?}");
             }
+            // A copy made while the buffer's fences were pending (see
+            // `super::cpu_access`) is made again once they have signalled.
+            if let Some((resident, source)) = cache.resident_mut(id) {
+                if E::stale(resident) {
+                    if let Err(e) = inner.refresh_entry(resident, source, &[], ctx) {
+                        tracing::debug!("refreshing entry {id:?}: {e:?}");
+                    }
+                }
+            }
         }
     }
 
@@ -444,7 +460,7 @@ impl<E: Engine> QuayRenderer<E> {
     }
 
     /// The texture for a resident entry, importing it again if needed.
-    fn resolve(&mut self, texture: &QuayTexture<E>) -> Result<(E::TextureId, Option<ReadSync>), E::Error> {
+    fn resolve(&mut self, texture: &QuayTexture<E>) -> Result<(E::TextureId, Option<CpuAccess>), E::Error> {
         match &texture.0 {
             Tex::Inner(t) => Ok((E::clone_texture(t), None)),
             Tex::Import { id, .. } => {
@@ -650,25 +666,6 @@ pub fn dup_planes(dmabuf: &Dmabuf, linear: bool) -> Option<Dmabuf> {
         builder.add_plane(owned, idx as u32, offset, stride);
     }
     builder.build()
-}
-
-/// `DMA_BUF_IOCTL_SYNC` around CPU reads of a dma-buf.
-#[derive(Debug)]
-pub struct ReadSync(Dmabuf);
-
-impl ReadSync {
-    pub fn start(dmabuf: Dmabuf) -> Result<ReadSync, DmabufSyncFailed> {
-        dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)?;
-        Ok(ReadSync(dmabuf))
-    }
-}
-
-impl Drop for ReadSync {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ) {
-            tracing::debug!("dma-buf sync end: {e}");
-        }
-    }
 }
 
 /// A frame that draws [`QuayTexture`]s. It borrows the import cache for its

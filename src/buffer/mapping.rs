@@ -10,10 +10,7 @@
 
 use std::os::fd::AsFd;
 
-use smithay::backend::allocator::{
-    dmabuf::{Dmabuf, DmabufSyncFailed, DmabufSyncFlags},
-    Buffer, Modifier,
-};
+use smithay::backend::allocator::{dmabuf::Dmabuf, Buffer, Modifier};
 
 #[derive(Debug)]
 pub struct PlaneMapping {
@@ -94,8 +91,9 @@ pub enum LinearPlaneError {
         expected: usize,
         actual: usize,
     },
-    /// Mapped, but `DMA_BUF_IOCTL_SYNC` fails: a memfd posing as a dma-buf.
-    NotADmabuf(DmabufSyncFailed),
+    /// Mapped, but not on the dmabuf file system: a memfd posing as a
+    /// dma-buf.
+    NotADmabuf,
 }
 
 impl LinearPlane {
@@ -125,13 +123,11 @@ impl LinearPlane {
                 actual: mapping.length(),
             });
         }
-        // Proves a real dma-buf: a memfd mmaps fine but has no DMA_BUF_IOCTL_SYNC.
-        dmabuf
-            .sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)
-            .map_err(LinearPlaneError::NotADmabuf)?;
-        dmabuf
-            .sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::READ)
-            .map_err(LinearPlaneError::NotADmabuf)?;
+        // Proves a real dma-buf without touching its fences (a memfd mmaps
+        // fine but is no dma-buf): `create` never waits on a client's fence.
+        if !super::cpu_access::plane0_is_dmabuf(dmabuf) {
+            return Err(LinearPlaneError::NotADmabuf);
+        }
         Ok(LinearPlane {
             mapping,
             offset,

@@ -33,6 +33,7 @@
 //! - [`reaper`]: unmapping evicted imports off the event-loop thread.
 
 pub mod cache;
+pub mod cpu_access;
 pub mod error;
 pub mod gles;
 pub mod identity;

@@ -19,8 +19,13 @@
 //! linear (the cache entry's own copy of the planes is relabelled).
 //!
 //! Every draw of a dma-buf is bracketed with `DMA_BUF_IOCTL_SYNC`
-//! START/END (read), as smithay's own pixman path does; that ioctl is also
-//! what tells a real dma-buf from a memfd posing as one at import.
+//! START/END (read), as smithay's own pixman path does, but only when the
+//! buffer's write fences have signalled ([`super::cpu_access`]): a buffer a
+//! client put an unsignalled fence on after committing it is drawn from
+//! its mapping as it stands, unbracketed, rather than stopping the loop.
+//! A YUYV conversion made while fences were pending keeps the last one
+//! made in sync (or, at import, reads as it stands) and is redone before
+//! a later frame, once they have signalled.
 
 use smithay::{
     backend::{
@@ -35,8 +40,9 @@ use smithay::{
 };
 
 use super::{
+    cpu_access::{Access, CpuAccess, Ready},
     error::ImportError,
-    import::{Engine, ImportCtx, ImportSource, ReadSync},
+    import::{Engine, ImportCtx, ImportSource},
     mapping::{LinearPlane, LinearPlaneError, PlaneMapping},
     reaper::OffThreadDrop,
 };
@@ -54,6 +60,8 @@ pub struct Mapped {
     /// slice never reallocates, so the image's pointer stays valid.
     converted: Option<Box<[u32]>>,
     mapping: OffThreadDrop<PlaneMapping>,
+    /// The conversion was made while the buffer's write fences were pending.
+    stale: bool,
 }
 
 /// Formats Quay converts on import because pixman has no mapping for them.
@@ -83,10 +91,19 @@ pub(crate) fn yuyv_to_xrgb(src: &[u8], stride: usize, w: usize, h: usize, dst: &
 
 impl Mapped {
     /// Convert again from the mapping (the client filled the buffer anew).
-    fn reconvert(&mut self, dmabuf: &Dmabuf) -> Result<(), PixmanError> {
+    /// While the buffer's write fences are pending the last conversion is
+    /// kept (`first`: there is none yet, so the mapping is read as it
+    /// stands) and the entry is marked stale, to be converted again later.
+    fn reconvert(&mut self, dmabuf: &Dmabuf, first: bool) -> Result<(), PixmanError> {
         let Some(dst) = self.converted.as_mut() else {
             return Ok(());
         };
+        let sync = CpuAccess::begin(dmabuf, Access::Read)
+            .map_err(|e| PixmanError::from(smithay::backend::allocator::dmabuf::DmabufSyncFailed::Io(e)))?;
+        self.stale = matches!(sync, Ready::NotYet);
+        if self.stale && !first {
+            return Ok(());
+        }
         let size = dmabuf.size();
         let offset = dmabuf.offsets().next().unwrap_or(0) as usize;
         let stride = dmabuf.strides().next().unwrap_or(0) as usize;
@@ -95,8 +112,8 @@ impl Mapped {
         // mapping, which lives as long as `self`.
         let src =
             unsafe { std::slice::from_raw_parts((m.ptr() as *const u8).add(offset), m.length() - offset) };
-        let _sync = ReadSync::start(dmabuf.clone())?;
         yuyv_to_xrgb(src, stride, size.w as usize, size.h as usize, dst);
+        drop(sync);
         Ok(())
     }
 }
@@ -119,7 +136,7 @@ pub(crate) fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
         LinearPlaneError::Incomplete { expected, actual } => {
             PixmanError::IncompleteBuffer { expected, actual }
         }
-        LinearPlaneError::NotADmabuf(e) => e.into(),
+        LinearPlaneError::NotADmabuf => PixmanError::ImportFailed,
     })?;
     let size = dmabuf.size();
     let LinearPlane {
@@ -138,8 +155,9 @@ pub(crate) fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
             ),
             converted: Some(pixels),
             mapping: OffThreadDrop::new(mapping),
+            stale: false,
         };
-        mapped.reconvert(dmabuf)?;
+        mapped.reconvert(dmabuf, true)?;
         let Some(pixels) = mapped.converted.as_mut() else {
             return Err(PixmanError::ImportFailed);
         };
@@ -168,6 +186,7 @@ pub(crate) fn map_dmabuf(dmabuf: &Dmabuf) -> Result<Mapped, PixmanError> {
         texture: PixmanTexture::from(image),
         converted: None,
         mapping: OffThreadDrop::new(mapping),
+        stale: false,
     })
 }
 
@@ -203,7 +222,7 @@ impl Engine for PixmanRenderer {
         _ctx: &mut ImportCtx,
     ) -> Result<(), PixmanError> {
         match source {
-            ImportSource::Dmabuf(dmabuf) => resident.reconvert(dmabuf),
+            ImportSource::Dmabuf(dmabuf) => resident.reconvert(dmabuf, false),
             ImportSource::Shm(_) => Ok(()),
         }
     }
@@ -218,12 +237,23 @@ impl Engine for PixmanRenderer {
     fn texture_of(
         resident: &Mapped,
         source: &ImportSource,
-    ) -> Result<(PixmanTexture, Option<ReadSync>), PixmanError> {
+    ) -> Result<(PixmanTexture, Option<CpuAccess>), PixmanError> {
         let sync = match source {
-            ImportSource::Dmabuf(dmabuf) => Some(ReadSync::start(dmabuf.clone())?),
+            // Read in place: bracketed when the write fences have signalled,
+            // as it stands otherwise (see the module doc).
+            ImportSource::Dmabuf(dmabuf) => match CpuAccess::begin(dmabuf, Access::Read).map_err(|e| {
+                PixmanError::from(smithay::backend::allocator::dmabuf::DmabufSyncFailed::Io(e))
+            })? {
+                Ready::Now(access) => Some(access),
+                Ready::NotYet => None,
+            },
             ImportSource::Shm(_) => None,
         };
         Ok((resident.texture.clone(), sync))
+    }
+
+    fn stale(resident: &Mapped) -> bool {
+        resident.stale
     }
 
     fn import_failed() -> PixmanError {

@@ -17,6 +17,7 @@ pub mod dmabuf;
 pub mod plane_probe;
 pub mod sync_scenarios;
 pub mod syncobj;
+pub mod trust;
 
 pub use wayland_client;
 pub use wayland_protocols;

@@ -34,6 +34,10 @@
 //! - `implicit`: no explicit-sync protocol; a sw_sync write fence on the
 //!   dma-buf holds the commit until it signals, and gets a deadline.
 //!
+//! - `fence-freeze`: a client's unsignalled fences in a dma-buf at
+//!   `create` and on a buffer on screen never stop the compositor
+//!   (`crate::trust`).
+//!
 //! - `churn`: many clients at once living and dying on real dma-bufs and
 //!   syncobjs, in every way a client leaves ([`churn`]).
 //!
@@ -411,6 +415,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     }
     if name == "implicit" {
         return implicit(socket);
+    }
+    if name == "fence-freeze" {
+        return crate::trust::fence_freeze(socket);
     }
     if name == "share" {
         return share(socket, false);

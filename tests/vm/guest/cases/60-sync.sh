@@ -16,6 +16,11 @@ vm_case quay-explicit-sync-gles virtio case_quay_explicit_sync_gles 240
 vm_case quay-implicit-sync-gles virtio case_quay_implicit_sync_gles 240
 vm_case quay-syncobj-errors-gles virtio case_quay_syncobj_errors_gles 240
 vm_case quay-syncobj-stall-gles virtio case_quay_syncobj_stall_gles 240
+# A client's unsignalled fence in a dma-buf (at create, and on a buffer on screen while a
+# screencopy is asked for) never stops Quay's loop: tests/client/src/trust.rs.
+vm_case quay-fence-freeze virtio case_quay_fence_freeze 180
+vm_case quay-fence-freeze-gles virtio case_quay_fence_freeze_gles 240
+case_quay_fence_freeze_gles() { QUAY_RENDERER=gles case_quay_fence_freeze; }
 case_quay_syncobj_stall_gles() { QUAY_RENDERER=gles case_quay_syncobj_stall; }
 case_quay_syncobj_errors_gles() { QUAY_RENDERER=gles case_quay_syncobj_errors; }
 case_quay_syncobj_timeline_gles() { QUAY_RENDERER=gles case_quay_syncobj_timeline; }
@@ -160,5 +165,29 @@ case_quay_implicit_sync() {
   sync_stats
   grep -q '"deadline_set":true' "$CASE_OUT/implicit.json" || fail "the implicit fence got no deadline"
   expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 1
+  stop_quay
+}
+
+# fence-freeze: the attacker's create is answered and a screencopy of its buffer on screen
+# is made while their fences are unsignalled; a bystander gets frame callbacks throughout;
+# once a fence signals, the buffer shows. The bystander's longest gap is information.
+case_quay_fence_freeze() {
+  [ -e /sys/kernel/debug/sync/sw_sync ] || { fail "no sw_sync (insmod sw_sync, debugfs)"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client fence-freeze --syncobj-test fence-freeze
+  local j=$CASE_OUT/fence-freeze.json k
+  for k in created_after_ms screencopy_after_ms bystander_max_gap_ms bystander_max_gap_in_holds_ms bystander_p99_gap_ms; do
+    metric "$k" "$(grep -o "\"$k\":[-0-9.]*" "$j" | cut -d: -f2)"
+  done
+  for k in bystander_frames bystander_frames_in_create_hold bystander_frames_in_screencopy_hold; do
+    metric "$k" "$(json_num $k < "$j")"
+  done
+  qmsg stats > "$CASE_OUT/stats.json"
+  metric cpu_access_not_ready_total "$(json_num cpu_access_not_ready_total < "$CASE_OUT/stats.json")"
+  metric cpu_access_interrupted_total "$(json_num cpu_access_interrupted_total < "$CASE_OUT/stats.json")"
+  # The CPU read of the fenced buffer (pixman's draw, or the GLES upload) found it not ready
+  # instead of waiting for it.
+  expect_ge "CPU accesses that found fences pending" "$(json_num cpu_access_not_ready_total < "$CASE_OUT/stats.json")" 1
   stop_quay
 }
