@@ -369,6 +369,15 @@ impl State {
                     if let Ok(serde_json::Value::Object(f)) = serde_json::to_value(self.core.sync.stats()) {
                         map.extend(f);
                     }
+                    if let Ok(serde_json::Value::Object(c)) =
+                        serde_json::to_value(crate::buffer::cpu_access::stats())
+                    {
+                        map.extend(c);
+                    }
+                    map.insert(
+                        "screencopy_pending".into(),
+                        self.core.screencopy_queue.len().into(),
+                    );
                     map.insert("clients_live".into(), self.core.clients_live().into());
                     map.insert("windows_live".into(), self.core.space.elements().count().into());
                     map.insert("fds_open".into(), crate::limits::open_fds().into());

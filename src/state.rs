@@ -59,6 +59,14 @@ pub struct Stats {
     /// ... of which into a client's dma-buf.
     pub screencopy_dmabuf_frames_total: u64,
     pub screencopy_failed_total: u64,
+    /// Copies answered `failed` because their client already had
+    /// `PENDING_PER_CLIENT` waiting (`handlers/screencopy.rs`).
+    pub screencopy_refused_total: u64,
+    /// ... because their dma-buf's fences did not signal in time.
+    pub screencopy_not_writable_total: u64,
+    /// Output renders made to serve copies: one per output per turn,
+    /// however many copies of it the turn made.
+    pub screencopy_renders_total: u64,
     /// `zwlr_export_dmabuf_frame_v1` frames answered `ready`.
     pub export_dmabuf_frames_total: u64,
     /// Times a listening socket (wayland or IPC) paused because `accept`
@@ -167,12 +175,8 @@ pub struct Core {
     /// Planes added to each live `zwp_linux_buffer_params_v1`, charged to
     /// its client until `create` or destroy (`handlers/dmabuf.rs`).
     pub params_fds: std::collections::HashMap<smithay::reexports::wayland_server::backend::ObjectId, u64>,
-    /// `copy_with_damage` requests waiting for their output's next damaged
-    /// frame (`handlers/screencopy.rs`).
-    pub pending_screencopy: Vec<(
-        crate::protocols::screencopy::Frame,
-        smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
-    )>,
+    /// Screencopy requests waiting to be served (`handlers/screencopy.rs`).
+    pub screencopy_queue: crate::handlers::screencopy::CopyQueue,
     /// Bumped by `ClientState::disconnected`, which smithay calls without
     /// access to `State`.
     pub clients_disconnected: Arc<AtomicU64>,
@@ -390,7 +394,7 @@ impl Core {
             stats: Stats::default(),
             client_limits,
             params_fds: Default::default(),
-            pending_screencopy: Vec::new(),
+            screencopy_queue: Default::default(),
             clients_disconnected: Arc::default(),
         })
     }

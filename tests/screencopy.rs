@@ -225,3 +225,84 @@ fn wrong_buffers_are_invalid_buffer() {
         );
     }
 }
+
+/// A client asks for 300 captures of the output and `copy_with_damage`s
+/// each into one shm buffer (before the queue, the next damage made Quay
+/// render the output 300 times in one callback while every other client
+/// waited): four wait, the rest are `failed` at once, and the damaged frame
+/// answers the four with one render. The same for plain `copy`, which is
+/// served from the loop rather than inside the request. A bystander is
+/// served throughout.
+#[test]
+fn a_flood_of_copies_is_bounded_per_client_and_shares_renders() {
+    const N: usize = 300;
+    const WAITING: usize = 4; // handlers/screencopy.rs PENDING_PER_CLIENT
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut bystander = quay.client();
+    let bw = bystander.window(32, 32, 0xff00ff00).unwrap();
+    bystander.commit_and_wait_frame(&bw.surface).unwrap();
+    let mut c = quay.client();
+    let w = c.window(64, 64, BLUE).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let (buffer, _file) = shm_target(&mut c, 640, 480, 640 * 4);
+    let mgr = c.screencopy.clone().expect("zwlr_screencopy_manager_v1");
+    let output = c.output.clone().expect("a wl_output");
+
+    for with_damage in [true, false] {
+        let renders0 = quay.stat("screencopy_renders_total");
+        let refused0 = quay.stat("screencopy_refused_total");
+        let frames: Vec<ZwlrScreencopyFrameV1> = (0..N)
+            .map(|_| mgr.capture_output(0, &output, &c.qh, ()))
+            .collect();
+        for f in &frames {
+            if with_damage {
+                f.copy_with_damage(&buffer);
+            } else {
+                f.copy(&buffer);
+            }
+        }
+        c.roundtrip().unwrap();
+        let ids: Vec<u32> = frames.iter().map(|f| f.id().protocol_id()).collect();
+        if with_damage {
+            // Nothing is copied before the output has damage.
+            let answered = ids.iter().filter(|id| c.app.screencopy[*id].ready).count();
+            assert_eq!(answered, 0, "copies made before any damage");
+            let b = c.shm_buffer(64, 64, 0xff102030, Format::Argb8888);
+            w.surface.attach(Some(&b), 0, 0);
+            w.surface.damage_buffer(0, 0, 64, 64);
+            c.commit_and_wait_frame(&w.surface).unwrap();
+        }
+        c.dispatch_until("every copy answered", Duration::from_secs(30), |app| {
+            ids.iter()
+                .all(|id| app.screencopy.get(id).is_some_and(|f| f.ready || f.failed))
+        })
+        .unwrap();
+        let ready = ids.iter().filter(|id| c.app.screencopy[*id].ready).count();
+        let failed = ids.iter().filter(|id| c.app.screencopy[*id].failed).count();
+        let renders = quay.stat("screencopy_renders_total") - renders0;
+        assert_eq!(ready + failed, N);
+        assert!(
+            ready <= WAITING * renders as usize,
+            "with_damage {with_damage}: {ready} copies ready from {renders} renders"
+        );
+        assert!(
+            renders <= 2,
+            "with_damage {with_damage}: {renders} renders for one client's copies"
+        );
+        assert_eq!(
+            quay.stat("screencopy_refused_total") - refused0,
+            failed as u64,
+            "every failed copy was refused for the bound"
+        );
+        if with_damage {
+            assert_eq!((ready, renders), (WAITING, 1), "one damaged frame, one render");
+        }
+        for f in frames {
+            f.destroy();
+        }
+        bystander.commit_and_wait_frame(&bw.surface).unwrap();
+    }
+    // The frame objects were given back to the client's budget: another
+    // flood fits.
+    assert_eq!(quay.stat("clients_over_budget_total"), 0);
+}

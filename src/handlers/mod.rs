@@ -11,7 +11,7 @@ mod fractional_scale;
 mod idle;
 pub mod layer_shell;
 mod pointer_constraints;
-mod screencopy;
+pub mod screencopy;
 mod security_context;
 pub mod selection;
 pub mod session_lock;

@@ -4,24 +4,45 @@
 //! - `wl_shm` buffers are written through smithay's pool mapping.
 //! - dma-buf buffers (any linear XRGB/ARGB one: dma-heap, udmabuf, GBM) are
 //!   mapped read-write and written between `DMA_BUF_IOCTL_SYNC`
-//!   `START|WRITE` and `END|WRITE`, so a GPU reader sees finished pixels.
+//!   `START|WRITE` and `END|WRITE`, so a GPU reader sees finished pixels,
+//!   and only once every fence on the buffer has signalled
+//!   (`crate::buffer::cpu_access`): a target whose fences are pending waits
+//!   in the queue, [`NOT_WRITABLE_LIMIT`] at most, then is `failed`.
 //!   The client provides the memory; Quay exports nothing here.
 //!
-//! `copy` is answered at once, from what the output shows (the same as
-//! drawing a frame and copying it). `copy_with_damage` waits, as the
-//! protocol says, until the output next draws a frame with damage: the
-//! backends call [`Core::output_damaged`] after such a frame, and the copy
-//! runs from an idle callback right after it. A client that loops on
-//! `copy_with_damage` (a recorder) so costs nothing while the screen is still.
+//! ## The queue
+//! Every `copy` and `copy_with_damage` goes into one queue ([`CopyQueue`]).
+//! `copy` is ready at once; `copy_with_damage` waits, as the protocol says,
+//! until the output next draws a frame with damage (the backends call
+//! [`Core::output_damaged`] after such a frame). Ready copies are served
+//! from the loop, never inside the request: one render of each output
+//! serves every copy of it in that turn, and a turn writes
+//! [`PIXELS_PER_TURN`] pixels at most (one copy at least); the rest waits
+//! for the next turn, a refresh later. A client has
+//! [`PENDING_PER_CLIENT`] copies waiting at most; one more is `failed` at
+//! once. So a client asking for hundreds of frames costs the others a
+//! bounded slice of each refresh, and a recorder that loops on
+//! `copy_with_damage` costs nothing while the screen is still.
 //!
 //! The output is rendered with the same path as `quay msg screenshot`
 //! (`Backend::screenshot`): on udev that re-renders the space the last frame
 //! showed, planes included, since the same elements are drawn.
 
+use std::{collections::HashMap, time::Duration};
+
 use smithay::{
-    backend::allocator::dmabuf::DmabufSyncFlags,
     output::Output,
-    reexports::wayland_server::{protocol::wl_buffer::WlBuffer, Resource},
+    reexports::{
+        calloop::timer::{TimeoutAction, Timer},
+        wayland_protocols_wlr::screencopy::v1::server::{
+            zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1,
+            zwlr_screencopy_manager_v1::{self, ZwlrScreencopyManagerV1},
+        },
+        wayland_server::{
+            backend::ClientId, protocol::wl_buffer::WlBuffer, Client, DataInit, Dispatch, DisplayHandle,
+            Resource,
+        },
+    },
     utils::{Physical, Rectangle},
     wayland::shm,
 };
@@ -29,9 +50,58 @@ use tracing::{debug, warn};
 
 use crate::{
     backends::Screenshot,
-    protocols::screencopy::{Frame, ScreencopyHandler, ScreencopyState},
+    buffer::cpu_access::{Access, CpuAccess, Ready},
+    protocols::screencopy::{Frame, FrameData, ScreencopyHandler, ScreencopyState},
     State,
 };
+
+/// Copies one client may have waiting; one more is answered `failed`.
+/// A recorder keeps one or two in flight.
+pub const PENDING_PER_CLIENT: usize = 4;
+/// Pixels one turn of the queue writes at most (about four 1080p frames);
+/// at least one copy is made per turn whatever its size.
+pub const PIXELS_PER_TURN: u64 = 8 << 20;
+/// The next turn after one that left ready copies behind.
+const TURN_INTERVAL: Duration = Duration::from_millis(16);
+/// How long a dma-buf target may keep unsignalled fences before its copy
+/// is answered `failed`.
+pub const NOT_WRITABLE_LIMIT: Duration = Duration::from_secs(1);
+
+/// A copy asked for and not answered yet.
+#[derive(Debug)]
+struct Pending {
+    frame: Frame,
+    buffer: WlBuffer,
+    client: ClientId,
+    /// When it became ready to copy (`copy`: at once; `copy_with_damage`:
+    /// at its output's next damaged frame); `None` while it waits for damage.
+    ready_since: Option<Duration>,
+}
+
+impl Pending {
+    fn alive(&self) -> bool {
+        self.frame.resource.is_alive() && self.buffer.is_alive()
+    }
+}
+
+/// The copies waiting to be made (see the module doc).
+#[derive(Debug, Default)]
+pub struct CopyQueue {
+    pending: Vec<Pending>,
+    /// A turn is queued (idle or timer): no second one is.
+    turn_queued: bool,
+}
+
+impl CopyQueue {
+    /// Copies waiting, for stats.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
 
 impl ScreencopyHandler for State {
     fn capture_size(&mut self, output: &Output) -> Option<(i32, i32)> {
@@ -46,71 +116,151 @@ impl ScreencopyHandler for State {
     }
 
     fn copy(&mut self, frame: Frame, buffer: WlBuffer) {
-        if frame.with_damage {
-            // Frames destroyed (or clients gone) while waiting go here, so a
-            // client cannot grow the list past its own live objects.
-            self.core
-                .pending_screencopy
-                .retain(|(f, b)| f.resource.is_alive() && b.is_alive());
-            self.core.pending_screencopy.push((frame, buffer));
+        let Some(client) = frame.resource.client().map(|c| c.id()) else {
+            return;
+        };
+        let ready_since = (!frame.with_damage).then(|| self.core.now());
+        let queue = &mut self.core.screencopy_queue;
+        // Frames destroyed (or clients gone) while waiting go first, so a
+        // client's count is of its live requests.
+        queue.pending.retain(Pending::alive);
+        if queue.pending.iter().filter(|p| p.client == client).count() >= PENDING_PER_CLIENT {
+            debug!("screencopy: a client has {PENDING_PER_CLIENT} copies waiting; failed");
+            self.core.stats.screencopy_refused_total += 1;
+            frame.failed();
             return;
         }
-        self.copy_now(frame, buffer);
+        queue.pending.push(Pending {
+            frame,
+            buffer,
+            client,
+            ready_since,
+        });
+        if ready_since.is_some() {
+            self.core.queue_copy_turn(Duration::ZERO);
+        }
     }
 }
 
 impl crate::state::Core {
-    /// `output` drew a frame with damage: answer its waiting
-    /// `copy_with_damage` requests right after this dispatch.
+    /// `output` drew a frame with damage: its waiting `copy_with_damage`
+    /// requests are ready, served right after this dispatch.
     pub fn output_damaged(&mut self, output: &Output) {
-        if !self.pending_screencopy.iter().any(|(f, _)| &f.output == output) {
+        let now = self.now();
+        let mut any = false;
+        for p in &mut self.screencopy_queue.pending {
+            if p.ready_since.is_none() && &p.frame.output == output {
+                p.ready_since = Some(now);
+                any = true;
+            }
+        }
+        if any {
+            self.queue_copy_turn(Duration::ZERO);
+        }
+    }
+
+    /// Queue a turn of the copy queue `after` from now (zero: idle).
+    fn queue_copy_turn(&mut self, after: Duration) {
+        if self.screencopy_queue.turn_queued {
             return;
         }
-        let output = output.clone();
-        self.loop_handle.insert_idle(move |state| {
-            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.core.pending_screencopy)
-                .into_iter()
-                .partition(|(f, _)| f.output == output);
-            state.core.pending_screencopy = waiting;
-            for (frame, buffer) in ready {
-                // Destroyed meanwhile (or its client gone): nothing to answer.
-                if frame.resource.is_alive() && buffer.is_alive() {
-                    state.copy_now(frame, buffer);
-                }
-            }
-        });
+        self.screencopy_queue.turn_queued = true;
+        if after.is_zero() {
+            self.loop_handle.insert_idle(|state| state.copy_turn());
+            return;
+        }
+        let inserted = self
+            .loop_handle
+            .insert_source(Timer::from_duration(after), |_, _, state| {
+                state.copy_turn();
+                TimeoutAction::Drop
+            });
+        if let Err(e) = inserted {
+            warn!("cannot queue a screencopy turn: {e}");
+            self.loop_handle.insert_idle(|state| state.copy_turn());
+        }
     }
 }
 
 impl State {
-    fn copy_now(&mut self, frame: Frame, buffer: WlBuffer) {
-        let name = frame.output.name();
-        let result = self
-            .backend
-            .screenshot(&self.core, Some(&name))
-            .and_then(|shot| write_region(&shot, frame.region, &buffer));
-        match result {
-            Ok(kind) => {
-                self.core.stats.screencopy_frames_total += 1;
-                if kind == Target::Dmabuf {
-                    self.core.stats.screencopy_dmabuf_frames_total += 1;
+    /// One turn of the copy queue (see the module doc).
+    fn copy_turn(&mut self) {
+        self.core.screencopy_queue.turn_queued = false;
+        let now = self.core.now();
+        let mut pending = std::mem::take(&mut self.core.screencopy_queue.pending);
+        pending.retain(Pending::alive);
+        let mut shots: HashMap<String, Result<Screenshot, String>> = HashMap::new();
+        let mut written: u64 = 0;
+        let mut left_ready = false;
+        let mut keep = Vec::with_capacity(pending.len());
+        for p in pending {
+            let Some(since) = p.ready_since else {
+                keep.push(p);
+                continue;
+            };
+            let pixels = (p.frame.region.size.w.max(0) as u64) * (p.frame.region.size.h.max(0) as u64);
+            if written > 0 && written + pixels > PIXELS_PER_TURN {
+                left_ready = true;
+                keep.push(p);
+                continue;
+            }
+            let name = p.frame.output.name();
+            let shot = shots.entry(name.clone()).or_insert_with(|| {
+                self.core.stats.screencopy_renders_total += 1;
+                self.backend.screenshot(&self.core, Some(&name))
+            });
+            let result = match shot {
+                Ok(shot) => write_region(shot, p.frame.region, &p.buffer),
+                Err(e) => Err(e.clone()),
+            };
+            match result {
+                Ok(Written::Not) if now.saturating_sub(since) < NOT_WRITABLE_LIMIT => {
+                    // Its fences are pending: try again next turn.
+                    left_ready = true;
+                    keep.push(p);
                 }
-                debug!(output = name, ?kind, "screencopy");
-                frame.ready(self.core.now());
+                Ok(Written::Not) => {
+                    warn!(
+                        output = name,
+                        "screencopy: the dma-buf's fences did not signal in time"
+                    );
+                    self.core.stats.screencopy_not_writable_total += 1;
+                    self.core.stats.screencopy_failed_total += 1;
+                    p.frame.failed();
+                }
+                Ok(kind) => {
+                    written += pixels;
+                    self.core.stats.screencopy_frames_total += 1;
+                    if kind == Written::Dmabuf {
+                        self.core.stats.screencopy_dmabuf_frames_total += 1;
+                    }
+                    debug!(output = name, ?kind, "screencopy");
+                    p.frame.ready(self.core.now());
+                }
+                Err(err) => {
+                    warn!(output = name, "screencopy failed: {err}");
+                    self.core.stats.screencopy_failed_total += 1;
+                    p.frame.failed();
+                }
             }
-            Err(err) => {
-                warn!(output = name, "screencopy failed: {err}");
-                self.core.stats.screencopy_failed_total += 1;
-                frame.failed();
-            }
+        }
+        // Requests made during this turn (none: it runs from the loop) and
+        // those left behind, in their order.
+        keep.append(&mut self.core.screencopy_queue.pending);
+        self.core.screencopy_queue.pending = keep;
+        if left_ready {
+            self.core.queue_copy_turn(TURN_INTERVAL);
         }
     }
 }
 
+/// What [`write_region`] did.
 #[derive(Debug, PartialEq, Eq)]
-enum Target {
+enum Written {
     Shm,
     Dmabuf,
+    /// Nothing: the dma-buf's fences have not all signalled.
+    Not,
 }
 
 /// Write `region` of `shot` (RGBA) into `buffer` as XRGB/ARGB8888 (B, G, R,
@@ -121,7 +271,7 @@ fn write_region(
     shot: &Screenshot,
     region: Rectangle<i32, Physical>,
     buffer: &WlBuffer,
-) -> Result<Target, String> {
+) -> Result<Written, String> {
     let (w, h) = (region.size.w.max(0) as usize, region.size.h.max(0) as usize);
     let (x0, y0) = (region.loc.x.max(0) as usize, region.loc.y.max(0) as usize);
     if x0 + w > shot.width as usize || y0 + h > shot.height as usize {
@@ -153,21 +303,21 @@ fn write_region(
         let (Some(offset), Some(stride)) = (dmabuf.offsets().next(), dmabuf.strides().next()) else {
             return Err("the dma-buf has no plane".into());
         };
+        let access = match CpuAccess::begin(dmabuf, Access::Write) {
+            Ok(Ready::Now(access)) => access,
+            Ok(Ready::NotYet) => return Ok(Written::Not),
+            Err(e) => return Err(format!("DMA_BUF_IOCTL_SYNC start: {e}")),
+        };
         let mapping = crate::buffer::mapping::PlaneMapping::map(dmabuf, 0, true)
             .map_err(|e| format!("cannot map the dma-buf: {e}"))?;
-        dmabuf
-            .sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::WRITE)
-            .map_err(|e| format!("DMA_BUF_IOCTL_SYNC start: {e}"))?;
         // SAFETY: `mapping` is a live shared mapping of the whole object,
         // `length()` bytes, held until the slice is gone; the client may
         // write it concurrently, which can tear its own pixels but not
         // Quay's memory.
         let dst = unsafe { std::slice::from_raw_parts_mut(mapping.ptr(), mapping.length()) };
         let written = write(dst, offset as usize, stride as usize);
-        if let Err(e) = dmabuf.sync_plane(0, DmabufSyncFlags::END | DmabufSyncFlags::WRITE) {
-            warn!("DMA_BUF_IOCTL_SYNC end: {e}");
-        }
-        return written.map(|()| Target::Dmabuf);
+        drop(access);
+        return written.map(|()| Written::Dmabuf);
     }
     shm::with_buffer_contents_mut(buffer, |ptr, len, data| {
         // SAFETY: smithay hands out the pool's mapping, `len` bytes, for the
@@ -176,15 +326,55 @@ fn write_region(
         write(dst, data.offset.max(0) as usize, data.stride.max(0) as usize)
     })
     .map_err(|e| format!("cannot access the wl_shm buffer: {e:?}"))?
-    .map(|()| Target::Shm)
+    .map(|()| Written::Shm)
 }
 
 smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1: crate::protocols::GlobalFilter
+    ZwlrScreencopyManagerV1: crate::protocols::GlobalFilter
 ] => ScreencopyState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1: ()
-] => ScreencopyState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1: crate::protocols::screencopy::FrameData
-] => ScreencopyState);
+
+/// Each frame object is charged to its client's object budget from the
+/// capture request until it is destroyed.
+impl Dispatch<ZwlrScreencopyManagerV1, ()> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &ZwlrScreencopyManagerV1,
+        request: zwlr_screencopy_manager_v1::Request,
+        data: &(),
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        if matches!(
+            request,
+            zwlr_screencopy_manager_v1::Request::CaptureOutput { .. }
+                | zwlr_screencopy_manager_v1::Request::CaptureOutputRegion { .. }
+        ) && !super::budget::charge_object(state, client, "a zwlr_screencopy_frame_v1")
+        {
+            return;
+        }
+        <ScreencopyState as Dispatch<ZwlrScreencopyManagerV1, (), State>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+}
+
+impl Dispatch<ZwlrScreencopyFrameV1, FrameData> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &ZwlrScreencopyFrameV1,
+        request: <ZwlrScreencopyFrameV1 as Resource>::Request,
+        data: &FrameData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        <ScreencopyState as Dispatch<ZwlrScreencopyFrameV1, FrameData, State>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(state: &mut State, client: ClientId, _resource: &ZwlrScreencopyFrameV1, _data: &FrameData) {
+        super::budget::release_object_by_id(&state.core.display_handle, &client);
+    }
+}
