@@ -5,6 +5,15 @@
 //! back: `{"Ok": …}` or `{"Err": "…"}`. Each connection is a calloop source
 //! read without blocking, so a slow or silent IPC client cannot stall
 //! Wayland clients; a request line longer than [`MAX_REQUEST`] is refused.
+//! Replies are written without blocking too: what the socket does not take
+//! at once is written as it drains, for [`REPLY_TIMEOUT`] at most.
+//!
+//! `screenshot PATH` renders on the loop (it must: the renderer lives
+//! there) and hands the PNG to a thread that opens the file and writes it:
+//! the path is the user's choice, and a FIFO with no reader, a full disk or
+//! a hung network mount must not stop the compositor. Only a regular file
+//! is written (a FIFO or a device is refused); the reply comes when the
+//! thread is done.
 
 use std::{
     io::{ErrorKind, Read, Write},
@@ -21,6 +30,14 @@ use tracing::{debug, warn};
 use crate::{backends::Screenshot, State};
 
 const MAX_REQUEST: usize = 64 * 1024;
+/// How long a reply may wait for its client to read it.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a request is answered with: now, or when work off the loop is done.
+pub enum Answer {
+    Now(Reply),
+    Later(smithay::reexports::calloop::channel::Channel<Reply>),
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
@@ -162,11 +179,35 @@ impl crate::Core {
                 let answer = match serde_json::from_slice::<Request>(&buf[..end]) {
                     Ok(req) => {
                         debug!(?req, "ipc request");
-                        state.handle_ipc(req)
+                        state.answer_ipc(req)
                     }
-                    Err(e) => Err(format!("bad request: {e}")),
+                    Err(e) => Answer::Now(Err(format!("bad request: {e}"))),
                 };
-                reply(stream, &answer);
+                let Ok(stream) = stream.try_clone() else {
+                    return Ok(PostAction::Remove);
+                };
+                match answer {
+                    Answer::Now(answer) => send_reply(&state.core.loop_handle, stream, &answer),
+                    Answer::Later(channel) => {
+                        let mut stream = Some(stream);
+                        let inserted =
+                            state
+                                .core
+                                .loop_handle
+                                .insert_source(channel, move |event, _, state| {
+                                    if let (
+                                        smithay::reexports::calloop::channel::Event::Msg(answer),
+                                        Some(stream),
+                                    ) = (event, stream.take())
+                                    {
+                                        send_reply(&state.core.loop_handle, stream, &answer);
+                                    }
+                                });
+                        if let Err(e) = inserted {
+                            warn!("ipc: cannot wait for a reply: {e}");
+                        }
+                    }
+                }
                 Ok(PostAction::Remove)
             },
         );
@@ -176,19 +217,133 @@ impl crate::Core {
     }
 }
 
+/// Write `answer` to a connection that is refused before it is read
+/// (another user's): small, and the connection is dropped right after.
 fn reply(stream: &mut UnixStream, answer: &Reply) {
-    // Replies are small; write them blocking with a bound so a client that
-    // never reads cannot hold the loop for long.
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(&reply_line(answer));
+}
+
+fn reply_line(answer: &Reply) -> Vec<u8> {
     let mut line = serde_json::to_vec(answer).unwrap_or_else(|_| b"{\"Err\":\"unserializable\"}".to_vec());
     line.push(b'\n');
-    if let Err(e) = stream.write_all(&line) {
-        debug!("ipc reply not delivered: {e}");
+    line
+}
+
+/// Send `answer` without blocking: what the socket does not take now is
+/// written as it drains, until [`REPLY_TIMEOUT`].
+fn send_reply(
+    loop_handle: &smithay::reexports::calloop::LoopHandle<'static, State>,
+    stream: UnixStream,
+    answer: &Reply,
+) {
+    use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+    let line = reply_line(answer);
+    let mut stream = stream;
+    let _ = stream.set_nonblocking(true);
+    let mut sent = match stream.write(&line) {
+        Ok(n) => n,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+        Err(e) => {
+            debug!("ipc reply not delivered: {e}");
+            return;
+        }
+    };
+    if sent == line.len() {
+        return;
+    }
+    let source = Generic::new(stream, Interest::WRITE, Mode::Level);
+    let token = loop_handle.insert_source(source, move |_, stream, _| {
+        // SAFETY: the stream is owned by this source and not dropped here.
+        let stream = unsafe { stream.get_mut() };
+        loop {
+            match stream.write(&line[sent..]) {
+                Ok(n) => {
+                    sent += n;
+                    if sent == line.len() {
+                        return Ok(PostAction::Remove);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(PostAction::Continue),
+                Err(e) => {
+                    debug!("ipc reply not delivered: {e}");
+                    return Ok(PostAction::Remove);
+                }
+            }
+        }
+    });
+    match token {
+        Ok(token) => {
+            let handle = loop_handle.clone();
+            let _ = loop_handle.insert_source(Timer::from_duration(REPLY_TIMEOUT), move |_, _, _| {
+                // Gone already if it was delivered (removing a stale token
+                // does nothing).
+                handle.remove(token);
+                TimeoutAction::Drop
+            });
+        }
+        Err(e) => warn!("ipc: cannot queue a reply: {e}"),
     }
 }
 
+/// Open `path` for the PNG without following it into anything but a
+/// regular file, and write it (on a thread of its own, see the module doc).
+fn write_png_file(path: &Path, shot: &Screenshot) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        // A FIFO with no reader fails at once (ENXIO) instead of waiting
+        // for one.
+        .custom_flags(libc::O_NONBLOCK)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    file.set_len(0)
+        .map_err(|e| format!("truncating {}: {e}", path.display()))?;
+    write_png_to(file, shot).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
 impl State {
+    /// Answer `req`: at once, or (a screenshot's file) from a thread.
+    pub fn answer_ipc(&mut self, req: Request) -> Answer {
+        let Request::Screenshot { path, output } = req else {
+            return Answer::Now(self.handle_ipc(req));
+        };
+        if !path.is_absolute() {
+            return Answer::Now(Err(format!(
+                "screenshot path must be absolute: {}",
+                path.display()
+            )));
+        }
+        let shot = match self.backend.screenshot(&self.core, output.as_deref()) {
+            Ok(shot) => shot,
+            Err(e) => return Answer::Now(Err(e)),
+        };
+        let (tx, rx) = smithay::reexports::calloop::channel::channel();
+        let spawned = std::thread::Builder::new()
+            .name("quay-screenshot".into())
+            .spawn(move || {
+                let answer = write_png_file(&path, &shot).map(|()| {
+                    serde_json::json!({
+                        "path": path,
+                        "width": shot.width,
+                        "height": shot.height,
+                    })
+                });
+                let _ = tx.send(answer);
+            });
+        match spawned {
+            Ok(_) => Answer::Later(rx),
+            Err(e) => Answer::Now(Err(format!("cannot start the screenshot writer: {e}"))),
+        }
+    }
+
     pub fn handle_ipc(&mut self, req: Request) -> Reply {
         match req {
             Request::Version => Ok(serde_json::json!({
@@ -223,18 +378,7 @@ impl State {
                     .collect();
                 Ok(serde_json::json!(outputs))
             }
-            Request::Screenshot { path, output } => {
-                if !path.is_absolute() {
-                    return Err(format!("screenshot path must be absolute: {}", path.display()));
-                }
-                let shot = self.backend.screenshot(&self.core, output.as_deref())?;
-                write_png(&path, &shot).map_err(|e| format!("writing {}: {e}", path.display()))?;
-                Ok(serde_json::json!({
-                    "path": path,
-                    "width": shot.width,
-                    "height": shot.height,
-                }))
-            }
+            Request::Screenshot { .. } => Err("screenshots are answered by answer_ipc".into()),
             Request::Evict => {
                 let evicted = self.backend.imports().evict_all();
                 Ok(serde_json::json!({ "evicted_bytes": evicted }))
@@ -389,8 +533,7 @@ impl State {
     }
 }
 
-pub fn write_png(path: &Path, shot: &Screenshot) -> std::io::Result<()> {
-    let file = std::fs::File::create(path)?;
+fn write_png_to(file: std::fs::File, shot: &Screenshot) -> std::io::Result<()> {
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), shot.width, shot.height);
     enc.set_color(png::ColorType::Rgba);
     enc.set_depth(png::BitDepth::Eight);

@@ -534,3 +534,63 @@ fn an_object_flood_is_stopped_by_its_budget() {
         .roundtrip()
         .expect("an honest client stays under its object budget");
 }
+
+/// `quay msg screenshot PATH` where PATH is a FIFO: with no reader, and with
+/// a reader that never reads. Quay refuses both at once (only a regular
+/// file is written, and from a thread of its own) instead of waiting in
+/// `open` or `write` on its event loop, and every client goes on.
+#[test]
+fn a_screenshot_into_a_fifo_is_refused_and_quay_goes_on() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut bystander = quay.client();
+    let w = bystander.window(16, 16, 0xffff0000).unwrap();
+    bystander.commit_and_wait_frame(&w.surface).unwrap();
+    let fifo = quay.dir.path().join("shot.fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let shot = |quay: &Quay| {
+        let mut child = std::process::Command::new(common::quay_bin())
+            .args(["msg", "--socket", common::SOCKET, "screenshot"])
+            .arg(&fifo)
+            .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
+            .env_remove("QUAY_SOCKET")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = common::wait_timeout(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("quay msg screenshot into a FIFO did not return in 10 s")
+        });
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (status, err)
+    };
+    let (status, err) = shot(&quay);
+    assert!(!status.success(), "no reader: {err}");
+    bystander.commit_and_wait_frame(&w.surface).unwrap();
+    // A reader that never reads: the open succeeds, the write would block.
+    let _reader = rustix::fs::open(
+        &fifo,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let (status, err) = shot(&quay);
+    assert!(
+        !status.success() && err.contains("is not a regular file"),
+        "{status}: {err}"
+    );
+    for _ in 0..3 {
+        bystander.commit_and_wait_frame(&w.surface).unwrap();
+    }
+    // A regular file is written as before.
+    let img = quay.screenshot();
+    assert_eq!((img.width, img.height), (640, 480));
+}
