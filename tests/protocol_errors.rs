@@ -20,6 +20,7 @@
 //! | `wl_subcompositor` | a surface made its own parent | `wl_subcompositor.bad_parent` |
 //! | `wl_subcompositor` | a parent made a child of its own child (a cycle) | `wl_subcompositor.bad_parent` |
 //! | `wl_subcompositor` | `get_subsurface` on a surface that already is one | `wl_subcompositor.bad_surface` |
+//! | `wl_subcompositor` | a chain of subsurfaces 65 deep (a 64-deep chain is fine, committed) | `wl_subcompositor.bad_parent` |
 //! | `wp_viewporter` | `get_viewport` twice for one surface | `viewport_exists` (code 0), posted by smithay on the `wl_surface` |
 //! | `wp_viewport` | `set_source` with a negative origin | `wp_viewport.bad_value` |
 //! | `wp_viewport` | `set_destination` of 0x0 | `wp_viewport.bad_value` |
@@ -227,6 +228,31 @@ fn subsurface_errors() {
                 .as_ref()
                 .unwrap()
                 .get_subsurface(&a, &b, &c.qh, ());
+        },
+    );
+    check(
+        &quay,
+        &mut m,
+        "nesting 65 deep",
+        (WL_SUBCOMPOSITOR_BAD_PARENT, "wl_subcompositor"),
+        |c| {
+            // 64 levels below a root: fine, and committed from the leaf up.
+            let root = c.compositor.create_surface(&c.qh, ());
+            let mut chain = vec![root.clone()];
+            let mut subs = Vec::new();
+            for _ in 0..64 {
+                let (s, sub) = c.subsurface(chain.last().unwrap());
+                chain.push(s);
+                subs.push(sub);
+            }
+            for s in chain.iter().rev() {
+                s.commit();
+            }
+            c.roundtrip().expect("a 64-deep chain of subsurfaces is fine");
+            // One more level is refused (a chain of tens of thousands would
+            // cost Quay quadratic work and a stack frame a level).
+            let _ = c.subsurface(chain.last().unwrap());
+            drop(subs);
         },
     );
     check(

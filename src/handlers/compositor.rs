@@ -290,10 +290,19 @@ smithay::reexports::wayland_server::delegate_dispatch!(State: [
     smithay::reexports::wayland_server::protocol::wl_subsurface::WlSubsurface: smithay::wayland::compositor::SubsurfaceUserData
 ] => CompositorState);
 
+/// How deep subsurfaces may nest below a surface without a parent. smithay
+/// walks a surface's ancestors on every commit and recurses through the
+/// tree on every traversal (smithay-0.7.0 src/wayland/compositor/tree.rs:
+/// `is_effectively_sync`, `map`): a chain of tens of thousands would cost
+/// quadratic work to build and a stack frame a level on every frame. Real
+/// clients nest a few levels.
+pub const MAX_SUBSURFACE_DEPTH: usize = 64;
+
 /// `wl_subcompositor.get_subsurface`: a surface that would be its own
 /// parent or its own ancestor is `bad_parent`, as the XML says; smithay
 /// answers both with `bad_surface` (smithay-0.7.0
-/// src/wayland/compositor/handlers.rs:464, via `set_parent`).
+/// src/wayland/compositor/handlers.rs:464, via `set_parent`). A parent
+/// already [`MAX_SUBSURFACE_DEPTH`] deep is `bad_parent` too.
 impl
     smithay::reexports::wayland_server::Dispatch<
         smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
@@ -312,12 +321,22 @@ impl
         use smithay::reexports::wayland_server::protocol::wl_subcompositor::{Error, Request};
         if let Request::GetSubsurface { surface, parent, .. } = &request {
             let mut ancestor = Some(parent.clone());
+            let mut depth = 0;
             while let Some(a) = ancestor {
                 if &a == surface {
                     smithay::reexports::wayland_server::Resource::post_error(
                         resource,
                         Error::BadParent,
                         "a surface cannot be its own parent or ancestor",
+                    );
+                    return;
+                }
+                depth += 1;
+                if depth > MAX_SUBSURFACE_DEPTH {
+                    smithay::reexports::wayland_server::Resource::post_error(
+                        resource,
+                        Error::BadParent,
+                        format!("subsurfaces nest at most {MAX_SUBSURFACE_DEPTH} deep"),
                     );
                     return;
                 }
