@@ -212,6 +212,11 @@ pub fn plane_cursor(
                         _ => return Err("cursor buffer in a format the plane does not take"),
                     };
                     let (w, h, stride) = (data.width as usize, data.height as usize, data.stride as usize);
+                    // Nothing is read of a cursor the plane cannot show: a
+                    // client's 2 GiB cursor costs no copy per repaint.
+                    if w > max.0 as usize || h > max.1 as usize {
+                        return Err("cursor larger than the plane");
+                    }
                     let offset = data.offset as usize;
                     // smithay checked the pool's size against the buffer's
                     // (smithay-0.7.0 src/wayland/shm/handlers.rs:144, create_buffer);
