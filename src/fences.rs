@@ -25,6 +25,12 @@ use crate::{
     State,
 };
 
+/// The fds a commit held on its acquire fence makes Quay hold, charged to
+/// its client until the commit applies or is dropped: the wait's source
+/// (a dup of the sync_file, or the syncobj's eventfd) and the sync_file
+/// kept for deadline hints.
+pub const HELD_COMMIT_FDS: u64 = 2;
+
 fn now_ns(core: &Core) -> u64 {
     let now: Duration = core.now();
     now.as_nanos() as u64
@@ -176,6 +182,14 @@ impl Core {
                 Err(_) => return None,
             },
         };
+        // A client committing in a loop on a point that never signals
+        // would otherwise grow Quay's fds without limit.
+        if !crate::handlers::budget::charge_core_with(self, &client, |b| {
+            b.try_charge("a commit held on its acquire fence", HELD_COMMIT_FDS, 0)
+        }) {
+            return None;
+        }
+        let client_id = client.id();
         let output = self.output_of_surface(surface).map(|o| o.name());
         let fence = sync_file.map(|fd| {
             let group = output.as_deref().map_or(u64::MAX, |o| self.sync.group(o));
@@ -206,6 +220,7 @@ impl Core {
             }
             state.backend.imports().unpin(&fence_pin(serial));
             let dh = state.core.display_handle.clone();
+            crate::handlers::budget::release_by_id(&dh, &client.id(), HELD_COMMIT_FDS, 0);
             state.client_compositor_state(&client).blocker_cleared(state, &dh);
         };
         let (blocker, token) = match blocker_source {
@@ -240,6 +255,7 @@ impl Core {
                 if let Some(id) = fence {
                     self.sync.registry.destroy(id);
                 }
+                crate::handlers::budget::release_by_id(&self.display_handle, &client_id, HELD_COMMIT_FDS, 0);
                 return None;
             }
         };
@@ -259,6 +275,7 @@ impl Core {
             fence,
             token,
             release,
+            client: client_id,
         });
         Some(serial)
     }
@@ -275,6 +292,7 @@ impl Core {
         let serials = list.iter().map(|p| p.serial).collect();
         for p in list {
             self.loop_handle.remove(p.token);
+            crate::handlers::budget::release_by_id(&self.display_handle, &p.client, HELD_COMMIT_FDS, 0);
             if let Some(id) = p.fence {
                 self.sync.registry.destroy(id);
             }

@@ -526,6 +526,12 @@ impl State {
                     map.insert("windows_live".into(), self.core.space.elements().count().into());
                     map.insert("fds_open".into(), crate::limits::open_fds().into());
                     map.insert("client_fd_budget".into(), self.core.client_limits.fds.into());
+                    let (fds, bytes, objects) = self.core.session_budget.held();
+                    let total = self.core.session_budget.limits();
+                    map.insert("session_fds_held".into(), fds.into());
+                    map.insert("session_bytes_held".into(), bytes.into());
+                    map.insert("session_objects_held".into(), objects.into());
+                    map.insert("session_fd_budget".into(), total.fds.into());
                 }
                 Ok(v)
             }

@@ -172,6 +172,8 @@ pub struct Core {
     pub stats: Stats,
     /// What each new client may make Quay hold (`limits.rs`).
     pub client_limits: crate::limits::ClientLimits,
+    /// What all clients together may make Quay hold (`limits.rs`).
+    pub session_budget: Arc<crate::limits::SessionBudget>,
     /// Planes added to each live `zwp_linux_buffer_params_v1`, charged to
     /// its client until `create` or destroy (`handlers/dmabuf.rs`).
     pub params_fds: std::collections::HashMap<smithay::reexports::wayland_server::backend::ObjectId, u64>,
@@ -288,6 +290,8 @@ impl Core {
             .map(|n| n.to_os_string())
             .context("the wayland socket has no name")?;
         let client_limits = crate::limits::ClientLimits::new(&config.limits, nofile);
+        let session_budget =
+            crate::limits::SessionBudget::new(crate::limits::ClientLimits::session(&config.limits, nofile));
         crate::listen::insert_listener(&loop_handle, "wayland socket", listening, |stream, state| {
             state.core.insert_client(stream, None)
         })
@@ -393,6 +397,7 @@ impl Core {
             ipc: None,
             stats: Stats::default(),
             client_limits,
+            session_budget,
             params_fds: Default::default(),
             screencopy_queue: Default::default(),
             clients_disconnected: Arc::default(),
@@ -409,7 +414,7 @@ impl Core {
         let data = ClientState {
             compositor_state: CompositorClientState::default(),
             disconnected: self.clients_disconnected.clone(),
-            budget: crate::limits::ClientBudget::new(self.client_limits),
+            budget: crate::limits::ClientBudget::new(self.client_limits, self.session_budget.clone()),
             security_context,
         };
         match self.display_handle.insert_client(stream, Arc::new(data)) {

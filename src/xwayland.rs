@@ -9,8 +9,11 @@
 //! same `Space` as Wayland ones (smithay's `Window::new_x11_window`),
 //! placed, focused and drawn like them; override-redirect windows (menus,
 //! tooltips) go where they ask. Xwayland connects as a Wayland client
-//! smithay inserts with its own client data (`XWaylandClientData`), which
-//! is trusted: it has no budget and sees no privileged global.
+//! smithay inserts with its own client data (`XWaylandClientData`). It
+//! sees no privileged global, and carries every X11 client, so its budget
+//! (in that data's user-data map) is the session's whole total
+//! (`[limits] total_*`): X11 clients together can take no more than all
+//! clients may.
 
 use std::{os::fd::OwnedFd, process::Stdio, time::Duration};
 
@@ -94,7 +97,11 @@ pub fn start(core: &mut Core) {
         true,
         Stdio::null(),
         Stdio::inherit(),
-        |_| (),
+        |data| {
+            data.insert_if_missing_threadsafe(|| {
+                crate::limits::ClientBudget::new(core.session_budget.limits(), core.session_budget.clone())
+            });
+        },
     );
     let (xwayland, client) = match spawned {
         Ok(x) => x,

@@ -239,12 +239,15 @@ fn a_buffer_byte_budget_stops_big_pools() {
     let _b2 = c.shm_buffer(256, 256, 0xff0000ff, wl_shm::Format::Xrgb8888);
     let _b3 = c.shm_buffer(256, 256, 0xff0000ff, wl_shm::Format::Xrgb8888);
     c.roundtrip().unwrap();
+    // Its pool is refused: pools are summed with the buffers the client holds.
     let _b4 = c.shm_buffer(256, 512, 0xff0000ff, wl_shm::Format::Xrgb8888);
-    let err = c.roundtrip().expect_err("1.5 MiB of buffers pass a 1 MiB budget");
+    let err = c
+        .roundtrip()
+        .expect_err("1.25 MiB of pools and buffers pass a 1 MiB budget");
     assert!(is_no_memory(&err), "{err:?}");
     let log = quay.log_text();
     assert!(log.contains("a wl_shm_pool would take this client's buffers to 2097152 bytes (limit 1048576; [limits] client_buffer_mib)"), "log:\n{log}");
-    assert!(log.contains("a wl_shm buffer would take this client's buffers to 1310720 bytes (limit 1048576; [limits] client_buffer_mib)"), "log:\n{log}");
+    assert!(log.contains("a wl_shm_pool would take this client's buffers to 1310720 bytes (limit 1048576; [limits] client_buffer_mib)"), "log:\n{log}");
 }
 
 #[test]
@@ -502,7 +505,9 @@ fn an_object_flood_is_stopped_by_its_budget() {
     });
     let log = quay.log_text();
     assert!(
-        log.contains("a wl_surface would give this client 1001 surfaces, regions and frame callbacks (limit 1000; [limits] client_objects)"),
+        log.contains(
+            "a wl_surface would give this client 1001 protocol objects (limit 1000; [limits] client_objects)"
+        ),
         "log:\n{log}"
     );
     assert!(
@@ -533,6 +538,134 @@ fn an_object_flood_is_stopped_by_its_budget() {
     honest
         .roundtrip()
         .expect("an honest client stays under its object budget");
+}
+
+/// Many connections, each inside its own budget, are held to the session's
+/// total (a sandbox can open as many connections as it likes): the one that
+/// would pass it is disconnected naming `total_fds`, the others go on, and
+/// a connection that leaves gives its share back.
+#[test]
+fn connections_together_are_held_to_the_session_total() {
+    let config = format!("{SMALL_CONFIG}\n[limits]\nclient_fds = 64\ntotal_fds = 100\n");
+    let quay = Quay::start(&config);
+    let fd = memfd(4096);
+    let pools = |c: &mut TestClient, n: usize| {
+        for _ in 0..n {
+            let _ = c.shm.create_pool(fd.as_fd(), 4096, &c.qh, ());
+        }
+        c.roundtrip()
+    };
+    let mut a = quay.client();
+    pools(&mut a, 60).expect("60 fds fit one client's 64");
+    let mut b = quay.client();
+    let err = pools(&mut b, 60).expect_err("a second client's 60 pass the session's 100");
+    assert!(is_no_memory(&err), "{err:?}");
+    let log = quay.log_text();
+    assert!(
+        log.contains(
+            "a wl_shm_pool would make Quay hold 101 fds for all clients together (limit 100; [limits] total_fds)"
+        ),
+        "log:\n{log}"
+    );
+    a.roundtrip().expect("the first client goes on");
+    assert_eq!(quay.stat("session_fds_held"), 60);
+    drop(a);
+    common::wait_for("the first client's share back", &quay, || {
+        quay.stat("session_fds_held") == 0
+    });
+    let mut c = quay.client();
+    pools(&mut c, 60).expect("a new client gets the share back");
+}
+
+/// Objects that grow with a client's requests, each charged: positioners,
+/// presentation feedbacks on a surface that never commits, and the MIME
+/// types a data source offers (bytes). Made and destroyed, they give their
+/// charge back.
+#[test]
+fn objects_that_grow_with_requests_are_charged() {
+    let config = format!("{SMALL_CONFIG}\n[limits]\nclient_objects = 100\nclient_buffer_mib = 1\n");
+    let quay = Quay::start(&config);
+    let mut bystander = quay.client();
+    let w = bystander.window(16, 16, 0xffff0000).unwrap();
+    bystander.commit_and_wait_frame(&w.surface).unwrap();
+
+    let mut c = quay.client();
+    for _ in 0..101 {
+        let _ = c.wm_base.create_positioner(&c.qh, ());
+    }
+    assert!(is_no_memory(
+        &c.roundtrip().expect_err("101 positioners pass 100")
+    ));
+
+    let mut c = quay.client();
+    let s = c.compositor.create_surface(&c.qh, ());
+    for _ in 0..100 {
+        let _ = c.presentation.feedback(&s, &c.qh, ());
+    }
+    assert!(is_no_memory(
+        &c.roundtrip().expect_err("a surface and 100 feedbacks pass 100")
+    ));
+
+    let mut c = quay.client();
+    let manager = c.data_device_manager.clone().expect("wl_data_device_manager");
+    let source = manager.create_data_source(&c.qh, ());
+    let mime = "x".repeat(1000);
+    let mut i = 0;
+    // One offer at a time: a kilobyte string does not fit the client
+    // library's send buffer 64 times over (wayland-client fails a request
+    // that finds its buffer full and the socket not writable).
+    flood_until_killed(&mut c, &mut bystander, |c| {
+        source.offer(format!("{mime}{i}"));
+        i += 1;
+        while let Err(quay_test_client::wayland_client::backend::WaylandError::Io(e)) = c.conn.flush() {
+            if e.kind() != std::io::ErrorKind::WouldBlock {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    assert!(
+        i > 1000 && i < 1100 + 512,
+        "disconnected after {i} offers of 1 KB"
+    );
+    let log = quay.log_text();
+    for want in [
+        "an xdg_positioner would give this client 101 protocol objects (limit 100; [limits] client_objects)",
+        "a wp_presentation_feedback would give this client 101 protocol objects",
+        "a MIME type offered by a data source would take this client's buffers to",
+    ] {
+        assert!(log.contains(want), "{want:?} not in the log:\n{log}");
+    }
+    assert_eq!(quay.stat("clients_over_budget_total"), 3);
+    bystander.commit_and_wait_frame(&w.surface).unwrap();
+
+    // Made and destroyed, they fit for ever.
+    let mut honest = quay.client();
+    for round in 0..20 {
+        let positioners: Vec<_> = (0..50)
+            .map(|_| honest.wm_base.create_positioner(&honest.qh, ()))
+            .collect();
+        let source = manager_of(&honest).create_data_source(&honest.qh, ());
+        for i in 0..500 {
+            source.offer(format!("{mime}{i}"));
+            if i % 2 == 1 {
+                honest.roundtrip().unwrap();
+            }
+        }
+        for p in positioners {
+            p.destroy();
+        }
+        source.destroy();
+        honest
+            .roundtrip()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+}
+
+fn manager_of(
+    c: &TestClient,
+) -> quay_test_client::wayland_client::protocol::wl_data_device_manager::WlDataDeviceManager {
+    c.data_device_manager.clone().expect("wl_data_device_manager")
 }
 
 /// `quay msg screenshot PATH` where PATH is a FIFO: with no reader, and with

@@ -631,11 +631,25 @@ pub struct Limits {
     /// Surfaces, regions and pending frame callbacks of one client.
     #[serde(default = "default_client_objects")]
     pub client_objects: Count,
+    /// The same three for all clients together (Xwayland, which carries
+    /// every X11 client, included): what many connections at once (a
+    /// sandbox can open as many as it likes) may make Quay hold. Quay also
+    /// caps the fds at three quarters of its own fd limit.
+    #[serde(default = "default_total_fds")]
+    pub total_fds: Count,
+    #[serde(default = "default_total_buffer_mib")]
+    pub total_buffer_mib: Mebibytes,
+    #[serde(default = "default_total_objects")]
+    pub total_objects: Count,
 }
 
 impl Limits {
     pub fn client_buffer_bytes(&self) -> u64 {
         self.client_buffer_mib.0 << 20
+    }
+
+    pub fn total_buffer_bytes(&self) -> u64 {
+        self.total_buffer_mib.0 << 20
     }
 }
 
@@ -647,6 +661,15 @@ fn default_client_buffer_mib() -> Mebibytes {
 }
 fn default_client_objects() -> Count {
     Limits::default().client_objects
+}
+fn default_total_fds() -> Count {
+    Limits::default().total_fds
+}
+fn default_total_buffer_mib() -> Mebibytes {
+    Limits::default().total_buffer_mib
+}
+fn default_total_objects() -> Count {
+    Limits::default().total_objects
 }
 
 impl Default for Limits {

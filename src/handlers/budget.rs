@@ -10,17 +10,27 @@ use crate::{
     State,
 };
 
-/// The budget of `client`: every client is inserted with `ClientState`.
+/// The budget of `client`: every client is inserted with `ClientState`,
+/// but Xwayland, whose budget is in smithay's client data
+/// (`crate::xwayland`).
 pub(crate) fn budget(client: &Client) -> Option<&ClientBudget> {
+    if let Some(x) = client.get_data::<smithay::xwayland::XWaylandClientData>() {
+        return x.user_data().get::<ClientBudget>();
+    }
     client.get_data::<ClientState>().map(|d| &d.budget)
 }
 
 /// `f` on the budget of the client `id`, if it is still there (a client
 /// that is gone took its budget with it).
-fn with_budget_of(dh: &DisplayHandle, id: &ClientId, f: impl FnOnce(&ClientBudget)) {
+pub(crate) fn with_budget_of(dh: &DisplayHandle, id: &ClientId, f: impl FnOnce(&ClientBudget)) {
     if let Ok(data) = dh.backend_handle().get_client_data(id.clone()) {
         if let Some(c) = data.downcast_ref::<ClientState>() {
             f(&c.budget);
+        } else if let Some(b) = data
+            .downcast_ref::<smithay::xwayland::XWaylandClientData>()
+            .and_then(|x| x.user_data().get::<ClientBudget>())
+        {
+            f(b);
         }
     }
 }
@@ -42,14 +52,23 @@ pub(crate) fn charge_with(
     client: &Client,
     f: impl FnOnce(&ClientBudget) -> Result<(), BudgetExceeded>,
 ) -> bool {
+    charge_core_with(&mut state.core, client, f)
+}
+
+/// [`charge_with`] where only `Core` is at hand.
+pub(crate) fn charge_core_with(
+    core: &mut crate::state::Core,
+    client: &Client,
+    f: impl FnOnce(&ClientBudget) -> Result<(), BudgetExceeded>,
+) -> bool {
     let Some(budget) = budget(client) else {
         return true;
     };
     match f(budget) {
         Ok(()) => true,
         Err(err) => {
-            state.core.stats.clients_over_budget_total += 1;
-            crate::limits::disconnect_over_budget(client, &state.core.display_handle, &err);
+            core.stats.clients_over_budget_total += 1;
+            crate::limits::disconnect_over_budget(client, &core.display_handle, &err);
             false
         }
     }

@@ -29,14 +29,26 @@ use tracing::{debug, info, warn};
 
 use crate::{buffer::DmabufFeedbacks, state::Core, State};
 
-/// Bytes a dma-buf's planes span, as charged to its client.
-pub(crate) fn dmabuf_bytes(dmabuf: &Dmabuf) -> u64 {
+/// What a dma-buf `wl_buffer` is charged to its client, (fds, bytes), from
+/// `create` until the buffer is destroyed:
+/// - two fds a plane: the buffer's own, and the import cache's dup of it
+///   (`buffer::import::dup_planes`), which lives while any buffer of that
+///   kernel dma-buf does;
+/// - the bytes its planes span, plus the XRGB copy Quay makes of a format
+///   it converts (YUYV: twice the buffer's own size).
+pub(crate) fn dmabuf_charge(dmabuf: &Dmabuf) -> (u64, u64) {
     let h = u64::from(dmabuf.height());
-    dmabuf
+    let planes = dmabuf
         .offsets()
         .zip(dmabuf.strides())
         .map(|(o, s)| u64::from(o).saturating_add(u64::from(s).saturating_mul(h)))
-        .fold(0u64, u64::saturating_add)
+        .fold(0u64, u64::saturating_add);
+    let converted = if crate::buffer::pixman::CONVERTED.contains(&dmabuf.format().code) {
+        u64::from(dmabuf.width()).saturating_mul(h).saturating_mul(4)
+    } else {
+        0
+    };
+    (2 * dmabuf.num_planes() as u64, planes.saturating_add(converted))
 }
 
 /// Planes of a format's linear layout; `None` for formats Quay does not
@@ -82,7 +94,7 @@ impl DmabufHandler for State {
         }
         let client = notifier.client();
         if let Some(client) = &client {
-            let (fds, bytes) = (dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
+            let (fds, bytes) = dmabuf_charge(&dmabuf);
             if !super::budget::charge(self, client, "a dma-buf wl_buffer", fds, bytes) {
                 // Disconnected: dropping the notifier answers nothing more.
                 return;
@@ -101,7 +113,8 @@ impl DmabufHandler for State {
                 self.core.stats.dmabuf_failed.record(&err);
                 // No wl_buffer: give its charge back.
                 if let Some(b) = client.as_ref().and_then(super::budget::budget) {
-                    b.release(dmabuf.num_planes() as u64, dmabuf_bytes(&dmabuf));
+                    let (fds, bytes) = dmabuf_charge(&dmabuf);
+                    b.release(fds, bytes);
                 }
                 // `create`: sends `failed`; `create_immed`: the protocol's
                 // invalid_wl_buffer error (smithay-0.7.0

@@ -2,7 +2,8 @@
 //! call into `Core` or `Backend`.
 
 mod activation;
-mod budget;
+pub(crate) mod budget;
+mod charged;
 mod compositor;
 mod decoration;
 mod dmabuf;
@@ -19,7 +20,7 @@ mod shm;
 pub mod xdg_shell;
 
 use smithay::{
-    delegate_output, delegate_presentation, delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
+    delegate_output, delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
     input::{pointer::CursorImageStatus, Seat, SeatHandler, SeatState},
     reexports::wayland_server::protocol::wl_surface::WlSurface,
     wayland::output::OutputHandler,
@@ -59,4 +60,4 @@ delegate_output!(State);
 
 delegate_viewporter!(State);
 delegate_single_pixel_buffer!(State);
-delegate_presentation!(State);
+// wp_presentation: `charged.rs` (feedback objects are charged).

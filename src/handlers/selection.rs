@@ -19,7 +19,7 @@
 //! keyboard focus, the same rule as for Wayland clients.
 
 use smithay::{
-    delegate_data_control, delegate_data_device, delegate_ext_data_control, delegate_primary_selection,
+    delegate_data_control, delegate_ext_data_control,
     input::Seat,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
     wayland::selection::{
@@ -232,14 +232,27 @@ impl ClientDndGrabHandler for State {
     }
 }
 impl ServerDndGrabHandler for State {}
-delegate_data_device!(State);
+// delegate_data_device! less the manager and the source, which
+// `handlers/charged.rs` charges to the client's budget.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
+] => DataDeviceState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device::WlDataDevice: smithay::wayland::selection::data_device::DataDeviceUserData
+] => DataDeviceState);
 
 impl PrimarySelectionHandler for State {
     fn primary_selection_state(&self) -> &PrimarySelectionState {
         &self.core.selection.primary
     }
 }
-delegate_primary_selection!(State);
+// delegate_primary_selection! less the manager and the source (as above).
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1: smithay::wayland::selection::primary_selection::PrimaryDeviceManagerGlobalData
+] => PrimarySelectionState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_v1::ZwpPrimarySelectionDeviceV1: smithay::wayland::selection::primary_selection::PrimaryDeviceUserData
+] => PrimarySelectionState);
 
 impl DataControlHandler for State {
     fn data_control_state(&self) -> &DataControlState {

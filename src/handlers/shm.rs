@@ -53,10 +53,7 @@ impl Dispatch<WlShm, ()> for State {
             // smithay answers size <= 0 itself.
             if *size > 0 {
                 let bytes = *size as u64;
-                if !charge_with(state, client, |b| b.check_bytes("a wl_shm_pool", bytes)) {
-                    return;
-                }
-                if !charge(state, client, "a wl_shm_pool", 1, 0) {
+                if !charge_with(state, client, |b| b.try_charge_pool(bytes)) {
                     return;
                 }
             }
@@ -85,11 +82,14 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
             }
             wl_shm_pool::Request::Resize { size } => {
                 let bytes = *size as u64;
-                if !charge_with(state, client, |b| b.check_bytes("growing a wl_shm_pool", bytes)) {
+                if !charge_with(state, client, |b| b.try_charge_pool_growth(&pool.id(), bytes)) {
                     return;
                 }
             }
             wl_shm_pool::Request::CreateBuffer { height, stride, .. } => {
+                if let Some(b) = budget(client) {
+                    b.sight_pool(&pool.id());
+                }
                 // A buffer smithay will refuse (invalid_stride: its bytes
                 // cannot fit any pool, handlers.rs:137-145) is not charged,
                 // so the client gets that error rather than the budget's.
@@ -117,7 +117,9 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
         pool: &WlShmPool,
         data: &ShmPoolUserData,
     ) {
-        super::budget::release_by_id(&state.core.display_handle, &client, 1, 0);
+        super::budget::with_budget_of(&state.core.display_handle, &client, |b| {
+            b.release_pool(&pool.id())
+        });
         <ShmState as Dispatch<WlShmPool, ShmPoolUserData, State>>::destroyed(state, client, pool, data)
     }
 }
@@ -139,10 +141,8 @@ impl BufferHandler for State {
         }) {
             budget.release(1, bytes);
         } else if let Ok(dmabuf) = get_dmabuf(buffer) {
-            budget.release(
-                dmabuf.num_planes() as u64,
-                crate::handlers::dmabuf::dmabuf_bytes(dmabuf),
-            );
+            let (fds, bytes) = crate::handlers::dmabuf::dmabuf_charge(dmabuf);
+            budget.release(fds, bytes);
         }
     }
 }

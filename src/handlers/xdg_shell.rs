@@ -244,12 +244,8 @@ pub fn check_unconfigured_buffer(state: &mut State, surface: &WlSurface) {
 smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
     smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase: ()
 ] => XdgShellState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase: smithay::wayland::shell::xdg::XdgWmBaseUserData
-] => XdgShellState);
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_protocols::xdg::shell::server::xdg_positioner::XdgPositioner: smithay::wayland::shell::xdg::XdgPositionerUserData
-] => XdgShellState);
+// xdg_wm_base and xdg_positioner: `handlers/charged.rs` (positioners are
+// charged to their client's budget).
 smithay::reexports::wayland_server::delegate_dispatch!(State: [
     smithay::reexports::wayland_protocols::xdg::shell::server::xdg_popup::XdgPopup: XdgShellSurfaceUserData
 ] => XdgShellState);

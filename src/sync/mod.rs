@@ -270,6 +270,8 @@ pub(crate) struct Pending {
     pub(crate) token: RegistrationToken,
     /// Signalled by Quay if the commit never applies.
     pub(crate) release: Option<DrmSyncPoint>,
+    /// The client the wait's fds are charged to (`crate::fences`).
+    pub(crate) client: smithay::reexports::wayland_server::backend::ClientId,
 }
 
 /// Quay's sync bookkeeping, part of `Core`; the compositor's side of it

@@ -38,6 +38,10 @@
 //!   `create` and on a buffer on screen never stop the compositor
 //!   (`crate::trust`).
 //!
+//! - `held-flood`: commits held on points that never signal, in a loop,
+//!   until the compositor's budget disconnects the client
+//!   (`crate::trust`).
+//!
 //! - `churn`: many clients at once living and dying on real dma-bufs and
 //!   syncobjs, in every way a client leaves ([`churn`]).
 //!
@@ -433,6 +437,9 @@ pub fn run(name: &str, socket: &Path, drm_path: &Path) -> Result<String, String>
     }
     if name == "churn" {
         return churn(socket, drm_path);
+    }
+    if name == "held-flood" {
+        return crate::trust::held_flood(socket, drm_path);
     }
     if name == "errors" {
         let drm = Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;

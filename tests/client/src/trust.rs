@@ -12,6 +12,9 @@
 //!    and asks for a screencopy of the output: it must be answered while
 //!    the fence is still unsignalled.
 //!
+//! `held-flood` is the third attack: commits held on acquire points that
+//! never signal, in a loop ([`held_flood`]).
+//!
 //! Meanwhile a bystander (its own connection, on its own thread) commits
 //! and waits for frame callbacks. The result is ordering, not speed: each
 //! answer must come before the fence it must not wait for is signalled, and
@@ -241,4 +244,60 @@ fn attack(socket: &Path, sw: &SwSync, times: &Mutex<Vec<u64>>) -> Result<Seen, S
     drop(fence);
     drop(fence2);
     Ok((a_frames, b_frames, created_ms, copy_ms, [(t0, t1), (t2, t3)]))
+}
+
+/// Commits held on acquire points that never signal, in a loop: each makes
+/// the compositor hold fds (the wait's eventfd, the exported fence), so a
+/// compositor that charges them to the client disconnects it with
+/// `wl_display.error` `no_memory` long before the loop's end (any other end
+/// fails). Reports how many commits that took.
+pub fn held_flood(socket: &Path, drm_path: &Path) -> Result<String, String> {
+    const MAX: u64 = 4000;
+    let drm = crate::syncobj::Drm::open(drm_path).map_err(|err| format!("{}: {err}", drm_path.display()))?;
+    let mut c = TestClient::connect_lenient(socket).map_err(e)?;
+    let mgr = c
+        .syncobj
+        .clone()
+        .ok_or("the compositor offers no wp_linux_drm_syncobj_manager_v1")?;
+    let tl = drm.create().map_err(e)?;
+    let timeline = mgr.import_timeline(drm.export(tl).map_err(e)?.as_fd(), &c.qh, ());
+    let w = c.window(W, H, 0xff40_4040).map_err(e)?;
+    c.commit_and_wait_frame(&w.surface).map_err(e)?;
+    let ss = mgr.get_surface(&w.surface, &c.qh, ());
+    let stride = W * 4;
+    let size = (stride * H) as usize;
+    let fd = alloc(Source::DmaHeap, size as u64).map_err(e)?;
+    fill(&fd, size, RED).map_err(e)?;
+    let params = c.params();
+    params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
+    params.create(W, H, XRGB8888, Flags::empty());
+    let buffer = match c.wait_params(&params).map_err(e)? {
+        ParamsResult::Created(b) => b,
+        ParamsResult::Failed => return Err("params failed".into()),
+    };
+    for i in 0..MAX {
+        w.surface.attach(Some(&buffer), 0, 0);
+        w.surface.damage_buffer(0, 0, W, H);
+        let point = 1000 + 2 * i;
+        ss.set_acquire_point(&timeline, (point >> 32) as u32, point as u32);
+        ss.set_release_point(&timeline, ((point + 1) >> 32) as u32, (point + 1) as u32);
+        w.surface.commit();
+        if i % 32 == 31 {
+            match c.roundtrip() {
+                Ok(()) => {}
+                // `wl_display.error` `no_memory` reaches a client as ENOMEM
+                // (libwayland's display_handle_error; wayland-rs alike).
+                Err(crate::ClientError::Io(m)) if m.contains("os error 12") => {
+                    return Ok(format!(
+                        "{{\"ok\":true,\"test\":\"held-flood\",\"commits_before_disconnect\":{}}}",
+                        i + 1
+                    ));
+                }
+                Err(err) => return Err(format!("after {} held commits: {err}", i + 1)),
+            }
+        }
+    }
+    Err(format!(
+        "{MAX} commits held on points that never signal, and no budget error"
+    ))
 }

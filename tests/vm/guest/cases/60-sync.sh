@@ -20,6 +20,9 @@ vm_case quay-syncobj-stall-gles virtio case_quay_syncobj_stall_gles 240
 # screencopy is asked for) never stops Quay's loop: tests/client/src/trust.rs.
 vm_case quay-fence-freeze virtio case_quay_fence_freeze 180
 vm_case quay-fence-freeze-gles virtio case_quay_fence_freeze_gles 240
+# Commits held on syncobj points that never signal, in a loop: the fds they make Quay hold
+# are charged to the client, which is disconnected (no_memory); Quay's fds come back.
+vm_case quay-held-flood virtio case_quay_held_flood 180
 case_quay_fence_freeze_gles() { QUAY_RENDERER=gles case_quay_fence_freeze; }
 case_quay_syncobj_stall_gles() { QUAY_RENDERER=gles case_quay_syncobj_stall; }
 case_quay_syncobj_errors_gles() { QUAY_RENDERER=gles case_quay_syncobj_errors; }
@@ -189,5 +192,26 @@ case_quay_fence_freeze() {
   # The CPU read of the fenced buffer (pixman's draw, or the GLES upload) found it not ready
   # instead of waiting for it.
   expect_ge "CPU accesses that found fences pending" "$(json_num cpu_access_not_ready_total < "$CASE_OUT/stats.json")" 1
+  stop_quay
+}
+
+case_quay_held_flood() {
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local node; node=$(render_node_of "$CARD")
+  [ -c "$node" ] || { fail "no render node for $CARD"; stop_quay; return 1; }
+  # The fd baseline on a grown swapchain (warm_swapchain, 30-quay.sh).
+  warm_swapchain || { stop_quay; return 1; }
+  local fds0 fds1= i; fds0=$(ls /proc/$QPID/fd | wc -l)
+  dmabuf_client held-flood --syncobj-test held-flood --drm-device "$node"
+  metric commits_before_disconnect "$(json_num commits_before_disconnect < "$CASE_OUT/held-flood.json")"
+  for i in $(seq 20); do fds1=$(ls /proc/$QPID/fd | wc -l); [ "$fds1" -le "$fds0" ] && break; sleep 0.5; done
+  metric fds_before_flood "$fds0"; metric fds_after_flood "$fds1"
+  [ "$fds1" -le "$fds0" ] || fail "Quay's fds: $fds0 before the flood, $fds1 after its client was disconnected"
+  qmsg stats > "$CASE_OUT/stats.json"
+  expect_ge "clients disconnected over budget" "$(json_num clients_over_budget_total < "$CASE_OUT/stats.json")" 1
+  expect_eq "fences pending after the flooding client left" "$(json_num fences_pending < "$CASE_OUT/stats.json")" 0
+  # Another client is served as before.
+  dmabuf_client after --source shm --size 64x64 --frames 5
   stop_quay
 }
