@@ -102,6 +102,7 @@ pub mod buffer;
 pub mod cli;
 pub mod cursor;
 pub mod fences;
+pub mod globals;
 pub mod grabs;
 pub mod handlers;
 pub mod input;

@@ -371,6 +371,8 @@ pub fn frame_rendered(
     if r.damaged {
         core.output_damaged(r.output);
     }
+    // What is on screen may have changed: idle inhibitors count only there.
+    core.update_idle_inhibit();
     feedback
 }
 

@@ -205,6 +205,8 @@ pub struct Core {
     pub idle_notifier: smithay::wayland::idle_notify::IdleNotifierState<State>,
     pub idle_inhibit_state: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
     pub idle_inhibitors: Vec<WlSurface>,
+    /// Whether one of them is on screen (what the notifier was last told).
+    pub idle_inhibited: bool,
     /// What the pointer looks like, as the focused client set it.
     pub cursor: smithay::input::pointer::CursorImageStatus,
     /// The cursor theme's pictures for named shapes.
@@ -354,6 +356,7 @@ impl Core {
             idle_notifier,
             idle_inhibit_state,
             idle_inhibitors: Vec::new(),
+            idle_inhibited: false,
             cursor: smithay::input::pointer::CursorImageStatus::default_named(),
             cursor_theme,
             pointer_seen: false,

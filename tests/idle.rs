@@ -1,6 +1,6 @@
 //! Idle: Debian's swayidle against headless Quay over ext-idle-notify-v1,
 //! woken by input (`quay msg pointer`), and held off by a client's
-//! zwp_idle_inhibitor_v1.
+//! zwp_idle_inhibitor_v1 only while its surface is on screen.
 
 mod common;
 
@@ -41,16 +41,34 @@ fn swayidle_idles_wakes_on_input_and_an_inhibitor_holds_it_off() {
     let out = first.stop();
     assert!(out.survived, "swayidle ran until stopped: {}", out.stderr);
 
-    // A client inhibits idle: a new swayidle's 1 s timeout does not fire
-    // while the inhibitor lives, and fires once it is destroyed.
+    // A client inhibits idle on a surface nobody sees (never mapped): that
+    // keeps nothing awake, and a swayidle's 1 s timeout fires.
     let mut c = quay.client();
-    let surface = c.compositor.create_surface(&c.qh, ());
+    let hidden = c.compositor.create_surface(&c.qh, ());
+    let hidden_inhibitor = c
+        .idle_inhibit
+        .as_ref()
+        .expect("zwp_idle_inhibit_manager_v1")
+        .create_inhibitor(&hidden, &c.qh, ());
+    c.roundtrip().unwrap();
+    let unseen = dir.join("unseen");
+    let unseen_cmd = format!("touch {}", unseen.display());
+    let third = quay.spawn_client(&swayidle, &["-w", "timeout", "1", &unseen_cmd], &[]);
+    wait_for_file(&unseen, "swayidle's timeout beside an inhibitor nobody sees");
+    drop(third);
+    hidden_inhibitor.destroy();
+
+    // A window on screen inhibits idle: a new swayidle's 1 s timeout does
+    // not fire while the inhibitor lives, and fires once it is destroyed.
+    let w = c.window(32, 32, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let surface = w.surface.clone();
     let inhibitor = c
         .idle_inhibit
         .as_ref()
         .expect("zwp_idle_inhibit_manager_v1")
         .create_inhibitor(&surface, &c.qh, ());
-    c.roundtrip().unwrap();
+    c.commit_and_wait_frame(&surface).unwrap();
     let held = dir.join("held");
     let held_cmd = format!("touch {}", held.display());
     let second = quay.spawn_client(&swayidle, &["-w", "timeout", "1", &held_cmd], &[]);

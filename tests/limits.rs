@@ -427,17 +427,27 @@ fn ipc_refuses_another_users_connection() {
 
 #[test]
 fn sandboxed_clients_see_no_privileged_globals() {
+    use quay::globals::{Access, GLOBALS};
     let quay = Quay::start(SMALL_CONFIG);
     let mut host = quay.client();
-    for g in [
-        "zwlr_screencopy_manager_v1",
-        "wp_security_context_manager_v1",
-        "zwlr_data_control_manager_v1",
-        "ext_data_control_manager_v1",
-        "zwlr_layer_shell_v1",
-        "ext_session_lock_manager_v1",
-    ] {
-        assert!(host.global(g).is_some(), "an ordinary client sees {g}");
+    // Every global an ordinary client sees is in the table, and every one
+    // the table has for every backend is offered on headless.
+    for g in &host.globals {
+        assert!(
+            quay::globals::global(&g.interface).is_some(),
+            "{} is offered but not in quay::globals::GLOBALS",
+            g.interface
+        );
+    }
+    for g in GLOBALS
+        .iter()
+        .filter(|g| g.only_on.is_none() && g.access != Access::Xwayland)
+    {
+        assert!(
+            host.global(g.interface).is_some(),
+            "an ordinary client sees {}",
+            g.interface
+        );
     }
     // What Flatpak does: a listening socket of its own, handed to Quay with
     // a close fd, then to the app.
@@ -457,23 +467,20 @@ fn sandboxed_clients_see_no_privileged_globals() {
     drop(close_r);
 
     let mut app = TestClient::connect_lenient(&sock).expect("the sandboxed app connects");
-    for g in [
-        "zwlr_screencopy_manager_v1",
-        "zwlr_export_dmabuf_manager_v1",
-        "wp_security_context_manager_v1",
-        // Data control reads every selection without focus.
-        "zwlr_data_control_manager_v1",
-        "ext_data_control_manager_v1",
-        // A layer surface can cover every window; a lock can hold the screen.
-        "zwlr_layer_shell_v1",
-        "ext_session_lock_manager_v1",
-    ] {
-        assert!(app.global(g).is_none(), "a sandboxed client must not see {g}");
+    for g in &host.globals {
+        let entry = quay::globals::global(&g.interface).unwrap();
+        let sees = app.global(&g.interface).is_some();
+        assert_eq!(
+            sees,
+            entry.access == Access::Everyone,
+            "a sandboxed client {} {} ({:?}: {})",
+            if sees { "sees" } else { "does not see" },
+            g.interface,
+            entry.access,
+            entry.why
+        );
     }
-    // The focus-bound clipboard is for everyone.
-    assert!(app.global("wl_data_device_manager").is_some());
-    assert!(app.global("zwp_primary_selection_device_manager_v1").is_some());
-    assert!(app.global("wl_compositor").is_some() && app.global("zwp_linux_dmabuf_v1").is_some());
+    assert!(app.globals.len() < host.globals.len());
     // It is served like anyone else.
     let w = app.window(16, 16, 0xff00ff00).unwrap();
     app.commit_and_wait_frame(&w.surface).unwrap();
@@ -726,4 +733,25 @@ fn a_screenshot_into_a_fifo_is_refused_and_quay_goes_on() {
     // A regular file is written as before.
     let img = quay.screenshot();
     assert_eq!((img.width, img.height), (640, 480));
+}
+
+/// The README's "Who may bind what" table is `quay::globals::GLOBALS`, row
+/// for row and in order.
+#[test]
+fn the_readme_table_of_globals_is_the_code_table() {
+    let readme = include_str!("../README.md");
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+    let want: Vec<String> = quay::globals::GLOBALS
+        .iter()
+        .map(quay::globals::readme_row)
+        .collect();
+    let start = rows
+        .iter()
+        .position(|r| *r == want[0])
+        .unwrap_or_else(|| panic!("the README has no row {:?}", want[0]));
+    let got: Vec<&str> = rows[start..].iter().take(want.len()).copied().collect();
+    assert_eq!(
+        got, want,
+        "README.md's table of globals differs from src/globals.rs"
+    );
 }

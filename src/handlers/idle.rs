@@ -3,17 +3,32 @@
 //! tools keep the session awake while their surface lives).
 //!
 //! Every input event counts as activity (`Core::input_activity`, from the
-//! input path and `quay msg pointer`). While any inhibiting surface is
-//! alive, smithay's notifier sends no `idled`. An inhibitor counts whether
-//! or not its surface is on screen (the protocol asks for visible ones:
-//! what is left to do once Quay has workspaces).
+//! input path and `quay msg pointer`). While an inhibiting surface is on
+//! screen, smithay's notifier sends no `idled`. On screen, as the protocol
+//! asks ("if the surface is visible"): its root is a window on an output, a
+//! popup of one, or a layer surface of an output, and while the session is
+//! locked only a lock surface is; a surface nobody can see keeps nothing
+//! awake. Whether it counts is decided again after every frame.
+//!
+//! The notifier tells when the user is active: it is not offered to
+//! sandboxed clients (`crate::globals`). Inhibitors are, since a sandboxed
+//! video player needs one and can only use it while it is seen.
 
 use smithay::{
-    delegate_idle_inhibit, delegate_idle_notify,
-    reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
+    delegate_idle_inhibit,
+    desktop::{find_popup_root_surface, layer_map_for_output, WindowSurfaceType},
+    reexports::{
+        wayland_protocols::ext::idle_notify::v1::server::{
+            ext_idle_notification_v1::ExtIdleNotificationV1, ext_idle_notifier_v1::ExtIdleNotifierV1,
+        },
+        wayland_server::{
+            protocol::wl_surface::WlSurface, Client, DataInit, DisplayHandle, GlobalDispatch, New, Resource,
+        },
+    },
     wayland::{
+        compositor::get_parent,
         idle_inhibit::IdleInhibitHandler,
-        idle_notify::{IdleNotifierHandler, IdleNotifierState},
+        idle_notify::{IdleNotificationUserData, IdleNotifierHandler, IdleNotifierState},
     },
 };
 use tracing::debug;
@@ -26,10 +41,45 @@ impl Core {
         self.idle_notifier.notify_activity(&self.seat);
     }
 
-    fn update_idle_inhibit(&mut self) {
+    /// Whether any live inhibitor's surface is on screen now.
+    pub fn update_idle_inhibit(&mut self) {
+        if self.idle_inhibitors.is_empty() && !self.idle_inhibited {
+            return;
+        }
         self.idle_inhibitors.retain(|s| s.is_alive());
-        let inhibited = !self.idle_inhibitors.is_empty();
-        self.idle_notifier.set_is_inhibited(inhibited);
+        let inhibited = self.idle_inhibitors.iter().any(|s| self.on_screen(s));
+        if inhibited != self.idle_inhibited {
+            debug!(inhibited, "idle inhibition");
+            self.idle_inhibited = inhibited;
+            self.idle_notifier.set_is_inhibited(inhibited);
+        }
+    }
+
+    /// Whether `surface` is on an output now (see the module doc).
+    fn on_screen(&self, surface: &WlSurface) -> bool {
+        let mut root = surface.clone();
+        while let Some(parent) = get_parent(&root) {
+            root = parent;
+        }
+        if self.lock.is_locked() {
+            return self
+                .space
+                .outputs()
+                .any(|o| self.lock.surface_for(o).is_some_and(|l| l.wl_surface() == &root));
+        }
+        if let Some(popup) = self.popups.find_popup(&root) {
+            if let Ok(top) = find_popup_root_surface(&popup) {
+                root = top;
+            }
+        }
+        if let Some(window) = self.window_for_surface(&root) {
+            return !self.space.outputs_for_element(window).is_empty();
+        }
+        self.space.outputs().any(|o| {
+            layer_map_for_output(o)
+                .layer_for_surface(&root, WindowSurfaceType::TOPLEVEL)
+                .is_some()
+        })
     }
 }
 
@@ -38,7 +88,29 @@ impl IdleNotifierHandler for State {
         &mut self.core.idle_notifier
     }
 }
-delegate_idle_notify!(State);
+// delegate_idle_notify! less its global, which sandboxed clients do not see.
+impl GlobalDispatch<ExtIdleNotifierV1, ()> for State {
+    fn bind(
+        state: &mut State,
+        dh: &DisplayHandle,
+        client: &Client,
+        resource: New<ExtIdleNotifierV1>,
+        data: &(),
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        <IdleNotifierState<State> as GlobalDispatch<ExtIdleNotifierV1, (), State>>::bind(
+            state, dh, client, resource, data, data_init,
+        )
+    }
+
+    fn can_view(client: Client, _data: &()) -> bool {
+        crate::state::privileged(&client)
+    }
+}
+smithay::reexports::wayland_server::delegate_dispatch!(State: [ExtIdleNotifierV1: ()] => IdleNotifierState<State>);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    ExtIdleNotificationV1: IdleNotificationUserData
+] => IdleNotifierState<State>);
 
 impl IdleInhibitHandler for State {
     fn inhibit(&mut self, surface: WlSurface) {

@@ -1,0 +1,201 @@
+//! Every global Quay offers, and who may bind it.
+//!
+//! A client that connected through a sandbox's `wp_security_context_v1`
+//! listener (Flatpak) is not offered the globals that read other clients'
+//! pixels or input, cover or hold the screen, watch the user, or change the
+//! outputs; [`crate::state::privileged`] is the filter each of them is
+//! created with. Everything else is for every client: what an ordinary
+//! application needs to draw, take input and use the focused clipboard.
+//! The README's "Who may bind what" table is this one (a test compares
+//! them), and `tests/limits.rs` binds every global as an ordinary and as a
+//! sandboxed client and checks each against it.
+
+/// Who may bind a global.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Every client, sandboxed ones included.
+    Everyone,
+    /// Clients that did not connect through a sandbox's security context.
+    Unsandboxed,
+    /// Xwayland alone (smithay checks the client).
+    Xwayland,
+}
+
+/// One global: its interface, who may bind it, why.
+#[derive(Debug, Clone, Copy)]
+pub struct Global {
+    pub interface: &'static str,
+    pub access: Access,
+    /// Which backends offer it, when not every one.
+    pub only_on: Option<&'static str>,
+    pub why: &'static str,
+}
+
+const fn g(interface: &'static str, access: Access, why: &'static str) -> Global {
+    Global {
+        interface,
+        access,
+        only_on: None,
+        why,
+    }
+}
+
+const fn on(interface: &'static str, access: Access, only_on: &'static str, why: &'static str) -> Global {
+    Global {
+        interface,
+        access,
+        only_on: Some(only_on),
+        why,
+    }
+}
+
+use Access::*;
+
+/// The table (see the module doc).
+pub const GLOBALS: &[Global] = &[
+    g("wl_compositor", Everyone, "surfaces"),
+    g("wl_subcompositor", Everyone, "subsurfaces (64 levels at most)"),
+    g(
+        "wl_shm",
+        Everyone,
+        "shared-memory buffers, charged to the client's budget",
+    ),
+    g(
+        "zwp_linux_dmabuf_v1",
+        Everyone,
+        "dma-buf buffers, charged to the client's budget",
+    ),
+    on(
+        "wp_linux_drm_syncobj_manager_v1",
+        Everyone,
+        "udev",
+        "explicit sync on the client's own syncobjs",
+    ),
+    g(
+        "zwp_linux_explicit_synchronization_v1",
+        Everyone,
+        "explicit sync with sync_files",
+    ),
+    g("xdg_wm_base", Everyone, "windows and popups"),
+    g("zxdg_decoration_manager_v1", Everyone, "client-side decorations"),
+    g(
+        "zxdg_output_manager_v1",
+        Everyone,
+        "output names and logical geometry",
+    ),
+    g("wl_output", Everyone, "outputs"),
+    g("wl_seat", Everyone, "input, to the focused client only"),
+    g(
+        "wp_viewporter",
+        Everyone,
+        "scaling and cropping of its own surfaces",
+    ),
+    g(
+        "wp_single_pixel_buffer_manager_v1",
+        Everyone,
+        "solid-colour buffers",
+    ),
+    g("wp_fractional_scale_manager_v1", Everyone, "preferred scale"),
+    g(
+        "wp_presentation",
+        Everyone,
+        "presentation timing of its own surfaces",
+    ),
+    g("wp_cursor_shape_manager_v1", Everyone, "named cursors"),
+    g(
+        "zwp_pointer_constraints_v1",
+        Everyone,
+        "pointer lock/confine on its own focused surface",
+    ),
+    g(
+        "zwp_relative_pointer_manager_v1",
+        Everyone,
+        "relative motion while focused",
+    ),
+    g(
+        "xdg_activation_v1",
+        Everyone,
+        "focus requests, granted only with a fresh token from the focused client",
+    ),
+    g(
+        "zwp_idle_inhibit_manager_v1",
+        Everyone,
+        "keeps the session awake only while the inhibiting surface is on screen",
+    ),
+    g(
+        "wl_data_device_manager",
+        Everyone,
+        "clipboard and drag and drop, while focused",
+    ),
+    g(
+        "zwp_primary_selection_device_manager_v1",
+        Everyone,
+        "middle-click paste, while focused",
+    ),
+    g(
+        "zwlr_screencopy_manager_v1",
+        Unsandboxed,
+        "reads every client's pixels",
+    ),
+    on(
+        "zwlr_export_dmabuf_manager_v1",
+        Unsandboxed,
+        "udev",
+        "reads every client's pixels",
+    ),
+    g(
+        "zwlr_data_control_manager_v1",
+        Unsandboxed,
+        "reads and sets every selection without focus",
+    ),
+    g(
+        "ext_data_control_manager_v1",
+        Unsandboxed,
+        "reads and sets every selection without focus",
+    ),
+    g(
+        "zwlr_layer_shell_v1",
+        Unsandboxed,
+        "surfaces above every window, keyboard grabs",
+    ),
+    g(
+        "ext_session_lock_manager_v1",
+        Unsandboxed,
+        "holds the screen and the keyboard",
+    ),
+    g(
+        "ext_idle_notifier_v1",
+        Unsandboxed,
+        "watches when the user is active",
+    ),
+    g(
+        "zwlr_output_manager_v1",
+        Unsandboxed,
+        "changes modes, scales and layout of the outputs",
+    ),
+    g("wp_security_context_manager_v1", Unsandboxed, "makes sandboxes"),
+    g(
+        "xwayland_shell_v1",
+        Xwayland,
+        "associates X11 windows with surfaces",
+    ),
+];
+
+/// The README's row for `g`.
+pub fn readme_row(g: &Global) -> String {
+    let who = match g.access {
+        Everyone => "yes",
+        Unsandboxed => "no",
+        Xwayland => "no (Xwayland only)",
+    };
+    let why = match g.only_on {
+        Some(only) => format!("{} ({only} only)", g.why),
+        None => g.why.to_string(),
+    };
+    format!("| `{}` | {who} | {why} |", g.interface)
+}
+
+/// The table's entry for `interface`.
+pub fn global(interface: &str) -> Option<&'static Global> {
+    GLOBALS.iter().find(|g| g.interface == interface)
+}
