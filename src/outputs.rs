@@ -97,12 +97,48 @@ impl Core {
     }
 }
 
+/// What an output configuration may ask for, as a `failed` rather than a
+/// protocol error (the protocol lets the compositor refuse any mode): a
+/// custom mode's side and area (an 8K output twice over; a headless output
+/// allocates a render target of that size), its refresh (1 Hz to 1 kHz, or
+/// 0 for the current one), the scale and how far from the origin an
+/// output may be placed (so no geometry sum can overflow).
+pub const MAX_MODE_SIDE: i32 = 16384;
+pub const MAX_MODE_PIXELS: i64 = 7680 * 4320 * 2;
+pub const MODE_REFRESH_MHZ: std::ops::RangeInclusive<i32> = 1_000..=1_000_000;
+pub const SCALE: std::ops::RangeInclusive<f64> = 0.25..=8.0;
+pub const MAX_POSITION: i32 = 1 << 20;
+
+/// Whether `change` stays within the bounds above.
+fn check_bounds(change: &OutputChange) -> Result<(), String> {
+    if let Some((w, h, r)) = change.custom_mode {
+        if w > MAX_MODE_SIDE || h > MAX_MODE_SIDE || i64::from(w) * i64::from(h) > MAX_MODE_PIXELS {
+            return Err(format!("{}: custom mode {w}x{h} is too large", change.name));
+        }
+        if r != 0 && !MODE_REFRESH_MHZ.contains(&r) {
+            return Err(format!("{}: custom refresh {r} mHz", change.name));
+        }
+    }
+    if let Some(scale) = change.scale {
+        if !SCALE.contains(&scale) {
+            return Err(format!("{}: scale {scale} is outside {SCALE:?}", change.name));
+        }
+    }
+    if let Some((x, y)) = change.position.map(|p| (p.x, p.y)) {
+        if x.unsigned_abs() > MAX_POSITION.unsigned_abs() || y.unsigned_abs() > MAX_POSITION.unsigned_abs() {
+            return Err(format!("{}: position {x},{y} is too far out", change.name));
+        }
+    }
+    Ok(())
+}
+
 impl State {
     /// A `zwlr_output_configuration_v1` to apply (or only test).
     pub fn apply_output_changes(&mut self, changes: &[OutputChange], test_only: bool) -> Result<(), String> {
         let outputs = self.core.all_outputs();
         let mut plan = Vec::new();
         for change in changes {
+            check_bounds(change)?;
             let output = outputs
                 .iter()
                 .find(|o| o.name() == change.name)

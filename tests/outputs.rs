@@ -156,3 +156,44 @@ fn wlr_randr_switches_the_mode_and_the_config_sets_one() {
     let shot = quay.screenshot();
     assert_eq!((shot.width, shot.height), (320, 240));
 }
+
+/// What an output configuration may ask for is bounded: a custom mode of
+/// 20000x20000 (a 1.6 GB render target on headless), a scale of 100 and a
+/// position near `i32::MAX` are `failed`, the output stays as it was, and
+/// a bounded change still applies.
+#[test]
+fn output_changes_past_the_bounds_fail_and_change_nothing() {
+    let quay = Quay::start(SMALL_CONFIG);
+    for args in [
+        &["--output", "HEADLESS-1", "--custom-mode", "20000x20000"][..],
+        &["--output", "HEADLESS-1", "--custom-mode", "16000x16000"][..],
+        &["--output", "HEADLESS-1", "--scale", "100"][..],
+        &["--output", "HEADLESS-1", "--pos", "2147483000,0"][..],
+    ] {
+        let out = wlr_randr(&quay, args);
+        assert!(
+            !out.status.success(),
+            "wlr-randr {args:?} succeeded: {}",
+            text(&out)
+        );
+    }
+    let outputs = quay.msg(&["outputs"]);
+    assert_eq!(
+        (outputs[0]["width"].clone(), outputs[0]["height"].clone()),
+        (640.into(), 480.into())
+    );
+    assert_eq!(quay.stat("output_configurations_total"), 0);
+    let ok = wlr_randr(
+        &quay,
+        &[
+            "--output",
+            "HEADLESS-1",
+            "--custom-mode",
+            "1920x1080",
+            "--scale",
+            "2",
+        ],
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert_eq!(quay.stat("output_configurations_total"), 1);
+}
