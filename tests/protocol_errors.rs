@@ -16,6 +16,7 @@
 //! | `xdg_surface` | destroyed before its toplevel | `xdg_surface.defunct_role_object` |
 //! | `xdg_surface` | `set_window_geometry` with a zero size | `xdg_surface.invalid_size` |
 //! | `xdg_toplevel` | `set_parent` to itself | `xdg_toplevel.invalid_parent` |
+//! | `xdg_surface` | `get_popup` with itself, or an xdg_surface with no role, as parent | `xdg_wm_base.invalid_popup_parent` |
 //! | `xdg_toplevel` | `set_min_size` negative | `xdg_toplevel.invalid_size` |
 //! | `wl_subcompositor` | a surface made its own parent | `wl_subcompositor.bad_parent` |
 //! | `wl_subcompositor` | a parent made a child of its own child (a cycle) | `wl_subcompositor.bad_parent` |
@@ -101,6 +102,35 @@ fn xdg_shell_errors() {
             let _ = xs.get_toplevel(&c.qh, ());
         },
     );
+    // A popup's parent must have a role: an xdg_surface made its own
+    // parent (which hung Quay: the walk to the popup's root never ended),
+    // and a parent with no role yet, which would let two popups be each
+    // other's parent.
+    for (what, own) in [
+        ("popup its own parent", true),
+        ("popup parent without a role", false),
+    ] {
+        check(
+            &quay,
+            &mut m,
+            what,
+            (xdg_wm_base::Error::InvalidPopupParent as u32, "xdg_wm_base"),
+            |c| {
+                let s = c.compositor.create_surface(&c.qh, ());
+                let xs = c.wm_base.get_xdg_surface(&s, &c.qh, ());
+                let p = c.wm_base.create_positioner(&c.qh, ());
+                p.set_size(10, 10);
+                p.set_anchor_rect(0, 0, 1, 1);
+                let parent = if own {
+                    xs.clone()
+                } else {
+                    let other = c.compositor.create_surface(&c.qh, ());
+                    c.wm_base.get_xdg_surface(&other, &c.qh, ())
+                };
+                let _ = xs.get_popup(Some(&parent), &p, &c.qh, ());
+            },
+        );
+    }
     // The error names the xdg_wm_base the client has just destroyed, so
     // libwayland on the client side reports it on a dead object ("").
     check(

@@ -85,6 +85,7 @@ impl Dispatch<XdgWmBase, XdgWmBaseUserData> for State {
         dh: &DisplayHandle,
         data_init: &mut DataInit<'_, State>,
     ) {
+        state.core.xdg_roles.saw_wm_base(&client.id(), resource);
         let positioner = matches!(request, xdg_wm_base::Request::CreatePositioner { .. });
         if !creates(state, client, "an xdg_positioner", positioner) {
             return;
@@ -95,6 +96,7 @@ impl Dispatch<XdgWmBase, XdgWmBaseUserData> for State {
     }
 
     fn destroyed(state: &mut State, client: ClientId, resource: &XdgWmBase, data: &XdgWmBaseUserData) {
+        state.core.xdg_roles.wm_base_gone(&client, resource);
         <XdgShellState as Dispatch<XdgWmBase, XdgWmBaseUserData, State>>::destroyed(
             state, client, resource, data,
         )

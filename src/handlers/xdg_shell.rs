@@ -184,12 +184,38 @@ pub struct XdgRoles {
     constructing: Option<ObjectId>,
     /// xdg_surface -> its wl_surface, once it has a role object.
     constructed: HashMap<ObjectId, WlSurface>,
+    /// Each client's `xdg_wm_base`, for the errors the protocol posts there
+    /// (smithay keeps an xdg_surface's own private).
+    wm_bases:
+        HashMap<ClientId, smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase>,
 }
 
 impl XdgRoles {
     fn created(&mut self, wl_surface: &WlSurface) {
         if let Some(xdg) = self.constructing.take() {
             self.constructed.insert(xdg, wl_surface.clone());
+        }
+    }
+
+    /// `client` made a request on `wm_base`.
+    pub(crate) fn saw_wm_base(
+        &mut self,
+        client: &ClientId,
+        wm_base: &smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase,
+    ) {
+        if !self.wm_bases.contains_key(client) {
+            self.wm_bases.insert(client.clone(), wm_base.clone());
+        }
+    }
+
+    /// `wm_base` of `client` is gone.
+    pub(crate) fn wm_base_gone(
+        &mut self,
+        client: &ClientId,
+        wm_base: &smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase,
+    ) {
+        if self.wm_bases.get(client) == Some(wm_base) {
+            self.wm_bases.remove(client);
         }
     }
 
@@ -262,6 +288,30 @@ impl Dispatch<XdgSurface, XdgSurfaceUserData> for State {
     ) {
         let id = resource.id();
         match &request {
+            // A popup's parent must be an xdg_surface that has a live role
+            // (xdg_popup: "The parent surface must have either the
+            // xdg_toplevel or xdg_popup surface role"). smithay takes any:
+            // an xdg_surface made its own parent, or a cycle of two, and the
+            // walk to a popup's root (smithay-0.7.0
+            // src/desktop/wayland/popup/manager.rs:219) never ends. With
+            // every parent already in a role, popup chains stay acyclic.
+            xdg_surface::Request::GetPopup {
+                parent: Some(parent), ..
+            } if !state
+                .core
+                .xdg_roles
+                .constructed
+                .get(&parent.id())
+                .is_some_and(|wl| wl.is_alive() && role_alive(&state.core.xdg_shell_state, wl)) =>
+            {
+                use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base;
+                let message = "the popup's parent has no xdg_toplevel or xdg_popup role";
+                match state.core.xdg_roles.wm_bases.get(&client.id()) {
+                    Some(wm_base) => wm_base.post_error(xdg_wm_base::Error::InvalidPopupParent, message),
+                    None => resource.post_error(xdg_surface::Error::NotConstructed, message),
+                }
+                return;
+            }
             xdg_surface::Request::GetToplevel { .. } | xdg_surface::Request::GetPopup { .. } => {
                 if state.core.xdg_roles.constructed.contains_key(&id) {
                     resource.post_error(
