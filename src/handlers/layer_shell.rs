@@ -7,12 +7,27 @@
 //!
 //! A layer surface can cover every window, so the global is privileged:
 //! sandboxed clients do not see it.
+//!
+//! Sizes, margins and exclusive zones are bounded ([`LAYER_BOUND`]) before
+//! smithay stores them: `LayerMap::arrange` adds and subtracts them
+//! unchecked (smithay-0.7.0 src/desktop/wayland/layer.rs:303-360), so a
+//! margin of `i32::MIN` overflowed there (found by `tests/fuzz.rs` with
+//! overflow checks on), and a size above `i32::MAX` became negative
+//! (src/wayland/shell/wlr_layer/handlers.rs:232).
 
 use smithay::{
-    delegate_layer_shell,
     desktop::{layer_map_for_output, LayerSurface, WindowSurfaceType},
     output::Output,
-    reexports::wayland_server::protocol::{wl_output::WlOutput, wl_surface::WlSurface},
+    reexports::{
+        wayland_protocols_wlr::layer_shell::v1::server::{
+            zwlr_layer_shell_v1::ZwlrLayerShellV1,
+            zwlr_layer_surface_v1::{self, ZwlrLayerSurfaceV1},
+        },
+        wayland_server::{
+            protocol::{wl_output::WlOutput, wl_surface::WlSurface},
+            Client, DataInit, Dispatch, DisplayHandle,
+        },
+    },
     wayland::{
         compositor::with_states,
         shell::wlr_layer::{self, Layer, LayerSurfaceData, WlrLayerShellHandler, WlrLayerShellState},
@@ -67,7 +82,66 @@ impl WlrLayerShellHandler for State {
         }
     }
 }
-delegate_layer_shell!(State);
+/// The largest size, margin or exclusive zone a layer surface keeps: four
+/// times the largest output side Quay sets (`crate::outputs::MAX_MODE_SIDE`),
+/// so every sum `LayerMap::arrange` makes stays far inside `i32`.
+pub const LAYER_BOUND: i32 = 1 << 16;
+
+// delegate_layer_shell! less the layer surface, whose numbers are bounded here.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    ZwlrLayerShellV1: wlr_layer::WlrLayerShellGlobalData
+] => WlrLayerShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [ZwlrLayerShellV1: ()] => WlrLayerShellState);
+
+impl Dispatch<ZwlrLayerSurfaceV1, wlr_layer::WlrLayerSurfaceUserData> for State {
+    fn request(
+        state: &mut State,
+        client: &Client,
+        resource: &ZwlrLayerSurfaceV1,
+        request: zwlr_layer_surface_v1::Request,
+        data: &wlr_layer::WlrLayerSurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, State>,
+    ) {
+        use zwlr_layer_surface_v1::Request;
+        let bound = |v: i32| v.clamp(-LAYER_BOUND, LAYER_BOUND);
+        let request = match request {
+            Request::SetSize { width, height } => Request::SetSize {
+                width: width.min(LAYER_BOUND as u32),
+                height: height.min(LAYER_BOUND as u32),
+            },
+            Request::SetMargin {
+                top,
+                right,
+                bottom,
+                left,
+            } => Request::SetMargin {
+                top: bound(top),
+                right: bound(right),
+                bottom: bound(bottom),
+                left: bound(left),
+            },
+            Request::SetExclusiveZone { zone } => Request::SetExclusiveZone {
+                zone: zone.min(LAYER_BOUND),
+            },
+            other => other,
+        };
+        <WlrLayerShellState as Dispatch<ZwlrLayerSurfaceV1, wlr_layer::WlrLayerSurfaceUserData, State>>::request(
+            state, client, resource, request, data, dh, data_init,
+        )
+    }
+
+    fn destroyed(
+        state: &mut State,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        resource: &ZwlrLayerSurfaceV1,
+        data: &wlr_layer::WlrLayerSurfaceUserData,
+    ) {
+        <WlrLayerShellState as Dispatch<ZwlrLayerSurfaceV1, wlr_layer::WlrLayerSurfaceUserData, State>>::destroyed(
+            state, client, resource, data,
+        )
+    }
+}
 
 /// A commit of `surface`: if it is a layer surface, re-arrange its output
 /// (size, anchor or exclusive zone may have changed) and answer its first
