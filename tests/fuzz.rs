@@ -1,20 +1,28 @@
 //! A wire fuzzer: random request sequences across the globals Quay offers,
 //! from a real client over a real socket to one real Quay.
 //!
-//! Each proptest case is a fresh connection that sends a random sequence of
-//! [`Op`]s (surfaces, shm pools and buffers with any sizes, xdg roles with
+//! Each proptest case is up to three fresh connections at once that send an
+//! interleaved random sequence of [`Op`]s (surfaces, shm pools and buffers with any sizes, xdg roles with
 //! any serials, positioners with any geometry and popups on any parent, subsurfaces with any parents, viewports with any rectangles,
 //! dma-buf params with memfd planes and any layout and modifier, explicit
 //! sync fences that are not sync_files, screencopy into any buffer, regions,
-//! single-pixel buffers, presentation feedback), with fds where the request
-//! takes one. Afterwards Quay must have answered the case within 10 s with
+//! single-pixel buffers, presentation feedback, and the session protocols:
+//! session locks and lock surfaces, layer surfaces, data sources and
+//! selections, output configurations tested and, rarely, applied), with fds
+//! where the request takes one. A case that locked the session is followed
+//! by the rig's own takeover and unlock; one that applied an output
+//! configuration by a fresh Quay. Afterwards Quay must have answered the case within 10 s with
 //! events or a protocol error for that client (never a lost connection
 //! without an error, never a hang), a bystander client must still get a
 //! frame, and the Quay process must still be alive.
 //!
-//! The README's test command runs 3,000 cases from a fixed seed (50 s on a
+//! The README's test command runs 3,000 cases from a fixed seed (80 s on a
 //! 2-core machine, and the same sequences every run, so CI cannot go red by
-//! chance); explore further with another seed and more cases:
+//! chance), in the dev profile, where overflow checks are on for smithay as
+//! for Quay (an overflow on a client's numbers is a crash here). The VM
+//! suite runs it again on real dma-bufs and sw_sync fences
+//! (`QUAY_FUZZ_REAL=1`, see [`fds`]). Explore further with another seed
+//! and more cases:
 //! `QUAY_FUZZ_SEED=$RANDOM QUAY_FUZZ_CASES=20000 cargo test --test fuzz -- --nocapture`.
 
 #![allow(clippy::disallowed_macros)] // the numbers are for the person running the test
@@ -29,7 +37,7 @@ use std::{
 use common::{Quay, SMALL_CONFIG};
 use proptest::{prelude::*, test_runner::TestRunner};
 use quay_test_client::{
-    memfd,
+    ext_session_lock_v1, memfd,
     wayland_client::{
         protocol::{
             wl_buffer::WlBuffer, wl_region::WlRegion, wl_shm, wl_shm_pool::WlShmPool, wl_surface::WlSurface,
@@ -43,8 +51,11 @@ use quay_test_client::{
         },
         xdg::shell::client::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel},
     },
-    ClientError, TestClient,
+    zwlr_layer_shell_v1, zwlr_layer_surface_v1, ClientError, TestClient,
 };
+
+/// Connections each case interleaves its requests over.
+const CONNECTIONS: u8 = 3;
 
 const FORMATS: [u32; 5] = [0x3432_5258, 0x3432_5241, 0x5659_5559, 0x3231_564e, 0x2020_3f3f];
 
@@ -173,6 +184,46 @@ enum Op {
     SinglePixel(u32),
     Feedback(u8),
     Roundtrip,
+    // The session protocols.
+    Lock,
+    LockSurface {
+        lock: u8,
+        surface: u8,
+    },
+    Unlock(u8),
+    DestroyLock(u8),
+    LayerSurface {
+        surface: u8,
+        layer: u8,
+        on_output: bool,
+        namespace: String,
+    },
+    LayerSet {
+        ls: u8,
+        size: (u32, u32),
+        anchor: u32,
+        exclusive: i32,
+        margin: (i32, i32, i32, i32),
+        keyboard: u8,
+    },
+    LayerAck {
+        ls: u8,
+        serial: Option<u32>,
+    },
+    DataSource(Vec<String>),
+    SetSelection {
+        source: Option<u8>,
+        serial: u32,
+    },
+    OutputConfig {
+        serial: Option<u32>,
+        enable: bool,
+        mode: Option<u8>,
+        custom: Option<(i32, i32, i32)>,
+        position: Option<(i32, i32)>,
+        scale: Option<f64>,
+        apply: bool,
+    },
 }
 
 fn small() -> impl Strategy<Value = i32> {
@@ -246,6 +297,29 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u32>().prop_map(Op::SinglePixel),
         1 => idx().prop_map(Op::Feedback),
         1 => Just(Op::Roundtrip),
+        1 => Just(Op::Lock),
+        1 => (idx(), idx()).prop_map(|(lock, surface)| Op::LockSurface { lock, surface }),
+        1 => idx().prop_map(Op::Unlock),
+        1 => idx().prop_map(Op::DestroyLock),
+        2 => (idx(), any::<u8>(), any::<bool>(), "[a-z]{0,8}")
+            .prop_map(|(surface, layer, on_output, namespace)| Op::LayerSurface { surface, layer, on_output, namespace }),
+        2 => (idx(), (0..5000u32, 0..5000u32), any::<u32>(), small(), (small(), small(), small(), small()), any::<u8>())
+            .prop_map(|(ls, size, anchor, exclusive, margin, keyboard)| Op::LayerSet { ls, size, anchor, exclusive, margin, keyboard }),
+        2 => (idx(), proptest::option::of(any::<u32>())).prop_map(|(ls, serial)| Op::LayerAck { ls, serial }),
+        1 => proptest::collection::vec("[a-z/]{0,30}", 0..6).prop_map(Op::DataSource),
+        1 => (proptest::option::of(idx()), any::<u32>()).prop_map(|(source, serial)| Op::SetSelection { source, serial }),
+        1 => (
+            proptest::option::of(any::<u32>()),
+            any::<bool>(),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of((prop_oneof![-2..2000i32, Just(20000)], prop_oneof![-2..2000i32, Just(20000)], -1..300_000i32)),
+            proptest::option::of((prop_oneof![small(), Just(i32::MAX - 10)], small())),
+            proptest::option::of(prop_oneof![-1.0..10.0f64, Just(0.0), Just(1000.0)]),
+            proptest::bool::weighted(0.05),
+        )
+            .prop_map(|(serial, enable, mode, custom, position, scale, apply)| Op::OutputConfig {
+                serial, enable, mode, custom, position, scale, apply,
+            }),
     ]
 }
 
@@ -263,6 +337,13 @@ struct Objects {
     subsurfaces: Vec<quay_test_client::wayland_client::protocol::wl_subsurface::WlSubsurface>,
     params: Vec<ZwpLinuxBufferParamsV1>,
     regions: Vec<WlRegion>,
+    locks: Vec<ext_session_lock_v1::ExtSessionLockV1>,
+    layers: Vec<zwlr_layer_surface_v1::ZwlrLayerSurfaceV1>,
+    sources: Vec<quay_test_client::wayland_client::protocol::wl_data_source::WlDataSource>,
+    /// What this connection did that outlives it in Quay: a lock (a dead
+    /// locker leaves the session locked), an output configuration applied.
+    locked: bool,
+    applied: bool,
 }
 
 /// The `i`-th (modulo) object still alive on the client side: the client
@@ -272,7 +353,7 @@ fn pick<T: Proxy>(v: &[T], i: u8) -> Option<&T> {
     (!alive.is_empty()).then(|| alive[i as usize % alive.len()])
 }
 
-fn run_op(c: &mut TestClient, o: &mut Objects, fd: &OwnedFd, op: &Op) {
+fn run_op(c: &mut TestClient, o: &mut Objects, fd: &OwnedFd, acquire: &OwnedFd, op: &Op) {
     let qh = c.qh.clone();
     match op {
         Op::CreateSurface => o.surfaces.push(c.compositor.create_surface(&qh, ())),
@@ -590,7 +671,7 @@ fn run_op(c: &mut TestClient, o: &mut Objects, fd: &OwnedFd, op: &Op) {
             if let (Some(s), Some(es)) = (pick(&o.surfaces, *surface), c.explicit_sync.as_ref()) {
                 let sync = es.get_synchronization(s, &qh, ());
                 if *fence {
-                    sync.set_acquire_fence(fd.as_fd());
+                    sync.set_acquire_fence(acquire.as_fd());
                 }
                 if *release {
                     let _ = sync.get_release(&qh, ());
@@ -631,7 +712,162 @@ fn run_op(c: &mut TestClient, o: &mut Objects, fd: &OwnedFd, op: &Op) {
         Op::Roundtrip => {
             let _ = c.dispatch_until("a moment", Duration::from_millis(5), |_| false);
         }
+        Op::Lock => {
+            if let Some(m) = c.session_lock.as_ref() {
+                o.locks.push(m.lock(&qh, ()));
+                o.locked = true;
+            }
+        }
+        Op::LockSurface { lock, surface } => {
+            if let (Some(l), Some(s), Some(out)) = (
+                pick(&o.locks, *lock),
+                pick(&o.surfaces, *surface),
+                c.output.as_ref(),
+            ) {
+                let _ = l.get_lock_surface(s, out, &qh, ());
+            }
+        }
+        Op::Unlock(i) => {
+            if let Some(l) = pick(&o.locks, *i) {
+                l.unlock_and_destroy()
+            }
+        }
+        Op::DestroyLock(i) => {
+            if let Some(l) = pick(&o.locks, *i) {
+                l.destroy()
+            }
+        }
+        Op::LayerSurface {
+            surface,
+            layer,
+            on_output,
+            namespace,
+        } => {
+            if let (Some(ls), Some(s)) = (c.layer_shell.as_ref(), pick(&o.surfaces, *surface)) {
+                use zwlr_layer_shell_v1::Layer;
+                let layer =
+                    [Layer::Background, Layer::Bottom, Layer::Top, Layer::Overlay][*layer as usize % 4];
+                let output = if *on_output { c.output.as_ref() } else { None };
+                o.layers
+                    .push(ls.get_layer_surface(s, output, layer, namespace.clone(), &qh, ()));
+            }
+        }
+        Op::LayerSet {
+            ls,
+            size,
+            anchor,
+            exclusive,
+            margin,
+            keyboard,
+        } => {
+            if let Some(l) = pick(&o.layers, *ls) {
+                use zwlr_layer_surface_v1::{Anchor, KeyboardInteractivity};
+                l.set_size(size.0, size.1);
+                l.set_anchor(Anchor::from_bits_truncate(*anchor));
+                l.set_exclusive_zone(*exclusive);
+                l.set_margin(margin.0, margin.1, margin.2, margin.3);
+                let k = [
+                    KeyboardInteractivity::None,
+                    KeyboardInteractivity::Exclusive,
+                    KeyboardInteractivity::OnDemand,
+                ][*keyboard as usize % 3];
+                if l.version() >= 4 || k != KeyboardInteractivity::OnDemand {
+                    l.set_keyboard_interactivity(k);
+                }
+            }
+        }
+        Op::LayerAck { ls, serial } => {
+            if let Some(l) = pick(&o.layers, *ls) {
+                let id = l.id().protocol_id();
+                let last = c
+                    .app
+                    .layer_configures
+                    .iter()
+                    .rev()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, s)| *s);
+                if let Some(serial) = serial.or(last) {
+                    l.ack_configure(serial);
+                }
+            }
+        }
+        Op::DataSource(mimes) => {
+            if let Some(m) = c.data_device_manager.as_ref() {
+                let src = m.create_data_source(&qh, ());
+                for mime in mimes {
+                    src.offer(mime.clone());
+                }
+                o.sources.push(src);
+            }
+        }
+        Op::SetSelection { source, serial } => {
+            if let (Some(m), Some(seat)) = (c.data_device_manager.as_ref(), c.seat.as_ref()) {
+                let device = m.get_data_device(seat, &qh, ());
+                let src = source.and_then(|i| pick(&o.sources, i));
+                device.set_selection(src, *serial);
+            }
+        }
+        Op::OutputConfig {
+            serial,
+            enable,
+            mode,
+            custom,
+            position,
+            scale,
+            apply,
+        } => {
+            let (Some(m), Some(head)) = (c.output_manager.as_ref(), c.app.output_heads.first()) else {
+                return;
+            };
+            let Some(serial) = serial.or(c.app.output_serial) else {
+                return;
+            };
+            let config = m.create_configuration(serial, &qh, ());
+            if *enable {
+                let ch = config.enable_head(head, &qh, ());
+                if let Some(i) = mode {
+                    if let Some(md) = pick(&c.app.output_modes, *i) {
+                        ch.set_mode(md);
+                    }
+                } else if let Some((w, h, r)) = custom {
+                    ch.set_custom_mode(*w, *h, *r);
+                }
+                if let Some((x, y)) = position {
+                    ch.set_position(*x, *y);
+                }
+                if let Some(sc) = scale {
+                    ch.set_scale(*sc);
+                }
+            } else {
+                config.disable_head(head);
+            }
+            if *apply {
+                config.apply();
+                o.applied = true;
+            } else {
+                config.test();
+            }
+        }
     }
+}
+
+/// The fd every request that takes one gets (pools, dma-buf planes) and
+/// the one sent as an acquire fence. On the host both are a memfd; with
+/// `QUAY_FUZZ_REAL=1` (the VM suite's `quay-fuzz-real`) the first is a real
+/// dma-heap dma-buf carrying an unsignalled sw_sync write fence, and the
+/// second that sw_sync fence itself: real kernel objects Quay must neither
+/// wait on nor trip over. The sw_sync timeline is kept open for the run.
+fn fds() -> (OwnedFd, OwnedFd, Option<quay_test_client::syncobj::SwSync>) {
+    if std::env::var("QUAY_FUZZ_REAL").is_ok_and(|v| v == "1") {
+        use quay_test_client::{dmabuf, syncobj};
+        let buf =
+            dmabuf::alloc(dmabuf::Source::DmaHeap, 70_000).expect("a dma-heap buffer (/dev/dma_heap/system)");
+        let sw = syncobj::SwSync::open().expect("sw_sync (/sys/kernel/debug/sync/sw_sync)");
+        let fence = sw.fence(1).expect("a sw_sync fence");
+        syncobj::attach_write_fence(&buf, &fence).expect("DMA_BUF_IOCTL_IMPORT_SYNC_FILE");
+        return (buf, fence, Some(sw));
+    }
+    (memfd(70_000), memfd(4096), None)
 }
 
 /// Quay's answer to a whole case, within 10 s: `Ok` when the connection
@@ -684,6 +920,44 @@ impl Rig {
         self.quay.child.try_wait().ok().flatten().is_none() && self.quay.socket_path().exists()
     }
 
+    /// After a case that changed the outputs: start afresh, keeping a
+    /// crash log if there is one.
+    fn restart_clean(&mut self) {
+        let crash_log = self.crash_log.take();
+        *self = Rig::new();
+        self.crash_log = crash_log;
+    }
+
+    /// After a case that locked the session: its locker is gone, so a new
+    /// one takes over and unlocks (the protocol lets a new locker take a
+    /// lock whose client died). Quay may not have seen the old locker
+    /// leave yet: refused (`finished`) locks are tried again for 10 s.
+    fn unlock(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut l = self.quay.client();
+            let lock = l
+                .session_lock
+                .as_ref()
+                .ok_or("no ext_session_lock_manager_v1")?
+                .lock(&l.qh, ());
+            let id = lock.id().protocol_id();
+            l.dispatch_until("locked or finished", Duration::from_secs(10), |app| {
+                app.lock_events.iter().any(|(i, _)| *i == id)
+            })
+            .map_err(|e| format!("the rig's lock: {e}"))?;
+            if l.app.lock_events.contains(&(id, "locked")) {
+                lock.unlock_and_destroy();
+                l.roundtrip().map_err(|e| format!("the rig's unlock: {e}"))?;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("the session stayed locked by a fuzz client for 10 s after it left".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// After a crash: keep the first crash's log, start afresh.
     fn restart(&mut self) {
         let log = self.quay.log_text();
@@ -706,7 +980,7 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5155_4159);
     let rig = std::cell::RefCell::new(Rig::new());
-    let fd = memfd(70_000);
+    let (fd, fence, _real) = fds();
     let started = Instant::now();
     let errors = std::cell::Cell::new(0u32);
     let mut seed_bytes = [0u8; 32];
@@ -720,23 +994,44 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
         },
         proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes),
     );
-    let result = runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
+    // Each case: up to three hostile connections at once, their requests
+    // interleaved, beside the bystander.
+    let result = runner.run(&proptest::collection::vec((0..CONNECTIONS, op()), 1..40), |ops| {
         let mut rig = rig.borrow_mut();
         if !rig.alive() {
             rig.restart();
         }
-        let mut c = TestClient::connect(&rig.quay.socket_path())
-            .map_err(|e| TestCaseError::fail(format!("cannot connect: {e}")))?;
-        let mut objects = Objects::default();
-        for o in &ops {
-            run_op(&mut c, &mut objects, &fd, o);
+        let mut conns: Vec<Option<(TestClient, Objects)>> = (0..CONNECTIONS).map(|_| None).collect();
+        for (i, o) in &ops {
+            let slot = &mut conns[*i as usize];
+            if slot.is_none() {
+                let c = TestClient::connect(&rig.quay.socket_path())
+                    .map_err(|e| TestCaseError::fail(format!("cannot connect: {e}")))?;
+                *slot = Some((c, Objects::default()));
+            }
+            if let Some((c, objects)) = slot.as_mut() {
+                run_op(c, objects, &fd, &fence, o);
+            }
         }
-        let answer = settle(&mut c)
-            .map_err(|e| TestCaseError::fail(format!("{e}; quay log:\n{}", tail(&rig.quay))))?;
-        if answer.is_err() {
-            errors.set(errors.get() + 1);
+        let (mut locked, mut applied) = (false, false);
+        for (c, objects) in conns.iter_mut().flatten() {
+            let answer =
+                settle(c).map_err(|e| TestCaseError::fail(format!("{e}; quay log:\n{}", tail(&rig.quay))))?;
+            if answer.is_err() {
+                errors.set(errors.get() + 1);
+            }
+            locked |= objects.locked;
+            applied |= objects.applied;
         }
-        drop(c);
+        drop(conns);
+        // What outlives a connection: a dead locker's lock (taken over and
+        // unlocked), an output configuration (a fresh Quay).
+        if applied {
+            rig.restart_clean();
+        } else if locked {
+            rig.unlock()
+                .map_err(|e| TestCaseError::fail(format!("{e}; quay log:\n{}", tail(&rig.quay))))?;
+        }
         // Nobody else noticed, and Quay is alive.
         let Rig {
             bystander,

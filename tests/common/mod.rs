@@ -41,8 +41,14 @@ pub struct Quay {
     pub log: PathBuf,
 }
 
+/// The Quay binary the tests start: the one cargo built with them, or
+/// `QUAY_TEST_BIN` (the VM suite runs a test binary built on the host
+/// against the Quay binary carried into the guest).
 pub fn quay_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_quay")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("QUAY_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_quay").to_owned())
+    })
 }
 
 /// Panic with an install hint if `program` is not on PATH.

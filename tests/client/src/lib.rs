@@ -155,6 +155,15 @@ pub struct App {
     pub keyboard_focus: Vec<(u32, bool)>,
     /// ext_session_lock_v1 events by lock protocol id: "locked" / "finished".
     pub lock_events: Vec<(u32, &'static str)>,
+    /// zwlr_layer_surface_v1.configure events in order: (layer surface id, serial).
+    pub layer_configures: Vec<(u32, u32)>,
+    /// zwlr_output_manager_v1: the heads and modes announced, and the
+    /// serial of its last `done`.
+    pub output_heads: Vec<zwlr_output_head_v1::ZwlrOutputHeadV1>,
+    pub output_modes: Vec<zwlr_output_mode_v1::ZwlrOutputModeV1>,
+    pub output_serial: Option<u32>,
+    /// zwlr_output_configuration_v1 answers in order: "succeeded", "failed", "cancelled".
+    pub output_config_results: Vec<&'static str>,
     /// ext_session_lock_surface_v1.configure events in order:
     /// (lock surface protocol id, serial, width, height).
     pub lock_surface_configures: Vec<(u32, u32, u32, u32)>,
@@ -253,6 +262,10 @@ pub struct TestClient {
     pub relative_pointer: Option<zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1>,
     /// wl_data_device_manager (version up to 3), when offered.
     pub data_device_manager: Option<WlDataDeviceManager>,
+    /// zwlr_layer_shell_v1, when offered (not to sandboxed clients).
+    pub layer_shell: Option<zwlr_layer_shell_v1::ZwlrLayerShellV1>,
+    /// zwlr_output_manager_v1, when offered (not to sandboxed clients).
+    pub output_manager: Option<zwlr_output_manager_v1::ZwlrOutputManagerV1>,
 }
 
 /// A mapped xdg toplevel with its current buffer.
@@ -356,6 +369,8 @@ impl TestClient {
             pointer_constraints: globals.bind(&qh, 1..=1, ()).ok(),
             relative_pointer: globals.bind(&qh, 1..=1, ()).ok(),
             data_device_manager: globals.bind(&qh, 1..=3, ()).ok(),
+            layer_shell: globals.bind(&qh, 1..=4, ()).ok(),
+            output_manager: globals.bind(&qh, 1..=4, ()).ok(),
             conn,
             queue,
             qh,
@@ -756,6 +771,85 @@ impl Dispatch<WlDataSource, ()> for App {
             wl_data_source::Event::DndFinished => app.dnd_events.push("finished".into()),
             _ => {}
         }
+    }
+}
+
+pub use wayland_protocols_wlr::layer_shell::v1::client::{zwlr_layer_shell_v1, zwlr_layer_surface_v1};
+wayland_client::delegate_noop!(App: ignore zwlr_layer_shell_v1::ZwlrLayerShellV1);
+impl Dispatch<zwlr_layer_surface_v1::ZwlrLayerSurfaceV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        surface: &zwlr_layer_surface_v1::ZwlrLayerSurfaceV1,
+        event: zwlr_layer_surface_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwlr_layer_surface_v1::Event::Configure { serial, .. } = event {
+            app.layer_configures.push((surface.id().protocol_id(), serial));
+        }
+    }
+}
+
+pub use wayland_protocols_wlr::output_management::v1::client::{
+    zwlr_output_configuration_head_v1, zwlr_output_configuration_v1, zwlr_output_head_v1,
+    zwlr_output_manager_v1, zwlr_output_mode_v1,
+};
+impl Dispatch<zwlr_output_manager_v1::ZwlrOutputManagerV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &zwlr_output_manager_v1::ZwlrOutputManagerV1,
+        event: zwlr_output_manager_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwlr_output_manager_v1::Event::Head { head } => app.output_heads.push(head),
+            zwlr_output_manager_v1::Event::Done { serial } => app.output_serial = Some(serial),
+            _ => {}
+        }
+    }
+
+    event_created_child!(App, zwlr_output_manager_v1::ZwlrOutputManagerV1, [
+        zwlr_output_manager_v1::EVT_HEAD_OPCODE => (zwlr_output_head_v1::ZwlrOutputHeadV1, ()),
+    ]);
+}
+impl Dispatch<zwlr_output_head_v1::ZwlrOutputHeadV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &zwlr_output_head_v1::ZwlrOutputHeadV1,
+        event: zwlr_output_head_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwlr_output_head_v1::Event::Mode { mode } = event {
+            app.output_modes.push(mode);
+        }
+    }
+
+    event_created_child!(App, zwlr_output_head_v1::ZwlrOutputHeadV1, [
+        zwlr_output_head_v1::EVT_MODE_OPCODE => (zwlr_output_mode_v1::ZwlrOutputModeV1, ()),
+    ]);
+}
+wayland_client::delegate_noop!(App: ignore zwlr_output_mode_v1::ZwlrOutputModeV1);
+wayland_client::delegate_noop!(App: ignore zwlr_output_configuration_head_v1::ZwlrOutputConfigurationHeadV1);
+impl Dispatch<zwlr_output_configuration_v1::ZwlrOutputConfigurationV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &zwlr_output_configuration_v1::ZwlrOutputConfigurationV1,
+        event: zwlr_output_configuration_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        app.output_config_results.push(match event {
+            zwlr_output_configuration_v1::Event::Succeeded => "succeeded",
+            zwlr_output_configuration_v1::Event::Failed => "failed",
+            zwlr_output_configuration_v1::Event::Cancelled => "cancelled",
+            _ => return,
+        });
     }
 }
 

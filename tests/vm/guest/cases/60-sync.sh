@@ -23,6 +23,9 @@ vm_case quay-fence-freeze-gles virtio case_quay_fence_freeze_gles 240
 # Commits held on syncobj points that never signal, in a loop: the fds they make Quay hold
 # are charged to the client, which is disconnected (no_memory); Quay's fds come back.
 vm_case quay-held-flood virtio case_quay_held_flood 180
+# tests/fuzz.rs (built by scripts/test as bin/quay-fuzz) against headless Quay in the guest,
+# its fds a real dma-heap buffer with an unsignalled sw_sync write fence and that fence.
+vm_case quay-fuzz-real virtio case_quay_fuzz_real 300
 case_quay_fence_freeze_gles() { QUAY_RENDERER=gles case_quay_fence_freeze; }
 case_quay_syncobj_stall_gles() { QUAY_RENDERER=gles case_quay_syncobj_stall; }
 case_quay_syncobj_errors_gles() { QUAY_RENDERER=gles case_quay_syncobj_errors; }
@@ -214,4 +217,21 @@ case_quay_held_flood() {
   # Another client is served as before.
   dmabuf_client after --source shm --size 64x64 --frames 5
   stop_quay
+}
+
+case_quay_fuzz_real() {
+  [ -e /sys/kernel/debug/sync/sw_sync ] || { fail "no sw_sync (insmod sw_sync, debugfs)"; return 1; }
+  local t="${S:-/mnt/share}/bin/quay-fuzz"
+  [ -x "$t" ] || { fail "share/bin/quay-fuzz missing (scripts/test builds it)"; return 1; }
+  quay_usable || return 1
+  QUAY_TEST_BIN="${S:-/mnt/share}/bin/quay" QUAY_FUZZ_REAL=1 QUAY_FUZZ_CASES=${QUAY_FUZZ_CASES:-300} \
+    timeout 280 "$t" --test-threads 1 --nocapture > "$CASE_OUT/fuzz.log" 2>&1
+  local rc=$?
+  metric rc "$rc"
+  local line; line=$(grep '^fuzz: seed' "$CASE_OUT/fuzz.log")
+  say "$line"
+  metric fuzz_seconds "$(echo "$line" | sed -n 's/.* cases in \([0-9.]*\) s.*/\1/p')"
+  metric fuzz_protocol_errors "$(echo "$line" | sed -n 's/.*, \([0-9]*\) ended in a protocol error.*/\1/p')"
+  [ "$rc" = 0 ] || fail "fuzz rc $rc: $(grep -E 'panicked|minimal failing|Test failed' "$CASE_OUT/fuzz.log" | tail_of - 3)"
+  grep -q '^test result: ok. 1 passed' "$CASE_OUT/fuzz.log" || fail "want 'test result: ok. 1 passed'"
 }
