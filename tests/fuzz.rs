@@ -983,6 +983,8 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
     let (fd, fence, _real) = fds();
     let started = Instant::now();
     let errors = std::cell::Cell::new(0u32);
+    // How long the bystander waited for its frame after each case.
+    let bystander_waits = std::cell::RefCell::new(Vec::<Duration>::new());
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
@@ -1039,12 +1041,14 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
             quay,
             ..
         } = &mut *rig;
+        let waited = Instant::now();
         bystander.commit_and_wait_frame(&window.surface).map_err(|e| {
             TestCaseError::fail(format!(
                 "the bystander was not served: {e}; quay log:\n{}",
                 tail(quay)
             ))
         })?;
+        bystander_waits.borrow_mut().push(waited.elapsed());
         Ok(())
     });
     let mut rig = rig.into_inner();
@@ -1054,10 +1058,16 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
             rig.crash_log.as_deref().map(tail_of).unwrap_or_default()
         );
     }
+    let mut waits = bystander_waits.into_inner();
+    waits.sort();
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
     eprintln!(
-        "fuzz: seed {seed}, {cases} cases in {:.1} s, {} ended in a protocol error",
+        "fuzz: seed {seed}, {cases} cases in {:.1} s, {} ended in a protocol error; \
+         the bystander's frame after a case: p99 {:.1} ms, longest {:.1} ms",
         started.elapsed().as_secs_f64(),
-        errors.get()
+        errors.get(),
+        ms(waits.get(waits.len() * 99 / 100)),
+        ms(waits.last())
     );
     assert!(rig.alive(), "Quay is alive");
     // Nothing of the fuzz clients is left.

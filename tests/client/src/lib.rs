@@ -408,7 +408,15 @@ impl TestClient {
             if now >= deadline {
                 return Err(ClientError::Timeout(what));
             }
-            self.conn.flush().map_err(|e| map_err(&self.conn, e))?;
+            match self.conn.flush() {
+                Ok(()) => {}
+                // The server has closed the connection, perhaps right after
+                // a protocol error that is still to be read: libwayland
+                // leaves the display readable after EPIPE for exactly that
+                // (wl_display_flush), so read on.
+                Err(WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(map_err(&self.conn, e)),
+            }
             if let Some(guard) = self.queue.prepare_read() {
                 let remaining = deadline - now;
                 let ts = rustix::time::Timespec {

@@ -232,6 +232,8 @@ case_quay_fuzz_real() {
   say "$line"
   metric fuzz_seconds "$(echo "$line" | sed -n 's/.* cases in \([0-9.]*\) s.*/\1/p')"
   metric fuzz_protocol_errors "$(echo "$line" | sed -n 's/.*, \([0-9]*\) ended in a protocol error.*/\1/p')"
+  metric bystander_p99_ms "$(echo "$line" | sed -n 's/.* p99 \([0-9.]*\) ms.*/\1/p')"
+  metric bystander_longest_ms "$(echo "$line" | sed -n 's/.* longest \([0-9.]*\) ms.*/\1/p')"
   [ "$rc" = 0 ] || fail "fuzz rc $rc: $(grep -E 'panicked|minimal failing|Test failed' "$CASE_OUT/fuzz.log" | tail_of - 3)"
   grep -q '^test result: ok. 1 passed' "$CASE_OUT/fuzz.log" || fail "want 'test result: ok. 1 passed'"
 }
