@@ -19,7 +19,6 @@
 #![allow(clippy::disallowed_macros)] // prints its numbers
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::{

@@ -98,12 +98,13 @@ impl LockState {
         }
     }
 
-    /// The holder `lock` asks for a lock surface on `output`: whether that
-    /// output already has a live one of this lock (the protocol's
-    /// `duplicate_output`; smithay compares `wl_output` resources, so one
-    /// client binding an output twice would pass its check). Otherwise the
-    /// surface about to be created is accepted.
-    pub fn accept_surface_on(&mut self, lock: &ExtSessionLockV1, output: &Output) -> Result<(), ()> {
+    /// `lock` asks for a lock surface on `output`: `false` if it holds the
+    /// session and that output already has a live one of it (the
+    /// protocol's `duplicate_output`; smithay compares `wl_output`
+    /// resources, so one client binding an output twice would pass its
+    /// check). A holder's new surface is accepted; anyone else's is not
+    /// (and is no error).
+    pub fn accept_surface_on(&mut self, lock: &ExtSessionLockV1, output: &Output) -> bool {
         let LockState::Locked {
             locker,
             surfaces,
@@ -111,16 +112,16 @@ impl LockState {
             ..
         } = self
         else {
-            return Ok(());
+            return true;
         };
         if locker != lock {
-            return Ok(());
+            return true;
         }
         if surfaces.get(&output.name()).is_some_and(|s| s.alive()) {
-            return Err(());
+            return false;
         }
         *accept_surface = true;
-        Ok(())
+        true
     }
 
     /// A new lock surface for `output`: kept (shown, focusable) only if the

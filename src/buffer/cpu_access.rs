@@ -70,8 +70,11 @@ pub fn stats() -> CpuAccessStats {
 }
 
 /// Whether `fd` is a dma-buf (and not, say, a memfd posing as one).
+// `f_type` is an i64 on x86_64 and narrower elsewhere: the conversion is
+// useless only here.
+#[allow(clippy::useless_conversion)]
 pub fn is_dmabuf(fd: BorrowedFd<'_>) -> bool {
-    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type as i64 == DMA_BUF_MAGIC)
+    rustix::fs::fstatfs(fd).is_ok_and(|s| i64::from(s.f_type) == DMA_BUF_MAGIC)
 }
 
 /// What a CPU access wants of the buffer's fences.

@@ -148,7 +148,7 @@ impl Dispatch<ExtSessionLockV1, SessionLockState> for State {
             // `new_surface` keeps the surface only if this said so.
             ext_session_lock_v1::Request::GetLockSurface { output, .. } => {
                 if let Some(output) = Output::from_resource(output) {
-                    if state.core.lock.accept_surface_on(lock, &output).is_err() {
+                    if !state.core.lock.accept_surface_on(lock, &output) {
                         lock.post_error(
                             ext_session_lock_v1::Error::DuplicateOutput,
                             "this output already has a lock surface",
