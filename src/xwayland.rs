@@ -44,6 +44,29 @@ pub struct XwaylandState {
     pub wm: Option<X11Wm>,
     /// Xwayland's own Wayland connection.
     pub client: Option<smithay::reexports::wayland_server::Client>,
+    /// Window managers whose Xwayland is gone, kept rather than dropped:
+    /// smithay's selection transfers register loop sources that call back
+    /// into their WM (`XwmHandler::xwm_state`) and are removed only from
+    /// those callbacks (smithay-0.7.0 src/xwayland/xwm/mod.rs:1250, :2056),
+    /// so a transfer cut off by Xwayland's death still fires and finds its
+    /// dead WM. Such a transfer never completes: smithay disables its
+    /// source to wait for X, which is gone, so the paster's pipe stays
+    /// open (the paster sees no end of file) until Quay exits. One WM per
+    /// Xwayland Quay started (it starts one).
+    pub retired: Vec<X11Wm>,
+}
+
+impl XwaylandState {
+    /// Xwayland is gone: forget it, keeping its WM for the callbacks still
+    /// registered (see [`XwaylandState::retired`]).
+    fn gone(&mut self) {
+        let mut retired = std::mem::take(&mut self.retired);
+        retired.extend(self.wm.take());
+        *self = XwaylandState {
+            retired,
+            ..Default::default()
+        };
+    }
 }
 
 fn on_path(program: &str) -> bool {
@@ -126,7 +149,7 @@ pub fn start(core: &mut Core) {
             }
             XWaylandEvent::Error => {
                 warn!("Xwayland exited: X11 applications will not run");
-                state.core.xwayland = XwaylandState::default();
+                state.core.xwayland.gone();
             }
         });
     match res {
@@ -215,14 +238,17 @@ impl State {
 }
 
 impl XwmHandler for State {
-    fn xwm_state(&mut self, _xwm: XwmId) -> &mut X11Wm {
-        // smithay calls this only from the WM's own event source, which
-        // exists only once `wm` is set (and goes with it).
-        self.core
-            .xwayland
-            .wm
-            .as_mut()
-            .expect("the X11 WM calls back only while Quay holds it")
+    fn xwm_state(&mut self, xwm: XwmId) -> &mut X11Wm {
+        // Every WM Quay made is `wm` or retired, never dropped (see
+        // `XwaylandState::retired`): smithay asks only for one of those.
+        let x = &mut self.core.xwayland;
+        let live = x.wm.as_ref().is_some_and(|w| w.id() == xwm);
+        let wm = if live {
+            x.wm.as_mut()
+        } else {
+            x.retired.iter_mut().find(|w| w.id() == xwm)
+        };
+        wm.expect("smithay calls back only for a WM Quay made, and Quay keeps every one")
     }
 
     fn new_window(&mut self, _xwm: XwmId, _window: X11Surface) {}
@@ -357,7 +383,8 @@ impl XwmHandler for State {
 
     fn disconnected(&mut self, _xwm: XwmId) {
         warn!("the X11 window manager lost its connection to Xwayland");
-        self.core.xwayland.wm = None;
+        let x = &mut self.core.xwayland;
+        x.retired.extend(x.wm.take());
     }
 }
 

@@ -170,3 +170,111 @@ fn the_clipboard_and_primary_selection_cross_between_x11_and_wayland() {
         run(&quay, &display, &wl_paste, &["--primary", "--no-newline"]) == "x11 primary"
     });
 }
+
+/// Xwayland killed in the middle of a large selection transfer from X11 to
+/// a Wayland client: the transfer's loop source (smithay's, writing into
+/// the paster's pipe) is still registered and fires once the paster reads
+/// again. Quay keeps Xwayland's window manager for it and goes on; it used
+/// to have dropped the WM and panicked when the source asked for it.
+#[test]
+fn xwayland_dying_mid_transfer_leaves_quay_running() {
+    use std::io::Read;
+    require("Xwayland", "xwayland");
+    let xclip = require("xclip", "xclip");
+    let wl_paste = require("wl-paste", "wl-clipboard");
+    let xeyes = require("xeyes", "x11-apps");
+    let dir = tempfile::tempdir().unwrap();
+    let display_file = dir.path().join("display");
+    let config = format!(
+        "startup = ['echo $DISPLAY > {f}.tmp && mv {f}.tmp {f}', 'exec {xeyes}']\n{CONFIG}",
+        f = display_file.display(),
+        xeyes = xeyes.display()
+    );
+    let quay = Quay::start(&config);
+    wait_for("DISPLAY", &quay, || display_file.exists());
+    let display = std::fs::read_to_string(&display_file).unwrap().trim().to_owned();
+    wait_for("xeyes focused", &quay, || {
+        quay.stat("windows_live") == 1 && quay.msg(&["key", "44"])["focus"].is_u64()
+    });
+    // 16 MB on the X11 clipboard: an INCR transfer, far more than pipes hold.
+    let payload = dir.path().join("payload");
+    std::fs::write(&payload, vec![b'x'; 16 << 20]).unwrap();
+    let _owner = Owner::start(
+        &quay,
+        &display,
+        &xclip,
+        &[
+            "-i",
+            "-quiet",
+            "-selection",
+            "clipboard",
+            &payload.to_string_lossy(),
+        ],
+    );
+    wait_for("the X11 clipboard offered to Wayland", &quay, || {
+        run(&quay, &display, &wl_paste, &["--list-types"]).contains("text/plain")
+    });
+    // wl-paste writes into a pipe the test reads only later: once both
+    // pipes are full, Quay's transfer source waits for wl-paste to read.
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    let mut paste = std::process::Command::new(&wl_paste)
+        .arg("--no-newline")
+        .env("WAYLAND_DISPLAY", common::SOCKET)
+        .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::fs::File::from(reader);
+    let full = |f: &std::fs::File| rustix::io::ioctl_fionread(f).unwrap_or(0) >= 65536;
+    wait_for("the paster's pipe full", &quay, || full(&reader));
+    // Xwayland goes, mid-transfer.
+    let quay_pid = quay.child.id();
+    let xwayland = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // "pid (comm) state ppid ..."
+            let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+            stat.contains("(Xwayland)") && after.split(' ').nth(1) == Some(&quay_pid.to_string())
+        })
+        .expect("Quay's Xwayland");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(xwayland).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    wait_for("Quay to see Xwayland go", &quay, || {
+        let log = quay.log_text();
+        log.contains("Xwayland exited") || log.contains("lost its connection to Xwayland")
+    });
+    // The paster reads again: the transfer's source fires.
+    // Read until a second passes without data (the cut-off transfer never
+    // ends: its pipe stays open with the retired WM, see src/xwayland.rs).
+    rustix::fs::fcntl_setfl(&reader, rustix::fs::OFlags::NONBLOCK).unwrap();
+    let mut sink = vec![0u8; 1 << 16];
+    let mut last_data = std::time::Instant::now();
+    while last_data.elapsed() < Duration::from_secs(1) {
+        match reader.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => last_data = std::time::Instant::now(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = paste.kill();
+    let _ = paste.wait();
+    let mut quay = quay;
+    assert!(
+        quay.child.try_wait().unwrap().is_none(),
+        "Quay died; log:\n{}",
+        quay.log_text()
+    );
+    let mut c = quay.client();
+    c.roundtrip()
+        .expect("Quay serves Wayland clients after Xwayland died");
+    assert!(quay.terminate().success());
+}
