@@ -152,50 +152,45 @@ fn flood(c: &mut TestClient, n: usize, every: usize, mut step: impl FnMut(&mut T
     let _ = c.roundtrip();
 }
 
+/// 300 captures of the output, all into one shm buffer, answered.
+/// `with_damage`: `copy_with_damage`, then the attacker's own window is
+/// committed to damage the output.
+fn copy_flood(quay: &Quay, with_damage: bool) {
+    let mut c = quay.client();
+    let w = c.window(64, 64, 0xff2040c0).unwrap();
+    let stride = 1280 * 4;
+    let fd = memfd((stride * 720) as u64);
+    let pool = c.shm.create_pool(fd.as_fd(), stride * 720, &c.qh, ());
+    let buffer = pool.create_buffer(0, 1280, 720, stride, wl_shm::Format::Xrgb8888, &c.qh, ());
+    let (mgr, output) = (c.screencopy.clone().unwrap(), c.output.clone().unwrap());
+    let frames: Vec<_> = (0..300)
+        .map(|_| mgr.capture_output(0, &output, &c.qh, ()))
+        .collect();
+    for f in &frames {
+        if with_damage {
+            f.copy_with_damage(&buffer);
+        } else {
+            f.copy(&buffer);
+        }
+    }
+    if with_damage {
+        c.roundtrip().unwrap();
+        let _ = c.commit_and_wait_frame(&w.surface);
+    }
+    let ids: Vec<u32> = frames.iter().map(|f| f.id().protocol_id()).collect();
+    let _ = c.dispatch_until("every copy answered", Duration::from_secs(60), |app| {
+        ids.iter()
+            .all(|id| app.screencopy.get(id).is_some_and(|f| f.ready || f.failed))
+    });
+}
+
 fn main() {
     println!("bystander's frame callbacks while an attacker runs (headless, pixman, 1280x720@60)");
     measure("no attack (1 s)", |_| std::thread::sleep(Duration::from_secs(1)));
     measure("screencopy: 300 copy_with_damage, then damage", |quay| {
-        let mut c = quay.client();
-        let w = c.window(64, 64, 0xff2040c0).unwrap();
-        let stride = 1280 * 4;
-        let fd = memfd((stride * 720) as u64);
-        let pool = c.shm.create_pool(fd.as_fd(), stride * 720, &c.qh, ());
-        let buffer = pool.create_buffer(0, 1280, 720, stride, wl_shm::Format::Xrgb8888, &c.qh, ());
-        let (mgr, output) = (c.screencopy.clone().unwrap(), c.output.clone().unwrap());
-        let frames: Vec<_> = (0..300)
-            .map(|_| mgr.capture_output(0, &output, &c.qh, ()))
-            .collect();
-        for f in &frames {
-            f.copy_with_damage(&buffer);
-        }
-        c.roundtrip().unwrap();
-        let _ = c.commit_and_wait_frame(&w.surface);
-        let ids: Vec<u32> = frames.iter().map(|f| f.id().protocol_id()).collect();
-        let _ = c.dispatch_until("every copy answered", Duration::from_secs(60), |app| {
-            ids.iter()
-                .all(|id| app.screencopy.get(id).is_some_and(|f| f.ready || f.failed))
-        });
+        copy_flood(quay, true)
     });
-    measure("screencopy: 300 plain copy", |quay| {
-        let mut c = quay.client();
-        let stride = 1280 * 4;
-        let fd = memfd((stride * 720) as u64);
-        let pool = c.shm.create_pool(fd.as_fd(), stride * 720, &c.qh, ());
-        let buffer = pool.create_buffer(0, 1280, 720, stride, wl_shm::Format::Xrgb8888, &c.qh, ());
-        let (mgr, output) = (c.screencopy.clone().unwrap(), c.output.clone().unwrap());
-        let frames: Vec<_> = (0..300)
-            .map(|_| mgr.capture_output(0, &output, &c.qh, ()))
-            .collect();
-        for f in &frames {
-            f.copy(&buffer);
-        }
-        let ids: Vec<u32> = frames.iter().map(|f| f.id().protocol_id()).collect();
-        let _ = c.dispatch_until("every copy answered", Duration::from_secs(60), |app| {
-            ids.iter()
-                .all(|id| app.screencopy.get(id).is_some_and(|f| f.ready || f.failed))
-        });
-    });
+    measure("screencopy: 300 plain copy", |quay| copy_flood(quay, false));
     measure("surfaces until the object budget (65,536)", |quay| {
         let mut c = quay.client();
         flood(&mut c, 70_000, 32, |c| {

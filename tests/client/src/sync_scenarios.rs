@@ -70,7 +70,7 @@ pub(crate) fn e(x: impl std::fmt::Display) -> String {
     x.to_string()
 }
 
-fn heap_buffer(c: &mut TestClient, color: u32) -> Result<WlBuffer, String> {
+pub(crate) fn heap_buffer(c: &mut TestClient, color: u32) -> Result<WlBuffer, String> {
     heap_buffer_fd(c, color).map(|(b, _)| b)
 }
 

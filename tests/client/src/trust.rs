@@ -264,17 +264,7 @@ pub fn held_flood(socket: &Path, drm_path: &Path) -> Result<String, String> {
     let w = c.window(W, H, 0xff40_4040).map_err(e)?;
     c.commit_and_wait_frame(&w.surface).map_err(e)?;
     let ss = mgr.get_surface(&w.surface, &c.qh, ());
-    let stride = W * 4;
-    let size = (stride * H) as usize;
-    let fd = alloc(Source::DmaHeap, size as u64).map_err(e)?;
-    fill(&fd, size, RED).map_err(e)?;
-    let params = c.params();
-    params.add(fd.as_fd(), 0, 0, stride as u32, 0, 0);
-    params.create(W, H, XRGB8888, Flags::empty());
-    let buffer = match c.wait_params(&params).map_err(e)? {
-        ParamsResult::Created(b) => b,
-        ParamsResult::Failed => return Err("params failed".into()),
-    };
+    let buffer = crate::sync_scenarios::heap_buffer(&mut c, RED)?;
     for i in 0..MAX {
         w.surface.attach(Some(&buffer), 0, 0);
         w.surface.damage_buffer(0, 0, W, H);
