@@ -101,3 +101,45 @@ fn a_locked_pointer_stays_and_a_confined_one_keeps_to_its_region() {
     assert_eq!(free["x"].as_f64(), Some(410.0), "{free}");
     drop((relative, confine));
 }
+
+/// A confinement without a region keeps the pointer on the surface.
+/// Deciding that used to lock the surface's state twice and deadlock
+/// Quay's loop (WLCS's `PointerConstraints.confined_pointer_does_move`
+/// found it): the replies below also prove the loop still runs.
+#[test]
+fn a_confinement_without_a_region_keeps_the_pointer_on_the_surface() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let pointer = c.seat.as_ref().expect("wl_seat").get_pointer(&c.qh, ());
+    let w = c.window(200, 150, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let wid = w.surface.id().protocol_id();
+    quay.msg(&["pointer", "100", "80"]);
+    c.dispatch_until("wl_pointer.enter", Duration::from_secs(10), |app| {
+        app.pointer_enters.iter().any(|(s, _)| *s == wid)
+    })
+    .unwrap();
+    let constraints = c
+        .pointer_constraints
+        .as_ref()
+        .expect("zwp_pointer_constraints_v1");
+    let confine = constraints.confine_pointer(&w.surface, &pointer, None, Lifetime::Persistent, &c.qh, ());
+    c.dispatch_until("confined", Duration::from_secs(10), |app| {
+        app.constraint_events.contains(&"confined")
+    })
+    .unwrap();
+    let inside = quay.msg(&["pointer", "--relative", "10", "10"]);
+    assert_eq!(
+        (inside["x"].as_f64(), inside["y"].as_f64()),
+        (Some(110.0), Some(90.0)),
+        "{inside}"
+    );
+    let out = quay.msg(&["pointer", "--relative", "500", "0"]);
+    assert_eq!(
+        (out["x"].as_f64(), out["y"].as_f64()),
+        (Some(110.0), Some(90.0)),
+        "{out}"
+    );
+    c.roundtrip().unwrap();
+    drop(confine);
+}

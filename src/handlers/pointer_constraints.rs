@@ -113,19 +113,22 @@ impl State {
         );
         let target = self.core.clamp_to_outputs(here + delta);
         if let Some((surface, origin)) = under {
-            let verdict = with_pointer_constraint(&surface, &pointer, |c| match c {
+            // Read the constraint first and decide after: the closure runs
+            // with the surface's state locked, and `surface_under` locks it
+            // again (Window::geometry), which deadlocked the loop on a
+            // confinement without a region (found by WLCS).
+            let constraint = with_pointer_constraint(&surface, &pointer, |c| match c {
                 Some(c) if c.is_active() => match &*c {
-                    PointerConstraint::Locked(_) => Some(false),
-                    PointerConstraint::Confined(confined) => {
-                        let local = target - origin;
-                        let inside = match confined.region() {
-                            Some(region) => region.contains(local.to_i32_floor()),
-                            None => self.core.surface_under(target).is_some_and(|(s, _)| s == surface),
-                        };
-                        Some(inside)
-                    }
+                    PointerConstraint::Locked(_) => Some(None),
+                    PointerConstraint::Confined(confined) => Some(Some(confined.region().cloned())),
                 },
                 _ => None,
+            });
+            let verdict = constraint.map(|kind| match kind {
+                // Locked: the pointer stays.
+                None => false,
+                Some(Some(region)) => region.contains((target - origin).to_i32_floor()),
+                Some(None) => self.core.surface_under(target).is_some_and(|(s, _)| s == surface),
             });
             if verdict == Some(false) {
                 pointer.frame(self);
