@@ -70,20 +70,27 @@ impl From<quay_config::RendererChoice> for RendererKind {
 }
 
 /// The GLES renderer headless should use for `choice`, or `None` for
-/// pixman; logs why.
-pub fn headless_gles(choice: RendererKind) -> Option<(smithay::backend::renderer::gles::GlesRenderer, bool)> {
+/// pixman; logs why. An explicit `gles` that cannot start is an error (the
+/// user asked for it and must hear that it is not there); `auto` falls
+/// back to pixman.
+pub fn headless_gles(
+    choice: RendererKind,
+) -> anyhow::Result<Option<(smithay::backend::renderer::gles::GlesRenderer, bool)>> {
     if choice == RendererKind::Pixman {
-        return None;
+        return Ok(None);
     }
     match crate::buffer::gles::device_renderer() {
         Ok((_, true)) if choice == RendererKind::Auto => {
             tracing::info!("renderer auto: the only EGL device is software (llvmpipe); drawing with pixman");
-            None
+            Ok(None)
         }
-        Ok(r) => Some(r),
+        Ok(r) => Ok(Some(r)),
+        Err(e) if choice == RendererKind::Gles => {
+            Err(anyhow::anyhow!("renderer gles: GLES does not start ({e})"))
+        }
         Err(e) => {
             tracing::warn!("GLES does not start ({e}); falling back to pixman");
-            None
+            Ok(None)
         }
     }
 }

@@ -352,6 +352,9 @@ impl Udev {
                     // A software device gets no client dma-bufs through EGL.
                     Some(GlesQuay::new_gles(r, budget, !cpu))
                 }
+                Err(e) if choice == RendererKind::Gles => {
+                    anyhow::bail!("renderer gles: GLES does not start on this device ({e:#})")
+                }
                 Err(e) => {
                     warn!("GLES does not start on this device ({e:#}); falling back to pixman");
                     None

@@ -349,6 +349,7 @@ impl State {
             Request::Version => Ok(serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "backend": self.backend.name(),
+                "renderer": self.backend.imports().renderer_name(),
             })),
             Request::Outputs => {
                 let outputs: Vec<_> = self

@@ -158,7 +158,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         BackendKind::Udev => {
             Backend::Udev(Box::new(Udev::new(&mut core, cli.drm_device.as_deref(), choice)?))
         }
-        _ => Backend::Headless(Box::new(Headless::new(&mut core, headless_gles(choice))?)),
+        _ => Backend::Headless(Box::new(Headless::new(&mut core, headless_gles(choice)?)?)),
     };
     let formats = backend.dmabuf_formats();
     core.init_dmabuf(formats, backend.main_device(), backend.surface_feedback());

@@ -57,6 +57,38 @@ fn udev_backend_without_seat_or_gpu_fails_cleanly() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `--renderer gles` where no EGL vendor library loads (libglvnd told to
+/// look for one that does not exist): Quay says GLES does not start and
+/// exits, instead of drawing with pixman under a GLES label; `auto` falls
+/// back to pixman and runs.
+#[test]
+fn an_explicit_gles_that_cannot_start_is_an_error_and_auto_falls_back() {
+    let no_egl = ("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent/egl_vendor.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out = quay(
+        &[
+            "--backend",
+            "headless",
+            "--renderer",
+            "gles",
+            "--socket",
+            "wl-gles",
+        ],
+        &[("XDG_RUNTIME_DIR", dir.path().to_str().unwrap()), no_egl],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("renderer gles: GLES does not start"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let quay = Quay::start_with(
+        SMALL_CONFIG,
+        &["--backend", "headless", "--renderer", "auto"],
+        &[no_egl],
+    );
+    assert_eq!(quay.msg(&["version"])["renderer"], "pixman");
+}
+
 #[test]
 fn auto_without_display_is_headless_and_first_run_writes_config() {
     // No --config: the default path under XDG_CONFIG_HOME is written.

@@ -95,9 +95,11 @@ impl Quay {
         // QUAY_TEST_RENDERER=gles runs a headless test file on the other
         // engine (scripts/test does, for the files that are about the
         // buffer path rather than about one engine).
+        let mut renderer = None;
         if let Ok(r) = std::env::var("QUAY_TEST_RENDERER") {
             if args.contains(&"headless") && !args.contains(&"--renderer") {
                 cmd.args(["--renderer", &r]);
+                renderer = Some(r);
             }
         }
         cmd.args(["--socket", SOCKET, "--config"])
@@ -140,6 +142,17 @@ impl Quay {
                 panic!("quay did not come up in 60 s; log:\n{}", quay.log_text());
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // The pass asked for an engine: the results are that engine's only
+        // if Quay runs it (an explicit --renderer that cannot start is an
+        // error, but a test must not trust that alone).
+        if let Some(r) = renderer {
+            let version = quay.msg(&["version"]);
+            assert_eq!(
+                version["renderer"].as_str(),
+                Some(r.as_str()),
+                "QUAY_TEST_RENDERER={r}, but Quay draws with {version}"
+            );
         }
         quay
     }
