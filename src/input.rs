@@ -1,19 +1,24 @@
 //! Input from a backend to the seat: keyboard to the focused toplevel,
-//! pointer to the surface under it; a click focuses and raises.
+//! pointer and touch to the surface under them; a click or a touch focuses
+//! and raises.
 
 use smithay::{
     backend::input::{
-        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Event, InputBackend, InputEvent, KeyState,
-        KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent, PointerMotionEvent,
+        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Device, DeviceCapability, Event, InputBackend,
+        InputEvent, KeyState, KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent, PointerMotionEvent,
+        TouchEvent, TouchSlot,
     },
+    desktop::Window,
     input::{
         keyboard::{FilterResult, Keycode},
         pointer::{AxisFrame, ButtonEvent, MotionEvent},
+        touch::{self, TouchHandle},
     },
     reexports::{
-        wayland_protocols::xdg::shell::server::xdg_toplevel, wayland_server::protocol::wl_surface::WlSurface,
+        wayland_protocols::xdg::shell::server::xdg_toplevel,
+        wayland_server::{protocol::wl_surface::WlSurface, Resource},
     },
-    utils::{Logical, Point, SERIAL_COUNTER},
+    utils::{Logical, Point, Serial, SERIAL_COUNTER},
 };
 
 use crate::{state::Core, State};
@@ -117,6 +122,45 @@ impl State {
         }
     }
 
+    /// A press (button or touch) at `location`: raise the window there and
+    /// give it the keyboard, or take the keyboard from every window when
+    /// the press hit none. Returns the window hit.
+    fn focus_window_at(&mut self, location: Point<f64, Logical>, serial: Serial) -> Option<Window> {
+        let keyboard = self.core.seat.get_keyboard()?;
+        // A layer surface on top (a panel, a launcher) takes the press, and
+        // the keyboard if it takes keyboard input; one that holds the
+        // keyboard exclusively keeps it whatever is pressed.
+        if let Some((surface, _)) = self.core.surface_under(location) {
+            if self.layer_pressed(&surface) {
+                return None;
+            }
+        }
+        if self.exclusive_layer_has_keyboard() {
+            return None;
+        }
+        let hit = self.core.window_under(location).map(|(w, _)| w.clone());
+        match &hit {
+            Some(window) => {
+                self.core.space.raise_element(window, true);
+                if let Some(x11) = window.x11_surface() {
+                    let _ = x11.set_activated(true);
+                    if let Some(wm) = self.core.xwayland.wm.as_mut() {
+                        let _ = wm.raise_window(x11);
+                    }
+                }
+                let focus = self.core.window_wl_surface(window);
+                keyboard.set_focus(self, focus, serial);
+            }
+            None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),
+        }
+        for window in self.core.space.elements() {
+            if let Some(t) = window.toplevel() {
+                t.send_pending_configure();
+            }
+        }
+        hit
+    }
+
     /// A pointer button went down or up. A press focuses and raises the
     /// window under the pointer; Super + left button starts moving it,
     /// Super + right button resizing it from the nearest corner.
@@ -129,27 +173,10 @@ impl State {
         let mut drag = None;
         if button_state == ButtonState::Pressed && !pointer.is_grabbed() && !self.core.lock.is_locked() {
             let location = pointer.current_location();
-            let hit = self.core.window_under(location).map(|(w, _)| w.clone());
-            match hit {
-                Some(window) => {
-                    self.core.space.raise_element(&window, true);
-                    if let Some(x11) = window.x11_surface() {
-                        let _ = x11.set_activated(true);
-                        if let Some(wm) = self.core.xwayland.wm.as_mut() {
-                            let _ = wm.raise_window(x11);
-                        }
-                    }
-                    let focus = self.core.window_wl_surface(&window);
-                    keyboard.set_focus(self, focus, serial);
-                    if keyboard.modifier_state().logo && window.toplevel().is_some() {
-                        drag = Some((window, location));
-                    }
-                }
-                None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),
-            }
-            for window in self.core.space.elements() {
-                if let Some(t) = window.toplevel() {
-                    t.send_pending_configure();
+            let hit = self.focus_window_at(location, serial);
+            if let Some(window) = hit {
+                if keyboard.modifier_state().logo && window.toplevel().is_some() {
+                    drag = Some((window, location));
                 }
             }
         }
@@ -189,13 +216,37 @@ impl State {
 
     /// Move the pointer to `pos` (global logical) and focus what is under it.
     pub fn pointer_motion_to(&mut self, pos: Point<f64, Logical>, time: u32) {
+        self.core.input_activity();
+        self.pointer_move(pos, time);
+    }
+
+    /// A pointer that did not move sees the scene that did: when a window
+    /// mapped, unmapped, moved or resized under it, it gets the leave,
+    /// enter or motion a move would have given. Runs after every dispatch
+    /// of the loop; it is not user activity (idle timers keep running).
+    pub fn refresh_pointer_focus(&mut self) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        if !self.core.pointer_seen || pointer.is_grabbed() {
+            return;
+        }
+        let pos = pointer.current_location();
+        let under = self.core.surface_under(pos).map(|(s, o)| (s.id(), o));
+        if under != self.core.pointer_under {
+            let time = self.core.input_time();
+            self.pointer_move(pos, time);
+        }
+    }
+
+    fn pointer_move(&mut self, pos: Point<f64, Logical>, time: u32) {
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
         self.core.pointer_seen = true;
-        self.core.input_activity();
         let before = pointer.current_focus();
         let under = self.core.surface_under(pos);
+        self.core.pointer_under = under.as_ref().map(|(s, o)| (s.id(), *o));
         pointer.motion(
             self,
             under,
@@ -209,6 +260,95 @@ impl State {
         self.update_pointer_constraint(before);
     }
 
+    /// The seat's touch capability, added when the first touch device
+    /// appears (a seat without one tells clients there is no touch screen).
+    pub fn ensure_touch(&mut self) -> TouchHandle<State> {
+        match self.core.seat.get_touch() {
+            Some(touch) => touch,
+            None => self.core.seat.add_touch(),
+        }
+    }
+
+    /// A touch point went down at `pos` (global logical): the window there
+    /// is raised and focused as a click would, and the point's events go to
+    /// the surface under it until it goes up (smithay's default touch grab).
+    pub fn touch_down(&mut self, slot: TouchSlot, pos: Point<f64, Logical>, time: u32) {
+        let Some(touch) = self.core.seat.get_touch() else {
+            return;
+        };
+        self.core.input_activity();
+        let serial = SERIAL_COUNTER.next_serial();
+        if !touch.is_grabbed() && !self.core.lock.is_locked() {
+            self.focus_window_at(pos, serial);
+        }
+        let under = self.core.surface_under(pos);
+        let event = touch::DownEvent {
+            slot,
+            location: pos,
+            serial,
+            time,
+        };
+        touch.down(self, under, &event);
+    }
+
+    /// A touch point moved to `pos` (global logical).
+    pub fn touch_motion(&mut self, slot: TouchSlot, pos: Point<f64, Logical>, time: u32) {
+        let Some(touch) = self.core.seat.get_touch() else {
+            return;
+        };
+        self.core.input_activity();
+        let under = self.core.surface_under(pos);
+        let event = touch::MotionEvent {
+            slot,
+            location: pos,
+            time,
+        };
+        touch.motion(self, under, &event);
+    }
+
+    /// A touch point went up.
+    pub fn touch_up(&mut self, slot: TouchSlot, time: u32) {
+        let Some(touch) = self.core.seat.get_touch() else {
+            return;
+        };
+        self.core.input_activity();
+        let event = touch::UpEvent {
+            slot,
+            serial: SERIAL_COUNTER.next_serial(),
+            time,
+        };
+        touch.up(self, &event);
+    }
+
+    /// The end of one set of touch events (`wl_touch.frame`).
+    pub fn touch_frame(&mut self) {
+        if let Some(touch) = self.core.seat.get_touch() {
+            touch.frame(self);
+        }
+    }
+
+    /// Every touch point was taken away (`wl_touch.cancel`).
+    pub fn touch_cancel(&mut self) {
+        if let Some(touch) = self.core.seat.get_touch() {
+            touch.cancel(self);
+        }
+    }
+
+    /// Where an absolute event of a device mapped to the whole first output
+    /// (a touch screen, a tablet) lands in global logical coordinates.
+    fn on_first_output<I: InputBackend, E: AbsolutePositionEvent<I>>(
+        &self,
+        event: &E,
+    ) -> Option<Point<f64, Logical>> {
+        let geo = self
+            .core
+            .space
+            .outputs()
+            .next()
+            .and_then(|o| self.core.space.output_geometry(o))?;
+        Some(event.position_transformed(geo.size) + geo.loc.to_f64())
+    }
+
     pub fn process_input_event<I: InputBackend>(&mut self, event: InputEvent<I>) {
         self.core.input_activity();
         match event {
@@ -219,18 +359,26 @@ impl State {
                 self.pointer_motion_relative(event.delta(), event.delta_unaccel(), event.time());
             }
             InputEvent::PointerMotionAbsolute { event } => {
-                let Some(geo) = self
-                    .core
-                    .space
-                    .outputs()
-                    .next()
-                    .and_then(|o| self.core.space.output_geometry(o))
-                else {
-                    return;
-                };
-                let pos = event.position_transformed(geo.size) + geo.loc.to_f64();
-                self.pointer_motion_to(pos, event.time_msec());
+                if let Some(pos) = self.on_first_output(&event) {
+                    self.pointer_motion_to(pos, event.time_msec());
+                }
             }
+            InputEvent::DeviceAdded { device } if device.has_capability(DeviceCapability::Touch) => {
+                self.ensure_touch();
+            }
+            InputEvent::TouchDown { event } => {
+                if let Some(pos) = self.on_first_output(&event) {
+                    self.touch_down(event.slot(), pos, event.time_msec());
+                }
+            }
+            InputEvent::TouchMotion { event } => {
+                if let Some(pos) = self.on_first_output(&event) {
+                    self.touch_motion(event.slot(), pos, event.time_msec());
+                }
+            }
+            InputEvent::TouchUp { event } => self.touch_up(event.slot(), event.time_msec()),
+            InputEvent::TouchFrame { .. } => self.touch_frame(),
+            InputEvent::TouchCancel { .. } => self.touch_cancel(),
             InputEvent::PointerButton { event } => {
                 self.pointer_button(event.button_code(), event.state(), event.time_msec());
             }

@@ -190,7 +190,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     quay::spawn::run_startup(&core);
     let mut state = State { backend, core };
     event_loop
-        .run(None, &mut state, |state| state.core.refresh_and_flush())
+        .run(None, &mut state, |state| {
+            state.refresh_pointer_focus();
+            state.core.refresh_and_flush()
+        })
         .context("event loop")?;
     info!("bye");
     Ok(ExitCode::SUCCESS)

@@ -471,6 +471,32 @@ fn after_render(
             surface_primary_scanout_output,
         );
     }
+    // The output's layer surfaces (panels, wallpapers, launchers) and their
+    // popups, as the windows: a GTK panel draws its next frame only when it
+    // is called back (WLCS's layer-shell tests wait for that callback).
+    {
+        let layers = smithay::desktop::layer_map_for_output(output);
+        for layer in layers.layers() {
+            layer.with_surfaces(|surface, data| {
+                update_surface_primary_scanout_output(
+                    surface,
+                    output,
+                    data,
+                    states,
+                    default_primary_scanout_output_compare,
+                );
+            });
+            layer.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
+                surface_presentation_feedback_flags_from_states(surface, states)
+            });
+            layer.send_frame(
+                output,
+                time,
+                Some(OFFSCREEN_FRAME_THROTTLE),
+                surface_primary_scanout_output,
+            );
+        }
+    }
     // X11 windows whose surface smithay has not paired (render above).
     let x11: Vec<WlSurface> = core
         .space

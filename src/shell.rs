@@ -93,6 +93,27 @@ impl Core {
         }
     }
 
+    /// Put `window` at `loc` (global logical) and keep it there: it no
+    /// longer waits for Quay's placement. For a test harness that places
+    /// windows itself (WLCS's `position_window_absolute`).
+    pub fn place_window_at(&mut self, window: &Window, loc: Point<i32, Logical>) {
+        self.unplaced_windows.retain(|w| w != window);
+        // Moving keeps the stacking order: map_element raises the window
+        // (smithay-0.7.0 src/desktop/space/mod.rs:102-119), so the windows
+        // that were above it are raised again, in their order.
+        let above: Vec<Window> = self
+            .space
+            .elements()
+            .skip_while(|w| *w != window)
+            .skip(1)
+            .cloned()
+            .collect();
+        self.space.map_element(window.clone(), loc, false);
+        for w in &above {
+            self.space.raise_element(w, false);
+        }
+    }
+
     /// Place `window` if it waits for its place and now has a size.
     pub fn place_if_unplaced(&mut self, window: &Window) {
         let Some(i) = self.unplaced_windows.iter().position(|w| w == window) else {
@@ -117,6 +138,7 @@ impl Core {
             debug!(?pos, ?size, "placed toplevel");
         }
         self.last_placed = Some(window.clone());
+        self.focus_when_shown(window);
     }
 
     /// The wl_surface of the topmost live toplevel, other than `except`:
@@ -134,21 +156,45 @@ impl Core {
     pub fn place_new_window(&mut self, window: Window) {
         let pos = self.placement_area().loc;
         self.unplaced_windows.push(window.clone());
-        window.set_activated(true);
-        self.space.map_element(window.clone(), pos, true);
-        // Keyboard focus follows the newest window.
+        self.space.map_element(window.clone(), pos, false);
+        debug!(?pos, "mapped toplevel");
+    }
+
+    /// Give `window` the keyboard (and so its activated state,
+    /// [`Core::activate_focused`]): a new window once it shows, as mutter
+    /// and sway do; one cannot type into a window before it is seen.
+    fn focus_when_shown(&mut self, window: &Window) {
         if let (Some(keyboard), Some(toplevel)) = (self.seat.get_keyboard(), window.toplevel()) {
             let surface = toplevel.wl_surface().clone();
             // `set_focus` needs the whole State for its callbacks; defer it to
             // the loop, which has it.
             self.loop_handle.insert_idle(move |state| {
-                // While locked only lock surfaces get the keyboard.
-                if surface.is_alive() && !state.core.lock.is_locked() {
+                // While locked only lock surfaces get the keyboard, and a
+                // layer surface that holds it exclusively keeps it.
+                if surface.is_alive() && !state.core.lock.is_locked() && !state.exclusive_layer_has_keyboard()
+                {
                     keyboard.set_focus(state, Some(surface), SERIAL_COUNTER.next_serial());
                 }
             });
         }
-        debug!(?pos, "mapped toplevel");
+    }
+
+    /// The keyboard went to `focused`: the window it is in is the activated
+    /// one (`xdg_toplevel.state.activated`, X11's focus), every other is
+    /// not, and each toplevel whose state changed gets a configure.
+    pub fn activate_focused(&mut self, focused: Option<&WlSurface>) {
+        let mut root = focused.cloned();
+        while let Some(parent) = root.as_ref().and_then(smithay::wayland::compositor::get_parent) {
+            root = Some(parent);
+        }
+        for window in self.space.elements() {
+            let active = root.is_some() && self.window_wl_surface(window) == root;
+            if window.set_activated(active) {
+                if let Some(t) = window.toplevel().filter(|t| t.is_initial_configure_sent()) {
+                    t.send_pending_configure();
+                }
+            }
+        }
     }
 
     /// Fullscreen a toplevel on `output` (or the first output): it is moved
@@ -243,6 +289,47 @@ impl Core {
         }
         if toplevel.is_initial_configure_sent() {
             toplevel.send_pending_configure();
+        }
+    }
+
+    /// The panels on `output` changed their exclusive zones: its maximized
+    /// windows are fitted to the area left now (in place, their stacking
+    /// and activation as they are).
+    pub fn refit_maximized(&mut self, output: &Output) {
+        let Some(area) = self.usable_area(output) else {
+            return;
+        };
+        // By place, not `Space::elements_for_output`: that is updated by
+        // `Space::refresh` after the dispatch, and a window mapped in the
+        // same dispatch as the panel's commit is not in it yet.
+        let Some(geo) = self.space.output_geometry(output) else {
+            return;
+        };
+        let windows: Vec<Window> = self
+            .space
+            .elements()
+            .filter(|w| self.space.element_geometry(w).is_some_and(|g| g.overlaps(geo)))
+            .cloned()
+            .collect();
+        for window in windows {
+            let Some(toplevel) = window.toplevel() else {
+                continue;
+            };
+            let refit = toplevel.with_pending_state(|state| {
+                let fits = state.states.contains(xdg_toplevel::State::Maximized)
+                    && !state.states.contains(xdg_toplevel::State::Fullscreen)
+                    && state.size != Some(area.size);
+                if fits {
+                    state.size = Some(area.size);
+                }
+                fits
+            });
+            if refit {
+                self.place_window_at(&window, area.loc);
+                if toplevel.is_initial_configure_sent() {
+                    toplevel.send_pending_configure();
+                }
+            }
         }
     }
 

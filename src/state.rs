@@ -213,6 +213,12 @@ pub struct Core {
     pub cursor_theme: crate::cursor::CursorTheme,
     /// The pointer has moved at least once: until then no cursor is drawn.
     pub pointer_seen: bool,
+    /// The surface the pointer was last found over and its origin (global
+    /// logical), to notice when the scene moves under a still pointer.
+    pub pointer_under: Option<(
+        smithay::reexports::wayland_server::backend::ObjectId,
+        Point<f64, Logical>,
+    )>,
     /// `wp_cursor_shape_manager_v1`.
     pub cursor_shape_state: smithay::wayland::cursor_shape::CursorShapeManagerState,
     /// `zxdg_decoration_manager_v1`: always client-side.
@@ -295,7 +301,7 @@ impl Core {
         let session_budget =
             crate::limits::SessionBudget::new(crate::limits::ClientLimits::session(&config.limits, nofile));
         crate::listen::insert_listener(&loop_handle, "wayland socket", listening, |stream, state| {
-            state.core.insert_client(stream, None)
+            state.core.insert_client(stream, None);
         })
         .context("cannot register the listening socket")?;
 
@@ -360,6 +366,7 @@ impl Core {
             cursor: smithay::input::pointer::CursorImageStatus::default_named(),
             cursor_theme,
             pointer_seen: false,
+            pointer_under: None,
             cursor_shape_state,
             decoration_state,
             session_lock_state,
@@ -413,7 +420,7 @@ impl Core {
         &mut self,
         stream: std::os::unix::net::UnixStream,
         security_context: Option<smithay::wayland::security_context::SecurityContext>,
-    ) {
+    ) -> Option<smithay::reexports::wayland_server::Client> {
         let data = ClientState {
             compositor_state: CompositorClientState::default(),
             disconnected: self.clients_disconnected.clone(),
@@ -421,8 +428,14 @@ impl Core {
             security_context,
         };
         match self.display_handle.insert_client(stream, Arc::new(data)) {
-            Ok(_) => self.stats.clients_connected_total += 1,
-            Err(err) => warn!("cannot add a client: {err}"),
+            Ok(client) => {
+                self.stats.clients_connected_total += 1;
+                Some(client)
+            }
+            Err(err) => {
+                warn!("cannot add a client: {err}");
+                None
+            }
         }
     }
 
@@ -455,7 +468,13 @@ impl Core {
             let lock = self.lock.surface_for(output)?;
             return Some((lock.wl_surface().clone(), origin));
         }
-        let (window, loc) = self.window_under(pos)?;
+        use smithay::wayland::shell::wlr_layer::Layer;
+        if let Some(hit) = self.layer_surface_under(pos, &[Layer::Overlay, Layer::Top]) {
+            return Some(hit);
+        }
+        let Some((window, loc)) = self.window_under(pos) else {
+            return self.layer_surface_under(pos, &[Layer::Bottom, Layer::Background]);
+        };
         match window.x11_surface().filter(|x| x.wl_surface().is_none()) {
             Some(x11) => {
                 let wl = self.x11_wl_surface(x11)?;
@@ -469,6 +488,30 @@ impl Core {
                     .map(|(s, p)| (s, p.to_f64() + render_loc))
             }
         }
+    }
+
+    /// The surface of a layer surface in one of `layers` (in that order)
+    /// that takes input at `pos`, and its origin (global logical).
+    pub fn layer_surface_under(
+        &self,
+        pos: Point<f64, Logical>,
+        layers: &[smithay::wayland::shell::wlr_layer::Layer],
+    ) -> Option<(WlSurface, Point<f64, Logical>)> {
+        let output = self.space.output_under(pos).next()?;
+        let output_loc = self.space.output_geometry(output)?.loc.to_f64();
+        let map = smithay::desktop::layer_map_for_output(output);
+        let local = pos - output_loc;
+        // Each layer surface is asked itself rather than through
+        // `LayerMap::layer_under`, which tests the layer surface's own
+        // geometry: its popups reach outside it.
+        layers.iter().find_map(|&layer| {
+            map.layers_on(layer).rev().find_map(|surface| {
+                let at = map.layer_geometry(surface)?.loc.to_f64();
+                surface
+                    .surface_under(local - at, WindowSurfaceType::ALL)
+                    .map(|(s, p)| (s, p.to_f64() + at + output_loc))
+            })
+        })
     }
 
     /// The topmost window that takes input at `pos`, and its location.

@@ -44,3 +44,119 @@ fn swaybg_paints_the_background_under_windows() {
     assert_eq!(shot.pixel(200, 200), BACKGROUND);
     assert_eq!(shot.pixel(10, 10), [0, 0xff, 0, 0xff]);
 }
+
+/// A panel on the top layer: it is called back for its frames like a
+/// window (a GTK panel draws its next frame only then), the pointer over it
+/// enters it and not the window beneath, and its keyboard interactivity
+/// decides the keyboard: `on_demand` takes it when clicked, `exclusive`
+/// takes it when it shows and keeps it through clicks on windows, `none`
+/// gives it back. Before, a layer surface got no frame callbacks, no
+/// pointer and no keyboard (WLCS's LayerSurfaceTest found it).
+#[test]
+fn a_top_layer_panel_gets_frames_pointer_and_the_keyboard_it_asks_for() {
+    use quay_test_client::{wayland_client::Proxy, zwlr_layer_shell_v1, zwlr_layer_surface_v1};
+    use std::time::Duration;
+    use zwlr_layer_surface_v1::{Anchor, KeyboardInteractivity};
+
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let seat = c.seat.clone().expect("wl_seat");
+    let _pointer = seat.get_pointer(&c.qh, ());
+    let _keyboard = seat.get_keyboard(&c.qh, ());
+    // A window under where the panel goes.
+    let w = c.window(200, 150, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let wid = w.surface.id().protocol_id();
+    c.dispatch_until("the window has the keyboard", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(wid, true))
+    })
+    .unwrap();
+
+    let shell = c.layer_shell.clone().expect("zwlr_layer_shell_v1");
+    let surface = c.compositor.create_surface(&c.qh, ());
+    let pid = surface.id().protocol_id();
+    let layer = shell.get_layer_surface(
+        &surface,
+        None,
+        zwlr_layer_shell_v1::Layer::Top,
+        "panel".into(),
+        &c.qh,
+        (),
+    );
+    layer.set_size(0, 30);
+    layer.set_anchor(Anchor::Top | Anchor::Left | Anchor::Right);
+    layer.set_keyboard_interactivity(KeyboardInteractivity::OnDemand);
+    surface.commit();
+    let lid = layer.id().protocol_id();
+    c.dispatch_until("the panel's configure", Duration::from_secs(10), |app| {
+        app.layer_configures.iter().any(|(id, _)| *id == lid)
+    })
+    .unwrap();
+    let serial = c
+        .app
+        .layer_configures
+        .iter()
+        .rev()
+        .find(|(id, _)| *id == lid)
+        .unwrap()
+        .1;
+    layer.ack_configure(serial);
+    let buffer = c.shm_buffer(
+        640,
+        30,
+        0xff0000ff,
+        quay_test_client::wayland_client::protocol::wl_shm::Format::Xrgb8888,
+    );
+    surface.attach(Some(&buffer), 0, 0);
+    // Called back, twice (the second frame is the one a panel that only
+    // ever got one would wait for).
+    c.commit_and_wait_frame(&surface)
+        .expect("the panel's first frame callback");
+    surface.damage_buffer(0, 0, 640, 30);
+    c.commit_and_wait_frame(&surface)
+        .expect("the panel's second frame callback");
+
+    // The pointer over the panel (which covers the window's top): the panel.
+    quay.msg(&["pointer", "20", "10"]);
+    c.dispatch_until("the pointer enters the panel", Duration::from_secs(10), |app| {
+        app.pointer_enters.last().map(|(s, _)| *s) == Some(pid)
+    })
+    .unwrap();
+    // A click on it: on_demand takes the keyboard.
+    quay.msg(&["button", "272"]);
+    c.dispatch_until("the panel takes the keyboard", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(pid, true))
+    })
+    .unwrap();
+    // A click on the window: the keyboard goes back to it.
+    quay.msg(&["pointer", "100", "100"]);
+    quay.msg(&["button", "272"]);
+    c.dispatch_until(
+        "the window has the keyboard again",
+        Duration::from_secs(10),
+        |app| app.keyboard_focus.last() == Some(&(wid, true)),
+    )
+    .unwrap();
+
+    // Exclusive: it takes the keyboard at once and keeps it through a click
+    // on the window; none gives it back.
+    layer.set_keyboard_interactivity(KeyboardInteractivity::Exclusive);
+    surface.commit();
+    c.dispatch_until("exclusive takes the keyboard", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(pid, true))
+    })
+    .unwrap();
+    quay.msg(&["button", "272"]);
+    c.roundtrip().unwrap();
+    assert_eq!(
+        c.app.keyboard_focus.last(),
+        Some(&(pid, true)),
+        "exclusive keeps the keyboard"
+    );
+    layer.set_keyboard_interactivity(KeyboardInteractivity::None);
+    surface.commit();
+    c.dispatch_until("none gives the keyboard back", Duration::from_secs(10), |app| {
+        app.keyboard_focus.last() == Some(&(wid, true))
+    })
+    .unwrap();
+}

@@ -1,7 +1,7 @@
 //! `zwp_pointer_constraints_v1` and `zwp_relative_pointer_manager_v1`
 //! against a real client on a real socket: a lock holds the pointer while
-//! relative motion still arrives, a confinement keeps it in its region,
-//! and both end when the pointer focus goes.
+//! relative motion still arrives, a confinement stops it at the edge of its
+//! region, and both end when the pointer focus goes.
 
 mod common;
 
@@ -84,10 +84,11 @@ fn a_locked_pointer_stays_and_a_confined_one_keeps_to_its_region() {
         (Some(50.0), Some(50.0)),
         "{inside}"
     );
+    // Motion that would leave it stops at its edge (x 20 + 50 - 1).
     let out = quay.msg(&["pointer", "--relative", "100", "0"]);
     assert_eq!(
         (out["x"].as_f64(), out["y"].as_f64()),
-        (Some(50.0), Some(50.0)),
+        (Some(69.0), Some(50.0)),
         "{out}"
     );
 
@@ -134,10 +135,11 @@ fn a_confinement_without_a_region_keeps_the_pointer_on_the_surface() {
         (Some(110.0), Some(90.0)),
         "{inside}"
     );
+    // Off the 200x150 window: it stops at the window's right edge.
     let out = quay.msg(&["pointer", "--relative", "500", "0"]);
     assert_eq!(
         (out["x"].as_f64(), out["y"].as_f64()),
-        (Some(110.0), Some(90.0)),
+        (Some(199.0), Some(90.0)),
         "{out}"
     );
     c.roundtrip().unwrap();

@@ -8,7 +8,8 @@
 //!
 //! | interface | rule broken | error |
 //! |---|---|---|
-//! | `xdg_wm_base` | `get_toplevel` for a surface that has another role (subsurface) | `xdg_wm_base.role` |
+//! | `xdg_wm_base` | `get_xdg_surface` for a surface that has another role (subsurface) | `xdg_wm_base.role` |
+//! | `xdg_wm_base` | `get_xdg_surface` for a surface with a buffer attached, or committed | `xdg_wm_base.invalid_surface_state` |
 //! | `xdg_wm_base` | destroyed while its xdg_surfaces live | `xdg_wm_base.defunct_surfaces` |
 //! | `xdg_surface` | `get_toplevel` twice | `xdg_surface.already_constructed` |
 //! | `xdg_surface` | a buffer committed before the first configure is acked | `xdg_surface.unconfigured_buffer` |
@@ -102,6 +103,29 @@ fn xdg_shell_errors() {
             let _ = xs.get_toplevel(&c.qh, ());
         },
     );
+    // A wl_surface with a buffer attached, or committed, cannot become an
+    // xdg_surface (smithay made one).
+    for (what, commit) in [
+        ("xdg_surface on an attached buffer", false),
+        ("xdg_surface on a committed buffer", true),
+    ] {
+        check(
+            &quay,
+            &mut m,
+            what,
+            (xdg_wm_base::Error::InvalidSurfaceState as u32, "xdg_wm_base"),
+            |c| {
+                let s = c.compositor.create_surface(&c.qh, ());
+                let b = c.shm_buffer(16, 16, 0xff00ff00, wl_shm::Format::Xrgb8888);
+                s.attach(Some(&b), 0, 0);
+                if commit {
+                    s.commit();
+                    c.roundtrip().unwrap();
+                }
+                let _ = c.wm_base.get_xdg_surface(&s, &c.qh, ());
+            },
+        );
+    }
     // A popup's parent must have a role: an xdg_surface made its own
     // parent (which hung Quay: the walk to the popup's root never ended),
     // and a parent with no role yet, which would let two popups be each

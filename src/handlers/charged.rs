@@ -86,6 +86,12 @@ impl Dispatch<XdgWmBase, XdgWmBaseUserData> for State {
         data_init: &mut DataInit<'_, State>,
     ) {
         state.core.xdg_roles.saw_wm_base(&client.id(), resource);
+        if let xdg_wm_base::Request::GetXdgSurface { surface, .. } = &request {
+            if let Some((error, why)) = super::xdg_shell::xdg_surface_refusal(surface) {
+                resource.post_error(error, why);
+                return;
+            }
+        }
         let positioner = matches!(request, xdg_wm_base::Request::CreatePositioner { .. });
         if !creates(state, client, "an xdg_positioner", positioner) {
             return;

@@ -55,6 +55,7 @@ impl CompositorHandler for State {
                 (acquire, release, dmabuf)
             });
             crate::handlers::xdg_shell::check_unconfigured_buffer(state, surface);
+            crate::handlers::layer_shell::check_unconfigured_buffer(state, surface);
             // zwp_linux_explicit_synchronization_v1: its commit-time errors,
             // and its acquire fence if the commit is valid.
             let sync_file = crate::protocols::explicit_sync::check_commit(surface);
@@ -103,7 +104,8 @@ impl CompositorHandler for State {
             }
         }
         shell::handle_commit(&mut self.core, surface);
-        super::layer_shell::handle_commit(&self.core, surface);
+        super::layer_shell::handle_commit(&mut self.core, surface);
+        self.layer_keyboard_after_commit(surface);
         self.core.selection.icon_committed(surface);
     }
 }

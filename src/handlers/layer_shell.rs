@@ -25,7 +25,7 @@ use smithay::{
         },
         wayland_server::{
             protocol::{wl_output::WlOutput, wl_surface::WlSurface},
-            Client, DataInit, Dispatch, DisplayHandle,
+            Client, DataInit, Dispatch, DisplayHandle, Resource,
         },
     },
     wayland::{
@@ -73,11 +73,16 @@ impl WlrLayerShellHandler for State {
     }
 
     fn layer_destroyed(&mut self, surface: wlr_layer::LayerSurface) {
-        for output in self.core.space.outputs() {
-            let mut map = layer_map_for_output(output);
+        let outputs: Vec<Output> = self.core.space.outputs().cloned().collect();
+        for output in outputs {
+            let mut map = layer_map_for_output(&output);
             let found = map.layers().find(|l| l.layer_surface() == &surface).cloned();
             if let Some(layer) = found {
+                // unmap_layer arranges what is left.
                 map.unmap_layer(&layer);
+                drop(map);
+                // A panel that goes gives its exclusive zone back.
+                self.core.refit_maximized(&output);
             }
         }
     }
@@ -143,10 +148,134 @@ impl Dispatch<ZwlrLayerSurfaceV1, wlr_layer::WlrLayerSurfaceUserData> for State 
     }
 }
 
+/// The pre-commit check for a layer surface that attaches a buffer before
+/// it acked its first configure: `zwlr_layer_surface_v1.invalid_surface_state`,
+/// as wlroots posts it. The protocol asks for an initial commit without a
+/// buffer, answered by the configure the client must ack; smithay applies
+/// the layer state only from an acked configure (smithay-0.7.0
+/// src/wayland/shell/wlr_layer/handlers.rs:154-167), so such a buffer
+/// would never be shown nor called back.
+pub fn check_unconfigured_buffer(state: &mut State, surface: &WlSurface) {
+    use smithay::wayland::compositor::{BufferAssignment, SurfaceAttributes};
+    let attaches = with_states(surface, |states| {
+        let unconfigured = states
+            .data_map
+            .get::<LayerSurfaceData>()
+            .and_then(|d| d.lock().ok().map(|d| !d.configured))
+            .unwrap_or(false);
+        unconfigured
+            && matches!(
+                states.cached_state.get::<SurfaceAttributes>().pending().buffer,
+                Some(BufferAssignment::NewBuffer(_))
+            )
+    });
+    if !attaches || state.core.xdg_roles.allow_unconfigured_buffer {
+        return;
+    }
+    let layer = state.core.space.outputs().find_map(|o| {
+        layer_map_for_output(o)
+            .layer_for_surface(surface, WindowSurfaceType::TOPLEVEL)
+            .cloned()
+    });
+    if let Some(layer) = layer {
+        layer.layer_surface().shell_surface().post_error(
+            zwlr_layer_surface_v1::Error::InvalidSurfaceState,
+            "a buffer was committed before the first configure was acked",
+        );
+    }
+}
+
+/// The layer surface whose surface tree `surface` is in, if any.
+pub fn layer_of(core: &Core, surface: &WlSurface) -> Option<LayerSurface> {
+    let mut root = surface.clone();
+    while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+        root = parent;
+    }
+    core.space.outputs().find_map(|o| {
+        layer_map_for_output(o)
+            .layer_for_surface(&root, WindowSurfaceType::TOPLEVEL)
+            .cloned()
+    })
+}
+
+fn interactivity(layer: &LayerSurface) -> wlr_layer::KeyboardInteractivity {
+    layer.cached_state().keyboard_interactivity
+}
+
+/// Whether `layer` shows: it has a buffer.
+fn shows(layer: &LayerSurface) -> bool {
+    smithay::backend::renderer::utils::with_renderer_surface_state(layer.wl_surface(), |s| {
+        s.buffer().is_some()
+    })
+    .unwrap_or(false)
+}
+
+impl State {
+    /// The keyboard focus is a showing layer surface that asked for the
+    /// keyboard exclusively (a launcher, a lock-like overlay): clicks and
+    /// new windows leave it there.
+    pub fn exclusive_layer_has_keyboard(&self) -> bool {
+        let Some(focus) = self.core.seat.get_keyboard().and_then(|k| k.current_focus()) else {
+            return false;
+        };
+        layer_of(&self.core, &focus).is_some_and(|l| {
+            matches!(interactivity(&l), wlr_layer::KeyboardInteractivity::Exclusive) && shows(&l)
+        })
+    }
+
+    /// After a layer surface's commit, its keyboard interactivity
+    /// (`zwlr_layer_surface_v1.set_keyboard_interactivity`) decides the
+    /// keyboard: `exclusive` on the top or overlay layer takes it while the
+    /// surface shows; a surface that holds it and turns `none` or stops
+    /// showing gives it back to the topmost window. `on_demand` takes it
+    /// when clicked ([`State::pointer_button`]).
+    pub fn layer_keyboard_after_commit(&mut self, surface: &WlSurface) {
+        let Some(layer) = layer_of(&self.core, surface) else {
+            return;
+        };
+        let Some(keyboard) = self.core.seat.get_keyboard() else {
+            return;
+        };
+        let own = layer.wl_surface().clone();
+        let has = keyboard.current_focus().as_ref() == Some(&own);
+        let wants = shows(&layer)
+            && !self.core.lock.is_locked()
+            && matches!(layer.layer(), Layer::Top | Layer::Overlay)
+            && matches!(interactivity(&layer), wlr_layer::KeyboardInteractivity::Exclusive);
+        let keeps = shows(&layer) && !matches!(interactivity(&layer), wlr_layer::KeyboardInteractivity::None);
+        let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+        if wants && !has {
+            keyboard.set_focus(self, Some(own), serial);
+        } else if has && !keeps {
+            let next = self.core.topmost_toplevel(None);
+            keyboard.set_focus(self, next, serial);
+        }
+    }
+
+    /// A press on `surface`: if it is a layer surface's that takes keyboard
+    /// input (`on_demand` or `exclusive`), it gets the keyboard. Returns
+    /// whether the press is the layer surface's alone: one that takes the
+    /// keyboard, or a panel above the windows; a press on a wallpaper
+    /// (bottom or background, no keyboard) is a press on the desktop.
+    pub fn layer_pressed(&mut self, surface: &WlSurface) -> bool {
+        let Some(layer) = layer_of(&self.core, surface) else {
+            return false;
+        };
+        if matches!(interactivity(&layer), wlr_layer::KeyboardInteractivity::None) {
+            return matches!(layer.layer(), Layer::Top | Layer::Overlay);
+        }
+        if let Some(keyboard) = self.core.seat.get_keyboard() {
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            keyboard.set_focus(self, Some(layer.wl_surface().clone()), serial);
+        }
+        true
+    }
+}
+
 /// A commit of `surface`: if it is a layer surface, re-arrange its output
 /// (size, anchor or exclusive zone may have changed) and answer its first
 /// commit with the initial configure the protocol requires.
-pub fn handle_commit(core: &Core, surface: &WlSurface) {
+pub fn handle_commit(core: &mut Core, surface: &WlSurface) {
     let Some(output) = core.space.outputs().find(|o| {
         layer_map_for_output(o)
             .layer_for_surface(surface, WindowSurfaceType::TOPLEVEL)
@@ -161,11 +290,18 @@ pub fn handle_commit(core: &Core, surface: &WlSurface) {
             .and_then(|d| d.lock().ok().map(|a| a.initial_configure_sent))
     })
     .unwrap_or(true);
-    let mut map = layer_map_for_output(output);
+    let output = output.clone();
+    let mut map = layer_map_for_output(&output);
+    let zone = map.non_exclusive_zone();
     map.arrange();
+    let zone_changed = map.non_exclusive_zone() != zone;
     if !initial_configure_sent {
         if let Some(layer) = map.layer_for_surface(surface, WindowSurfaceType::TOPLEVEL) {
             layer.layer_surface().send_configure();
         }
+    }
+    drop(map);
+    if zone_changed {
+        core.refit_maximized(&output);
     }
 }

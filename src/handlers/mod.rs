@@ -48,6 +48,8 @@ impl SeatHandler for State {
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
         self.selection_focus(seat, focused);
+        self.core.activate_focused(focused);
+        self.keyboard_focus_moved(focused);
     }
 }
 delegate_seat!(State);

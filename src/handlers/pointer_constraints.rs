@@ -2,10 +2,13 @@
 //! games, 3D viewports and Xwayland lock the pointer in place or confine
 //! it to a region and read raw relative motion.
 //!
-//! A constraint is active while its surface has the pointer focus
-//! ([`State::update_pointer_constraint`], after every pointer motion); a
-//! locked pointer does not move (relative motion still goes out), a
-//! confined one does not leave the region (the whole surface without one).
+//! A constraint is active while its surface has the pointer focus and its
+//! window the keyboard focus, as in sway ([`State::update_pointer_constraint`]
+//! after every pointer motion, [`State::keyboard_focus_moved`] when the
+//! keyboard moves): a game whose window is left with Alt+Tab lets go of the
+//! pointer. A locked pointer does not move (relative motion still goes out);
+//! a confined one stops at the edge of its region (the whole surface
+//! without one).
 
 use smithay::{
     delegate_pointer_constraints, delegate_relative_pointer,
@@ -22,7 +25,10 @@ use crate::State;
 
 impl PointerConstraintsHandler for State {
     fn new_constraint(&mut self, surface: &WlSurface, pointer: &PointerHandle<Self>) {
-        if pointer.current_focus().as_ref() == Some(surface) {
+        let keyboard = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+        if pointer.current_focus().as_ref() == Some(surface)
+            && self.constraint_allowed(surface, keyboard.as_ref())
+        {
             with_pointer_constraint(surface, pointer, |c| {
                 if let Some(c) = c.filter(|c| !c.is_active()) {
                     c.activate();
@@ -78,7 +84,8 @@ impl State {
             });
         }
         if let Some(new) = now {
-            if !self.core.lock.is_locked() {
+            let keyboard = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+            if self.constraint_allowed(&new, keyboard.as_ref()) {
                 with_pointer_constraint(&new, &pointer, |c| {
                     if let Some(c) = c.filter(|c| !c.is_active()) {
                         c.activate();
@@ -86,6 +93,39 @@ impl State {
                 });
             }
         }
+    }
+
+    /// Whether `surface`'s constraint may be active with the keyboard on
+    /// `keyboard`: never while locked; otherwise when both are in one
+    /// surface tree (a window and its subsurfaces).
+    fn constraint_allowed(&self, surface: &WlSurface, keyboard: Option<&WlSurface>) -> bool {
+        fn root(s: &WlSurface) -> WlSurface {
+            let mut root = s.clone();
+            while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+                root = parent;
+            }
+            root
+        }
+        !self.core.lock.is_locked() && keyboard.is_some_and(|k| root(k) == root(surface))
+    }
+
+    /// The keyboard went to `focused`: the constraint of the surface under
+    /// the pointer follows (called from smithay's `SeatHandler::focus_changed`,
+    /// which runs inside the keyboard's focus change: the keyboard is not
+    /// asked again here).
+    pub fn keyboard_focus_moved(&mut self, focused: Option<&WlSurface>) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        let Some(surface) = pointer.current_focus() else {
+            return;
+        };
+        let allowed = self.constraint_allowed(&surface, focused);
+        with_pointer_constraint(&surface, &pointer, |c| match c {
+            Some(c) if allowed && !c.is_active() => c.activate(),
+            Some(c) if !allowed && c.is_active() => c.deactivate(),
+            _ => {}
+        });
     }
 
     /// Relative pointer motion (a mouse; `quay msg pointer --relative` on
@@ -124,18 +164,72 @@ impl State {
                 },
                 _ => None,
             });
-            let verdict = constraint.map(|kind| match kind {
+            let target = match constraint {
+                None => target,
                 // Locked: the pointer stays.
-                None => false,
-                Some(Some(region)) => region.contains((target - origin).to_i32_floor()),
-                Some(None) => self.core.surface_under(target).is_some_and(|(s, _)| s == surface),
-            });
-            if verdict == Some(false) {
-                pointer.frame(self);
-                return;
-            }
+                Some(None) => {
+                    pointer.frame(self);
+                    return;
+                }
+                Some(Some(region)) => {
+                    let size =
+                        smithay::backend::renderer::utils::with_renderer_surface_state(&surface, |s| {
+                            s.surface_size()
+                        })
+                        .flatten()
+                        .unwrap_or_default();
+                    match confine(region.as_ref(), size, here - origin, target - origin) {
+                        Some(local) => origin + local,
+                        None => {
+                            pointer.frame(self);
+                            return;
+                        }
+                    }
+                }
+            };
+            let time = (utime / 1000) as u32;
+            self.pointer_motion_to(target, time);
+            return;
         }
         let time = (utime / 1000) as u32;
         self.pointer_motion_to(target, time);
     }
+}
+
+/// Where a confined pointer at `from` (surface-local) that is moved to `to`
+/// ends up: `to` when it is inside the confinement (`region`, or the whole
+/// surface of `size` without one), else `to` clamped to the edges of the
+/// confinement's rectangle that holds `from`, as libinput-era compositors
+/// (sway, mutter) do; `None` when even that point is outside (a region
+/// with holes), and the pointer stays.
+fn confine(
+    region: Option<&smithay::wayland::compositor::RegionAttributes>,
+    size: smithay::utils::Size<i32, Logical>,
+    from: Point<f64, Logical>,
+    to: Point<f64, Logical>,
+) -> Option<Point<f64, Logical>> {
+    use smithay::{utils::Rectangle, wayland::compositor::RectangleKind};
+    let surface = Rectangle::from_size(size);
+    let inside = |p: Point<f64, Logical>| {
+        let p = p.to_i32_floor();
+        surface.contains(p) && region.is_none_or(|r| r.contains(p))
+    };
+    if inside(to) {
+        return Some(to);
+    }
+    let rects: Vec<Rectangle<i32, Logical>> = match region {
+        None => vec![surface],
+        Some(r) => r
+            .rects
+            .iter()
+            .filter(|(kind, _)| matches!(kind, RectangleKind::Add))
+            .filter_map(|(_, rect)| rect.intersection(surface))
+            .collect(),
+    };
+    let rect = rects.iter().find(|r| r.contains(from.to_i32_floor()))?;
+    let clamped = Point::from((
+        to.x.clamp(rect.loc.x as f64, (rect.loc.x + rect.size.w - 1) as f64),
+        to.y.clamp(rect.loc.y as f64, (rect.loc.y + rect.size.h - 1) as f64),
+    ));
+    inside(clamped).then_some(clamped)
 }

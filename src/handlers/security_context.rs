@@ -25,7 +25,9 @@ impl SecurityContextHandler for State {
             &self.core.loop_handle,
             "security context socket",
             source,
-            move |stream, _, state| state.core.insert_client(stream, Some(context.clone())),
+            move |stream, _, state| {
+                state.core.insert_client(stream, Some(context.clone()));
+            },
         );
         if let Err(e) = res {
             warn!("cannot listen on a security context's socket: {e}");

@@ -27,6 +27,7 @@ use smithay::{
         wayland_protocols::xdg::shell::server::{
             xdg_surface::{self, XdgSurface},
             xdg_toplevel::{self, XdgToplevel},
+            xdg_wm_base,
         },
         wayland_server::{
             backend::{ClientId, ObjectId},
@@ -63,6 +64,11 @@ impl XdgShellHandler for State {
         if let Some(window) = self.core.window_for_surface(surface.wl_surface()).cloned() {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
+            // The pointer leaves it now, while its wl_surface still lives
+            // and the leave can name it (a client destroys the toplevel and
+            // the wl_surface in one go; after that only the enter to what
+            // is under the pointer now could be sent).
+            self.refresh_pointer_focus();
         }
         // Unmapped, the window's buffers are read no more: release them now,
         // not when the client next attaches or destroys the wl_surface.
@@ -188,6 +194,14 @@ pub struct XdgRoles {
     /// (smithay keeps an xdg_surface's own private).
     wm_bases:
         HashMap<ClientId, smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase>,
+    /// Accept a toplevel's or a layer surface's buffer before its first
+    /// configure is acked instead of posting `xdg_surface.unconfigured_buffer`
+    /// or `zwlr_layer_surface_v1.invalid_surface_state`. Off in Quay; on only
+    /// in the WLCS integration, because WLCS 1.5.0 (Debian's) attaches its
+    /// test windows' buffers without waiting for the configure (wlcs v1.5.0
+    /// src/in_process_server.cpp:789-806, fixed upstream in commit 2a9809e;
+    /// its layer surfaces still do upstream, tests/xdg_popup.cpp:172-179).
+    pub allow_unconfigured_buffer: bool,
 }
 
 impl XdgRoles {
@@ -240,6 +254,37 @@ fn role_alive(shell: &XdgShellState, wl_surface: &WlSurface) -> bool {
             .any(|p| p.wl_surface() == wl_surface && p.alive())
 }
 
+/// Why `xdg_wm_base.get_xdg_surface` must refuse `surface`, if it must
+/// (smithay 0.7 creates the xdg_surface whatever the surface's state,
+/// src/wayland/shell/xdg/handlers/wm_base.rs:64-81): a surface with another
+/// role is `role`, one with a buffer attached or committed is
+/// `invalid_surface_state` (xdg_wm_base.get_xdg_surface and xdg_surface in
+/// xdg-shell.xml). A surface that was a toplevel or popup before may be
+/// one again.
+pub fn xdg_surface_refusal(surface: &WlSurface) -> Option<(xdg_wm_base::Error, &'static str)> {
+    use smithay::wayland::shell::xdg::{XDG_POPUP_ROLE, XDG_TOPLEVEL_ROLE};
+    if let Some(role) = smithay::wayland::compositor::get_role(surface) {
+        if role != XDG_TOPLEVEL_ROLE && role != XDG_POPUP_ROLE {
+            return Some((
+                xdg_wm_base::Error::Role,
+                "the wl_surface already has another role",
+            ));
+        }
+    }
+    let attached = with_states(surface, |states| {
+        let mut attrs = states.cached_state.get::<SurfaceAttributes>();
+        matches!(attrs.pending().buffer, Some(BufferAssignment::NewBuffer(_)))
+            || matches!(attrs.current().buffer, Some(BufferAssignment::NewBuffer(_)))
+    });
+    let committed =
+        smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| s.buffer().is_some())
+            .unwrap_or(false);
+    (attached || committed).then_some((
+        xdg_wm_base::Error::InvalidSurfaceState,
+        "the wl_surface already has a buffer attached or committed",
+    ))
+}
+
 /// The pre-commit check for `xdg_surface.unconfigured_buffer`: a toplevel
 /// that attaches a buffer before it acked its first configure.
 pub fn check_unconfigured_buffer(state: &mut State, surface: &WlSurface) {
@@ -253,7 +298,7 @@ pub fn check_unconfigured_buffer(state: &mut State, surface: &WlSurface) {
             .and_then(|d| d.lock().ok().map(|d| !d.configured))
             .unwrap_or(false)
     });
-    if !attaches {
+    if !attaches || state.core.xdg_roles.allow_unconfigured_buffer {
         return;
     }
     let Some(id) = state.core.xdg_roles.xdg_surface_of(surface).cloned() else {
