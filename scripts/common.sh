@@ -8,9 +8,10 @@ libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
 # cursor theme (Adwaita; [cursor] theme = "default" follows it on Debian),
 # Xwayland for X11 applications and foot, the shipped terminal binding.
 RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme xwayland foot"
-# Test: real clients (weston's, grim) and a real X server.
+# Test: real clients (weston's, grim), a real X server, and WLCS (the
+# conformance suite; python3, below, judges its report).
 TEST_PKGS="weston wayland-utils xvfb x11-apps x11-utils grim wl-clipboard swaybg swaylock swayidle
-wev wlr-randr xclip"
+wev wlr-randr xclip wlcs"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 
