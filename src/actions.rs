@@ -163,9 +163,7 @@ impl State {
             }
         }
         let surface: Option<WlSurface> = next.toplevel().map(|t| t.wl_surface().clone());
-        if let Some(keyboard) = self.core.seat.get_keyboard() {
-            keyboard.set_focus(self, surface, SERIAL_COUNTER.next_serial());
-        }
+        self.focus_keyboard(surface, SERIAL_COUNTER.next_serial());
     }
 
     /// Read the config file again; a file that does not parse leaves the

@@ -122,11 +122,33 @@ impl State {
         }
     }
 
+    /// Give the keyboard to `focus` (`None`: to nobody). smithay 0.7 tells
+    /// `SeatHandler::focus_changed` about a new focus but not about none
+    /// (smithay-0.7.0 src/input/keyboard/mod.rs:1363-1366), so the work
+    /// done there is done here for none: without it the clipboard kept
+    /// the last focused client as its focus (smithay's selection seat data
+    /// holds its `Client`), and with it that client's whole state and its
+    /// budget's charges, after the client had gone, until another surface
+    /// took the keyboard.
+    pub fn focus_keyboard(&mut self, focus: Option<WlSurface>, serial: Serial) {
+        let Some(keyboard) = self.core.seat.get_keyboard() else {
+            return;
+        };
+        let none = focus.is_none();
+        keyboard.set_focus(self, focus, serial);
+        if none {
+            let seat = self.core.seat.clone();
+            self.selection_focus(&seat, None);
+            self.core.activate_focused(None);
+            self.keyboard_focus_moved(None);
+        }
+    }
+
     /// A press (button or touch) at `location`: raise the window there and
     /// give it the keyboard, or take the keyboard from every window when
     /// the press hit none. Returns the window hit.
     fn focus_window_at(&mut self, location: Point<f64, Logical>, serial: Serial) -> Option<Window> {
-        let keyboard = self.core.seat.get_keyboard()?;
+        self.core.seat.get_keyboard()?;
         // A layer surface on top (a panel, a launcher) takes the press, and
         // the keyboard if it takes keyboard input; one that holds the
         // keyboard exclusively keeps it whatever is pressed.
@@ -149,9 +171,9 @@ impl State {
                     }
                 }
                 let focus = self.core.window_wl_surface(window);
-                keyboard.set_focus(self, focus, serial);
+                self.focus_keyboard(focus, serial);
             }
-            None => keyboard.set_focus(self, Option::<WlSurface>::None, serial),
+            None => self.focus_keyboard(None, serial),
         }
         for window in self.core.space.elements() {
             if let Some(t) = window.toplevel() {

@@ -440,7 +440,7 @@ impl crate::State {
                     } else {
                         state.core.topmost_toplevel(Some(&gone))
                     };
-                    keyboard.set_focus(state, next, SERIAL_COUNTER.next_serial());
+                    state.focus_keyboard(next, SERIAL_COUNTER.next_serial());
                 }
             }
             if let Some(pointer) = pointer.filter(|_| on_pointer) {

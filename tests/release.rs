@@ -9,7 +9,7 @@
 //! | the next commit attaches NULL | `attach_null` |
 //! | the surface is destroyed | `surface_destroyed` |
 //! | the window's role objects are destroyed | `role_destroyed` |
-//! | the client never commits the attach | `never_committed` (nothing was used: no release, no leak) |
+//! | the client never commits the attach | `never_committed` (nothing was used: no release; once the client leaves, Quay's fds, budgeted bytes and objects are back to where they were) |
 
 mod common;
 
@@ -88,6 +88,7 @@ fn role_destroyed() {
 #[test]
 fn never_committed() {
     let quay = Quay::start(SMALL_CONFIG);
+    let fds_before = quay.stat("fds_open");
     let (mut c, w, _) = shown(&quay);
     let pending = c.shm_buffer(16, 16, 0xffff00ff, Format::Xrgb8888);
     w.surface.attach(Some(&pending), 0, 0);
@@ -98,9 +99,25 @@ fn never_committed() {
         "a buffer never committed was never used"
     );
     drop(c);
+    // No leak: the client gone, Quay holds none of its fds, bytes or
+    // objects (the pending buffer's pool included).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while quay.stat("clients_live") != 0 {
-        assert!(std::time::Instant::now() < deadline, "the client went away");
+    let held = || {
+        (
+            quay.stat("clients_live"),
+            quay.stat("fds_open").saturating_sub(fds_before),
+            quay.stat("session_fds_held"),
+            quay.stat("session_bytes_held"),
+            quay.stat("session_objects_held"),
+        )
+    };
+    while held() != (0, 0, 0, 0, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after the client left, Quay still holds (clients, fds over the baseline, \
+             budgeted fds, bytes, objects) = {:?}",
+            held()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

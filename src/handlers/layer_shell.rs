@@ -248,7 +248,7 @@ impl State {
             keyboard.set_focus(self, Some(own), serial);
         } else if has && !keeps {
             let next = self.core.topmost_toplevel(None);
-            keyboard.set_focus(self, next, serial);
+            self.focus_keyboard(next, serial);
         }
     }
 

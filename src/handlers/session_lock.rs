@@ -77,9 +77,7 @@ impl SessionLockHandler for State {
         info!("session unlocked");
         self.core.lock = LockState::Unlocked;
         let top = self.core.topmost_toplevel(None);
-        if let Some(keyboard) = self.core.seat.get_keyboard() {
-            keyboard.set_focus(self, top, SERIAL_COUNTER.next_serial());
-        }
+        self.focus_keyboard(top, SERIAL_COUNTER.next_serial());
     }
 
     fn new_surface(&mut self, surface: LockSurface, output: WlOutput) {
@@ -108,7 +106,7 @@ impl State {
         let target = self.core.lock.any_surface();
         if let Some(keyboard) = self.core.seat.get_keyboard() {
             if keyboard.current_focus() != target {
-                keyboard.set_focus(self, target, SERIAL_COUNTER.next_serial());
+                self.focus_keyboard(target, SERIAL_COUNTER.next_serial());
             }
         }
     }
