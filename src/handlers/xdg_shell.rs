@@ -103,6 +103,13 @@ impl XdgShellHandler for State {
         }
     }
 
+    fn popup_destroyed(&mut self, _surface: PopupSurface) {
+        // As for a toplevel: the pointer leaves it while its wl_surface can
+        // still be named (a menu is destroyed with its surface in one go).
+        self.core.popups.cleanup();
+        self.refresh_pointer_focus();
+    }
+
     fn reposition_request(&mut self, surface: PopupSurface, positioner: PositionerState, token: u32) {
         surface.with_pending_state(|state| {
             state.geometry = positioner.get_geometry();
@@ -147,9 +154,53 @@ impl XdgShellHandler for State {
         self.core.unmaximize(&surface);
     }
 
-    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
-        // Popup grabs are not implemented: the popup stays until its client
-        // dismisses it.
+    /// `xdg_popup.grab`: a menu takes the keyboard and the pointer until
+    /// it is dismissed (a press outside it, another window taking the
+    /// keyboard) through smithay's popup grabs. Granted only for the press
+    /// or key whose serial it names, while nothing else grabs the seat
+    /// (xdg_popup.grab: "the serial of the user event"), and never while
+    /// locked; otherwise the popup is dismissed at once, as the protocol
+    /// asks of a grab that cannot be honoured.
+    fn grab(&mut self, surface: PopupSurface, seat: wl_seat::WlSeat, serial: Serial) {
+        use smithay::{
+            desktop::{find_popup_root_surface, PopupKeyboardGrab, PopupPointerGrab, PopupUngrabStrategy},
+            input::{pointer::Focus, Seat},
+        };
+        let Some(seat) = Seat::<State>::from_resource(&seat) else {
+            return;
+        };
+        let kind = PopupKind::Xdg(surface);
+        let Ok(root) = find_popup_root_surface(&kind) else {
+            return;
+        };
+        if self.core.lock.is_locked() {
+            if let PopupKind::Xdg(p) = &kind {
+                p.send_popup_done();
+            }
+            return;
+        }
+        let Ok(mut grab) = self.core.popups.grab_popup(root, kind, &seat, serial) else {
+            return;
+        };
+        if let Some(keyboard) = seat.get_keyboard() {
+            if keyboard.is_grabbed()
+                && !(keyboard.has_grab(serial) || keyboard.has_grab(grab.previous_serial().unwrap_or(serial)))
+            {
+                grab.ungrab(PopupUngrabStrategy::All);
+                return;
+            }
+            keyboard.set_focus(self, grab.current_grab(), serial);
+            keyboard.set_grab(self, PopupKeyboardGrab::new(&grab), serial);
+        }
+        if let Some(pointer) = seat.get_pointer() {
+            if pointer.is_grabbed()
+                && !(pointer.has_grab(serial) || pointer.has_grab(grab.previous_serial().unwrap_or(serial)))
+            {
+                grab.ungrab(PopupUngrabStrategy::All);
+                return;
+            }
+            pointer.set_grab(self, PopupPointerGrab::new(&grab), serial, Focus::Keep);
+        }
     }
 }
 
