@@ -891,8 +891,9 @@ fn settle(c: &mut TestClient) -> Result<Result<(), String>, String> {
     }
 }
 
-/// One Quay and its bystander; a Quay that died is replaced (so that
-/// proptest can shrink a crash to its smallest sequence), its log kept.
+/// One Quay and its bystander; a Quay that died fails the case and is
+/// replaced (so that proptest can shrink a crash to its smallest
+/// sequence), the first crash's log kept.
 struct Rig {
     quay: Quay,
     bystander: TestClient,
@@ -1001,7 +1002,13 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
     let result = runner.run(&proptest::collection::vec((0..CONNECTIONS, op()), 1..40), |ops| {
         let mut rig = rig.borrow_mut();
         if !rig.alive() {
+            // It died after the case before had been served: a death is a
+            // failure wherever it happens. The rig starts afresh so that
+            // proptest can go on shrinking; the first crash's log is kept.
             rig.restart();
+            return Err(TestCaseError::fail(
+                "Quay died after the previous case had passed (see the first crash's log)",
+            ));
         }
         let mut conns: Vec<Option<(TestClient, Objects)>> = (0..CONNECTIONS).map(|_| None).collect();
         for (i, o) in &ops {
@@ -1070,6 +1077,11 @@ fn random_request_sequences_get_events_or_a_protocol_error() {
         ms(waits.last())
     );
     assert!(rig.alive(), "Quay is alive");
+    assert!(
+        rig.crash_log.is_none(),
+        "Quay died during the run; the first crash's log (tail):\n{}",
+        rig.crash_log.as_deref().map(tail_of).unwrap_or_default()
+    );
     // Nothing of the fuzz clients is left.
     let deadline = Instant::now() + Duration::from_secs(10);
     while rig.quay.stat("clients_live") != 1 {

@@ -71,7 +71,28 @@ fn swayidle_idles_wakes_on_input_and_an_inhibitor_holds_it_off() {
     c.commit_and_wait_frame(&surface).unwrap();
     let held = dir.join("held");
     let held_cmd = format!("touch {}", held.display());
-    let second = quay.spawn_client(&swayidle, &["-w", "timeout", "1", &held_cmd], &[]);
+    let second = quay.spawn_client(
+        &swayidle,
+        &["-w", "timeout", "1", &held_cmd],
+        &[("WAYLAND_DEBUG", "client")],
+    );
+    // Only a swayidle whose timeout is registered can show the inhibitor
+    // holding it off: wait for its request (and the roundtrip after it)
+    // before the 3 s of silence count.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&second.err).unwrap_or_default();
+        if let Some(at) = log.find("get_idle_notification") {
+            if log[at..].contains("wl_callback") {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "swayidle never asked for its idle notification:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(Duration::from_secs(3));
     assert!(!held.exists(), "idled while an inhibitor lives");
     inhibitor.destroy();
