@@ -3,8 +3,10 @@
 
 pub mod explicit_sync;
 pub mod export_dmabuf;
+pub mod foreign_toplevel;
 pub mod output_management;
 pub mod screencopy;
+pub mod virtual_pointer;
 
 /// Global data that decides which clients see a global (`GlobalDispatch::can_view`):
 /// the privileged globals are hidden from clients that connected through a

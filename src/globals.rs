@@ -133,6 +133,74 @@ pub const GLOBALS: &[Global] = &[
         "middle-click paste, while focused",
     ),
     g(
+        "zwp_text_input_manager_v3",
+        Everyone,
+        "text input through the input method, while focused",
+    ),
+    g(
+        "zwp_pointer_gestures_v1",
+        Everyone,
+        "touchpad swipe, pinch and hold, under the pointer",
+    ),
+    g("zwp_tablet_manager_v2", Everyone, "drawing tablets"),
+    g(
+        "zwp_keyboard_shortcuts_inhibit_manager_v1",
+        Everyone,
+        "Quay's key bindings to the focused surface (not Ctrl+Alt+Fn)",
+    ),
+    g(
+        "zxdg_exporter_v2",
+        Everyone,
+        "a handle to its own toplevel for another client",
+    ),
+    g(
+        "zxdg_importer_v2",
+        Everyone,
+        "parents its toplevel to an exported one",
+    ),
+    g(
+        "xdg_wm_dialog_v1",
+        Everyone,
+        "marks its toplevels as (modal) dialogs",
+    ),
+    g(
+        "xdg_toplevel_icon_manager_v1",
+        Everyone,
+        "icons of its own toplevels",
+    ),
+    g("xdg_system_bell_v1", Everyone, "rings the bell (counted, logged)"),
+    g(
+        "wp_content_type_manager_v1",
+        Everyone,
+        "content type of its own surfaces",
+    ),
+    g("wp_alpha_modifier_v1", Everyone, "opacity of its own surfaces"),
+    g(
+        "zwp_input_method_manager_v2",
+        Unsandboxed,
+        "reads every keystroke, writes text into the focused client",
+    ),
+    g(
+        "zwp_virtual_keyboard_manager_v1",
+        Unsandboxed,
+        "types into the focused client",
+    ),
+    g(
+        "zwlr_virtual_pointer_manager_v1",
+        Unsandboxed,
+        "moves and clicks the pointer",
+    ),
+    g(
+        "ext_foreign_toplevel_list_v1",
+        Unsandboxed,
+        "lists every client's windows",
+    ),
+    g(
+        "zwlr_foreign_toplevel_manager_v1",
+        Unsandboxed,
+        "lists every client's windows and activates, minimizes or closes them",
+    ),
+    g(
         "zwlr_screencopy_manager_v1",
         Unsandboxed,
         "reads every client's pixels",
@@ -174,6 +242,11 @@ pub const GLOBALS: &[Global] = &[
         "changes modes, scales and layout of the outputs",
     ),
     g("wp_security_context_manager_v1", Unsandboxed, "makes sandboxes"),
+    g(
+        "zwp_xwayland_keyboard_grab_manager_v1",
+        Xwayland,
+        "X11 keyboard grabs",
+    ),
     g(
         "xwayland_shell_v1",
         Xwayland,

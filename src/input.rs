@@ -4,14 +4,19 @@
 
 use smithay::{
     backend::input::{
-        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Device, DeviceCapability, Event, InputBackend,
-        InputEvent, KeyState, KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent, PointerMotionEvent,
-        TouchEvent, TouchSlot,
+        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Device, DeviceCapability, Event,
+        GestureBeginEvent, GestureEndEvent, GesturePinchUpdateEvent as _, GestureSwipeUpdateEvent as _,
+        InputBackend, InputEvent, KeyState, KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent,
+        PointerMotionEvent, TouchEvent, TouchSlot,
     },
     desktop::Window,
     input::{
         keyboard::{FilterResult, Keycode},
-        pointer::{AxisFrame, ButtonEvent, MotionEvent},
+        pointer::{
+            AxisFrame, ButtonEvent, GestureHoldBeginEvent, GestureHoldEndEvent, GesturePinchBeginEvent,
+            GesturePinchEndEvent, GesturePinchUpdateEvent, GestureSwipeBeginEvent, GestureSwipeEndEvent,
+            GestureSwipeUpdateEvent, MotionEvent,
+        },
         touch::{self, TouchHandle},
     },
     reexports::{
@@ -74,7 +79,8 @@ impl State {
     ///
     /// A key whose press was taken is remembered until its release, which
     /// is taken too: the client never sees half of a key stroke. Bindings
-    /// are off while the session is locked; the VT switch is not.
+    /// are off while the session is locked or the focused surface inhibits
+    /// shortcuts; the VT switch is not.
     pub fn key(&mut self, keycode: Keycode, key_state: KeyState, time: u32) {
         let Some(keyboard) = self.core.seat.get_keyboard() else {
             return;
@@ -100,7 +106,9 @@ impl State {
                     state.core.suppressed_keys.insert(code);
                     return FilterResult::Intercept(Intercepted::Vt((sym - XF86_SWITCH_VT_1 + 1) as i32));
                 }
-                if state.core.lock.is_locked() {
+                // Locked, or the focus holds an active shortcuts inhibitor
+                // (`handlers/app_protocols.rs`): the bindings are off.
+                if state.core.lock.is_locked() || state.core.shortcuts_inhibited() {
                     return FilterResult::Forward;
                 }
                 let Some(sym) = handle.raw_latin_sym_or_raw_current_sym() else {
@@ -162,25 +170,38 @@ impl State {
         }
         let hit = self.core.window_under(location).map(|(w, _)| w.clone());
         match &hit {
-            Some(window) => {
-                self.core.space.raise_element(window, true);
-                if let Some(x11) = window.x11_surface() {
-                    let _ = x11.set_activated(true);
-                    if let Some(wm) = self.core.xwayland.wm.as_mut() {
-                        let _ = wm.raise_window(x11);
-                    }
-                }
-                let focus = self.core.window_wl_surface(window);
-                self.focus_keyboard(focus, serial);
+            Some(window) => self.raise_and_focus(window, serial),
+            None => {
+                self.focus_keyboard(None, serial);
+                self.send_pending_configures();
             }
-            None => self.focus_keyboard(None, serial),
         }
+        hit
+    }
+
+    /// Raise `window` and give it the keyboard (a click on it, a taskbar's
+    /// `activate`). Raising sets its activated state already, so the
+    /// keyboard's focus change may find nothing to configure: every
+    /// toplevel's pending configure is sent here.
+    pub(crate) fn raise_and_focus(&mut self, window: &Window, serial: Serial) {
+        self.core.space.raise_element(window, true);
+        if let Some(x11) = window.x11_surface() {
+            let _ = x11.set_activated(true);
+            if let Some(wm) = self.core.xwayland.wm.as_mut() {
+                let _ = wm.raise_window(x11);
+            }
+        }
+        let focus = self.core.window_wl_surface(window);
+        self.focus_keyboard(focus, serial);
+        self.send_pending_configures();
+    }
+
+    fn send_pending_configures(&self) {
         for window in self.core.space.elements() {
             if let Some(t) = window.toplevel() {
                 t.send_pending_configure();
             }
         }
-        hit
     }
 
     /// A pointer button went down or up. A press focuses and raises the
@@ -427,6 +448,94 @@ impl State {
                 };
                 pointer.axis(self, frame);
                 pointer.frame(self);
+            }
+            InputEvent::GestureSwipeBegin { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GestureSwipeBeginEvent {
+                    serial: SERIAL_COUNTER.next_serial(),
+                    time: event.time_msec(),
+                    fingers: event.fingers(),
+                };
+                pointer.gesture_swipe_begin(self, &e);
+            }
+            InputEvent::GestureSwipeUpdate { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GestureSwipeUpdateEvent {
+                    time: event.time_msec(),
+                    delta: event.delta(),
+                };
+                pointer.gesture_swipe_update(self, &e);
+            }
+            InputEvent::GestureSwipeEnd { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GestureSwipeEndEvent {
+                    serial: SERIAL_COUNTER.next_serial(),
+                    time: event.time_msec(),
+                    cancelled: event.cancelled(),
+                };
+                pointer.gesture_swipe_end(self, &e);
+            }
+            InputEvent::GesturePinchBegin { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GesturePinchBeginEvent {
+                    serial: SERIAL_COUNTER.next_serial(),
+                    time: event.time_msec(),
+                    fingers: event.fingers(),
+                };
+                pointer.gesture_pinch_begin(self, &e);
+            }
+            InputEvent::GesturePinchUpdate { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GesturePinchUpdateEvent {
+                    time: event.time_msec(),
+                    delta: event.delta(),
+                    scale: event.scale(),
+                    rotation: event.rotation(),
+                };
+                pointer.gesture_pinch_update(self, &e);
+            }
+            InputEvent::GesturePinchEnd { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GesturePinchEndEvent {
+                    serial: SERIAL_COUNTER.next_serial(),
+                    time: event.time_msec(),
+                    cancelled: event.cancelled(),
+                };
+                pointer.gesture_pinch_end(self, &e);
+            }
+            InputEvent::GestureHoldBegin { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GestureHoldBeginEvent {
+                    serial: SERIAL_COUNTER.next_serial(),
+                    time: event.time_msec(),
+                    fingers: event.fingers(),
+                };
+                pointer.gesture_hold_begin(self, &e);
+            }
+            InputEvent::GestureHoldEnd { event } => {
+                let Some(pointer) = self.core.seat.get_pointer() else {
+                    return;
+                };
+                let e = GestureHoldEndEvent {
+                    serial: SERIAL_COUNTER.next_serial(),
+                    time: event.time_msec(),
+                    cancelled: event.cancelled(),
+                };
+                pointer.gesture_hold_end(self, &e);
             }
             _ => {}
         }

@@ -116,6 +116,7 @@ pub mod shell;
 pub mod spawn;
 pub mod state;
 pub mod sync;
+pub mod toplevels;
 pub mod xwayland;
 
 pub use state::{Core, State};

@@ -88,6 +88,7 @@ impl Core {
     /// quay-syncobj-stall saw exactly that leak.
     pub fn forget_window(&mut self, window: &Window) {
         self.unplaced_windows.retain(|w| w != window);
+        self.toplevels.minimized.retain(|(w, _)| w != window);
         if self.last_placed.as_ref() == Some(window) {
             self.last_placed = None;
         }

@@ -72,6 +72,8 @@ pub struct Stats {
     /// Times a listening socket (wayland or IPC) paused because `accept`
     /// ran out of fds (`listen.rs`).
     pub accept_backoffs_total: u64,
+    /// `xdg_system_bell_v1.ring` requests.
+    pub bells_total: u64,
     /// Clients disconnected for passing their budget (`limits.rs`).
     pub clients_over_budget_total: u64,
     /// `SYNC_IOC_SET_DEADLINE` on the render fence of a frame queued to KMS
@@ -239,6 +241,11 @@ pub struct Core {
     /// `zwp_pointer_constraints_v1` and `zwp_relative_pointer_manager_v1`.
     pub pointer_constraints_state: smithay::wayland::pointer_constraints::PointerConstraintsState,
     pub relative_pointer_state: smithay::wayland::relative_pointer::RelativePointerManagerState,
+    /// IME, virtual input, gestures, tablets, shortcut inhibitors, the
+    /// xdg extensions (`handlers/app_protocols.rs`).
+    pub apps: crate::handlers::app_protocols::AppProtocols,
+    /// The toplevel lists taskbars read, and minimized windows (`toplevels.rs`).
+    pub toplevels: crate::toplevels::Toplevels,
     /// `wp_fractional_scale_manager_v1`.
     pub fractional_scale_state: smithay::wayland::fractional_scale::FractionalScaleManagerState,
 }
@@ -347,7 +354,11 @@ impl Core {
             smithay::wayland::pointer_constraints::PointerConstraintsState::new::<State>(&dh);
         let relative_pointer_state =
             smithay::wayland::relative_pointer::RelativePointerManagerState::new::<State>(&dh);
+        let apps = crate::handlers::app_protocols::AppProtocols::new(&dh);
+        let toplevels = crate::toplevels::Toplevels::new(&dh);
         Ok(Core {
+            apps,
+            toplevels,
             pointer_constraints_state,
             relative_pointer_state,
             output_management,
@@ -545,6 +556,7 @@ impl Core {
     pub fn refresh_and_flush(&mut self) {
         self.space.refresh();
         self.popups.cleanup();
+        self.refresh_toplevel_lists();
         if let Err(err) = self.display_handle.flush_clients() {
             warn!("flushing clients failed: {err}");
         }

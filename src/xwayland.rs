@@ -294,6 +294,11 @@ impl XwmHandler for State {
     }
 
     fn unmapped_window(&mut self, _xwm: XwmId, surface: X11Surface) {
+        // A minimized window is out of the space; it is forgotten too.
+        self.core
+            .toplevels
+            .minimized
+            .retain(|(w, _)| w.x11_surface() != Some(&surface));
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
@@ -307,6 +312,10 @@ impl XwmHandler for State {
     }
 
     fn destroyed_window(&mut self, _xwm: XwmId, surface: X11Surface) {
+        self.core
+            .toplevels
+            .minimized
+            .retain(|(w, _)| w.x11_surface() != Some(&surface));
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);

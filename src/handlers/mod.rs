@@ -2,6 +2,7 @@
 //! call into `Core` or `Backend`.
 
 mod activation;
+pub mod app_protocols;
 pub(crate) mod budget;
 mod charged;
 mod compositor;
@@ -53,7 +54,7 @@ impl SeatHandler for State {
     }
 }
 delegate_seat!(State);
-// Tablets: no tablet tool images (Quay has no tablet support yet).
+// Tablet tools' cursor images are not drawn: the pointer's cursor shows.
 impl smithay::wayland::tablet_manager::TabletSeatHandler for State {}
 smithay::delegate_cursor_shape!(State);
 

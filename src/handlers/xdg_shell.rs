@@ -61,6 +61,7 @@ impl XdgShellHandler for State {
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
         self.core.restore_locations.remove(surface.wl_surface());
+        self.core.forget_minimized(surface.wl_surface());
         if let Some(window) = self.core.window_for_surface(surface.wl_surface()).cloned() {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
@@ -144,6 +145,10 @@ impl XdgShellHandler for State {
         if let Some((window, start)) = self.client_grab_start(&surface, serial) {
             self.start_resize(window, edges, start, serial);
         }
+    }
+
+    fn minimize_request(&mut self, surface: ToplevelSurface) {
+        self.minimize_surface(surface.wl_surface());
     }
 
     fn maximize_request(&mut self, surface: ToplevelSurface) {

@@ -76,6 +76,22 @@ static SUPPORTED_EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("zwlr_output_manager_v1", 4),
     ("zwp_pointer_constraints_v1", 1),
     ("zwp_relative_pointer_manager_v1", 1),
+    ("zwp_text_input_manager_v3", 1),
+    ("zwp_input_method_manager_v2", 1),
+    ("zwp_virtual_keyboard_manager_v1", 1),
+    ("zwlr_virtual_pointer_manager_v1", 2),
+    ("zwp_pointer_gestures_v1", 3),
+    ("zwp_tablet_manager_v2", 1),
+    ("zwp_keyboard_shortcuts_inhibit_manager_v1", 1),
+    ("zxdg_exporter_v2", 1),
+    ("zxdg_importer_v2", 1),
+    ("xdg_wm_dialog_v1", 1),
+    ("xdg_toplevel_icon_manager_v1", 1),
+    ("xdg_system_bell_v1", 1),
+    ("wp_content_type_manager_v1", 1),
+    ("wp_alpha_modifier_v1", 1),
+    ("ext_foreign_toplevel_list_v1", 1),
+    ("zwlr_foreign_toplevel_manager_v1", 3),
 );
 
 static DESCRIPTOR: WlcsIntegrationDescriptor = WlcsIntegrationDescriptor {
