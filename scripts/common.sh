@@ -11,7 +11,7 @@ RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme xwayl
 # Test: real clients (weston's, grim), a real X server, and WLCS (the
 # conformance suite; python3, below, judges its report).
 TEST_PKGS="weston wayland-utils xvfb x11-apps x11-utils grim wl-clipboard swaybg swaylock swayidle
-wev wlr-randr xclip wlcs"
+wev wlr-randr xclip wlcs wtype"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 

@@ -176,6 +176,16 @@ pub const GLOBALS: &[Global] = &[
     ),
     g("wp_alpha_modifier_v1", Everyone, "opacity of its own surfaces"),
     g(
+        "wp_fifo_manager_v1",
+        Everyone,
+        "one content update per frame, released by the frame that shows it",
+    ),
+    g(
+        "wp_commit_timing_manager_v1",
+        Everyone,
+        "a commit shown no earlier than its time, held without blocking",
+    ),
+    g(
         "zwp_input_method_manager_v2",
         Unsandboxed,
         "reads every keystroke, writes text into the focused client",

@@ -111,6 +111,7 @@ pub mod limits;
 pub mod listen;
 pub mod lock;
 pub mod outputs;
+pub mod pacing;
 pub mod render;
 pub mod shell;
 pub mod spawn;

@@ -352,7 +352,8 @@ pub struct Presentation {
 /// The one post-render step of every backend, right after a frame for
 /// `r.output` was drawn (whether or not it had damage): the frame clock's
 /// render estimate, each surface's primary output, frame callbacks, the
-/// presentation feedback to answer later, per-surface dma-buf feedback,
+/// fifo barriers and commit timers this frame releases (`crate::pacing`),
+/// the presentation feedback to answer later, per-surface dma-buf feedback,
 /// the output's pins on what it shows, and the screencopies waiting for
 /// damage. Returns the feedback for [`frame_presented`]: at once on
 /// headless and winit, at the page flip on udev; a udev frame with nothing
@@ -366,6 +367,7 @@ pub fn frame_rendered(
     core.frame_clock_rendered(&name, r.refresh, r.took);
     let time = core.now();
     let feedback = after_render(core, r.output, r.states, time);
+    core.release_paced(r.output, r.refresh);
     send_surface_feedback(core, r.output);
     imports.pin_shown(core, r.output);
     if r.damaged {

@@ -246,6 +246,8 @@ pub struct Core {
     pub apps: crate::handlers::app_protocols::AppProtocols,
     /// The toplevel lists taskbars read, and minimized windows (`toplevels.rs`).
     pub toplevels: crate::toplevels::Toplevels,
+    /// `wp_fifo_manager_v1` and `wp_commit_timing_manager_v1` (`pacing.rs`).
+    pub pacing: crate::pacing::Pacing,
     /// `wp_fractional_scale_manager_v1`.
     pub fractional_scale_state: smithay::wayland::fractional_scale::FractionalScaleManagerState,
 }
@@ -356,7 +358,9 @@ impl Core {
             smithay::wayland::relative_pointer::RelativePointerManagerState::new::<State>(&dh);
         let apps = crate::handlers::app_protocols::AppProtocols::new(&dh);
         let toplevels = crate::toplevels::Toplevels::new(&dh);
+        let pacing = crate::pacing::Pacing::new(&dh);
         Ok(Core {
+            pacing,
             apps,
             toplevels,
             pointer_constraints_state,

@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod apps;
 pub mod capture;
 pub mod dmabuf;
 pub mod plane_probe;
@@ -21,6 +22,7 @@ pub mod trust;
 
 pub use wayland_client;
 pub use wayland_protocols;
+pub use wayland_protocols_misc;
 
 use rustix::{
     event::{poll, PollFd, PollFlags},
@@ -190,6 +192,8 @@ pub struct App {
     pub dnd_offer: Option<(WlDataOffer, u32)>,
     /// What this client's data sources write for each `send`.
     pub source_payload: Vec<u8>,
+    /// The application protocols' events (`apps.rs`).
+    pub apps: apps::AppEvents,
 }
 
 /// What a `zwlr_export_dmabuf_frame_v1` said.
@@ -1168,6 +1172,7 @@ impl Dispatch<wayland_client::protocol::wl_keyboard::WlKeyboard, ()> for App {
         match event {
             Event::Enter { surface, .. } => app.keyboard_focus.push((surface.id().protocol_id(), true)),
             Event::Leave { surface, .. } => app.keyboard_focus.push((surface.id().protocol_id(), false)),
+            Event::Key { key, state, .. } => apps::record_key(app, key, state),
             _ => {}
         }
     }

@@ -90,6 +90,8 @@ static SUPPORTED_EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("xdg_system_bell_v1", 1),
     ("wp_content_type_manager_v1", 1),
     ("wp_alpha_modifier_v1", 1),
+    ("wp_fifo_manager_v1", 1),
+    ("wp_commit_timing_manager_v1", 1),
     ("ext_foreign_toplevel_list_v1", 1),
     ("zwlr_foreign_toplevel_manager_v1", 3),
 );

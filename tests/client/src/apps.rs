@@ -1,0 +1,258 @@
+//! The protocols applications use beyond the core shell: frame pacing,
+//! opacity, the bell, foreign toplevels, xdg-foreign, shortcut inhibitors,
+//! text input and input methods. Each binds on demand ([`TestClient::bind`])
+//! and records its events in [`AppEvents`], in arrival order, as short
+//! strings the tests compare.
+
+use wayland_client::{
+    event_created_child, protocol::wl_keyboard, Connection, Dispatch, Proxy, QueueHandle, WEnum,
+};
+use wayland_protocols::{
+    ext::foreign_toplevel_list::v1::client::{
+        ext_foreign_toplevel_handle_v1::{self, ExtForeignToplevelHandleV1},
+        ext_foreign_toplevel_list_v1::{self, ExtForeignToplevelListV1},
+    },
+    wp::{
+        alpha_modifier::v1::client::{
+            wp_alpha_modifier_surface_v1::WpAlphaModifierSurfaceV1, wp_alpha_modifier_v1::WpAlphaModifierV1,
+        },
+        commit_timing::v1::client::{
+            wp_commit_timer_v1::WpCommitTimerV1, wp_commit_timing_manager_v1::WpCommitTimingManagerV1,
+        },
+        fifo::v1::client::{wp_fifo_manager_v1::WpFifoManagerV1, wp_fifo_v1::WpFifoV1},
+        keyboard_shortcuts_inhibit::zv1::client::{
+            zwp_keyboard_shortcuts_inhibit_manager_v1::ZwpKeyboardShortcutsInhibitManagerV1,
+            zwp_keyboard_shortcuts_inhibitor_v1::{self, ZwpKeyboardShortcutsInhibitorV1},
+        },
+        text_input::zv3::client::{
+            zwp_text_input_manager_v3::ZwpTextInputManagerV3,
+            zwp_text_input_v3::{self, ZwpTextInputV3},
+        },
+    },
+    xdg::{
+        dialog::v1::client::{xdg_dialog_v1::XdgDialogV1, xdg_wm_dialog_v1::XdgWmDialogV1},
+        foreign::zv2::client::{
+            zxdg_exported_v2::{self, ZxdgExportedV2},
+            zxdg_exporter_v2::ZxdgExporterV2,
+            zxdg_imported_v2::{self, ZxdgImportedV2},
+            zxdg_importer_v2::ZxdgImporterV2,
+        },
+        system_bell::v1::client::xdg_system_bell_v1::XdgSystemBellV1,
+    },
+};
+use wayland_protocols_misc::zwp_input_method_v2::client::{
+    zwp_input_method_manager_v2::ZwpInputMethodManagerV2,
+    zwp_input_method_v2::{self, ZwpInputMethodV2},
+};
+
+use crate::{App, ClientError, TestClient};
+
+/// What the protocols of this module said, in arrival order.
+#[derive(Debug, Default)]
+pub struct AppEvents {
+    /// ext_foreign_toplevel_list_v1 and its handles: "toplevel:ID",
+    /// "title:ID:TEXT", "app_id:ID:TEXT", "identifier:ID:TEXT", "done:ID",
+    /// "closed:ID", "finished".
+    pub toplevel_list: Vec<String>,
+    /// zxdg_exported_v2.handle by exported object id.
+    pub exported: Vec<(u32, String)>,
+    /// zxdg_imported_v2.destroyed: imported object ids.
+    pub imported_destroyed: Vec<u32>,
+    /// zwp_keyboard_shortcuts_inhibitor_v1: "active" / "inactive".
+    pub inhibitor: Vec<&'static str>,
+    /// zwp_text_input_v3: "enter", "leave", "commit_string:TEXT",
+    /// "preedit:TEXT", "done:SERIAL".
+    pub text_input: Vec<String>,
+    /// zwp_input_method_v2: "activate", "deactivate", "done",
+    /// "unavailable", "surrounding:TEXT".
+    pub input_method: Vec<String>,
+    /// wl_keyboard.key: (key, pressed).
+    pub keys: Vec<(u32, bool)>,
+}
+
+impl TestClient {
+    /// Bind the global `interface` at `version` (at most what is offered).
+    pub fn bind<I>(&mut self, interface: &str, version: u32) -> Result<I, ClientError>
+    where
+        I: Proxy + 'static,
+        App: Dispatch<I, ()>,
+    {
+        let g = self
+            .global(interface)
+            .cloned()
+            .ok_or_else(|| ClientError::Io(format!("{interface} is not offered")))?;
+        Ok(self
+            .registry
+            .bind::<I, (), App>(g.name, version.min(g.version), &self.qh, ()))
+    }
+}
+
+macro_rules! no_events {
+    ($($t:ty),* $(,)?) => {$(
+        impl Dispatch<$t, ()> for App {
+            fn event(_: &mut Self, _: &$t, _: <$t as Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
+        }
+    )*};
+}
+
+no_events!(
+    WpFifoManagerV1,
+    WpFifoV1,
+    WpCommitTimingManagerV1,
+    WpCommitTimerV1,
+    WpAlphaModifierV1,
+    WpAlphaModifierSurfaceV1,
+    XdgSystemBellV1,
+    ZxdgExporterV2,
+    ZxdgImporterV2,
+    XdgWmDialogV1,
+    XdgDialogV1,
+    ZwpKeyboardShortcutsInhibitManagerV1,
+    ZwpTextInputManagerV3,
+    ZwpInputMethodManagerV2,
+);
+
+impl Dispatch<ExtForeignToplevelListV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ExtForeignToplevelListV1,
+        event: ext_foreign_toplevel_list_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let line = match event {
+            ext_foreign_toplevel_list_v1::Event::Toplevel { toplevel } => {
+                format!("toplevel:{}", toplevel.id().protocol_id())
+            }
+            ext_foreign_toplevel_list_v1::Event::Finished => "finished".into(),
+            _ => return,
+        };
+        app.apps.toplevel_list.push(line);
+    }
+
+    event_created_child!(App, ExtForeignToplevelListV1, [
+        ext_foreign_toplevel_list_v1::EVT_TOPLEVEL_OPCODE => (ExtForeignToplevelHandleV1, ()),
+    ]);
+}
+
+impl Dispatch<ExtForeignToplevelHandleV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        handle: &ExtForeignToplevelHandleV1,
+        event: ext_foreign_toplevel_handle_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use ext_foreign_toplevel_handle_v1::Event;
+        let id = handle.id().protocol_id();
+        let line = match event {
+            Event::Title { title } => format!("title:{id}:{title}"),
+            Event::AppId { app_id } => format!("app_id:{id}:{app_id}"),
+            Event::Identifier { identifier } => format!("identifier:{id}:{identifier}"),
+            Event::Done => format!("done:{id}"),
+            Event::Closed => format!("closed:{id}"),
+            _ => return,
+        };
+        app.apps.toplevel_list.push(line);
+    }
+}
+
+impl Dispatch<ZxdgExportedV2, ()> for App {
+    fn event(
+        app: &mut Self,
+        exported: &ZxdgExportedV2,
+        event: zxdg_exported_v2::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zxdg_exported_v2::Event::Handle { handle } = event {
+            app.apps.exported.push((exported.id().protocol_id(), handle));
+        }
+    }
+}
+
+impl Dispatch<ZxdgImportedV2, ()> for App {
+    fn event(
+        app: &mut Self,
+        imported: &ZxdgImportedV2,
+        event: zxdg_imported_v2::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zxdg_imported_v2::Event::Destroyed = event {
+            app.apps.imported_destroyed.push(imported.id().protocol_id());
+        }
+    }
+}
+
+impl Dispatch<ZwpKeyboardShortcutsInhibitorV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpKeyboardShortcutsInhibitorV1,
+        event: zwp_keyboard_shortcuts_inhibitor_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwp_keyboard_shortcuts_inhibitor_v1::Event::Active => app.apps.inhibitor.push("active"),
+            zwp_keyboard_shortcuts_inhibitor_v1::Event::Inactive => app.apps.inhibitor.push("inactive"),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZwpTextInputV3, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpTextInputV3,
+        event: zwp_text_input_v3::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_text_input_v3::Event;
+        let line = match event {
+            Event::Enter { .. } => "enter".into(),
+            Event::Leave { .. } => "leave".into(),
+            Event::CommitString { text } => format!("commit_string:{}", text.unwrap_or_default()),
+            Event::PreeditString { text, .. } => format!("preedit:{}", text.unwrap_or_default()),
+            Event::Done { serial } => format!("done:{serial}"),
+            _ => return,
+        };
+        app.apps.text_input.push(line);
+    }
+}
+
+impl Dispatch<ZwpInputMethodV2, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpInputMethodV2,
+        event: zwp_input_method_v2::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_input_method_v2::Event;
+        let line = match event {
+            Event::Activate => "activate".into(),
+            Event::Deactivate => "deactivate".into(),
+            Event::Done => "done".into(),
+            Event::Unavailable => "unavailable".into(),
+            Event::SurroundingText { text, .. } => format!("surrounding:{text}"),
+            _ => return,
+        };
+        app.apps.input_method.push(line);
+    }
+}
+
+/// wl_keyboard.key as (key, pressed), for [`AppEvents::keys`].
+pub(crate) fn record_key(app: &mut App, key: u32, state: WEnum<wl_keyboard::KeyState>) {
+    app.apps
+        .keys
+        .push((key, matches!(state, WEnum::Value(wl_keyboard::KeyState::Pressed))));
+}
