@@ -54,10 +54,14 @@ impl Core {
     }
 
     /// The outputs changed (configured, added or gone): tell output
-    /// managers, re-arrange layer surfaces, and tell surfaces their scale.
+    /// managers, re-arrange layer surfaces, fit maximized and fullscreen
+    /// windows to their output's new size, and tell surfaces their scale.
     pub fn outputs_changed(&mut self) {
-        for output in self.space.outputs() {
+        let outputs: Vec<Output> = self.space.outputs().cloned().collect();
+        for output in &outputs {
             layer_map_for_output(output).arrange();
+            self.refit_maximized(output);
+            self.refit_fullscreen(output);
         }
         self.send_fractional_scales();
         let heads = self.output_heads();

@@ -334,6 +334,40 @@ impl Core {
         }
     }
 
+    /// `output` changed its mode, scale or transform: its fullscreen
+    /// windows are given its new size (in place, as
+    /// [`Core::refit_maximized`] does for maximized ones).
+    pub fn refit_fullscreen(&mut self, output: &Output) {
+        let Some(geo) = self.space.output_geometry(output) else {
+            return;
+        };
+        let windows: Vec<Window> = self
+            .space
+            .elements()
+            .filter(|w| self.space.element_geometry(w).is_some_and(|g| g.overlaps(geo)))
+            .cloned()
+            .collect();
+        for window in windows {
+            let Some(toplevel) = window.toplevel() else {
+                continue;
+            };
+            let refit = toplevel.with_pending_state(|state| {
+                let fits =
+                    state.states.contains(xdg_toplevel::State::Fullscreen) && state.size != Some(geo.size);
+                if fits {
+                    state.size = Some(geo.size);
+                }
+                fits
+            });
+            if refit {
+                self.place_window_at(&window, geo.loc);
+                if toplevel.is_initial_configure_sent() {
+                    toplevel.send_pending_configure();
+                }
+            }
+        }
+    }
+
     pub fn unmaximize(&mut self, toplevel: &ToplevelSurface) {
         let fullscreen = toplevel.with_pending_state(|state| {
             state.states.unset(xdg_toplevel::State::Maximized);

@@ -449,3 +449,34 @@ fn text_input_and_an_input_method_meet() {
     })
     .unwrap();
 }
+
+/// `wp_fractional_scale_v1`: a surface is told the scale of the output it
+/// is on, in 120ths (1.5 is 180), and again when the output's scale changes.
+#[test]
+fn a_surface_is_told_its_outputs_fractional_scale() {
+    use quay_test_client::wayland_protocols::wp::fractional_scale::v1::client::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1;
+    let config = format!("{SMALL_CONFIG}[[output]]\nname = \"HEADLESS-1\"\nscale = 1.5\n");
+    let quay = Quay::start(&config);
+    let mut c = quay.client();
+    let manager: WpFractionalScaleManagerV1 = c.bind("wp_fractional_scale_manager_v1", 1).unwrap();
+    let w = c.window(64, 48, 0xff00ff00).unwrap();
+    let _scale = manager.get_fractional_scale(&w.surface, &c.qh, ());
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    c.dispatch_until("the preferred scale", WAIT, |a| {
+        a.apps.preferred_scales.last() == Some(&180)
+    })
+    .unwrap();
+
+    let wlr_randr = require("wlr-randr", "wlr-randr");
+    let out = Command::new(wlr_randr)
+        .args(["--output", "HEADLESS-1", "--scale", "1.25"])
+        .env("WAYLAND_DISPLAY", SOCKET)
+        .env("XDG_RUNTIME_DIR", &quay.runtime_dir)
+        .output()
+        .expect("run wlr-randr");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    c.dispatch_until("the new preferred scale", WAIT, |a| {
+        a.apps.preferred_scales.last() == Some(&150)
+    })
+    .unwrap();
+}

@@ -307,9 +307,9 @@ refresh = 30
     assert_eq!(outs[1]["location"], serde_json::json!([320, 0]));
     assert_eq!(outs[1]["refresh_mhz"], 30_000);
     // A screenshot of the second output has its size (once it has presented).
-    while quay.stat("frames_presented_total") < 4 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for("four frames presented", &quay, || {
+        quay.stat("frames_presented_total") >= 4
+    });
     let path = quay.dir.path().join("b.png");
     let r = quay.msg(&["screenshot", path.to_str().unwrap(), "--output", "B"]);
     assert_eq!(

@@ -160,3 +160,86 @@ fn a_top_layer_panel_gets_frames_pointer_and_the_keyboard_it_asks_for() {
     })
     .unwrap();
 }
+
+/// Anchors, margins and exclusive zones, and windows around them: a panel
+/// anchored to the left edge, 50 wide, 10 from the edge, reserving its
+/// width, is drawn there; a new window is placed right of it and a
+/// maximized one fills what is left (60..640); when the panel goes, the
+/// maximized window is given the whole output.
+#[test]
+fn a_panels_exclusive_zone_moves_windows_out_of_its_way() {
+    use quay_test_client::{wayland_client::Proxy, zwlr_layer_shell_v1, zwlr_layer_surface_v1};
+    use std::time::Duration;
+    use zwlr_layer_surface_v1::Anchor;
+    const WAIT: Duration = Duration::from_secs(10);
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let shell = c.layer_shell.clone().expect("zwlr_layer_shell_v1");
+    let surface = c.compositor.create_surface(&c.qh, ());
+    let layer = shell.get_layer_surface(
+        &surface,
+        None,
+        zwlr_layer_shell_v1::Layer::Top,
+        "dock".into(),
+        &c.qh,
+        (),
+    );
+    layer.set_size(50, 0);
+    layer.set_anchor(Anchor::Left | Anchor::Top | Anchor::Bottom);
+    layer.set_margin(0, 0, 0, 10);
+    layer.set_exclusive_zone(50);
+    surface.commit();
+    let lid = layer.id().protocol_id();
+    c.dispatch_until("the dock's configure", WAIT, |app| {
+        app.layer_configures.iter().any(|(id, _)| *id == lid)
+    })
+    .unwrap();
+    let serial = c
+        .app
+        .layer_configures
+        .iter()
+        .rev()
+        .find(|(id, _)| *id == lid)
+        .unwrap()
+        .1;
+    layer.ack_configure(serial);
+    let buffer = c.shm_buffer(
+        50,
+        480,
+        0xff0000ff,
+        quay_test_client::wayland_client::protocol::wl_shm::Format::Xrgb8888,
+    );
+    surface.attach(Some(&buffer), 0, 0);
+    c.commit_and_wait_frame(&surface).unwrap();
+    let shot = quay.screenshot_until(|s| s.pixel(30, 240) == [0, 0, 0xff, 0xff]);
+    assert_eq!(
+        shot.pixel(30, 240),
+        [0, 0, 0xff, 0xff],
+        "the dock, 10 from the left edge"
+    );
+    assert_eq!(shot.pixel(5, 240), BACKGROUND, "the margin");
+    assert_eq!(shot.pixel(62, 240), BACKGROUND, "right of the dock");
+
+    let w = c.window(100, 80, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let windows = quay.msg(&["windows"]);
+    assert_eq!(
+        windows[0]["location"],
+        serde_json::json!([60, 0]),
+        "placed right of the dock: {windows}"
+    );
+
+    let tid = w.toplevel.id().protocol_id();
+    w.toplevel.set_maximized();
+    c.dispatch_until("the maximize configure", WAIT, |app| {
+        app.toplevel_size.get(&tid) == Some(&(580, 480))
+    })
+    .unwrap();
+
+    layer.destroy();
+    surface.destroy();
+    c.dispatch_until("the whole output once the dock is gone", WAIT, |app| {
+        app.toplevel_size.get(&tid) == Some(&(640, 480))
+    })
+    .unwrap();
+}

@@ -197,3 +197,53 @@ fn output_changes_past_the_bounds_fail_and_change_nothing() {
     assert!(ok.status.success(), "{}", text(&ok));
     assert_eq!(quay.stat("output_configurations_total"), 1);
 }
+
+/// `transform` in `[[output]]` and from wlr-randr: a 640x480 output turned
+/// 90° is 480x640 to clients (a maximized window is configured to that),
+/// its screenshot stays 640x480 pixels with the window's pixels in it, and
+/// turning it back restores the size.
+#[test]
+fn an_output_transform_turns_what_clients_see() {
+    use quay_test_client::wayland_client::Proxy;
+    let config = format!("{SMALL_CONFIG}[[output]]\nname = \"HEADLESS-1\"\ntransform = \"90\"\n");
+    let quay = Quay::start(&config);
+    let outputs = quay.msg(&["outputs"]);
+    assert_eq!(
+        outputs[0]["logical_size"],
+        serde_json::json!([480, 640]),
+        "{outputs}"
+    );
+    let list = text(&wlr_randr(&quay, &[]));
+    assert!(list.contains("Transform: 90"), "{list}");
+
+    let mut c = quay.client();
+    let w = c.window(100, 50, RED).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let shot = quay.screenshot_until(|s| s.count_not(0, 0, s.width, s.height, BACKGROUND) >= 5000);
+    assert_eq!((shot.width, shot.height), (640, 480));
+    let red = (shot.width * shot.height) as usize - shot.count_not(0, 0, shot.width, shot.height, RED_RGBA);
+    assert_eq!(red, 5000, "the 100x50 window's pixels, turned");
+    let tid = w.toplevel.id().protocol_id();
+    w.toplevel.set_maximized();
+    c.dispatch_until(
+        "the maximize configure",
+        std::time::Duration::from_secs(10),
+        |app| app.toplevel_size.get(&tid) == Some(&(480, 640)),
+    )
+    .unwrap();
+
+    let normal = wlr_randr(&quay, &["--output", "HEADLESS-1", "--transform", "normal"]);
+    assert!(normal.status.success(), "{}", text(&normal));
+    let outputs = quay.msg(&["outputs"]);
+    assert_eq!(
+        outputs[0]["logical_size"],
+        serde_json::json!([640, 480]),
+        "{outputs}"
+    );
+    c.dispatch_until(
+        "the maximized window refitted",
+        std::time::Duration::from_secs(10),
+        |app| app.toplevel_size.get(&tid) == Some(&(640, 480)),
+    )
+    .unwrap();
+}

@@ -278,3 +278,80 @@ fn xwayland_dying_mid_transfer_leaves_quay_running() {
         .expect("Quay serves Wayland clients after Xwayland died");
     assert!(quay.terminate().success());
 }
+
+/// X11 windows are placed by the toplevel policy (`Core::free_position`):
+/// an `xeyes` mapped after a Wayland window goes beside it, not at the
+/// output's origin on top of it, and a Wayland window mapped after the
+/// X11 one goes beside that.
+#[test]
+fn x11_windows_are_placed_beside_wayland_ones() {
+    require("Xwayland", "xwayland");
+    let xeyes = require("xeyes", "x11-apps");
+    let dir = tempfile::tempdir().unwrap();
+    let display_file = dir.path().join("display");
+    let config = format!(
+        "startup = ['echo $DISPLAY > {f}.tmp && mv {f}.tmp {f}']\n{CONFIG}",
+        f = display_file.display(),
+    );
+    let quay = Quay::start(&config);
+    wait_for("DISPLAY", &quay, || display_file.exists());
+    let display = std::fs::read_to_string(&display_file).unwrap().trim().to_owned();
+
+    let mut c = quay.client();
+    let first = c.window(200, 150, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&first.surface).unwrap();
+    let rect = |w: &serde_json::Value| {
+        let n = |v: &serde_json::Value, i: usize| v[i].as_i64().unwrap_or(-1);
+        (
+            n(&w["location"], 0),
+            n(&w["location"], 1),
+            n(&w["size"], 0),
+            n(&w["size"], 1),
+        )
+    };
+    let windows = quay.msg(&["windows"]);
+    let wayland = rect(&windows[0]);
+    assert_eq!(wayland, (0, 0, 200, 150), "{windows}");
+
+    let _eyes = quay.spawn_client(&xeyes, &["-geometry", "120x90"], &[("DISPLAY", &display)]);
+    wait_for("xeyes' window", &quay, || quay.stat("windows_live") == 2);
+    let windows = quay.msg(&["windows"]);
+    let x11 = windows
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["x11"] == true))
+        .map(rect)
+        .unwrap_or_else(|| panic!("no X11 window: {windows}"));
+    let overlap = |a: (i64, i64, i64, i64), b: (i64, i64, i64, i64)| {
+        a.0 < b.0 + b.2 && b.0 < a.0 + a.2 && a.1 < b.1 + b.3 && b.1 < a.1 + a.3
+    };
+    assert!(
+        !overlap(x11, wayland),
+        "xeyes {x11:?} covers the Wayland window {wayland:?}"
+    );
+    assert_eq!(x11, (200, 0, 120, 90), "beside the last window placed: {windows}");
+
+    // And a Wayland window after it goes beside xeyes.
+    let second = c.window(100, 80, 0xffff0000).unwrap();
+    c.commit_and_wait_frame(&second.surface).unwrap();
+    let windows = quay.msg(&["windows"]);
+    let placed = rect(&windows[0]);
+    assert_eq!(placed, (320, 0, 100, 80), "{windows}");
+}
+
+/// `[xwayland] enabled = false`: no X server, no `DISPLAY` for startup
+/// commands, and the log says why.
+#[test]
+fn xwayland_off_starts_no_x_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    let config = format!(
+        "startup = ['echo \"DISPLAY=$DISPLAY\" > {f}.tmp && mv {f}.tmp {f}']\n{}",
+        common::SMALL_CONFIG,
+        f = env_file.display(),
+    );
+    let quay = Quay::start(&config);
+    wait_for("the startup command", &quay, || env_file.exists());
+    assert_eq!(std::fs::read_to_string(&env_file).unwrap().trim(), "DISPLAY=");
+    assert!(quay.log_text().contains("Xwayland is off"), "{}", quay.log_text());
+    assert!(!quay.log_text().contains("Xwayland is ready"));
+}

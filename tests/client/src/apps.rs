@@ -20,6 +20,10 @@ use wayland_protocols::{
             wp_commit_timer_v1::WpCommitTimerV1, wp_commit_timing_manager_v1::WpCommitTimingManagerV1,
         },
         fifo::v1::client::{wp_fifo_manager_v1::WpFifoManagerV1, wp_fifo_v1::WpFifoV1},
+        fractional_scale::v1::client::{
+            wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1,
+            wp_fractional_scale_v1::{self, WpFractionalScaleV1},
+        },
         keyboard_shortcuts_inhibit::zv1::client::{
             zwp_keyboard_shortcuts_inhibit_manager_v1::ZwpKeyboardShortcutsInhibitManagerV1,
             zwp_keyboard_shortcuts_inhibitor_v1::{self, ZwpKeyboardShortcutsInhibitorV1},
@@ -68,6 +72,8 @@ pub struct AppEvents {
     pub input_method: Vec<String>,
     /// wl_keyboard.key: (key, pressed).
     pub keys: Vec<(u32, bool)>,
+    /// wp_fractional_scale_v1.preferred_scale values (scale × 120), in order.
+    pub preferred_scales: Vec<u32>,
 }
 
 impl TestClient {
@@ -110,7 +116,23 @@ no_events!(
     ZwpKeyboardShortcutsInhibitManagerV1,
     ZwpTextInputManagerV3,
     ZwpInputMethodManagerV2,
+    WpFractionalScaleManagerV1,
 );
+
+impl Dispatch<WpFractionalScaleV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &WpFractionalScaleV1,
+        event: wp_fractional_scale_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_fractional_scale_v1::Event::PreferredScale { scale } = event {
+            app.apps.preferred_scales.push(scale);
+        }
+    }
+}
 
 impl Dispatch<ExtForeignToplevelListV1, ()> for App {
     fn event(

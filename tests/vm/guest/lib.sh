@@ -252,3 +252,20 @@ client_ok() {
 }
 # run_client TAG SECS CMD...: client_start + client_wait
 run_client() { client_start "$@"; client_wait "$1"; }
+# client_stop TAG: SIGINT to a client still running (timeout passes it on), then
+# client_wait. One that ended on it (rc 0, or 130 killed by it) ran until stopped, as one
+# timeout stopped (124) did.
+client_stop() {
+  kill -INT "${CPID[$1]}" 2>/dev/null
+  client_wait "$1"
+  case "$C_RC" in 0|130) C_RC=124 ;; esac
+}
+# run_until TAG N CAP CMD...: run a client until it has committed N times, then stop it.
+# A count of events, not a rate: a slow TCG guest only takes longer; CAP seconds is a cap
+# only a stall reaches (the caller's expect_ge on C_COMMITS then fails).
+run_until() {
+  local tag=$1 n=$2 cap=$3; shift 3
+  client_start "$tag" "$cap" "$@"
+  wait_commits "$tag" "$n" "$cap"
+  client_stop "$tag"
+}

@@ -47,12 +47,20 @@ case_quay_vkms_direct_scanout_shared() {
   expect_eq "GEM handles live" "$(json_num gem_handles_live < "$CASE_OUT/stats-live.json")" $((base_gem + 1))
   expect_ge "framebuffer cache hits (the other wl_buffers)" "$(json_num framebuffer_cache_hits < "$CASE_OUT/stats-live.json")" 3
   [ -f "$CASE_OUT/shot.png" ] && host_check pixel shot.png 10 10 48 96 192
-  # the client is gone: give Quay a frame or two to release the plane
-  sleep 2
-  qmsg stats > "$CASE_OUT/stats-after.json"
-  expect_eq "framebuffers live after exit" "$(json_num framebuffers_live < "$CASE_OUT/stats-after.json")" "$base_fb"
-  expect_eq "GEM handles live after exit" "$(json_num gem_handles_live < "$CASE_OUT/stats-after.json")" "$base_gem"
-  expect_eq "dma-bufs live after exit" "$(json_num dmabufs_live < "$CASE_OUT/stats-after.json")" 0
+  # The client is gone: Quay releases the plane's buffer with the next frames. Wait for
+  # the counts to come back (events), 20 s at most (a leak never gets there).
+  local i live fbl gem
+  for i in $(seq 40); do
+    qmsg stats > "$CASE_OUT/stats-after.json"
+    live=$(json_num dmabufs_live < "$CASE_OUT/stats-after.json")
+    fbl=$(json_num framebuffers_live < "$CASE_OUT/stats-after.json")
+    gem=$(json_num gem_handles_live < "$CASE_OUT/stats-after.json")
+    [ "$live" = 0 ] && [ "$fbl" = "$base_fb" ] && [ "$gem" = "$base_gem" ] && break
+    sleep 0.5
+  done
+  expect_eq "framebuffers live after exit (20 s cap)" "$fbl" "$base_fb"
+  expect_eq "GEM handles live after exit (20 s cap)" "$gem" "$base_gem"
+  expect_eq "dma-bufs live after exit (20 s cap)" "$live" 0
   stop_quay
 }
 
@@ -65,7 +73,7 @@ case_quay_vkms_two_clients_fullscreen() {
   base_fb=$(json_num framebuffers_live < "$CASE_OUT/stats-base.json")
   base_gem=$(json_num gem_handles_live < "$CASE_OUT/stats-base.json")
   scenario_start share share-fullscreen
-  sleep 1  # a few page flips with both up
+  frames_grow 3 30  # a few page flips with both up
   qmsg stats > "$CASE_OUT/stats-shown.json"
   screenshot share.png && host_check pixel share.png 512 384 32 192 64
   scenario_end share share-fullscreen
