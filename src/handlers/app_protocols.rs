@@ -17,9 +17,14 @@
 //! - `zwp_xwayland_keyboard_grab_manager_v1` (Xwayland only, smithay's check).
 //! - `zxdg_exporter_v2` / `zxdg_importer_v2`: a toplevel of one client
 //!   parented to another's (portals' dialogs over the app that asked).
-//! - `xdg_wm_dialog_v1`, `xdg_toplevel_icon_manager_v1`,
-//!   `wp_content_type_manager_v1`: state smithay keeps on the surface;
-//!   Quay draws no decorations or icons and has no per-content policy.
+//! - `xdg_wm_dialog_v1`, `wp_content_type_manager_v1`: state smithay keeps
+//!   on the surface; Quay draws no decorations and has no per-content policy.
+//! - `xdg_toplevel_icon_manager_v1` is **not** offered: smithay 0.7 posts
+//!   `no_buffer` when an icon's buffer is destroyed after the icon itself
+//!   (the hook registered at src/wayland/xdg_toplevel_icon.rs:360-368 fires
+//!   though `destroyed` should have removed it, :376-383), which kills
+//!   Chromium (it sets its icon, destroys the icon, then the buffer, all
+//!   legal) before its first frame. Quay draws no icons.
 //! - `xdg_system_bell_v1`: counted (`bells_total` in `quay msg stats`) and logged.
 //! - `wp_alpha_modifier_v1`: applied by smithay's surface elements
 //!   (smithay-0.7.0 src/backend/renderer/element/surface.rs:208-218).
@@ -29,8 +34,7 @@ use smithay::{
     delegate_alpha_modifier, delegate_content_type, delegate_input_method_manager,
     delegate_keyboard_shortcuts_inhibit, delegate_pointer_gestures, delegate_tablet_manager,
     delegate_text_input_manager, delegate_virtual_keyboard_manager, delegate_xdg_dialog,
-    delegate_xdg_foreign, delegate_xdg_system_bell, delegate_xdg_toplevel_icon,
-    delegate_xwayland_keyboard_grab,
+    delegate_xdg_foreign, delegate_xdg_system_bell, delegate_xwayland_keyboard_grab,
     desktop::PopupKind,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, DisplayHandle},
     utils::{Logical, Rectangle},
@@ -48,7 +52,6 @@ use smithay::{
         virtual_keyboard::VirtualKeyboardManagerState,
         xdg_foreign::{XdgForeignHandler, XdgForeignState},
         xdg_system_bell::{XdgSystemBellHandler, XdgSystemBellState},
-        xdg_toplevel_icon::{XdgToplevelIconHandler, XdgToplevelIconManager},
         xwayland_keyboard_grab::{XWaylandKeyboardGrabHandler, XWaylandKeyboardGrabState},
     },
 };
@@ -73,7 +76,6 @@ pub struct AppProtocols {
     pub xwayland_keyboard_grab: XWaylandKeyboardGrabState,
     pub xdg_foreign: XdgForeignState,
     pub dialog: XdgDialogState,
-    pub toplevel_icon: XdgToplevelIconManager,
     pub bell: XdgSystemBellState,
     pub content_type: ContentTypeState,
     pub alpha_modifier: AlphaModifierState,
@@ -92,7 +94,6 @@ impl AppProtocols {
             xwayland_keyboard_grab: XWaylandKeyboardGrabState::new::<State>(dh),
             xdg_foreign: XdgForeignState::new::<State>(dh),
             dialog: XdgDialogState::new::<State>(dh),
-            toplevel_icon: XdgToplevelIconManager::new::<State>(dh),
             bell: XdgSystemBellState::new::<State>(dh),
             content_type: ContentTypeState::new::<State>(dh),
             alpha_modifier: AlphaModifierState::new::<State>(dh),
@@ -173,9 +174,6 @@ delegate_xdg_foreign!(State);
 
 impl XdgDialogHandler for State {}
 delegate_xdg_dialog!(State);
-
-impl XdgToplevelIconHandler for State {}
-delegate_xdg_toplevel_icon!(State);
 
 impl XdgSystemBellHandler for State {
     fn ring(&mut self, surface: Option<WlSurface>) {

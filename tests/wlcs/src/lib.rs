@@ -86,7 +86,6 @@ static SUPPORTED_EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("zxdg_exporter_v2", 1),
     ("zxdg_importer_v2", 1),
     ("xdg_wm_dialog_v1", 1),
-    ("xdg_toplevel_icon_manager_v1", 1),
     ("xdg_system_bell_v1", 1),
     ("wp_content_type_manager_v1", 1),
     ("wp_alpha_modifier_v1", 1),
