@@ -8,10 +8,15 @@ libseat-dev libgbm-dev libdrm-dev libegl-dev libgles-dev"
 # cursor theme (Adwaita; [cursor] theme = "default" follows it on Debian),
 # Xwayland for X11 applications and foot, the shipped terminal binding.
 RUN_PKGS="libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri adwaita-icon-theme xwayland foot"
-# Test: real clients (weston's, grim), a real X server, and WLCS (the
-# conformance suite; python3, below, judges its report).
+# Test: real clients (weston's, grim, wtype), a real X server, WLCS (the
+# conformance suite; python3, below, judges its report), and the
+# applications tests/applications.rs runs (GTK 4 and 3, Qt 6's qml with the
+# QtQuick modules a TextField needs, Chromium, Firefox ESR, mpv, xterm).
 TEST_PKGS="weston wayland-utils xvfb x11-apps x11-utils grim wl-clipboard swaybg swaylock swayidle
-wev wlr-randr xclip wlcs wtype"
+wev wlr-randr xclip wlcs wtype
+gtk-4-examples gtk-3-examples mpv chromium firefox-esr xterm qml-qt6 qt6-wayland qml6-module-qtquick
+qml6-module-qtquick-controls qml6-module-qtquick-window qml6-module-qtquick-templates
+qml6-module-qtquick-layouts qml6-module-qtqml-workerscript"
 # VM suite (tests/vm/run-suite): QEMU TCG, the trixie image builder, python3 for pixel checks.
 VM_PKGS="qemu-system-x86 mmdebstrap e2fsprogs python3"
 

@@ -24,7 +24,7 @@ use smithay::{
     },
     utils::SERIAL_COUNTER,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{state::Core, State};
 
@@ -92,19 +92,49 @@ impl Core {
     /// The focused toplevel's window, if the keyboard is on one.
     fn focused_window(&self) -> Option<Window> {
         let focus = self.seat.get_keyboard()?.current_focus()?;
-        self.window_for_surface(&focus).cloned()
+        // By `window_wl_surface`: an X11 window's surface may be paired by
+        // Quay alone (`crate::xwayland`), where `window_for_surface` misses it.
+        self.space
+            .elements()
+            .find(|w| self.window_wl_surface(w).as_ref() == Some(&focus))
+            .cloned()
     }
 }
 
 impl State {
+    fn focused_x11(&self) -> Option<smithay::xwayland::X11Surface> {
+        self.core.focused_window().and_then(|w| w.x11_surface().cloned())
+    }
+
     pub fn run_action(&mut self, action: &Action) {
         info!(?action, "binding");
         self.core.stats.bindings_run_total += 1;
         match action {
             Action::Spawn(command) => crate::spawn::spawn(&self.core, command),
+            // X11 windows by the same policy (`crate::xwayland`).
             Action::Close => {
-                if let Some(toplevel) = self.core.focused_window().and_then(|w| w.toplevel().cloned()) {
-                    toplevel.send_close();
+                if let Some(w) = self.core.focused_window() {
+                    match (w.toplevel(), w.x11_surface()) {
+                        (Some(t), _) => t.send_close(),
+                        (None, Some(x)) => {
+                            if let Err(e) = x.close() {
+                                debug!("X11 close: {e}");
+                            }
+                        }
+                        (None, None) => {}
+                    }
+                }
+            }
+            Action::Fullscreen if self.focused_x11().is_some() => {
+                if let Some(x) = self.focused_x11() {
+                    let on = !x.is_fullscreen();
+                    self.core.x11_fullscreen(&x, on);
+                }
+            }
+            Action::Maximize if self.focused_x11().is_some() => {
+                if let Some(x) = self.focused_x11() {
+                    let on = !x.is_maximized();
+                    self.core.x11_maximize(&x, on);
                 }
             }
             Action::Fullscreen => {

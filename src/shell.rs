@@ -34,7 +34,7 @@ const CASCADE_STEP: i32 = 32;
 impl Core {
     /// What `output` leaves to windows: its area less the panels'
     /// exclusive zones, in global coordinates (None: not in the space).
-    fn usable_area(&self, output: &Output) -> Option<Rectangle<i32, Logical>> {
+    pub(crate) fn usable_area(&self, output: &Output) -> Option<Rectangle<i32, Logical>> {
         let geo = self.space.output_geometry(output)?;
         let zone = smithay::desktop::layer_map_for_output(output).non_exclusive_zone();
         Some(Rectangle::new(geo.loc + zone.loc, zone.size))

@@ -300,24 +300,22 @@ impl WlrForeignToplevelHandler for State {
                 if on && self.core.unminimize(&window) {
                     self.activate_window(&window);
                 }
-                if let Some(t) = &toplevel {
-                    if on {
-                        self.core.maximize(t);
-                    } else {
-                        self.core.unmaximize(t);
-                    }
+                match (&toplevel, window.x11_surface()) {
+                    (Some(t), _) if on => self.core.maximize(t),
+                    (Some(t), _) => self.core.unmaximize(t),
+                    (None, Some(x)) => self.core.x11_maximize(x, on),
+                    (None, None) => {}
                 }
             }
             ToplevelRequest::Fullscreen(on, output) => {
                 if on && self.core.unminimize(&window) {
                     self.activate_window(&window);
                 }
-                if let Some(t) = &toplevel {
-                    if on {
-                        self.core.fullscreen(t, output);
-                    } else {
-                        self.core.unfullscreen(t);
-                    }
+                match (&toplevel, window.x11_surface()) {
+                    (Some(t), _) if on => self.core.fullscreen(t, output),
+                    (Some(t), _) => self.core.unfullscreen(t),
+                    (None, Some(x)) => self.core.x11_fullscreen(x, on),
+                    (None, None) => {}
                 }
             }
         }

@@ -54,6 +54,9 @@ pub struct XwaylandState {
     /// open (the paster sees no end of file) until Quay exits. One WM per
     /// Xwayland Quay started (it starts one).
     pub retired: Vec<X11Wm>,
+    /// Where maximized and fullscreen X11 windows were before
+    /// (`Core::x11_fill`), as `Core::restore_locations` for toplevels.
+    pub restore: Vec<(X11Surface, Rectangle<i32, Logical>)>,
 }
 
 impl XwaylandState {
@@ -192,6 +195,85 @@ impl Core {
         }
     }
 
+    /// Maximize or restore an X11 window by the toplevels' policy: the
+    /// usable area of its output, and back where it was.
+    pub fn x11_maximize(&mut self, x11: &X11Surface, on: bool) {
+        self.x11_fill(x11, on, false);
+    }
+
+    /// Make an X11 window fullscreen on its output, or restore it.
+    pub fn x11_fullscreen(&mut self, x11: &X11Surface, on: bool) {
+        self.x11_fill(x11, on, true);
+    }
+
+    fn x11_fill(&mut self, x11: &X11Surface, on: bool, fullscreen: bool) {
+        let Some(window) = self.x11_window(x11) else {
+            return;
+        };
+        let set = |on: bool| {
+            if fullscreen {
+                x11.set_fullscreen(on)
+            } else {
+                x11.set_maximized(on)
+            }
+        };
+        if let Err(e) = set(on) {
+            debug!("X11 maximize/fullscreen state: {e}");
+        }
+        let target = if x11.is_fullscreen() {
+            Some(true)
+        } else if x11.is_maximized() {
+            Some(false)
+        } else {
+            None
+        };
+        let area = match target {
+            Some(full) => {
+                let output = self
+                    .space
+                    .outputs_for_element(&window)
+                    .into_iter()
+                    .next()
+                    .or_else(|| self.space.outputs().next().cloned());
+                let area = output.and_then(|o| {
+                    if full {
+                        self.space.output_geometry(&o)
+                    } else {
+                        self.usable_area(&o)
+                    }
+                });
+                if !self.xwayland.restore.iter().any(|(x, _)| x == x11) {
+                    if let Some(geo) = self.space.element_geometry(&window) {
+                        self.xwayland.restore.push((x11.clone(), geo));
+                    }
+                }
+                area
+            }
+            None => self
+                .xwayland
+                .restore
+                .iter()
+                .position(|(x, _)| x == x11)
+                .map(|i| self.xwayland.restore.remove(i).1),
+        };
+        let Some(area) = area else {
+            return;
+        };
+        if let Err(e) = x11.configure(area) {
+            debug!("X11 configure: {e}");
+        }
+        self.place_window_at(&window, area.loc);
+    }
+
+    /// The X11 window whose wl_surface `wl` is.
+    pub fn x11_of_wl_surface(&self, wl: &WlSurface) -> Option<X11Surface> {
+        self.space
+            .elements()
+            .filter_map(|w| w.x11_surface())
+            .find(|x| self.x11_wl_surface(x).as_ref() == Some(wl))
+            .cloned()
+    }
+
     /// The space's window for an X11 surface.
     fn x11_window(&self, surface: &X11Surface) -> Option<Window> {
         self.space
@@ -202,6 +284,35 @@ impl Core {
 }
 
 impl State {
+    /// The keyboard went to `focused`: if it is an X11 window's surface,
+    /// give that window X's input focus too. Quay's keyboard focus is a
+    /// `WlSurface`, so smithay's `KeyboardTarget for X11Surface`, which
+    /// sets X's input focus (or sends WM_TAKE_FOCUS), never ran: Xwayland
+    /// got the keys and X sent them nowhere (xterm took no typing). Done
+    /// from the loop, outside the keyboard's focus change. With Debian
+    /// bookworm's Xwayland (no xwayland_shell pairing) the X11 target's
+    /// `enter` reaches X alone; a paired surface hears a second
+    /// `wl_keyboard.enter` (no keys), which Xwayland takes as the same focus.
+    pub(crate) fn x11_keyboard_focus(&mut self, focused: Option<&WlSurface>) {
+        let Some(x11) = focused.and_then(|wl| self.core.x11_of_wl_surface(wl)) else {
+            return;
+        };
+        let wl = focused.cloned();
+        self.core.loop_handle.insert_idle(move |state| {
+            let seat = state.core.seat.clone();
+            let still = seat.get_keyboard().and_then(|k| k.current_focus()) == wl;
+            if still && x11.alive() {
+                smithay::input::keyboard::KeyboardTarget::<State>::enter(
+                    &x11,
+                    &seat,
+                    state,
+                    Vec::new(),
+                    SERIAL_COUNTER.next_serial(),
+                );
+            }
+        });
+    }
+
     /// Give an X11 window's surface the keyboard (not while locked), from
     /// the loop: this runs inside Xwayland's requests, and the surface may
     /// be named only by a message that follows.
@@ -299,6 +410,7 @@ impl XwmHandler for State {
             .toplevels
             .minimized
             .retain(|(w, _)| w.x11_surface() != Some(&surface));
+        self.core.xwayland.restore.retain(|(x, _)| *x != surface);
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
@@ -316,6 +428,7 @@ impl XwmHandler for State {
             .toplevels
             .minimized
             .retain(|(w, _)| w.x11_surface() != Some(&surface));
+        self.core.xwayland.restore.retain(|(x, _)| *x != surface);
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
@@ -363,6 +476,22 @@ impl XwmHandler for State {
                 self.core.space.map_element(window, geometry.loc, false);
             }
         }
+    }
+
+    fn maximize_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.core.x11_maximize(&window, true);
+    }
+
+    fn unmaximize_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.core.x11_maximize(&window, false);
+    }
+
+    fn fullscreen_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.core.x11_fullscreen(&window, true);
+    }
+
+    fn unfullscreen_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.core.x11_fullscreen(&window, false);
     }
 
     fn resize_request(&mut self, _xwm: XwmId, _window: X11Surface, _button: u32, _edge: ResizeEdge) {}

@@ -51,6 +51,7 @@ impl SeatHandler for State {
         self.selection_focus(seat, focused);
         self.core.activate_focused(focused);
         self.keyboard_focus_moved(focused);
+        self.x11_keyboard_focus(focused);
     }
 }
 delegate_seat!(State);
