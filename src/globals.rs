@@ -142,7 +142,11 @@ pub const GLOBALS: &[Global] = &[
         Everyone,
         "touchpad swipe, pinch and hold, under the pointer",
     ),
-    g("zwp_tablet_manager_v2", Everyone, "drawing tablets"),
+    g(
+        "zwp_tablet_manager_v2",
+        Everyone,
+        "drawing tablets (none announced yet)",
+    ),
     g(
         "zwp_keyboard_shortcuts_inhibit_manager_v1",
         Everyone,
