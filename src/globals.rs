@@ -167,11 +167,6 @@ pub const GLOBALS: &[Global] = &[
         Everyone,
         "marks its toplevels as (modal) dialogs",
     ),
-    g(
-        "xdg_toplevel_icon_manager_v1",
-        Everyone,
-        "icons of its own toplevels",
-    ),
     g("xdg_system_bell_v1", Everyone, "rings the bell (counted, logged)"),
     g(
         "wp_content_type_manager_v1",
