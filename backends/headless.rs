@@ -50,6 +50,10 @@ pub struct HeadlessOutput {
     age: usize,
     refresh: Duration,
     seq: u64,
+    /// The virtual vblank of the last tick (when the timer was due; it
+    /// fires at or after that): what frame pacing counts from
+    /// (`Rendered::vblank`).
+    last_vblank: Option<Instant>,
 }
 
 /// The renderer and one offscreen target per output, in output order.
@@ -202,11 +206,15 @@ impl Headless {
                 age: 0,
                 refresh,
                 seq: 0,
+                last_vblank: None,
             });
 
             let idx = i;
             core.loop_handle
                 .insert_source(Timer::from_duration(refresh), move |deadline, _, state| {
+                    if let Some(o) = state.backend.headless().and_then(|h| h.outputs.get_mut(idx)) {
+                        o.last_vblank = Some(deadline);
+                    }
                     state.headless_frame(idx);
                     // The output's refresh now (a mode switch changes it).
                     let refresh = state
@@ -276,6 +284,11 @@ impl Headless {
         };
         out.age = 1;
         out.seq += 1;
+        // The tick's vblank on the presentation clock.
+        let vblank = out.last_vblank.map(|v| {
+            core.now()
+                .saturating_sub(Instant::now().saturating_duration_since(v))
+        });
         let feedback = frame_rendered(
             core,
             imports,
@@ -285,6 +298,7 @@ impl Headless {
                 damaged,
                 took: damaged.then(|| started.elapsed()),
                 refresh: out.refresh,
+                vblank,
             },
         );
         frame_presented(

@@ -865,6 +865,7 @@ impl Udev {
                 // Given to the clock once queued, above.
                 took: None,
                 refresh: out.refresh,
+                vblank: target,
             },
         ));
         match queued {

@@ -176,6 +176,8 @@ impl Winit {
                 damaged,
                 took: damaged.then_some(took),
                 refresh,
+                // No vblank: the swap is all winit says.
+                vblank: None,
             },
         );
         frame_presented(

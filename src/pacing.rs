@@ -90,11 +90,15 @@ fn release_tree(root: &WlSurface, until: Duration) -> bool {
 impl Core {
     /// A frame for `output` was built (see the module doc): release the
     /// fifo barriers of what it showed and of what no output shows, and the
-    /// commit timers due by the vblank after the one this frame is for.
-    pub fn release_paced(&mut self, output: &Output, refresh: Duration) {
+    /// commit timers due by the vblank after `vblank`, the one this frame is
+    /// for (now where the backend has none): a commit let through now is
+    /// drawn into the next frame, shown at that vblank or later, never
+    /// before its time. (A first version counted from the frame clock's
+    /// next vblank after now, one refresh too far on headless, whose frame
+    /// is shown at its tick: a timed commit was shown 0.5 ms early.)
+    pub fn release_paced(&mut self, output: &Output, refresh: Duration, vblank: Option<Duration>) {
         let now = self.now();
-        let vblank = self.next_vblank(&output.name()).unwrap_or(now).max(now);
-        let until = vblank + refresh;
+        let until = vblank.unwrap_or(now) + refresh;
         let mut roots: Vec<WlSurface> = Vec::new();
         let window_root = |core: &Core, w: &Window| core.window_wl_surface(w);
         for window in self.space.elements() {

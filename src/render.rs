@@ -337,6 +337,11 @@ pub struct Rendered<'a> {
     pub took: Option<Duration>,
     /// The output's refresh interval.
     pub refresh: Duration,
+    /// The vblank this frame is for (presentation clock): udev's target
+    /// vblank, headless's tick. The next frame is shown a refresh later, so
+    /// frame pacing releases the commit timers due by then
+    /// (`Core::release_paced`). `None` (winit): now.
+    pub vblank: Option<Duration>,
 }
 
 /// When and how a frame turned into light, for [`frame_presented`].
@@ -367,7 +372,7 @@ pub fn frame_rendered(
     core.frame_clock_rendered(&name, r.refresh, r.took);
     let time = core.now();
     let feedback = after_render(core, r.output, r.states, time);
-    core.release_paced(r.output, r.refresh);
+    core.release_paced(r.output, r.refresh, r.vblank);
     send_surface_feedback(core, r.output);
     imports.pin_shown(core, r.output);
     if r.damaged {
