@@ -469,16 +469,18 @@ impl State {
                     .map(|w| {
                         let geo = self.core.space.element_geometry(w);
                         let wl = self.core.window_wl_surface(w);
-                        let (title, app_id) = match (w.toplevel(), w.x11_surface()) {
+                        // `modal`: xdg_dialog_v1's hint (smithay keeps it in the
+                        // toplevel's data, src/wayland/shell/xdg/mod.rs:351-356).
+                        let (title, app_id, modal) = match (w.toplevel(), w.x11_surface()) {
                             (Some(t), _) => smithay::wayland::compositor::with_states(t.wl_surface(), |s| {
                                 s.data_map
                                     .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
                                     .and_then(|d| d.lock().ok())
-                                    .map(|d| (d.title.clone(), d.app_id.clone()))
+                                    .map(|d| (d.title.clone(), d.app_id.clone(), d.modal))
                                     .unwrap_or_default()
                             }),
-                            (None, Some(x)) => (Some(x.title()), Some(x.class())),
-                            (None, None) => (None, None),
+                            (None, Some(x)) => (Some(x.title()), Some(x.class()), false),
+                            (None, None) => (None, None, false),
                         };
                         serde_json::json!({
                             "title": title,
@@ -487,6 +489,7 @@ impl State {
                             "location": geo.map(|g| (g.loc.x, g.loc.y)),
                             "size": geo.map(|g| (g.size.w, g.size.h)),
                             "focused": wl.is_some() && wl == focus,
+                            "modal": modal,
                         })
                     })
                     .collect();

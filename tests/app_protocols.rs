@@ -480,3 +480,56 @@ fn a_surface_is_told_its_outputs_fractional_scale() {
     })
     .unwrap();
 }
+
+/// `xdg_wm_dialog_v1`: a toplevel marked modal is listed as such by
+/// `quay msg windows`, and unmarked again; a second dialog object for one
+/// toplevel is `already_used`.
+#[test]
+fn a_dialog_is_marked_modal() {
+    use quay_test_client::wayland_protocols::xdg::dialog::v1::client::xdg_wm_dialog_v1::XdgWmDialogV1;
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let wm: XdgWmDialogV1 = c.bind("xdg_wm_dialog_v1", 1).unwrap();
+    let w = c.window(64, 48, 0xff00ff00).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let dialog = wm.get_xdg_dialog(&w.toplevel, &c.qh, ());
+    dialog.set_modal();
+    c.roundtrip().unwrap();
+    assert_eq!(quay.msg(&["windows"])[0]["modal"], true);
+    dialog.unset_modal();
+    c.roundtrip().unwrap();
+    assert_eq!(quay.msg(&["windows"])[0]["modal"], false);
+
+    let (code, _) = common::error_of(&quay, |c| {
+        let wm: XdgWmDialogV1 = c.bind("xdg_wm_dialog_v1", 1).unwrap();
+        let w = c.window(32, 32, 0xff00ff00).unwrap();
+        let _a = wm.get_xdg_dialog(&w.toplevel, &c.qh, ());
+        let _b = wm.get_xdg_dialog(&w.toplevel, &c.qh, ());
+    });
+    assert_eq!(code, 0, "already_used");
+}
+
+/// `wp_content_type_manager_v1`: a surface's content type is taken; a
+/// second content-type object for one surface is `already_constructed`.
+#[test]
+fn a_surface_gets_one_content_type() {
+    use quay_test_client::wayland_protocols::wp::content_type::v1::client::{
+        wp_content_type_manager_v1::WpContentTypeManagerV1, wp_content_type_v1::Type,
+    };
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let manager: WpContentTypeManagerV1 = c.bind("wp_content_type_manager_v1", 1).unwrap();
+    let w = c.window(64, 48, 0xff00ff00).unwrap();
+    let ct = manager.get_surface_content_type(&w.surface, &c.qh, ());
+    ct.set_content_type(Type::Video);
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    assert!(c.conn.protocol_error().is_none());
+
+    let (code, _) = common::error_of(&quay, |c| {
+        let manager: WpContentTypeManagerV1 = c.bind("wp_content_type_manager_v1", 1).unwrap();
+        let w = c.window(32, 32, 0xff00ff00).unwrap();
+        let _a = manager.get_surface_content_type(&w.surface, &c.qh, ());
+        let _b = manager.get_surface_content_type(&w.surface, &c.qh, ());
+    });
+    assert_eq!(code, 0, "already_constructed");
+}

@@ -19,6 +19,9 @@ use wayland_protocols::{
         commit_timing::v1::client::{
             wp_commit_timer_v1::WpCommitTimerV1, wp_commit_timing_manager_v1::WpCommitTimingManagerV1,
         },
+        content_type::v1::client::{
+            wp_content_type_manager_v1::WpContentTypeManagerV1, wp_content_type_v1::WpContentTypeV1,
+        },
         fifo::v1::client::{wp_fifo_manager_v1::WpFifoManagerV1, wp_fifo_v1::WpFifoV1},
         fractional_scale::v1::client::{
             wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1,
@@ -117,6 +120,8 @@ no_events!(
     ZwpTextInputManagerV3,
     ZwpInputMethodManagerV2,
     WpFractionalScaleManagerV1,
+    WpContentTypeManagerV1,
+    WpContentTypeV1,
 );
 
 impl Dispatch<WpFractionalScaleV1, ()> for App {
