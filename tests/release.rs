@@ -82,7 +82,12 @@ fn role_destroyed() {
     w.toplevel.destroy();
     w.xdg_surface.destroy();
     wait_release(&mut c, id, "release after the role objects died");
-    assert!(w.surface.is_alive());
+    // Quay's side: no window any more, and the role-less surface still
+    // takes requests without an error.
+    assert_eq!(quay.stat("windows_live"), 0);
+    w.surface.commit();
+    c.roundtrip().unwrap();
+    assert!(c.conn.protocol_error().is_none());
 }
 
 #[test]
