@@ -8,6 +8,7 @@ vm_case quay-syncobj-deadline virtio case_quay_syncobj_deadline 180
 vm_case quay-syncobj-errors virtio case_quay_syncobj_errors 180
 vm_case quay-explicit-sync virtio case_quay_explicit_sync 180
 vm_case quay-implicit-sync virtio case_quay_implicit_sync 180
+vm_case quay-implicit-sync-no-hints virtio case_quay_implicit_sync_no_hints 180
 # The same fences and deadlines on the GLES engine (llvmpipe: the buffers take the upload
 # path once their fence signals): the wait and its hints come before any engine.
 vm_case quay-syncobj-timeline-gles virtio case_quay_syncobj_timeline_gles 240
@@ -236,4 +237,22 @@ case_quay_fuzz_real() {
   metric bystander_longest_ms "$(echo "$line" | sed -n 's/.* longest \([0-9.]*\) ms.*/\1/p')"
   [ "$rc" = 0 ] || fail "fuzz rc $rc: $(grep -E 'panicked|minimal failing|Test failed' "$CASE_OUT/fuzz.log" | tail_of - 3)"
   grep -q '^test result: ok. 1 passed' "$CASE_OUT/fuzz.log" || fail "want 'test result: ok. 1 passed'"
+}
+
+# `[sync] deadline_hints = false`: the same implicit fence holds the commit until it
+# signals, and gets no deadline from Quay (the client reads SW_SYNC_GET_DEADLINE).
+case_quay_implicit_sync_no_hints() {
+  [ -e /sys/kernel/debug/sync/sw_sync ] || { fail "no sw_sync (insmod sw_sync, debugfs)"; return 1; }
+  quay_usable || return 1
+  need_card virtio_gpu || return 1
+  printf '[sync]\ndeadline_hints = false\n' > /tmp/nohints.toml
+  start_quay --drm-device "$CARD" --config /tmp/nohints.toml || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  dmabuf_client implicit --syncobj-test implicit
+  sync_stats
+  grep -q '"deadline_set":false' "$CASE_OUT/implicit.json" ||
+    fail "the implicit fence got a deadline with deadline_hints = false: $(tail_of "$CASE_OUT/implicit.json" 1)"
+  expect_eq "deadlines set" "$(json_num deadlines_set_total < "$CASE_OUT/stats.json")" 0
+  expect_ge "acquire waits" "$(json_num acquire_waits_total < "$CASE_OUT/stats.json")" 1
+  stop_quay
 }

@@ -6,10 +6,13 @@
 #  - quay-udev-vkms-direct-scanout-shared: K wl_buffers on one heap dma-buf, fullscreen, so
 #    Quay puts it on the primary plane: 1 renderer import, 1 framebuffer, 1 GEM handle for it;
 #    counters back to their baseline when the client is gone.
+#  - quay-udev-vkms-direct-scanout-off: the same with `[udev] direct_scanout = false`: composited,
+#    no frame ZERO_COPY, no framebuffer for the client's dma-buf.
 #  - quay-udev-vkms-two-clients-fullscreen: two connections, one heap dma-buf of the output's
 #    size, both windows fullscreen: 1 renderer import and at most 1 framebuffer on the fd.
 vm_case kms-gem-handles vkms case_kms_gem_handles 120
 vm_case quay-udev-vkms-direct-scanout-shared vkms case_quay_vkms_direct_scanout_shared 180
+vm_case quay-udev-vkms-direct-scanout-off vkms case_quay_vkms_direct_scanout_off 180
 vm_case quay-udev-vkms-two-clients-fullscreen vkms case_quay_vkms_two_clients_fullscreen 180
 
 case_kms_gem_handles() {
@@ -147,5 +150,27 @@ case_quay_vkms_export_roundtrip() {
   expect_ge "our export mapped back to the original object" "$(json_num export_roundtrips_total < "$s")" 1
   expect_eq "PRIME imports (none: it is our own object)" "$(json_num gem_prime_imports_total < "$s")" 0
   expect_eq "client framebuffers alive at once (peak)" "$(json_num framebuffers_live_peak < "$s")" 1
+  stop_quay
+}
+
+# `[udev] direct_scanout = false`: the same fullscreen client is composited, never put on a
+# plane as it is: no frame presented ZERO_COPY, no framebuffer for its dma-buf, one renderer
+# import, its colour on screen.
+case_quay_vkms_direct_scanout_off() {
+  quay_usable || return 1
+  need_card vkms || return 1
+  printf '[udev]\ndirect_scanout = false\n' > /tmp/noscanout.toml
+  start_quay --drm-device "$CARD" --config /tmp/noscanout.toml || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  warm_swapchain || { stop_quay; return 1; }
+  qmsg stats > "$CASE_OUT/stats-base.json"
+  local base_fb; base_fb=$(json_num framebuffers_live < "$CASE_OUT/stats-base.json")
+  dmabuf_client_shot off shot.png --source heap --fullscreen --buffers 4 --frames 60 --color 0xff3060c0
+  local zc; zc=$(json_num zero_copy < "$CASE_OUT/off.json")
+  metric zero_copy "${zc:-?}"
+  expect_eq "frames presented ZERO_COPY with direct_scanout = false" "${zc:-x}" 0
+  expect_eq "client framebuffers made (peak)" "$(json_num framebuffers_live_peak < "$CASE_OUT/stats-live.json")" "$base_fb"
+  expect_eq "renderer imports for 4 wl_buffers on one dma-buf" "$(json_num imports_total < "$CASE_OUT/stats-live.json")" 1
+  [ -f "$CASE_OUT/shot.png" ] && host_check pixel shot.png 10 10 48 96 192
   stop_quay
 }
