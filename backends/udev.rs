@@ -17,7 +17,7 @@
 //!   for every dma-buf kind the kernel has (virtio, vgem, vkms, udmabuf,
 //!   dma-heaps); with GLES on a hardware device they become EGLImages, and on
 //!   a software one (llvmpipe segfaults on foreign buffers imported through
-//!   EGL, vm-notes.md) they are uploaded from their mapping.
+//!   EGL, seen in the VM suite) they are uploaded from their mapping.
 //! - **Frame clock**: the page flip. A frame is rendered, queued, and when
 //!   the kernel's vblank event arrives its presentation feedback is answered
 //!   with the kernel's timestamp and sequence. A frame with no damage is not

@@ -68,10 +68,14 @@
 //! - [`buffer`]: the client-buffer subsystem: linux-dmabuf feedback, the
 //!   import cache (one import per kernel dma-buf) with its memory-pressure
 //!   LRU, PSI and the reaper; KMS framebuffers per dma-buf over the per-fd
-//!   GEM handle table, and the export cache of Quay's own buffers
-//!   (`../shared/DESIGN.md` rules 1, 3, 4).
+//!   GEM handle table, and the export cache of Quay's own buffers. Its
+//!   rules: one kernel dma-buf, one import (and one framebuffer per DRM fd);
+//!   an LRU scan takes a strong reference before it touches an entry and
+//!   skips one whose owner is dying; no decision reads a reference count
+//!   (`buffer/cache.rs` states each where it is kept).
 //! - [`sync`]: acquire/release, implicit sync, frame clocks and deadline
-//!   hints; the fence registry that dispatches outside its lock (rule 2).
+//!   hints; the fence registry that dispatches every fence operation and
+//!   callback outside its lock (`sync/registry.rs`).
 //!   A leaf, like [`buffer`]: neither reaches back into `State` or `Core`;
 //!   [`fences`] is the compositor's side of sync.
 //! - [`limits`]: the fd limit raised at start, and every client's budget of

@@ -6,7 +6,12 @@
 //! property test (`tests` below) instantiates it with plain values, so the
 //! test drives exactly the code the compositor runs.
 //!
-//! ## Entries and ownership (`../shared/DESIGN.md` rules 1 and 4)
+//! ## Entries and ownership: one import per kernel dma-buf, no decision on a count
+//!
+//! The kernel keeps one dma-buf per GEM object and maps a re-imported
+//! export back to its object (the PRIME export cache; its locking was
+//! fixed in "drm/prime: fixup the dma buf export cache locking", 2012);
+//! this cache does the same one level up, for renderer imports.
 //!
 //! One entry per key (per kernel dma-buf identity). An entry holds:
 //! - its **users** weakly (one per `wl_buffer`): the entry dies when the last
@@ -19,7 +24,12 @@
 //! import itself, so evicting really frees it; a draw of an evicted entry
 //! re-imports it from its source ([`ImportCache::resident`]).
 //!
-//! ## Eviction (`../shared/DESIGN.md` rule 3, seed `000_*`)
+//! ## Eviction: a scan never races a release
+//!
+//! The kernel's version of this bug: "drm/gem: Fix a race between
+//! drm_gem_lru_scan() and drm_gem_object_release()" (dri-devel, May 2026),
+//! where a scan moved an object the destructor was releasing onto a list
+//! the destructor could then see.
 //!
 //! The LRU is a `BTreeMap` from last-use tick to entry, holding resident
 //! entries only. A scan walks it oldest first. For each entry it first does
@@ -43,10 +53,10 @@
 //!
 //! None. The cache lives on the event-loop thread and is `!Send + !Sync`
 //! (the `PhantomData<Rc<()>>` below), so the compiler rejects any attempt to
-//! evict from another thread; the seed's scan-versus-release race needs two
+//! evict from another thread; the kernel's scan-versus-release race needs two
 //! threads and cannot be written against this type. Memory-pressure
 //! notifications come from a helper thread as messages into the event loop
-//! (see `crate::pressure`), never as calls into the cache.
+//! (see [`super::pressure`]), never as calls into the cache.
 //!
 //! No decision anywhere reads a reference count: users are asked
 //! `is_gone()`, i.e. "can this be upgraded", never "how many are left".
@@ -801,7 +811,7 @@ mod tests {
         assert_ne!(idc, ida);
     }
 
-    /// The seed's race list, as it applies to a single-threaded cache (an
+    /// The scan-versus-release race list, as it applies to a single-threaded cache (an
     /// import is synchronous, so "during an import" means "between two calls
     /// on the loop"): the last wl_buffer of a dma-buf goes, and the same
     /// dma-buf is imported for another wl_buffer before any cleanup ran.

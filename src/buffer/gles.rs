@@ -12,7 +12,8 @@
 //! - **The upload fallback.** A linear single-plane dma-buf EGL does not take
 //!   (no `EGL_EXT_image_dma_buf_import`, as on Bookworm's Mesa on these
 //!   hosts), or any client dma-buf on a software EGL device (llvmpipe
-//!   crashes on foreign buffers it cannot map, `../shared/vm-notes.md`), is
+//!   crashed on foreign buffers it could not map, in the VM suite's first
+//!   GLES runs on virtio_gpu and vkms), is
 //!   copied from its mapping into a texture, under `DMA_BUF_IOCTL_SYNC`, and
 //!   copied again on every commit of it. YUYV is converted to XRGB first.
 //!   While the buffer's write fences are pending the copy is not made (the

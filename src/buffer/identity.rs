@@ -7,7 +7,8 @@
 //! made from the same kernel dma-buf with the same format, modifier, size,
 //! offsets and strides show the same pixels and can share one import; the
 //! same memory read with another layout is a different import.
-//! (`DESIGN.md` rule 1; seed 003's PRIME cache is the kernel's version.)
+//! (One kernel dma-buf, one import; the kernel's own version is the PRIME
+//! export cache, which maps a re-imported export back to its GEM object.)
 
 use std::os::fd::AsFd;
 

@@ -5,7 +5,7 @@
 //! client buffers and drawing them, which pass through here first. This is
 //! the one place where Quay decides how a client's buffer becomes something
 //! the renderer reads, so the import cache keyed by kernel identity
-//! (`../shared/DESIGN.md` rule 1) belongs here too, for every engine alike:
+//! (one kernel dma-buf, one import) belongs here too, for every engine alike:
 //! [`super::pixman`] maps dma-bufs and reads shm in place,
 //! [`super::gles`] turns dma-bufs into EGLImages (or uploads them) and
 //! uploads shm into textures Quay holds.
@@ -204,7 +204,7 @@ pub struct ImportCtx {
     /// See [`ImportStats::dmabuf_imports_total`].
     pub dmabuf_imports_total: u64,
     /// Client dma-bufs may go to the driver (EGL). False on a software EGL
-    /// device: llvmpipe crashes on foreign buffers (`../shared/vm-notes.md`),
+    /// device: llvmpipe crashed on foreign buffers in the VM suite's GLES runs,
     /// so they are uploaded from their mapping instead.
     pub egl_import: bool,
 }

@@ -4,7 +4,7 @@
 //!
 //! **GEM handles are not reference counted by the kernel.**
 //! `DRM_IOCTL_PRIME_FD_TO_HANDLE` on a dma-buf this fd already has a handle
-//! for returns that same handle (the kernel's PRIME cache, seed 003), and
+//! for returns that same handle (the kernel's PRIME import cache), and
 //! one `DRM_IOCTL_GEM_CLOSE` closes it for every user. Code that opens a
 //! handle per import and closes it per framebuffer breaks the other users:
 //! their next `AddFB2` fails, and a handle number the kernel re-used for
@@ -18,7 +18,8 @@
 //! last Quay object that uses it is gone, and a handle that belongs to a GBM
 //! buffer object is never closed by Quay at all.
 //!
-//! **Ownership** (`DESIGN.md` rules 1 and 4):
+//! **Ownership** (one framebuffer and one GEM handle per dma-buf per fd; no
+//! decision reads a reference count):
 //! - a [`GemHandle`] owns one handle on one fd: either it opened it
 //!   ([`GemOwner::Prime`], closed on drop) or it owns the GBM buffer object
 //!   that did ([`GemOwner::Gbm`], GBM closes it when the object goes);

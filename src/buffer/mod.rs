@@ -21,7 +21,7 @@
 //! rule: a commit never fails on import.
 //!
 //! - [`cache`]: the one-import-per-kernel-dma-buf cache and its
-//!   memory-pressure LRU (`../shared/DESIGN.md` rules 1, 3 and 4);
+//!   memory-pressure LRU (its rules are stated at the top of `cache.rs`);
 //! - [`error`]: why a dma-buf was answered `failed`, one reason per rule;
 //! - [`identity`]: what makes two dma-bufs the same kernel object;
 //! - [`import`]: the renderer that reads client buffers through the cache,

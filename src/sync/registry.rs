@@ -1,6 +1,7 @@
 //! The fence registry: pending acquire fences, their deadlines, and what to
 //! run when they signal, with every fence operation dispatched outside the
-//! registry's lock (`../shared/DESIGN.md` rule 2, seed `002_*`).
+//! registry's lock (the thread behind the rule: "dma-fence: Fix races of
+//! fence callbacks versus destructors by locking", dri-devel, June 2026).
 //!
 //! The kernel thread behind the rule: `dma_fence_set_deadline` called with
 //! the fence's own lock held made that lock the outermost one, and a driver

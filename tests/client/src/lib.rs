@@ -1,6 +1,6 @@
 //! A Rust Wayland test client (on libwayland's client library) for Quay's integration tests.
 //!
-//! It is its own crate (STYLE.md): the compositor crate's winit features
+//! It is its own crate: the compositor crate's winit features
 //! would otherwise change how wayland-client is built. It speaks to a real
 //! socket, records every event the tests care about in [`App`], and turns
 //! protocol errors into values the tests can assert on.

@@ -1,5 +1,5 @@
-//! loom models of the fence registry (issue #5; `../shared/DESIGN.md`
-//! rule 2). loom runs each model under every thread interleaving and fails
+//! loom models of the fence registry (issue #5: fence operations and
+//! callbacks are dispatched outside the registry's lock). loom runs each model under every thread interleaving and fails
 //! on a deadlock, so a registry that called a fence or a callback with its
 //! lock held would fail here: the fences and callbacks below re-enter the
 //! registry, which takes the same (non-reentrant) lock.

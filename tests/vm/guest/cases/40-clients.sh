@@ -271,7 +271,7 @@ case_bench() {
 # On vkms the vblank is real (an hrtimer at the mode's 60 Hz), unlike virtio_gpu's, whose
 # flips complete as soon as the host has the frame: there, starting a frame earlier simply
 # makes more frames. This is where repaint scheduling (`[render] repaint_margin_ms`) shows
-# as latency. Both compositors on pixman (llvmpipe is not safe on vkms, vm-notes).
+# as latency. Both compositors on pixman (llvmpipe is not safe on vkms: it crashed there).
 # What disturbs a TCG guest for a while (the host, another vCPU) makes a compositor miss a
 # vblank or two in 300 frames, and each miss is two commits ~16 ms late: one round's p99 (the
 # 4th-worst of 300) is a coin toss between two compositors that miss about as often. Three

@@ -1,6 +1,6 @@
 # Quay's GLES engine on real kernel dma-bufs: headless Quay with --renderer gles in the
 # guest (Mesa 25's llvmpipe, through the EGL device of virtio_gpu's kms_swrast). llvmpipe is
-# software, so client dma-bufs never go to EGL (vm-notes: it crashes on foreign buffers);
+# software, so client dma-bufs never go to EGL (llvmpipe crashed on foreign buffers here);
 # they take the upload path: mapped under DMA_BUF_IOCTL_SYNC, copied into a texture Quay
 # holds, once per kernel dma-buf, copied again at each commit of it.
 vm_case quay-headless-gles-dmabuf virtio case_quay_headless_gles 240
