@@ -300,6 +300,32 @@ impl Core {
         let Some(area) = self.usable_area(output) else {
             return;
         };
+        self.refit(output, area, |states| {
+            states.contains(xdg_toplevel::State::Maximized)
+                && !states.contains(xdg_toplevel::State::Fullscreen)
+        });
+    }
+
+    /// `output` changed its mode, scale or transform: its fullscreen
+    /// windows are given its new size (in place, as
+    /// [`Core::refit_maximized`] does for maximized ones).
+    pub fn refit_fullscreen(&mut self, output: &Output) {
+        let Some(geo) = self.space.output_geometry(output) else {
+            return;
+        };
+        self.refit(output, geo, |states| {
+            states.contains(xdg_toplevel::State::Fullscreen)
+        });
+    }
+
+    /// Give each toplevel on `output` whose pending states `pick` chooses
+    /// the size of `area`, at its place, and configure it if that changed.
+    fn refit(
+        &mut self,
+        output: &Output,
+        area: Rectangle<i32, Logical>,
+        pick: impl Fn(&smithay::wayland::shell::xdg::ToplevelStateSet) -> bool,
+    ) {
         // By place, not `Space::elements_for_output`: that is updated by
         // `Space::refresh` after the dispatch, and a window mapped in the
         // same dispatch as the panel's commit is not in it yet.
@@ -317,9 +343,7 @@ impl Core {
                 continue;
             };
             let refit = toplevel.with_pending_state(|state| {
-                let fits = state.states.contains(xdg_toplevel::State::Maximized)
-                    && !state.states.contains(xdg_toplevel::State::Fullscreen)
-                    && state.size != Some(area.size);
+                let fits = pick(&state.states) && state.size != Some(area.size);
                 if fits {
                     state.size = Some(area.size);
                 }
@@ -327,40 +351,6 @@ impl Core {
             });
             if refit {
                 self.place_window_at(&window, area.loc);
-                if toplevel.is_initial_configure_sent() {
-                    toplevel.send_pending_configure();
-                }
-            }
-        }
-    }
-
-    /// `output` changed its mode, scale or transform: its fullscreen
-    /// windows are given its new size (in place, as
-    /// [`Core::refit_maximized`] does for maximized ones).
-    pub fn refit_fullscreen(&mut self, output: &Output) {
-        let Some(geo) = self.space.output_geometry(output) else {
-            return;
-        };
-        let windows: Vec<Window> = self
-            .space
-            .elements()
-            .filter(|w| self.space.element_geometry(w).is_some_and(|g| g.overlaps(geo)))
-            .cloned()
-            .collect();
-        for window in windows {
-            let Some(toplevel) = window.toplevel() else {
-                continue;
-            };
-            let refit = toplevel.with_pending_state(|state| {
-                let fits =
-                    state.states.contains(xdg_toplevel::State::Fullscreen) && state.size != Some(geo.size);
-                if fits {
-                    state.size = Some(geo.size);
-                }
-                fits
-            });
-            if refit {
-                self.place_window_at(&window, geo.loc);
                 if toplevel.is_initial_configure_sent() {
                     toplevel.send_pending_configure();
                 }

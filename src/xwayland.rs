@@ -265,6 +265,16 @@ impl Core {
         self.place_window_at(&window, area.loc);
     }
 
+    /// An X11 window unmapped or died: it is neither minimized (minimized
+    /// windows are out of the space, where `forget_window` finds no window
+    /// for it) nor remembered for a restore any more.
+    fn forget_x11(&mut self, surface: &X11Surface) {
+        self.toplevels
+            .minimized
+            .retain(|(w, _)| w.x11_surface() != Some(surface));
+        self.xwayland.restore.retain(|(x, _)| x != surface);
+    }
+
     /// The X11 window whose wl_surface `wl` is.
     pub fn x11_of_wl_surface(&self, wl: &WlSurface) -> Option<X11Surface> {
         self.space
@@ -405,12 +415,7 @@ impl XwmHandler for State {
     }
 
     fn unmapped_window(&mut self, _xwm: XwmId, surface: X11Surface) {
-        // A minimized window is out of the space; it is forgotten too.
-        self.core
-            .toplevels
-            .minimized
-            .retain(|(w, _)| w.x11_surface() != Some(&surface));
-        self.core.xwayland.restore.retain(|(x, _)| *x != surface);
+        self.core.forget_x11(&surface);
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
@@ -424,11 +429,7 @@ impl XwmHandler for State {
     }
 
     fn destroyed_window(&mut self, _xwm: XwmId, surface: X11Surface) {
-        self.core
-            .toplevels
-            .minimized
-            .retain(|(w, _)| w.x11_surface() != Some(&surface));
-        self.core.xwayland.restore.retain(|(x, _)| *x != surface);
+        self.core.forget_x11(&surface);
         if let Some(window) = self.core.x11_window(&surface) {
             self.core.space.unmap_elem(&window);
             self.core.forget_window(&window);
