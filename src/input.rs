@@ -152,6 +152,16 @@ impl State {
         }
     }
 
+    /// A press by a device other than the pointer's buttons (a tablet
+    /// tool's tip) at `location`: as a click there, unless a grab holds the
+    /// pointer or the session is locked.
+    pub(crate) fn press_at(&mut self, location: Point<f64, Logical>, serial: Serial) {
+        let grabbed = self.core.seat.get_pointer().is_some_and(|p| p.is_grabbed());
+        if !grabbed && !self.core.lock.is_locked() {
+            self.focus_window_at(location, serial);
+        }
+    }
+
     /// A press (button or touch) at `location`: raise the window there and
     /// give it the keyboard, or take the keyboard from every window when
     /// the press hit none. Returns the window hit.
@@ -325,6 +335,10 @@ impl State {
             self.focus_window_at(pos, serial);
         }
         let under = self.core.surface_under(pos);
+        match &under {
+            Some((surface, _)) => self.core.touch_points.insert(slot, surface.clone()),
+            None => self.core.touch_points.remove(&slot),
+        };
         let event = touch::DownEvent {
             slot,
             location: pos,
@@ -355,12 +369,32 @@ impl State {
             return;
         };
         self.core.input_activity();
+        self.core.touch_points.remove(&slot);
         let event = touch::UpEvent {
             slot,
             serial: SERIAL_COUNTER.next_serial(),
             time,
         };
         touch.up(self, &event);
+    }
+
+    /// Lift every touch point that is down on `surface`, which is being
+    /// destroyed: its client gets `wl_touch.up` (smithay sends it by client,
+    /// so a dead surface still reaches its client's `wl_touch`,
+    /// src/wayland/seat/touch.rs:36-55) and the point sends nothing more.
+    pub fn lift_touches_on(&mut self, surface: &WlSurface) {
+        let slots: Vec<TouchSlot> = (self.core.touch_points.iter())
+            .filter(|(_, on)| *on == surface)
+            .map(|(slot, _)| *slot)
+            .collect();
+        if slots.is_empty() {
+            return;
+        }
+        let time = self.core.input_time();
+        for slot in slots {
+            self.touch_up(slot, time);
+        }
+        self.touch_frame();
     }
 
     /// The end of one set of touch events (`wl_touch.frame`).
@@ -372,6 +406,7 @@ impl State {
 
     /// Every touch point was taken away (`wl_touch.cancel`).
     pub fn touch_cancel(&mut self) {
+        self.core.touch_points.clear();
         if let Some(touch) = self.core.seat.get_touch() {
             touch.cancel(self);
         }
@@ -379,7 +414,7 @@ impl State {
 
     /// Where an absolute event of a device mapped to the whole first output
     /// (a touch screen, a tablet) lands in global logical coordinates.
-    fn on_first_output<I: InputBackend, E: AbsolutePositionEvent<I>>(
+    pub(crate) fn on_first_output<I: InputBackend, E: AbsolutePositionEvent<I>>(
         &self,
         event: &E,
     ) -> Option<Point<f64, Logical>> {
@@ -406,8 +441,13 @@ impl State {
                     self.pointer_motion_to(pos, event.time_msec());
                 }
             }
-            InputEvent::DeviceAdded { device } if device.has_capability(DeviceCapability::Touch) => {
-                self.ensure_touch();
+            InputEvent::DeviceAdded { device } => {
+                if device.has_capability(DeviceCapability::Touch) {
+                    self.ensure_touch();
+                }
+                if device.has_capability(DeviceCapability::TabletTool) {
+                    self.tablet_added(&device);
+                }
             }
             InputEvent::TouchDown { event } => {
                 if let Some(pos) = self.on_first_output(&event) {
@@ -449,10 +489,25 @@ impl State {
                 pointer.axis(self, frame);
                 pointer.frame(self);
             }
+            InputEvent::TabletToolAxis { event } => self.tablet_axis::<I>(event),
+            InputEvent::TabletToolProximity { event } => self.tablet_proximity::<I>(event),
+            InputEvent::TabletToolTip { event } => self.tablet_tip::<I>(event),
+            InputEvent::TabletToolButton { event } => self.tablet_button::<I>(event),
+            InputEvent::DeviceRemoved { device } if device.has_capability(DeviceCapability::TabletTool) => {
+                self.tablet_removed(&device);
+            }
+            event => self.gesture(event),
+        }
+    }
+
+    /// libinput's touchpad gestures, to the pointer's client
+    /// (`zwp_pointer_gestures_v1`); any other event is dropped here.
+    fn gesture<I: InputBackend>(&mut self, event: InputEvent<I>) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        match event {
             InputEvent::GestureSwipeBegin { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GestureSwipeBeginEvent {
                     serial: SERIAL_COUNTER.next_serial(),
                     time: event.time_msec(),
@@ -461,9 +516,6 @@ impl State {
                 pointer.gesture_swipe_begin(self, &e);
             }
             InputEvent::GestureSwipeUpdate { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GestureSwipeUpdateEvent {
                     time: event.time_msec(),
                     delta: event.delta(),
@@ -471,9 +523,6 @@ impl State {
                 pointer.gesture_swipe_update(self, &e);
             }
             InputEvent::GestureSwipeEnd { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GestureSwipeEndEvent {
                     serial: SERIAL_COUNTER.next_serial(),
                     time: event.time_msec(),
@@ -482,9 +531,6 @@ impl State {
                 pointer.gesture_swipe_end(self, &e);
             }
             InputEvent::GesturePinchBegin { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GesturePinchBeginEvent {
                     serial: SERIAL_COUNTER.next_serial(),
                     time: event.time_msec(),
@@ -493,9 +539,6 @@ impl State {
                 pointer.gesture_pinch_begin(self, &e);
             }
             InputEvent::GesturePinchUpdate { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GesturePinchUpdateEvent {
                     time: event.time_msec(),
                     delta: event.delta(),
@@ -505,9 +548,6 @@ impl State {
                 pointer.gesture_pinch_update(self, &e);
             }
             InputEvent::GesturePinchEnd { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GesturePinchEndEvent {
                     serial: SERIAL_COUNTER.next_serial(),
                     time: event.time_msec(),
@@ -516,9 +556,6 @@ impl State {
                 pointer.gesture_pinch_end(self, &e);
             }
             InputEvent::GestureHoldBegin { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GestureHoldBeginEvent {
                     serial: SERIAL_COUNTER.next_serial(),
                     time: event.time_msec(),
@@ -527,9 +564,6 @@ impl State {
                 pointer.gesture_hold_begin(self, &e);
             }
             InputEvent::GestureHoldEnd { event } => {
-                let Some(pointer) = self.core.seat.get_pointer() else {
-                    return;
-                };
                 let e = GestureHoldEndEvent {
                     serial: SERIAL_COUNTER.next_serial(),
                     time: event.time_msec(),

@@ -121,6 +121,7 @@ pub mod shell;
 pub mod spawn;
 pub mod state;
 pub mod sync;
+pub mod tablet;
 pub mod toplevels;
 pub mod xwayland;
 

@@ -99,6 +99,38 @@ impl Core {
     /// windows itself (WLCS's `position_window_absolute`).
     pub fn place_window_at(&mut self, window: &Window, loc: Point<i32, Logical>) {
         self.unplaced_windows.retain(|w| w != window);
+        self.move_window(window, loc);
+    }
+
+    /// A window that set no geometry (`xdg_surface.set_window_geometry`)
+    /// has its surfaces' extent as geometry (smithay-0.7.0
+    /// src/desktop/wayland/window.rs:154-171), and the space keeps the
+    /// geometry's origin in place (src/desktop/space/mod.rs:509-511). A
+    /// subsurface that appears, goes, or reaches beyond the window's edge
+    /// would so move every surface of the window: its root surface is kept
+    /// where it was instead. `before` is the geometry's origin before the
+    /// commit.
+    pub fn keep_root_in_place(&mut self, window: &Window, before: Point<i32, Logical>) {
+        let after = window.geometry().loc;
+        if after == before || self.unplaced_windows.contains(window) {
+            return;
+        }
+        let implicit = window.toplevel().is_some_and(|t| {
+            smithay::wayland::compositor::with_states(t.wl_surface(), |states| {
+                (states.cached_state)
+                    .get::<smithay::wayland::shell::xdg::SurfaceCachedState>()
+                    .current()
+                    .geometry
+                    .is_none()
+            })
+        });
+        if let Some(loc) = self.space.element_location(window).filter(|_| implicit) {
+            self.move_window(window, loc + (after - before));
+        }
+    }
+
+    /// Move a mapped `window` so that its geometry's origin is at `loc`.
+    fn move_window(&mut self, window: &Window, loc: Point<i32, Logical>) {
         // Moving keeps the stacking order: map_element raises the window
         // (smithay-0.7.0 src/desktop/space/mod.rs:102-119), so the windows
         // that were above it are raised again, in their order.
@@ -174,6 +206,11 @@ impl Core {
                 // layer surface that holds it exclusively keeps it.
                 if surface.is_alive() && !state.core.lock.is_locked() && !state.exclusive_layer_has_keyboard()
                 {
+                    // A menu open elsewhere closes: the new window takes the
+                    // keyboard, which the grab would otherwise keep.
+                    if let Some(mut grab) = state.core.popup_grab.take().filter(|g| !g.has_ended()) {
+                        grab.ungrab(smithay::desktop::PopupUngrabStrategy::All);
+                    }
                     keyboard.set_focus(state, Some(surface), SERIAL_COUNTER.next_serial());
                 }
             });

@@ -159,6 +159,10 @@ pub struct Core {
 
     pub space: Space<Window>,
     pub popups: PopupManager,
+    /// The popup grab the seat is in (`xdg_popup.grab`), kept to end it when
+    /// a new window takes the keyboard: smithay's keyboard grab ignores any
+    /// focus change while it lasts (src/desktop/wayland/popup/grab.rs:456-476).
+    pub popup_grab: Option<smithay::desktop::PopupGrab<State>>,
     pub seat: Seat<State>,
     /// Toplevels mapped before their first buffer, placed (shell.rs) at the
     /// first commit that gives them a size.
@@ -221,6 +225,10 @@ pub struct Core {
         smithay::reexports::wayland_server::backend::ObjectId,
         Point<f64, Logical>,
     )>,
+    /// The surface each touch point went down on, while it is down: smithay
+    /// keeps its own copy private (src/input/touch/mod.rs:83), and a point
+    /// whose surface is destroyed must be lifted (`wl_touch.up`).
+    pub touch_points: std::collections::HashMap<smithay::backend::input::TouchSlot, WlSurface>,
     /// `wp_cursor_shape_manager_v1`.
     pub cursor_shape_state: smithay::wayland::cursor_shape::CursorShapeManagerState,
     /// `zxdg_decoration_manager_v1`: always client-side.
@@ -382,6 +390,7 @@ impl Core {
             cursor_theme,
             pointer_seen: false,
             pointer_under: None,
+            touch_points: Default::default(),
             cursor_shape_state,
             decoration_state,
             session_lock_state,
@@ -414,6 +423,7 @@ impl Core {
             dmabuf_advertised: Default::default(),
             space: Space::default(),
             popups: PopupManager::default(),
+            popup_grab: None,
             seat,
             unplaced_windows: Vec::new(),
             last_placed: None,

@@ -1,4 +1,5 @@
-//! wl_compositor, wl_subcompositor, syncobj and explicit-sync dispatch.
+//! wl_compositor, syncobj and explicit-sync dispatch (wl_subcompositor's
+//! is in `subsurface.rs`).
 
 use smithay::{
     backend::renderer::utils::on_commit_buffer_handler,
@@ -89,9 +90,19 @@ impl CompositorHandler for State {
         crate::protocols::explicit_sync::surface_destroyed(surface);
         smithay::wayland::compositor::with_states(surface, crate::buffer::import::surface_destroyed);
         self.release_focus_of(surface);
+        self.lift_touches_on(surface);
+        if self.core.popup_grab.is_some() {
+            // Checked once the destruction is done: the grab's root is dead by then.
+            self.core.loop_handle.insert_idle(|state| {
+                if state.core.popup_grab.as_ref().is_some_and(|g| g.has_ended()) {
+                    state.core.popup_grab = None;
+                }
+            });
+        }
     }
 
     fn commit(&mut self, surface: &WlSurface) {
+        super::subsurface::apply_child_positions(surface);
         on_commit_buffer_handler::<Self>(surface);
 
         if !is_sync_subsurface(surface) {
@@ -99,8 +110,10 @@ impl CompositorHandler for State {
             while let Some(parent) = get_parent(&root) {
                 root = parent;
             }
-            if let Some(window) = self.core.window_for_surface(&root) {
+            if let Some(window) = self.core.window_for_surface(&root).cloned() {
+                let before = window.geometry().loc;
                 window.on_commit();
+                self.core.keep_root_in_place(&window, before);
             }
         }
         shell::handle_commit(&mut self.core, surface);
@@ -288,71 +301,6 @@ impl
         super::budget::release_object_by_id(&state.core.display_handle, &client);
     }
 }
-smithay::reexports::wayland_server::delegate_dispatch!(State: [
-    smithay::reexports::wayland_server::protocol::wl_subsurface::WlSubsurface: smithay::wayland::compositor::SubsurfaceUserData
-] => CompositorState);
-
-/// How deep subsurfaces may nest below a surface without a parent. smithay
-/// walks a surface's ancestors on every commit and recurses through the
-/// tree on every traversal (smithay-0.7.0 src/wayland/compositor/tree.rs:
-/// `is_effectively_sync`, `map`): a chain of tens of thousands would cost
-/// quadratic work to build and a stack frame a level on every frame. Real
-/// clients nest a few levels.
-pub const MAX_SUBSURFACE_DEPTH: usize = 64;
-
-/// `wl_subcompositor.get_subsurface`: a surface that would be its own
-/// parent or its own ancestor is `bad_parent`, as the XML says; smithay
-/// answers both with `bad_surface` (smithay-0.7.0
-/// src/wayland/compositor/handlers.rs:464, via `set_parent`). A parent
-/// already [`MAX_SUBSURFACE_DEPTH`] deep is `bad_parent` too.
-impl
-    smithay::reexports::wayland_server::Dispatch<
-        smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
-        (),
-    > for State
-{
-    fn request(
-        state: &mut State,
-        client: &Client,
-        resource: &smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
-        request: smithay::reexports::wayland_server::protocol::wl_subcompositor::Request,
-        data: &(),
-        dh: &smithay::reexports::wayland_server::DisplayHandle,
-        data_init: &mut smithay::reexports::wayland_server::DataInit<'_, State>,
-    ) {
-        use smithay::reexports::wayland_server::protocol::wl_subcompositor::{Error, Request};
-        if let Request::GetSubsurface { surface, parent, .. } = &request {
-            let mut ancestor = Some(parent.clone());
-            let mut depth = 0;
-            while let Some(a) = ancestor {
-                if &a == surface {
-                    smithay::reexports::wayland_server::Resource::post_error(
-                        resource,
-                        Error::BadParent,
-                        "a surface cannot be its own parent or ancestor",
-                    );
-                    return;
-                }
-                depth += 1;
-                if depth > MAX_SUBSURFACE_DEPTH {
-                    smithay::reexports::wayland_server::Resource::post_error(
-                        resource,
-                        Error::BadParent,
-                        format!("subsurfaces nest at most {MAX_SUBSURFACE_DEPTH} deep"),
-                    );
-                    return;
-                }
-                ancestor = get_parent(&a);
-            }
-        }
-        <CompositorState as smithay::reexports::wayland_server::Dispatch<
-            smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor,
-            (),
-            State,
-        >>::request(state, client, resource, request, data, dh, data_init)
-    }
-}
-
 impl DrmSyncobjHandler for State {
     fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState> {
         self.core.syncobj_state.as_mut()

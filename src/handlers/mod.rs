@@ -18,6 +18,7 @@ mod security_context;
 pub mod selection;
 pub mod session_lock;
 mod shm;
+mod subsurface;
 pub mod xdg_shell;
 
 use smithay::{

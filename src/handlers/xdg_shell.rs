@@ -196,6 +196,7 @@ impl XdgShellHandler for State {
             }
             keyboard.set_focus(self, grab.current_grab(), serial);
             keyboard.set_grab(self, PopupKeyboardGrab::new(&grab), serial);
+            self.core.popup_grab = Some(grab.clone());
         }
         if let Some(pointer) = seat.get_pointer() {
             if pointer.is_grabbed()
