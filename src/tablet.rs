@@ -38,12 +38,22 @@ impl State {
     }
 
     /// A tablet was unplugged; with the last one, every tool goes too.
+    /// Clients are not told: smithay 0.7 forgets the tablet without
+    /// `zwp_tablet_v2.removed` (src/wayland/tablet_manager/tablet_seat.rs:136-138),
+    /// and a tool's `removed` is sent only when the tool is dropped
+    /// (tablet_tool.rs:229-236), which each client's `zwp_tablet_tool_v2`
+    /// prevents by holding it (its user data, tablet_tool.rs:453-456).
     pub fn tablet_removed<D: Device>(&mut self, device: &D) {
         let seat = self.core.seat.tablet_seat();
         seat.remove_tablet(&TabletDescriptor::from(device));
         if seat.count_tablets() == 0 {
             seat.clear_tools();
         }
+        tracing::info!(
+            name = device.name(),
+            tablets = seat.count_tablets(),
+            "tablet removed"
+        );
     }
 
     /// A tool came into or left the tablet's proximity.
@@ -58,6 +68,7 @@ impl State {
             return;
         };
         self.pointer_motion_to(pos, event.time_msec());
+        tracing::debug!(state = ?event.state(), ?pos, "tablet tool proximity");
         match event.state() {
             ProximityState::In => {
                 if let Some(under) = self.core.surface_under(pos) {
@@ -76,7 +87,15 @@ impl State {
 
     /// The tool moved or one of its axes changed (pressure, tilt, ...).
     pub fn tablet_axis<I: InputBackend>(&mut self, event: I::TabletToolAxisEvent) {
-        let Some(pos) = self.on_first_output(&event) else {
+        self.tool_axes::<I, _>(&event);
+    }
+
+    /// A tool event's position and axes, to the tool's client (queued by
+    /// smithay and sent with the motion) and the pointer. libinput puts
+    /// the axes' state in tip and proximity events too, not only in axis
+    /// events: the pressure that makes a tip go down arrives with it.
+    fn tool_axes<I: InputBackend, E: TabletToolEvent<I>>(&mut self, event: &E) {
+        let Some(pos) = self.on_first_output(event) else {
             return;
         };
         let seat = self.core.seat.tablet_seat();
@@ -105,6 +124,7 @@ impl State {
             tool.wheel(event.wheel_delta(), event.wheel_delta_discrete());
         }
         let under = self.core.surface_under(pos);
+        tracing::trace!(?pos, on_surface = under.is_some(), "tablet tool");
         tool.motion(
             pos,
             under,
@@ -116,9 +136,11 @@ impl State {
 
     /// The tool's tip touched the tablet or left it.
     pub fn tablet_tip<I: InputBackend>(&mut self, event: I::TabletToolTipEvent) {
+        self.tool_axes::<I, _>(&event);
         let Some(tool) = self.core.seat.tablet_seat().get_tool(&event.tool()) else {
             return;
         };
+        tracing::debug!(state = ?event.tip_state(), "tablet tool tip");
         match event.tip_state() {
             TabletToolTipState::Down => {
                 let serial = SERIAL_COUNTER.next_serial();
@@ -135,6 +157,7 @@ impl State {
     /// A button on the tool (a pen's side buttons).
     pub fn tablet_button<I: InputBackend>(&mut self, event: I::TabletToolButtonEvent) {
         if let Some(tool) = self.core.seat.tablet_seat().get_tool(&event.tool()) {
+            tracing::debug!(button = event.button(), state = ?event.button_state(), "tablet tool button");
             let serial = SERIAL_COUNTER.next_serial();
             tool.button(event.button(), event.button_state(), serial, event.time_msec());
         }

@@ -28,9 +28,9 @@
 //! - `xdg_system_bell_v1`: counted (`bells_total` in `quay msg stats`) and logged.
 //! - `wp_alpha_modifier_v1`: applied by smithay's surface elements
 //!   (smithay-0.7.0 src/backend/renderer/element/surface.rs:208-218).
-//! - `zwp_tablet_manager_v2`: offered with no tablet on it yet: libinput's
-//!   tablet-tool events are not routed to smithay's tablet seat (nor, as
-//!   before, to the pointer); no machine here has a tablet to prove it on.
+//! - `zwp_tablet_manager_v2`: libinput's tablets and their tools, routed
+//!   in `src/tablet.rs` (the VM case `quay-udev-tablet-pen` draws a stroke
+//!   with a uinput pen).
 
 use smithay::{
     delegate_alpha_modifier, delegate_content_type, delegate_input_method_manager,

@@ -7,6 +7,13 @@
 use wayland_client::{
     event_created_child, protocol::wl_keyboard, Connection, Dispatch, Proxy, QueueHandle, WEnum,
 };
+use wayland_protocols::wp::tablet::zv2::client::{
+    zwp_tablet_manager_v2::ZwpTabletManagerV2,
+    zwp_tablet_pad_v2::ZwpTabletPadV2,
+    zwp_tablet_seat_v2::{self, ZwpTabletSeatV2},
+    zwp_tablet_tool_v2::{self, ZwpTabletToolV2},
+    zwp_tablet_v2::{self, ZwpTabletV2},
+};
 use wayland_protocols::{
     ext::foreign_toplevel_list::v1::client::{
         ext_foreign_toplevel_handle_v1::{self, ExtForeignToplevelHandleV1},
@@ -77,6 +84,92 @@ pub struct AppEvents {
     pub keys: Vec<(u32, bool)>,
     /// wp_fractional_scale_v1.preferred_scale values (scale × 120), in order.
     pub preferred_scales: Vec<u32>,
+    /// zwp_tablet_seat_v2 and its tablets and tools: "tablet_added",
+    /// "tablet:NAME", "tablet_removed", "tool_added", "tool_type:N",
+    /// "tool_removed", "proximity_in:SURFACE_ID", "proximity_out", "down",
+    /// "up", "motion:X,Y" (whole surface-local pixels), "pressure:P",
+    /// "button:CODE:STATE", "frame".
+    pub tablet: Vec<String>,
+}
+
+impl TestClient {
+    /// `zwp_tablet_manager_v2.get_tablet_seat` for the client's seat: its
+    /// events go to [`AppEvents::tablet`].
+    pub fn tablet_seat(&mut self) -> Result<ZwpTabletSeatV2, ClientError> {
+        let manager: ZwpTabletManagerV2 = self.bind("zwp_tablet_manager_v2", 1)?;
+        let seat = self
+            .seat
+            .clone()
+            .ok_or_else(|| ClientError::Io("no wl_seat".into()))?;
+        Ok(manager.get_tablet_seat(&seat, &self.qh, ()))
+    }
+}
+
+impl Dispatch<ZwpTabletSeatV2, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpTabletSeatV2,
+        event: zwp_tablet_seat_v2::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwp_tablet_seat_v2::Event::TabletAdded { .. } => app.apps.tablet.push("tablet_added".into()),
+            zwp_tablet_seat_v2::Event::ToolAdded { .. } => app.apps.tablet.push("tool_added".into()),
+            _ => {}
+        }
+    }
+
+    event_created_child!(App, ZwpTabletSeatV2, [
+        zwp_tablet_seat_v2::EVT_TABLET_ADDED_OPCODE => (ZwpTabletV2, ()),
+        zwp_tablet_seat_v2::EVT_TOOL_ADDED_OPCODE => (ZwpTabletToolV2, ()),
+        zwp_tablet_seat_v2::EVT_PAD_ADDED_OPCODE => (ZwpTabletPadV2, ()),
+    ]);
+}
+
+impl Dispatch<ZwpTabletV2, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpTabletV2,
+        event: zwp_tablet_v2::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwp_tablet_v2::Event::Name { name } => app.apps.tablet.push(format!("tablet:{name}")),
+            zwp_tablet_v2::Event::Removed => app.apps.tablet.push("tablet_removed".into()),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZwpTabletToolV2, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpTabletToolV2,
+        event: zwp_tablet_tool_v2::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_tablet_tool_v2::Event as E;
+        let line = match event {
+            E::Type { tool_type } => format!("tool_type:{}", u32::from(tool_type)),
+            E::Removed => "tool_removed".into(),
+            E::ProximityIn { surface, .. } => format!("proximity_in:{}", surface.id().protocol_id()),
+            E::ProximityOut => "proximity_out".into(),
+            E::Down { .. } => "down".into(),
+            E::Up => "up".into(),
+            E::Motion { x, y } => format!("motion:{},{}", x.round() as i64, y.round() as i64),
+            E::Pressure { pressure } => format!("pressure:{pressure}"),
+            E::Button { button, state, .. } => format!("button:{button}:{}", u32::from(state)),
+            E::Frame { .. } => "frame".into(),
+            _ => return,
+        };
+        app.apps.tablet.push(line);
+    }
 }
 
 impl TestClient {
@@ -105,6 +198,8 @@ macro_rules! no_events {
 }
 
 no_events!(
+    ZwpTabletManagerV2,
+    ZwpTabletPadV2,
     WpFifoManagerV1,
     WpFifoV1,
     WpCommitTimingManagerV1,

@@ -19,6 +19,7 @@ pub mod plane_probe;
 pub mod sync_scenarios;
 pub mod syncobj;
 pub mod trust;
+pub mod uinput;
 
 pub use wayland_client;
 pub use wayland_protocols;

@@ -81,6 +81,13 @@ struct Args {
     cursor_color: Option<u32>,
     probe_cursor_plane: Option<PathBuf>,
     probe_crtc: Option<PathBuf>,
+    /// Bind zwp_tablet_manager_v2 and keep the tablet events in this file
+    /// (one per line, AppEvents::tablet's format), rewritten as they come.
+    tablet_log: Option<PathBuf>,
+    /// Be a uinput pen instead of a client: X,Y,GO,DONE (uinput::run).
+    uinput_pen: Option<String>,
+    /// Be a uinput keyboard pressing one chord: K1+K2+...,GO,DONE (uinput::run_keys).
+    uinput_keys: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -105,6 +112,9 @@ fn parse() -> Result<Args, String> {
         cursor_color: None,
         probe_cursor_plane: None,
         probe_crtc: None,
+        tablet_log: None,
+        uinput_pen: None,
+        uinput_keys: None,
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
     let display = std::env::var("WAYLAND_DISPLAY").unwrap_or_else(|_| "wayland-0".into());
@@ -145,6 +155,9 @@ fn parse() -> Result<Args, String> {
             "--drm-device" => a.drm_device = PathBuf::from(val()?),
             "--probe-cursor-plane" => a.probe_cursor_plane = Some(PathBuf::from(val()?)),
             "--probe-crtc" => a.probe_crtc = Some(PathBuf::from(val()?)),
+            "--tablet-log" => a.tablet_log = Some(PathBuf::from(val()?)),
+            "--uinput-pen" => a.uinput_pen = Some(val()?),
+            "--uinput-keys" => a.uinput_keys = Some(val()?),
             "--cursor-color" => {
                 let v = val()?;
                 a.cursor_color = Some(
@@ -176,6 +189,23 @@ fn main() -> ExitCode {
     if let Some((mib, secs)) = args.memhog {
         println!("{}", memhog(mib, secs));
         return ExitCode::SUCCESS;
+    }
+    let uinput = match (&args.uinput_pen, &args.uinput_keys) {
+        (Some(spec), _) => Some(quay_test_client::uinput::run(spec)),
+        (None, Some(spec)) => Some(quay_test_client::uinput::run_keys(spec)),
+        (None, None) => None,
+    };
+    if let Some(result) = uinput {
+        return match result {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("{{\"ok\":false,\"error\":{e:?}}}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let probe = match (&args.probe_cursor_plane, &args.probe_crtc) {
         (Some(card), _) => Some(quay_test_client::plane_probe::probe_cursor_plane(card)),
@@ -304,6 +334,11 @@ fn run(a: &Args) -> Result<String, String> {
         surface.commit();
         (pointer, surface, buffer)
     });
+    let _tablet_seat = match a.tablet_log {
+        Some(_) => Some(c.tablet_seat().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let mut tablet_lines = 0;
     let mut enters_seen = 0;
     let mut commits = Vec::with_capacity(a.frames);
     let t_frames = Instant::now();
@@ -321,6 +356,17 @@ fn run(a: &Args) -> Result<String, String> {
                 eprintln!("CURSOR {serial}");
             }
             enters_seen = c.app.pointer_enters.len();
+        }
+        if let Some(path) = a
+            .tablet_log
+            .as_ref()
+            .filter(|_| c.app.apps.tablet.len() != tablet_lines)
+        {
+            tablet_lines = c.app.apps.tablet.len();
+            let tmp = path.with_extension("tmp");
+            let text: String = c.app.apps.tablet.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         i += 1;
     }

@@ -311,3 +311,64 @@ case_quay_virtio_mode_switch() {
   expect_eq "CRTC width with [[output]] mode" "$(json_num w < "$CASE_OUT/crtc-config.json")" 1024
   stop_quay
 }
+
+# quay-udev-tablet-pen: a drawing tablet. The kernel's uinput makes a pen tablet
+# (quay-dmabuf-client --uinput-pen: BTN_TOOL_PEN, BTN_TOUCH, BTN_STYLUS, x and y 0..32767,
+# pressure, INPUT_PROP_DIRECT); udev and libinput hand it to Quay as a tablet and its tool. A
+# fullscreen client bound to zwp_tablet_manager_v2 gets the tablet, then the tool, and after the
+# pen's warm-up (in and out of proximity at once: see uinput.rs, `Pen::stroke`), for one
+# stroke: proximity_in on its surface, down, pressure, motion toward where the pen went (axis
+# 8192 -> 9192 of 32768 on 800x600: pixel 200,150 -> 224,168; libinput averages a tablet's
+# last four positions, so one step shows a quarter of the way), up, the side button,
+# proximity_out. When the device goes Quay forgets the tablet and its tools; clients are not told
+# (smithay 0.7 sends neither zwp_tablet_v2.removed nor zwp_tablet_tool_v2.removed: see
+# src/tablet.rs).
+vm_case quay-udev-tablet-pen virtio case_quay_tablet_pen 180
+case_quay_tablet_pen() {
+  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
+  udevadm settle -t 10
+  [ -c /dev/uinput ] || { fail "no /dev/uinput: $(cat "$CASE_OUT/modprobe.err")"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local log=$CASE_OUT/tablet.log i pen
+  client_start pen-client 150 "$S/bin/quay-dmabuf-client" --source shm --fullscreen --frames 1 \
+    --tablet-log "$log" --until-file "$CASE_OUT/stop"
+  wait_commits pen-client 2 60 || { fail "the client did not commit twice"; stop_quay; return 1; }
+  "$S/bin/quay-dmabuf-client" --uinput-pen "8192,8192,$CASE_OUT/go,$CASE_OUT/pen-done" \
+    > "$CASE_OUT/pen.json" 2> "$CASE_OUT/pen.err" & pen=$!
+  for i in $(seq 60); do grep -q '^tablet:' "$log" 2>/dev/null && break; sleep 0.5; done
+  grep -A6 "Name=\"Quay Test Pen\"" /proc/bus/input/devices > "$CASE_OUT/input-devices.txt"
+  if ! grep -q '^tablet:Quay Test Pen$' "$log" 2>/dev/null; then
+    fail "the client got no tablet for the uinput pen (pen: $(tr '\n' ' ' < "$CASE_OUT/pen.err"); quay.log: $(grep -ci tablet "$CASE_OUT/quay.log") tablet lines)"
+    touch "$CASE_OUT/pen-done" "$CASE_OUT/stop"; wait $pen; client_wait pen-client; stop_quay; return 1
+  fi
+  touch "$CASE_OUT/go"
+  # the stroke's end: the second proximity_out (the first is the warm-up's)
+  for i in $(seq 60); do [ "$(grep -c '^proximity_out' "$log" 2>/dev/null)" -ge 2 ] && break; sleep 0.5; done
+  say "tablet events: $(tr '\n' ' ' < "$log" | head -c 1500)"
+  local surface
+  surface=$(grep -o '^proximity_in:[0-9]*' "$log" | head -n1 | cut -d: -f2)
+  expect_ge "proximity_in on the client's surface (object id)" "${surface:-0}" 1
+  grep -q '^tool_added$' "$log" || fail "no zwp_tablet_seat_v2.tool_added"
+  grep -q '^tool_type:320$' "$log" || fail "the tool is not a pen (tool_type 0x140)"
+  grep -q '^down$' "$log" || fail "no zwp_tablet_tool_v2.down for the tip"
+  grep -q '^up$' "$log" || fail "no zwp_tablet_tool_v2.up"
+  grep -q '^button:331:1$' "$log" || fail "no press of the side button (BTN_STYLUS 331)"
+  grep -q '^proximity_out$' "$log" || fail "no proximity_out"
+  grep -q '^pressure:[1-9]' "$log" || fail "no pressure above 0"
+  grep -q '^motion:200,150$' "$log" || fail "no motion at the pen's first position (200,150)"
+  local moved
+  moved=$(awk -F'[:,]' '/^down$/ { d = 1 } d && /^motion:/ && $2 > 200 && $2 <= 224 && $3 > 150 && $3 <= 168 { n++ } END { print n + 0 }' "$log")
+  expect_ge "motions right and down after the tip went down" "$moved" 1
+  # the order of one stroke
+  local order
+  order=$(grep -E '^(proximity_in|down|up|proximity_out)' "$log" | cut -d: -f1 | tr '\n' ' ')
+  expect_eq "the warm-up's and the stroke's order" "$order" "proximity_in proximity_out proximity_in down up proximity_out "
+  touch "$CASE_OUT/pen-done"
+  wait $pen || fail "the pen helper failed: $(cat "$CASE_OUT/pen.json")"
+  for i in $(seq 40); do grep -q 'tablet removed' "$CASE_OUT/quay.log" && break; sleep 0.5; done
+  grep -q 'tablet removed.*tablets=0' "$CASE_OUT/quay.log" || fail "Quay did not forget the tablet when the device went"
+  touch "$CASE_OUT/stop"
+  client_wait pen-client
+  stop_quay
+}

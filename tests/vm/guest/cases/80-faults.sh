@@ -39,9 +39,10 @@ vt_activate() {
 # active_vt: the number of the active VT
 active_vt() { sed 's/^tty//' /sys/class/tty/tty0/active; }
 
-# Quay shows a dma-heap window and weston-simple-shm; the VT is switched away (Quay's
-# session is paused: rendering stops) and back (resumed: outputs come back, the dma-buf
-# is drawn from its import again, frames flow, the window's colour is on screen).
+# Quay shows a dma-heap window and weston-simple-shm; the VT is switched away by Ctrl+Alt+F<n>
+# typed on a (uinput) keyboard (Quay's session is paused: rendering stops) and back by chvt
+# (resumed: outputs come back, the dma-buf is drawn from its import again, frames flow, the
+# window's colour is on screen).
 case_quay_vt_switch() {
   faults_quay_on || return 1
   local home qc
@@ -54,9 +55,19 @@ case_quay_vt_switch() {
   grep -q READY "$CASE_OUT/win.err" || { fail "the dma-buf window never got READY"; kill $win; stop_quay; return 1; }
   client_start shm 100 weston-simple-shm
   wait_commits shm 5 60
-  local away=$((home == 2 ? 3 : 2))
-  say "switching to VT $away"
-  vt_activate "$away" || fail "cannot switch to VT $away"
+  local away=$((home == 2 ? 3 : 2)) keys
+  # Away by the user's keys: Ctrl+Alt+F<away> on a uinput keyboard (KEY_LEFTCTRL 29, KEY_LEFTALT
+  # 56, KEY_F1 59...), through libinput and Quay's VT binding to seatd.
+  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
+  "$qc" --uinput-keys "29+56+$((58 + away)),$CASE_OUT/keys-go,$CASE_OUT/keys-done" \
+    > "$CASE_OUT/keys.json" 2> "$CASE_OUT/keys.err" & keys=$!
+  for i in $(seq 60); do grep -q 'device="Quay Test Keyboard"' "$CASE_OUT/quay.log" && break; sleep 0.5; done
+  grep -q 'device="Quay Test Keyboard"' "$CASE_OUT/quay.log" ||
+    fail "Quay never got the uinput keyboard: $(tr '\n' ' ' < "$CASE_OUT/keys.err")"
+  say "Ctrl+Alt+F$away"
+  touch "$CASE_OUT/keys-go"
+  for i in $(seq 40); do grep -q "switching VT" "$CASE_OUT/quay.log" && break; sleep 0.25; done
+  grep -q "switching VT vt=$away" "$CASE_OUT/quay.log" || fail "Ctrl+Alt+F$away did not make Quay switch to VT $away"
   for i in $(seq 40); do grep -q "session paused" "$CASE_OUT/quay.log" && break; sleep 0.25; done
   grep -q "session paused" "$CASE_OUT/quay.log" || fail "Quay was not paused by the VT switch"
   local f_paused; f_paused=$(qmsg stats | json_num frames_presented_total)
@@ -64,6 +75,8 @@ case_quay_vt_switch() {
   local f_still; f_still=$(qmsg stats | json_num frames_presented_total)
   metric frames_while_away $((f_still - f_paused))
   expect_eq "frames presented while the session is away" $((f_still - f_paused)) 0
+  expect_eq "the active VT after Ctrl+Alt+F$away" "$(active_vt)" "$away"
+  touch "$CASE_OUT/keys-done"; wait $keys
   say "switching back to VT $home"
   vt_activate "$home" || fail "cannot switch back to VT $home"
   for i in $(seq 40); do grep -q "session resumed" "$CASE_OUT/quay.log" && break; sleep 0.25; done
