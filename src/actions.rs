@@ -156,6 +156,16 @@ impl State {
                 }
             }
             Action::FocusNext => self.focus_next(),
+            Action::Minimize => {
+                if let Some(window) = self.core.focused_window() {
+                    self.minimize_window(&window);
+                }
+            }
+            Action::Unminimize => {
+                if let Some((window, _)) = self.core.toplevels.minimized.last().cloned() {
+                    self.activate_window(&window);
+                }
+            }
             Action::ReloadConfig => self.reload_config(),
             Action::Quit => {
                 info!("quit by key binding");

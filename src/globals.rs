@@ -145,7 +145,7 @@ pub const GLOBALS: &[Global] = &[
     g(
         "zwp_tablet_manager_v2",
         Everyone,
-        "drawing tablets (none announced yet)",
+        "drawing tablets and pens from libinput, mapped to the first output",
     ),
     g(
         "zwp_keyboard_shortcuts_inhibit_manager_v1",

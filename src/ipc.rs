@@ -25,6 +25,11 @@ use std::{
 use serde::{Deserialize, Serialize};
 use smithay::reexports::calloop::{generic::Generic, Interest, Mode, PostAction};
 use smithay::reexports::wayland_server::Resource;
+use smithay::{
+    desktop::Window,
+    reexports::wayland_server::protocol::wl_surface::WlSurface,
+    utils::{Logical, Rectangle},
+};
 use tracing::{debug, warn};
 
 use crate::{backends::Screenshot, State};
@@ -344,6 +349,40 @@ impl State {
         }
     }
 
+    /// One window as `quay msg windows` shows it.
+    fn window_json(
+        &self,
+        w: &Window,
+        geo: Option<Rectangle<i32, Logical>>,
+        focus: Option<&WlSurface>,
+        minimized: bool,
+    ) -> serde_json::Value {
+        let wl = self.core.window_wl_surface(w);
+        // `modal`: xdg_dialog_v1's hint (smithay keeps it in the
+        // toplevel's data, src/wayland/shell/xdg/mod.rs:351-356).
+        let (title, app_id, modal) = match (w.toplevel(), w.x11_surface()) {
+            (Some(t), _) => smithay::wayland::compositor::with_states(t.wl_surface(), |s| {
+                s.data_map
+                    .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
+                    .and_then(|d| d.lock().ok())
+                    .map(|d| (d.title.clone(), d.app_id.clone(), d.modal))
+                    .unwrap_or_default()
+            }),
+            (None, Some(x)) => (Some(x.title()), Some(x.class()), false),
+            (None, None) => (None, None, false),
+        };
+        serde_json::json!({
+            "title": title,
+            "app_id": app_id,
+            "x11": w.x11_surface().is_some(),
+            "location": geo.map(|g| (g.loc.x, g.loc.y)),
+            "size": geo.map(|g| (g.size.w, g.size.h)),
+            "focused": wl.is_some() && wl.as_ref() == focus,
+            "modal": modal,
+            "minimized": minimized,
+        })
+    }
+
     pub fn handle_ipc(&mut self, req: Request) -> Reply {
         match req {
             Request::Version => Ok(serde_json::json!({
@@ -461,39 +500,16 @@ impl State {
             }
             Request::Windows => {
                 let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
-                let windows: Vec<_> = self
-                    .core
-                    .space
-                    .elements()
-                    .rev()
-                    .map(|w| {
-                        let geo = self.core.space.element_geometry(w);
-                        let wl = self.core.window_wl_surface(w);
-                        // `modal`: xdg_dialog_v1's hint (smithay keeps it in the
-                        // toplevel's data, src/wayland/shell/xdg/mod.rs:351-356).
-                        let (title, app_id, modal) = match (w.toplevel(), w.x11_surface()) {
-                            (Some(t), _) => smithay::wayland::compositor::with_states(t.wl_surface(), |s| {
-                                s.data_map
-                                    .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
-                                    .and_then(|d| d.lock().ok())
-                                    .map(|d| (d.title.clone(), d.app_id.clone(), d.modal))
-                                    .unwrap_or_default()
-                            }),
-                            (None, Some(x)) => (Some(x.title()), Some(x.class()), false),
-                            (None, None) => (None, None, false),
-                        };
-                        serde_json::json!({
-                            "title": title,
-                            "app_id": app_id,
-                            "x11": w.x11_surface().is_some(),
-                            "location": geo.map(|g| (g.loc.x, g.loc.y)),
-                            "size": geo.map(|g| (g.size.w, g.size.h)),
-                            "focused": wl.is_some() && wl == focus,
-                            "modal": modal,
-                        })
-                    })
-                    .collect();
-                Ok(serde_json::json!(windows))
+                let shown = self.core.space.elements().rev().map(|w| {
+                    let geo = self.core.space.element_geometry(w);
+                    self.window_json(w, geo, focus.as_ref(), false)
+                });
+                // Minimized windows after the shown ones, where they will come back.
+                let minimized = self.core.toplevels.minimized.iter().map(|(w, loc)| {
+                    let geo = Rectangle::new(*loc, w.geometry().size);
+                    self.window_json(w, Some(geo), focus.as_ref(), true)
+                });
+                Ok(serde_json::json!(shown.chain(minimized).collect::<Vec<_>>()))
             }
             Request::Reload => {
                 let before = self.core.stats.config_reloads_total;

@@ -236,7 +236,7 @@ impl State {
         }
     }
 
-    fn minimize_window(&mut self, window: &Window) {
+    pub(crate) fn minimize_window(&mut self, window: &Window) {
         let focused = self
             .core
             .seat
@@ -252,7 +252,7 @@ impl State {
     }
 
     /// Raise, show and focus `window` (a taskbar's `activate`).
-    fn activate_window(&mut self, window: &Window) {
+    pub(crate) fn activate_window(&mut self, window: &Window) {
         self.core.unminimize(window);
         if self.core.lock.is_locked() || self.exclusive_layer_has_keyboard() {
             self.core.space.raise_element(window, false);

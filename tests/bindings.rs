@@ -20,6 +20,7 @@ const KEY_Z: &str = "44";
 const KEY_X: &str = "45";
 const KEY_F: &str = "33";
 const KEY_M: &str = "50";
+const KEY_H: &str = "35";
 const KEY_E: &str = "18";
 const KEY_TAB: &str = "15";
 const KEY_ENTER: &str = "28";
@@ -167,6 +168,47 @@ fn shipped_bindings_run_their_actions_and_keep_their_keys() {
     let status = wait_timeout(&mut quay.child, Duration::from_secs(20)).expect("quay quit");
     assert!(status.success(), "{status}");
     assert!(quay.log_text().contains("quit by key binding"));
+}
+
+#[test]
+fn minimize_and_unminimize_bindings() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let wev = Wev::start(&quay);
+    wev.wait_enter(&quay, 1);
+    wait_for("wev's window", &quay, || quay.stat("windows_live") == 1);
+
+    // Super+H: wev leaves the screen and the keyboard, and is listed as
+    // minimized where it will come back.
+    let shown = quay.msg(&["windows"]);
+    quay.msg(&["key", KEY_LEFTMETA, KEY_H]);
+    wait_for("wev minimized", &quay, || quay.stat("windows_live") == 0);
+    wait_for("wev losing the keyboard", &quay, || {
+        wev.text().contains("wl_keyboard] leave:")
+    });
+    let listed = quay.msg(&["windows"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["minimized"], true, "{listed}");
+    assert_eq!(listed[0]["focused"], false, "{listed}");
+    assert_eq!(
+        listed[0]["location"], shown[0]["location"],
+        "its place is kept: {listed}"
+    );
+
+    // Super+Shift+H: back where it was, focused.
+    quay.msg(&["key", KEY_LEFTMETA, KEY_LEFTSHIFT, KEY_H]);
+    wev.wait_enter(&quay, 2);
+    let back = quay.msg(&["windows"]);
+    assert_eq!(back[0]["minimized"], false, "{back}");
+    assert_eq!(back[0]["focused"], true, "{back}");
+    assert_eq!(back[0]["location"], shown[0]["location"], "{back}");
+    assert_eq!(quay.stat("windows_live"), 1);
+    assert_eq!(quay.stat("bindings_run_total"), 2);
+    // Neither binding's H reached wev.
+    assert!(
+        !wev.pressed_syms().iter().any(|s| s == "h" || s == "H"),
+        "{}",
+        wev.text()
+    );
 }
 
 #[test]

@@ -8,7 +8,10 @@
 //! sync fences that are not sync_files, screencopy into any buffer, regions,
 //! single-pixel buffers, presentation feedback, and the session protocols:
 //! session locks and lock surfaces, layer surfaces, data sources and
-//! selections, output configurations tested and, rarely, applied), with fds
+//! selections, output configurations tested and, rarely, applied, and the
+//! protocols applications use: fifo and commit timing, alpha, content type,
+//! fractional scale, dialogs, text input, xdg-foreign, the toplevel list,
+//! shortcut inhibitors, the bell), with fds
 //! where the request takes one. A case that locked the session is followed
 //! by the rig's own takeover and unlock; one that applied an output
 //! configuration by a fresh Quay. Afterwards Quay must have answered the case within 10 s with
@@ -224,6 +227,16 @@ enum Op {
         scale: Option<f64>,
         apply: bool,
     },
+    /// One request sequence of a protocol applications use (frame pacing,
+    /// opacity, content type, scale, dialogs, text input, xdg-foreign, the
+    /// toplevel list, shortcut inhibitors, the bell): `kind` picks which, on
+    /// surface (or toplevel) `target`, with any numbers `a` and `b`.
+    AppProtocol {
+        kind: u8,
+        target: u8,
+        a: u32,
+        b: u32,
+    },
 }
 
 fn small() -> impl Strategy<Value = i32> {
@@ -320,6 +333,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(serial, enable, mode, custom, position, scale, apply)| Op::OutputConfig {
                 serial, enable, mode, custom, position, scale, apply,
             }),
+        3 => (0..12u8, idx(), prop_oneof![any::<u32>(), 0..3u32, Just(u32::MAX)], any::<u32>())
+            .prop_map(|(kind, target, a, b)| Op::AppProtocol { kind, target, a, b }),
     ]
 }
 
@@ -848,6 +863,127 @@ fn run_op(c: &mut TestClient, o: &mut Objects, fd: &OwnedFd, acquire: &OwnedFd, 
                 config.test();
             }
         }
+        Op::AppProtocol { kind, target, a, b } => app_protocol(c, o, *kind, *target, *a, *b),
+    }
+}
+
+/// [`Op::AppProtocol`]. Each binds its manager afresh (a second manager
+/// object is legal and fuzzes the globals' bind path too).
+fn app_protocol(c: &mut TestClient, o: &Objects, kind: u8, target: u8, a: u32, b: u32) {
+    use quay_test_client::wayland_protocols::{
+        ext::foreign_toplevel_list::v1::client::ext_foreign_toplevel_list_v1::ExtForeignToplevelListV1,
+        wp::{
+            alpha_modifier::v1::client::wp_alpha_modifier_v1::WpAlphaModifierV1,
+            commit_timing::v1::client::wp_commit_timing_manager_v1::WpCommitTimingManagerV1,
+            content_type::v1::client::{
+                wp_content_type_manager_v1::WpContentTypeManagerV1, wp_content_type_v1::Type,
+            },
+            fifo::v1::client::wp_fifo_manager_v1::WpFifoManagerV1,
+            fractional_scale::v1::client::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1,
+            keyboard_shortcuts_inhibit::zv1::client::zwp_keyboard_shortcuts_inhibit_manager_v1::ZwpKeyboardShortcutsInhibitManagerV1,
+            text_input::zv3::client::zwp_text_input_manager_v3::ZwpTextInputManagerV3,
+        },
+        xdg::{
+            dialog::v1::client::xdg_wm_dialog_v1::XdgWmDialogV1,
+            foreign::zv2::client::{zxdg_exporter_v2::ZxdgExporterV2, zxdg_importer_v2::ZxdgImporterV2},
+            system_bell::v1::client::xdg_system_bell_v1::XdgSystemBellV1,
+        },
+    };
+    let qh = c.qh.clone();
+    let surface = pick(&o.surfaces, target).cloned();
+    let seat = c.seat.clone();
+    match (kind, surface, seat) {
+        (0, Some(s), _) => {
+            if let Ok(m) = c.bind::<WpFifoManagerV1>("wp_fifo_manager_v1", 1) {
+                let f = m.get_fifo(&s, &qh, ());
+                if a % 3 != 1 {
+                    f.set_barrier();
+                }
+                if !a.is_multiple_of(3) {
+                    f.wait_barrier();
+                }
+            }
+        }
+        (1, Some(s), _) => {
+            if let Ok(m) = c.bind::<WpCommitTimingManagerV1>("wp_commit_timing_manager_v1", 1) {
+                m.get_timer(&s, &qh, ()).set_timestamp(a % 4, b, a ^ b);
+            }
+        }
+        (2, Some(s), _) => {
+            if let Ok(m) = c.bind::<WpAlphaModifierV1>("wp_alpha_modifier_v1", 1) {
+                m.get_surface(&s, &qh, ()).set_multiplier(a);
+            }
+        }
+        (3, Some(s), _) => {
+            if let Ok(m) = c.bind::<WpContentTypeManagerV1>("wp_content_type_manager_v1", 1) {
+                let types = [Type::None, Type::Photo, Type::Video, Type::Game];
+                m.get_surface_content_type(&s, &qh, ())
+                    .set_content_type(types[a as usize % 4]);
+            }
+        }
+        (4, Some(s), _) => {
+            if let Ok(m) = c.bind::<WpFractionalScaleManagerV1>("wp_fractional_scale_manager_v1", 1) {
+                m.get_fractional_scale(&s, &qh, ());
+            }
+        }
+        (5, _, _) => {
+            if let (Some(t), Ok(m)) = (
+                pick(&o.toplevels, target),
+                c.bind::<XdgWmDialogV1>("xdg_wm_dialog_v1", 1),
+            ) {
+                let d = m.get_xdg_dialog(t, &qh, ());
+                if a & 1 == 1 {
+                    d.set_modal();
+                } else {
+                    d.unset_modal();
+                }
+            }
+        }
+        (6, _, Some(seat)) => {
+            if let Ok(m) = c.bind::<ZwpTextInputManagerV3>("zwp_text_input_manager_v3", 1) {
+                let t = m.get_text_input(&seat, &qh, ());
+                if a & 1 == 1 {
+                    t.enable();
+                }
+                t.set_surrounding_text("fuzz \u{e9}\u{1f600}".into(), a as i32, b as i32);
+                t.set_cursor_rectangle(a as i32, b as i32, (a >> 8) as i32, (b >> 8) as i32);
+                t.commit();
+                if a & 2 == 2 {
+                    t.disable();
+                    t.commit();
+                }
+            }
+        }
+        (7, Some(s), _) => {
+            if let Ok(m) = c.bind::<ZxdgExporterV2>("zxdg_exporter_v2", 1) {
+                m.export_toplevel(&s, &qh, ());
+            }
+        }
+        (8, Some(s), _) => {
+            if let Ok(m) = c.bind::<ZxdgImporterV2>("zxdg_importer_v2", 1) {
+                m.import_toplevel(format!("{a:x}-{b:x}"), &qh, ())
+                    .set_parent_of(&s);
+            }
+        }
+        (9, _, _) => {
+            if let Ok(l) = c.bind::<ExtForeignToplevelListV1>("ext_foreign_toplevel_list_v1", 1) {
+                if a & 1 == 1 {
+                    l.stop();
+                }
+            }
+        }
+        (10, Some(s), Some(seat)) => {
+            let name = "zwp_keyboard_shortcuts_inhibit_manager_v1";
+            if let Ok(m) = c.bind::<ZwpKeyboardShortcutsInhibitManagerV1>(name, 1) {
+                m.inhibit_shortcuts(&s, &seat, &qh, ());
+            }
+        }
+        (11, s, _) => {
+            if let Ok(m) = c.bind::<XdgSystemBellV1>("xdg_system_bell_v1", 1) {
+                m.ring(s.as_ref().filter(|_| a & 1 == 1));
+            }
+        }
+        _ => {}
     }
 }
 

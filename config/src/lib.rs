@@ -420,6 +420,11 @@ pub enum Action {
     Maximize,
     /// `"focus-next"`: focus and raise the next window.
     FocusNext,
+    /// `"minimize"`: take the focused window off the screen (it keeps its
+    /// place; a taskbar or `"unminimize"` brings it back).
+    Minimize,
+    /// `"unminimize"`: bring back the window minimized last, focused.
+    Unminimize,
     /// `"reload-config"`: read the config file again now.
     ReloadConfig,
     /// `"quit"`: end Quay (and with it the session).
@@ -440,13 +445,15 @@ impl TryFrom<String> for Action {
             "fullscreen" => Action::Fullscreen,
             "maximize" => Action::Maximize,
             "focus-next" => Action::FocusNext,
+            "minimize" => Action::Minimize,
+            "unminimize" => Action::Unminimize,
             "reload-config" => Action::ReloadConfig,
             "quit" => Action::Quit,
             "none" => Action::None,
             _ => {
                 return Err(format!(
                     "{s:?} is not an action: expected \"spawn COMMAND\", close, fullscreen, maximize, \
-                     focus-next, reload-config, quit or none"
+                     focus-next, minimize, unminimize, reload-config, quit or none"
                 ))
             }
         };
