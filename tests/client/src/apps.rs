@@ -7,6 +7,12 @@
 use wayland_client::{
     event_created_child, protocol::wl_keyboard, Connection, Dispatch, Proxy, QueueHandle, WEnum,
 };
+use wayland_protocols::wp::pointer_gestures::zv1::client::{
+    zwp_pointer_gesture_hold_v1::{self, ZwpPointerGestureHoldV1},
+    zwp_pointer_gesture_pinch_v1::{self, ZwpPointerGesturePinchV1},
+    zwp_pointer_gesture_swipe_v1::{self, ZwpPointerGestureSwipeV1},
+    zwp_pointer_gestures_v1::ZwpPointerGesturesV1,
+};
 use wayland_protocols::wp::tablet::zv2::client::{
     zwp_tablet_manager_v2::ZwpTabletManagerV2,
     zwp_tablet_pad_v2::ZwpTabletPadV2,
@@ -90,6 +96,11 @@ pub struct AppEvents {
     /// "up", "motion:X,Y" (whole surface-local pixels), "pressure:P",
     /// "button:CODE:STATE", "frame".
     pub tablet: Vec<String>,
+    /// zwp_pointer_gesture_swipe_v1 / pinch / hold: "swipe_begin:FINGERS",
+    /// "swipe_update:DX,DY" (whole pixels), "swipe_end:CANCELLED",
+    /// "pinch_begin:FINGERS", "pinch_end:CANCELLED", "hold_begin:FINGERS",
+    /// "hold_end:CANCELLED".
+    pub gestures: Vec<String>,
 }
 
 impl TestClient {
@@ -102,6 +113,84 @@ impl TestClient {
             .clone()
             .ok_or_else(|| ClientError::Io("no wl_seat".into()))?;
         Ok(manager.get_tablet_seat(&seat, &self.qh, ()))
+    }
+}
+
+impl TestClient {
+    /// Swipe, pinch and hold gestures on a new `wl_pointer` of the client's
+    /// seat (`zwp_pointer_gestures_v1`): their events go to
+    /// [`AppEvents::gestures`].
+    pub fn pointer_gestures(&mut self) -> Result<(), ClientError> {
+        let manager: ZwpPointerGesturesV1 = self.bind("zwp_pointer_gestures_v1", 3)?;
+        let seat = self
+            .seat
+            .clone()
+            .ok_or_else(|| ClientError::Io("no wl_seat".into()))?;
+        let pointer = seat.get_pointer(&self.qh, ());
+        manager.get_swipe_gesture(&pointer, &self.qh, ());
+        manager.get_pinch_gesture(&pointer, &self.qh, ());
+        if manager.version() >= 3 {
+            manager.get_hold_gesture(&pointer, &self.qh, ());
+        }
+        Ok(())
+    }
+}
+
+impl Dispatch<ZwpPointerGestureSwipeV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpPointerGestureSwipeV1,
+        event: zwp_pointer_gesture_swipe_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_pointer_gesture_swipe_v1::Event as E;
+        let line = match event {
+            E::Begin { fingers, .. } => format!("swipe_begin:{fingers}"),
+            E::Update { dx, dy, .. } => format!("swipe_update:{},{}", dx.round() as i64, dy.round() as i64),
+            E::End { cancelled, .. } => format!("swipe_end:{cancelled}"),
+            _ => return,
+        };
+        app.apps.gestures.push(line);
+    }
+}
+
+impl Dispatch<ZwpPointerGesturePinchV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpPointerGesturePinchV1,
+        event: zwp_pointer_gesture_pinch_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_pointer_gesture_pinch_v1::Event as E;
+        let line = match event {
+            E::Begin { fingers, .. } => format!("pinch_begin:{fingers}"),
+            E::End { cancelled, .. } => format!("pinch_end:{cancelled}"),
+            _ => return,
+        };
+        app.apps.gestures.push(line);
+    }
+}
+
+impl Dispatch<ZwpPointerGestureHoldV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpPointerGestureHoldV1,
+        event: zwp_pointer_gesture_hold_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_pointer_gesture_hold_v1::Event as E;
+        let line = match event {
+            E::Begin { fingers, .. } => format!("hold_begin:{fingers}"),
+            E::End { cancelled, .. } => format!("hold_end:{cancelled}"),
+            _ => return,
+        };
+        app.apps.gestures.push(line);
     }
 }
 
@@ -198,6 +287,7 @@ macro_rules! no_events {
 }
 
 no_events!(
+    ZwpPointerGesturesV1,
     ZwpTabletManagerV2,
     ZwpTabletPadV2,
     WpFifoManagerV1,

@@ -16,6 +16,15 @@ const ABS_PRESSURE: u16 = 0x18;
 const BTN_TOOL_PEN: u16 = 0x140;
 const BTN_TOUCH: u16 = 0x14a;
 const BTN_STYLUS: u16 = 0x14b;
+const BTN_LEFT: u16 = 0x110;
+const BTN_TOOL_FINGER: u16 = 0x145;
+const BTN_TOOL_DOUBLETAP: u16 = 0x14d;
+const BTN_TOOL_TRIPLETAP: u16 = 0x14e;
+const ABS_MT_SLOT: u16 = 0x2f;
+const ABS_MT_POSITION_X: u16 = 0x35;
+const ABS_MT_POSITION_Y: u16 = 0x36;
+const ABS_MT_TRACKING_ID: u16 = 0x39;
+const INPUT_PROP_POINTER: u32 = 0;
 const INPUT_PROP_DIRECT: u32 = 1;
 /// The range of the pen's x and y axes.
 pub const AXIS_MAX: i32 = 32767;
@@ -59,6 +68,10 @@ struct UinputAbsSetup {
 /// The devices' names, as libinput and `/proc/bus/input/devices` show them.
 pub const PEN_NAME: &str = "Quay Test Pen";
 pub const KEYBOARD_NAME: &str = "Quay Test Keyboard";
+pub const TOUCHPAD_NAME: &str = "Quay Test Touchpad";
+/// The touchpad's axes: 100 x 60 mm at 40 units/mm.
+const PAD_W: i32 = 4000;
+const PAD_H: i32 = 2400;
 
 /// Open uinput, name the device and create it, after `setup` has set its
 /// event types, codes and axes on the open file.
@@ -232,6 +245,130 @@ impl Drop for Keyboard {
     fn drop(&mut self) {
         let _ = ioctl(&self.file, UI_DEV_DESTROY, 0);
     }
+}
+
+/// A multitouch touchpad (three slots, a left button) that libinput
+/// takes as a touchpad, for its gestures.
+pub struct Touchpad {
+    file: File,
+}
+
+impl Touchpad {
+    pub fn create() -> Result<Touchpad, String> {
+        let file = create(TOUCHPAD_NAME, 3, |file| {
+            for ev in [EV_SYN, EV_KEY, EV_ABS] {
+                ioctl(file, UI_SET_EVBIT, ev as _)?;
+            }
+            for key in [
+                BTN_LEFT,
+                BTN_TOUCH,
+                BTN_TOOL_FINGER,
+                BTN_TOOL_DOUBLETAP,
+                BTN_TOOL_TRIPLETAP,
+            ] {
+                ioctl(file, UI_SET_KEYBIT, key as _)?;
+            }
+            ioctl(file, UI_SET_PROPBIT, INPUT_PROP_POINTER as _)?;
+            let axes = [
+                (ABS_X, 0, PAD_W, 40),
+                (ABS_Y, 0, PAD_H, 40),
+                (ABS_MT_SLOT, 0, 2, 0),
+                (ABS_MT_TRACKING_ID, 0, 65535, 0),
+                (ABS_MT_POSITION_X, 0, PAD_W, 40),
+                (ABS_MT_POSITION_Y, 0, PAD_H, 40),
+            ];
+            for (code, minimum, maximum, resolution) in axes {
+                ioctl(file, UI_SET_ABSBIT, code as _)?;
+                let abs = UinputAbsSetup {
+                    code,
+                    _pad: 0,
+                    value: 0,
+                    minimum,
+                    maximum,
+                    fuzz: 0,
+                    flat: 0,
+                    resolution,
+                };
+                ioctl(file, UI_ABS_SETUP, &abs as *const _ as _)?;
+            }
+            Ok(())
+        })?;
+        Ok(Touchpad { file })
+    }
+
+    /// `fingers` (1 to 3) land side by side at the pad's centre, move
+    /// `steps` frames of (`dx`, `dy`) units together, `pause` apart, and
+    /// lift.
+    pub fn drag(
+        &mut self,
+        fingers: usize,
+        steps: i32,
+        (dx, dy): (i32, i32),
+        pause: Duration,
+    ) -> Result<(), String> {
+        let tools = [BTN_TOOL_FINGER, BTN_TOOL_DOUBLETAP, BTN_TOOL_TRIPLETAP];
+        let tool = tools[fingers.clamp(1, 3) - 1];
+        let at = |finger: usize, step: i32| {
+            (
+                PAD_W / 2 - 400 + 400 * finger as i32 + dx * step,
+                PAD_H / 2 + dy * step,
+            )
+        };
+        for step in 0..=steps {
+            let mut events = Vec::new();
+            for finger in 0..fingers {
+                let (x, y) = at(finger, step);
+                events.push((EV_ABS, ABS_MT_SLOT, finger as i32));
+                if step == 0 {
+                    events.push((EV_ABS, ABS_MT_TRACKING_ID, 100 + finger as i32));
+                }
+                events.push((EV_ABS, ABS_MT_POSITION_X, x));
+                events.push((EV_ABS, ABS_MT_POSITION_Y, y));
+            }
+            let (x, y) = at(0, step);
+            events.extend([(EV_ABS, ABS_X, x), (EV_ABS, ABS_Y, y)]);
+            if step == 0 {
+                events.extend([(EV_KEY, BTN_TOUCH, 1), (EV_KEY, tool, 1)]);
+            }
+            emit(&mut self.file, &events)?;
+            sleep(pause);
+        }
+        let mut events = Vec::new();
+        for finger in 0..fingers {
+            events.push((EV_ABS, ABS_MT_SLOT, finger as i32));
+            events.push((EV_ABS, ABS_MT_TRACKING_ID, -1));
+        }
+        events.extend([(EV_KEY, BTN_TOUCH, 0), (EV_KEY, tool, 0)]);
+        emit(&mut self.file, &events)
+    }
+}
+
+impl Drop for Touchpad {
+    fn drop(&mut self) {
+        let _ = ioctl(&self.file, UI_DEV_DESTROY, 0);
+    }
+}
+
+/// `--uinput-touchpad GO,DONE`: create the touchpad, wait for the file GO,
+/// move the pointer with one finger (20 frames of 1 mm right), then swipe
+/// three fingers 30 frames of 1 mm down, and keep the device until DONE
+/// exists (at most 120 s).
+pub fn run_touchpad(spec: &str) -> Result<String, String> {
+    let [go, done] = spec.splitn(2, ',').collect::<Vec<_>>()[..] else {
+        return Err("--uinput-touchpad GO,DONE".into());
+    };
+    let mut pad = Touchpad::create()?;
+    eprintln!("TOUCHPAD CREATED");
+    if !wait_file(go) {
+        return Err(format!("{go} never appeared"));
+    }
+    let pause = Duration::from_millis(12);
+    pad.drag(1, 20, (40, 0), pause)?;
+    sleep(Duration::from_millis(300));
+    pad.drag(3, 30, (0, 40), pause)?;
+    eprintln!("TOUCHPAD SWIPE SENT");
+    wait_file(done);
+    Ok("{\"ok\":true,\"touchpad\":true}".into())
 }
 
 /// Until `path` exists, at most 120 s.

@@ -84,6 +84,11 @@ struct Args {
     /// Bind zwp_tablet_manager_v2 and keep the tablet events in this file
     /// (one per line, AppEvents::tablet's format), rewritten as they come.
     tablet_log: Option<PathBuf>,
+    /// Bind zwp_pointer_gestures_v1 on a pointer of its own and keep the
+    /// gesture events in this file (AppEvents::gestures' format).
+    gesture_log: Option<PathBuf>,
+    /// Be a uinput touchpad: GO,DONE (uinput::run_touchpad).
+    uinput_touchpad: Option<String>,
     /// Be a uinput pen instead of a client: X,Y,GO,DONE (uinput::run).
     uinput_pen: Option<String>,
     /// Be a uinput keyboard pressing one chord: K1+K2+...,GO,DONE (uinput::run_keys).
@@ -115,6 +120,8 @@ fn parse() -> Result<Args, String> {
         tablet_log: None,
         uinput_pen: None,
         uinput_keys: None,
+        gesture_log: None,
+        uinput_touchpad: None,
     };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
     let display = std::env::var("WAYLAND_DISPLAY").unwrap_or_else(|_| "wayland-0".into());
@@ -158,6 +165,8 @@ fn parse() -> Result<Args, String> {
             "--tablet-log" => a.tablet_log = Some(PathBuf::from(val()?)),
             "--uinput-pen" => a.uinput_pen = Some(val()?),
             "--uinput-keys" => a.uinput_keys = Some(val()?),
+            "--gesture-log" => a.gesture_log = Some(PathBuf::from(val()?)),
+            "--uinput-touchpad" => a.uinput_touchpad = Some(val()?),
             "--cursor-color" => {
                 let v = val()?;
                 a.cursor_color = Some(
@@ -190,10 +199,11 @@ fn main() -> ExitCode {
         println!("{}", memhog(mib, secs));
         return ExitCode::SUCCESS;
     }
-    let uinput = match (&args.uinput_pen, &args.uinput_keys) {
-        (Some(spec), _) => Some(quay_test_client::uinput::run(spec)),
-        (None, Some(spec)) => Some(quay_test_client::uinput::run_keys(spec)),
-        (None, None) => None,
+    let uinput = match (&args.uinput_pen, &args.uinput_keys, &args.uinput_touchpad) {
+        (Some(spec), _, _) => Some(quay_test_client::uinput::run(spec)),
+        (None, Some(spec), _) => Some(quay_test_client::uinput::run_keys(spec)),
+        (None, None, Some(spec)) => Some(quay_test_client::uinput::run_touchpad(spec)),
+        (None, None, None) => None,
     };
     if let Some(result) = uinput {
         return match result {
@@ -258,6 +268,15 @@ fn memhog(mib: usize, secs: u64) -> String {
         "{{\"ok\":true,\"memhog_mib\":{mib},\"passes\":{passes},\"secs\":{:.2}}}",
         t0.elapsed().as_secs_f64()
     )
+}
+
+/// Replace `path` with `lines`, one per line, at once (a reader polling it
+/// never sees half of it).
+fn write_lines(path: &std::path::Path, lines: &[String]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn now() -> std::time::Duration {
@@ -338,7 +357,11 @@ fn run(a: &Args) -> Result<String, String> {
         Some(_) => Some(c.tablet_seat().map_err(|e| e.to_string())?),
         None => None,
     };
+    if a.gesture_log.is_some() {
+        c.pointer_gestures().map_err(|e| e.to_string())?;
+    }
     let mut tablet_lines = 0;
+    let mut gesture_lines = 0;
     let mut enters_seen = 0;
     let mut commits = Vec::with_capacity(a.frames);
     let t_frames = Instant::now();
@@ -363,10 +386,15 @@ fn run(a: &Args) -> Result<String, String> {
             .filter(|_| c.app.apps.tablet.len() != tablet_lines)
         {
             tablet_lines = c.app.apps.tablet.len();
-            let tmp = path.with_extension("tmp");
-            let text: String = c.app.apps.tablet.iter().map(|l| format!("{l}\n")).collect();
-            std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+            write_lines(path, &c.app.apps.tablet)?;
+        }
+        if let Some(path) = a
+            .gesture_log
+            .as_ref()
+            .filter(|_| c.app.apps.gestures.len() != gesture_lines)
+        {
+            gesture_lines = c.app.apps.gestures.len();
+            write_lines(path, &c.app.apps.gestures)?;
         }
         i += 1;
     }

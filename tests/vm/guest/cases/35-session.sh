@@ -372,3 +372,44 @@ case_quay_tablet_pen() {
   client_wait pen-client
   stop_quay
 }
+
+# quay-udev-touchpad-gestures: a uinput touchpad (quay-dmabuf-client --uinput-touchpad: three
+# multitouch slots at 40 units/mm) that libinput takes as a touchpad. One finger moves the pointer
+# onto a fullscreen client, then three fingers move 30 mm down together: libinput's swipe reaches
+# the client through zwp_pointer_gestures_v1 (swipe_begin with 3 fingers, updates moving down,
+# swipe_end not cancelled), and no pinch is seen.
+vm_case quay-udev-touchpad-gestures virtio case_quay_touchpad_gestures 180
+case_quay_touchpad_gestures() {
+  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
+  udevadm settle -t 10
+  [ -c /dev/uinput ] || { fail "no /dev/uinput: $(cat "$CASE_OUT/modprobe.err")"; return 1; }
+  quay_on virtio_gpu || return 1
+  wait_outputs 60 || { stop_quay; return 1; }
+  local log=$CASE_OUT/gestures.log i pad
+  client_start gest-client 150 "$S/bin/quay-dmabuf-client" --source shm --fullscreen --frames 1 \
+    --gesture-log "$log" --until-file "$CASE_OUT/stop"
+  wait_commits gest-client 2 60 || { fail "the client did not commit twice"; stop_quay; return 1; }
+  "$S/bin/quay-dmabuf-client" --uinput-touchpad "$CASE_OUT/go,$CASE_OUT/pad-done" \
+    > "$CASE_OUT/pad.json" 2> "$CASE_OUT/pad.err" & pad=$!
+  for i in $(seq 60); do grep -q 'device="Quay Test Touchpad"' "$CASE_OUT/quay.log" && break; sleep 0.5; done
+  if ! grep -q 'device="Quay Test Touchpad"' "$CASE_OUT/quay.log"; then
+    fail "Quay never got the uinput touchpad: $(tr '\n' ' ' < "$CASE_OUT/pad.err")"
+    touch "$CASE_OUT/pad-done" "$CASE_OUT/stop"; wait $pad; client_wait gest-client; stop_quay; return 1
+  fi
+  touch "$CASE_OUT/go"
+  for i in $(seq 60); do grep -q '^swipe_end' "$log" 2>/dev/null && break; sleep 0.5; done
+  say "gesture events: $(tr '\n' ' ' < "$log" 2>/dev/null | head -c 1500)"
+  grep -q '^swipe_begin:3$' "$log" || fail "no three-finger swipe_begin on the client"
+  grep -q '^swipe_end:0$' "$log" || fail "no swipe_end (not cancelled)"
+  grep -q '^pinch_begin' "$log" && fail "a pinch where the fingers moved together"
+  local n dy
+  read -r n dy < <(awk -F'[:,]' '/^swipe_update:/ { n++; dy += $3 } END { print n + 0, dy + 0 }' "$log")
+  metric swipe_updates "$n"; metric swipe_dy "$dy"
+  expect_ge "swipe updates" "$n" 3
+  expect_ge "the swipe's distance down (pixels)" "$dy" 1
+  touch "$CASE_OUT/pad-done"
+  wait $pad || fail "the touchpad helper failed: $(cat "$CASE_OUT/pad.json")"
+  touch "$CASE_OUT/stop"
+  client_wait gest-client
+  stop_quay
+}
