@@ -9,7 +9,7 @@ use std::{os::fd::OwnedFd, sync::Arc, time::Duration};
 use smithay::{
     backend::allocator::dmabuf::Dmabuf,
     reexports::{
-        calloop::{generic::Generic, Interest, Mode, PostAction},
+        calloop::{generic::Generic, Interest, Mode, PostAction, RegistrationToken},
         wayland_server::{protocol::wl_surface::WlSurface, Resource},
     },
     wayland::{compositor::CompositorHandler, drm_syncobj::DrmSyncPoint},
@@ -140,48 +140,7 @@ impl Core {
     ) -> Option<u64> {
         let client = surface.client()?;
         // The blocker and its source, and the sync_file to hint.
-        let (blocker_source, sync_file): (BlockerSource, Option<OwnedFd>) = match acquire {
-            Acquire::SyncFile(fd) => {
-                let (watch, hint) = match (fd.try_clone(), fd.try_clone()) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    _ => {
-                        warn!("cannot dup an acquire fence; applying the commit");
-                        return None;
-                    }
-                };
-                let signal = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                (
-                    BlockerSource::SyncFile(
-                        FenceBlocker(signal.clone()),
-                        Generic::new(watch, Interest::READ, Mode::OneShot),
-                        signal,
-                    ),
-                    Some(hint),
-                )
-            }
-            Acquire::Syncobj(point) => match point.generate_blocker() {
-                Ok((blocker, source)) => {
-                    // An unmaterialized point has no fence to export yet:
-                    // it is waited for, without a hint.
-                    (
-                        BlockerSource::Syncobj(blocker, source),
-                        point.export_sync_file().ok(),
-                    )
-                }
-                Err(e) => {
-                    warn!("cannot wait on an acquire point: {e}; applying the commit");
-                    return None;
-                }
-            },
-            Acquire::Implicit => match dmabuf.generate_blocker(Interest::READ) {
-                Ok((blocker, source)) => (
-                    BlockerSource::Implicit(blocker, source),
-                    export_implicit_read_fence(dmabuf).ok(),
-                ),
-                // Nothing to wait for: the dma-buf is readable now.
-                Err(_) => return None,
-            },
-        };
+        let (blocker_source, sync_file) = acquire_blocker(acquire, dmabuf)?;
         // A client committing in a loop on a point that never signals
         // would otherwise grow Quay's fds without limit.
         if !crate::handlers::budget::charge_core_with(self, &client, |b| {
@@ -190,17 +149,7 @@ impl Core {
             return None;
         }
         let client_id = client.id();
-        let output = self.output_of_surface(surface).map(|o| o.name());
-        let fence = sync_file.map(|fd| {
-            let group = output.as_deref().map_or(u64::MAX, |o| self.sync.group(o));
-            self.sync.registry.register(Arc::new(SyncFile(fd)), group)
-        });
-        if let (Some(id), Some(out), true) = (fence, output.as_deref(), self.sync.deadline_hints) {
-            if let Some(deadline) = self.output_deadline(out) {
-                self.sync.registry.set_deadline_of(id, deadline.as_nanos() as u64);
-                self.warn_deadline_errors_once();
-            }
-        }
+        let fence = sync_file.map(|fd| self.register_acquire_fence(surface, fd));
         let serial = self.sync.next_serial;
         self.sync.next_serial += 1;
         let surface_id = surface.id();
@@ -223,31 +172,7 @@ impl Core {
             crate::handlers::budget::release_by_id(&dh, &client.id(), HELD_COMMIT_FDS, 0);
             state.client_compositor_state(&client).blocker_cleared(state, &dh);
         };
-        let (blocker, token) = match blocker_source {
-            BlockerSource::Syncobj(blocker, source) => {
-                let token = self.loop_handle.insert_source(source, move |_, _, state| {
-                    on_ready(state);
-                    Ok(())
-                });
-                (Blocker::Syncobj(blocker), token.map_err(|e| e.error.to_string()))
-            }
-            BlockerSource::Implicit(blocker, source) => {
-                let token = self.loop_handle.insert_source(source, move |_, _, state| {
-                    on_ready(state);
-                    Ok(())
-                });
-                (Blocker::Implicit(blocker), token.map_err(|e| e.error.to_string()))
-            }
-            BlockerSource::SyncFile(blocker, source, signal) => {
-                let token = self.loop_handle.insert_source(source, move |_, _, state| {
-                    // A sync_file polls readable once its fences signalled.
-                    signal.store(true, std::sync::atomic::Ordering::SeqCst);
-                    on_ready(state);
-                    Ok(PostAction::Remove)
-                });
-                (Blocker::SyncFile(blocker), token.map_err(|e| e.error.to_string()))
-            }
-        };
+        let (blocker, token) = self.watch_acquire(blocker_source, on_ready);
         let token = match token {
             Ok(t) => t,
             Err(e) => {
@@ -280,6 +205,54 @@ impl Core {
         Some(serial)
     }
 
+    /// Put an acquire fence in the registry, in the group of the output
+    /// `surface` is shown on, with that output's next deadline as its hint.
+    fn register_acquire_fence(&mut self, surface: &WlSurface, fd: OwnedFd) -> crate::sync::registry::FenceId {
+        let output = self.output_of_surface(surface).map(|o| o.name());
+        let group = output.as_deref().map_or(u64::MAX, |o| self.sync.group(o));
+        let id = self.sync.registry.register(Arc::new(SyncFile(fd)), group);
+        if let (Some(out), true) = (output.as_deref(), self.sync.deadline_hints) {
+            if let Some(deadline) = self.output_deadline(out) {
+                self.sync.registry.set_deadline_of(id, deadline.as_nanos() as u64);
+                self.warn_deadline_errors_once();
+            }
+        }
+        id
+    }
+
+    /// Register `source` with the loop, `on_ready` to run when it fires.
+    fn watch_acquire(
+        &mut self,
+        source: BlockerSource,
+        mut on_ready: impl FnMut(&mut State) + 'static,
+    ) -> (Blocker, Result<RegistrationToken, String>) {
+        match source {
+            BlockerSource::Syncobj(blocker, source) => {
+                let token = self.loop_handle.insert_source(source, move |_, _, state| {
+                    on_ready(state);
+                    Ok(())
+                });
+                (Blocker::Syncobj(blocker), token.map_err(|e| e.error.to_string()))
+            }
+            BlockerSource::Implicit(blocker, source) => {
+                let token = self.loop_handle.insert_source(source, move |_, _, state| {
+                    on_ready(state);
+                    Ok(())
+                });
+                (Blocker::Implicit(blocker), token.map_err(|e| e.error.to_string()))
+            }
+            BlockerSource::SyncFile(blocker, source, signal) => {
+                let token = self.loop_handle.insert_source(source, move |_, _, state| {
+                    // A sync_file polls readable once its fences signalled.
+                    signal.store(true, std::sync::atomic::Ordering::SeqCst);
+                    on_ready(state);
+                    Ok(PostAction::Remove)
+                });
+                (Blocker::SyncFile(blocker), token.map_err(|e| e.error.to_string()))
+            }
+        }
+    }
+
     /// `surface` is gone: stop waiting for its blocked commits, forget their
     /// fences, and signal the release points of commits that never applied
     /// (the client may reuse those buffers: Quay never read them).
@@ -304,4 +277,53 @@ impl Core {
         }
         serials
     }
+}
+
+/// The blocker that holds a commit until `acquire` signals, its event
+/// source, and the sync_file to give deadline hints to (none for a syncobj
+/// point not materialized yet). `None`: nothing to wait for, or nothing
+/// that can be waited on (the commit applies now).
+fn acquire_blocker(acquire: Acquire, dmabuf: &Dmabuf) -> Option<(BlockerSource, Option<OwnedFd>)> {
+    Some(match acquire {
+        Acquire::SyncFile(fd) => {
+            let (watch, hint) = match (fd.try_clone(), fd.try_clone()) {
+                (Ok(a), Ok(b)) => (a, b),
+                _ => {
+                    warn!("cannot dup an acquire fence; applying the commit");
+                    return None;
+                }
+            };
+            let signal = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            (
+                BlockerSource::SyncFile(
+                    FenceBlocker(signal.clone()),
+                    Generic::new(watch, Interest::READ, Mode::OneShot),
+                    signal,
+                ),
+                Some(hint),
+            )
+        }
+        Acquire::Syncobj(point) => match point.generate_blocker() {
+            Ok((blocker, source)) => {
+                // An unmaterialized point has no fence to export yet:
+                // it is waited for, without a hint.
+                (
+                    BlockerSource::Syncobj(blocker, source),
+                    point.export_sync_file().ok(),
+                )
+            }
+            Err(e) => {
+                warn!("cannot wait on an acquire point: {e}; applying the commit");
+                return None;
+            }
+        },
+        Acquire::Implicit => match dmabuf.generate_blocker(Interest::READ) {
+            Ok((blocker, source)) => (
+                BlockerSource::Implicit(blocker, source),
+                export_implicit_read_fence(dmabuf).ok(),
+            ),
+            // Nothing to wait for: the dma-buf is readable now.
+            Err(_) => return None,
+        },
+    })
 }

@@ -385,177 +385,205 @@ impl State {
 
     pub fn handle_ipc(&mut self, req: Request) -> Reply {
         match req {
-            Request::Version => Ok(serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "backend": self.backend.name(),
-                "renderer": self.backend.imports().renderer_name(),
-            })),
-            Request::Outputs => {
-                let outputs: Vec<_> = self
-                    .core
-                    .space
-                    .outputs()
-                    .map(|o| {
-                        let mode = o.current_mode();
-                        let geo = self.core.space.output_geometry(o);
-                        let loc = geo.map(|g| (g.loc.x, g.loc.y));
-                        let clock = self.core.sync.clocks.get(&o.name());
-                        serde_json::json!({
-                            "name": o.name(),
-                            "location": loc,
-                            "logical_size": geo.map(|g| (g.size.w, g.size.h)),
-                            "scale": o.current_scale().fractional_scale(),
-                            "transform": format!("{:?}", o.current_transform()),
-                            "width": mode.map(|m| m.size.w),
-                            "height": mode.map(|m| m.size.h),
-                            "refresh_mhz": mode.map(|m| m.refresh),
-                            // The frame path's view of it (`crate::render`).
-                            "frames_rendered": clock.map_or(0, |c| c.frames_rendered),
-                            "frames_presented": clock.map_or(0, |c| c.frames_presented),
-                            "render_time_us": clock.map_or(0, |c| c.render_time.as_micros() as u64),
-                        })
-                    })
-                    .collect();
-                Ok(serde_json::json!(outputs))
-            }
+            Request::Version => self.ipc_version(),
+            Request::Outputs => self.ipc_outputs(),
             Request::Screenshot { .. } => Err("screenshots are answered by answer_ipc".into()),
-            Request::Evict => {
-                let evicted = self.backend.imports().evict_all();
-                Ok(serde_json::json!({ "evicted_bytes": evicted }))
-            }
-            Request::Pointer { x, y, relative } => {
-                if self.backend.headless().is_none() {
-                    return Err("pointer motion over IPC is for the headless backend only".into());
-                }
-                if !(x.is_finite() && y.is_finite()) {
-                    return Err(format!("not a position: {x}, {y}"));
-                }
-                if relative {
-                    let utime = self.core.now().as_micros() as u64;
-                    self.pointer_motion_relative((x, y).into(), (x, y).into(), utime);
-                } else {
-                    let time = self.core.input_time();
-                    self.pointer_motion_to((x, y).into(), time);
-                }
-                let pointer = self.core.seat.get_pointer();
-                let focus = pointer.as_ref().and_then(|p| p.current_focus());
-                let at = pointer.map(|p| p.current_location()).unwrap_or_default();
-                Ok(serde_json::json!({
-                    "x": at.x,
-                    "y": at.y,
-                    "focus": focus.map(|s| s.id().protocol_id()),
-                }))
-            }
+            Request::Evict => self.ipc_evict(),
+            Request::Pointer { x, y, relative } => self.ipc_pointer(x, y, relative),
             Request::Key {
                 codes,
                 press,
                 release,
-            } => {
-                if self.backend.headless().is_none() {
-                    return Err("keys over IPC are for the headless backend only".into());
-                }
-                // evdev codes are 0..=KEY_MAX (0x2ff); xkb's are 8 more.
-                if codes.is_empty() || codes.len() > 16 || codes.iter().any(|&c| c > 0x2ff) {
-                    return Err(format!("not a key chord: {codes:?}"));
-                }
-                let time = self.core.input_time();
-                let key = |c: u32| smithay::input::keyboard::Keycode::new(c + 8);
-                use smithay::backend::input::KeyState;
-                if press {
-                    for &c in &codes {
-                        self.key(key(c), KeyState::Pressed, time);
-                    }
-                }
-                if release {
-                    let order: Vec<u32> = if press {
-                        codes.iter().rev().copied().collect()
-                    } else {
-                        codes.clone()
-                    };
-                    for c in order {
-                        self.key(key(c), KeyState::Released, time);
-                    }
-                }
-                let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
-                Ok(serde_json::json!({ "codes": codes, "focus": focus.map(|s| s.id().protocol_id()) }))
-            }
-            Request::Button { code, press, release } => {
-                if self.backend.headless().is_none() {
-                    return Err("buttons over IPC are for the headless backend only".into());
-                }
-                // BTN_MISC..=BTN_GEAR_UP (linux/input-event-codes.h).
-                if !(0x100..=0x151).contains(&code) {
-                    return Err(format!("not a button code: {code}"));
-                }
-                use smithay::backend::input::ButtonState;
-                let time = self.core.input_time();
-                if press {
-                    self.pointer_button(code, ButtonState::Pressed, time);
-                }
-                if release {
-                    self.pointer_button(code, ButtonState::Released, time);
-                }
-                let grabbed = self.core.seat.get_pointer().is_some_and(|p| p.is_grabbed());
-                Ok(serde_json::json!({ "code": code, "grabbed": grabbed }))
-            }
-            Request::Windows => {
-                let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
-                let shown = self.core.space.elements().rev().map(|w| {
-                    let geo = self.core.space.element_geometry(w);
-                    self.window_json(w, geo, focus.as_ref(), false)
-                });
-                // Minimized windows after the shown ones, where they will come back.
-                let minimized = self.core.toplevels.minimized.iter().map(|(w, loc)| {
-                    let geo = Rectangle::new(*loc, w.geometry().size);
-                    self.window_json(w, Some(geo), focus.as_ref(), true)
-                });
-                Ok(serde_json::json!(shown.chain(minimized).collect::<Vec<_>>()))
-            }
-            Request::Reload => {
-                let before = self.core.stats.config_reloads_total;
-                self.reload_config();
-                if self.core.stats.config_reloads_total > before {
-                    Ok(serde_json::json!({ "reloaded": true }))
-                } else {
-                    Err("the config was not reloaded: see Quay's log".into())
-                }
-            }
-            Request::Stats => {
-                let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;
-                let imports = self.backend.import_stats();
-                if let Some(map) = v.as_object_mut() {
-                    if let Ok(serde_json::Value::Object(i)) = serde_json::to_value(imports) {
-                        map.extend(i);
-                    }
-                    if let Ok(serde_json::Value::Object(k)) = serde_json::to_value(self.backend.kms_stats()) {
-                        map.extend(k);
-                    }
-                    if let Ok(serde_json::Value::Object(f)) = serde_json::to_value(self.core.sync.stats()) {
-                        map.extend(f);
-                    }
-                    if let Ok(serde_json::Value::Object(c)) =
-                        serde_json::to_value(crate::buffer::cpu_access::stats())
-                    {
-                        map.extend(c);
-                    }
-                    map.insert(
-                        "screencopy_pending".into(),
-                        self.core.screencopy_queue.len().into(),
-                    );
-                    map.insert("clients_live".into(), self.core.clients_live().into());
-                    map.insert("windows_live".into(), self.core.space.elements().count().into());
-                    map.insert("fds_open".into(), crate::limits::open_fds().into());
-                    map.insert("client_fd_budget".into(), self.core.client_limits.fds.into());
-                    let (fds, bytes, objects) = self.core.session_budget.held();
-                    let total = self.core.session_budget.limits();
-                    map.insert("session_fds_held".into(), fds.into());
-                    map.insert("session_bytes_held".into(), bytes.into());
-                    map.insert("session_objects_held".into(), objects.into());
-                    map.insert("session_fd_budget".into(), total.fds.into());
-                }
-                Ok(v)
+            } => self.ipc_key(codes, press, release),
+            Request::Button { code, press, release } => self.ipc_button(code, press, release),
+            Request::Windows => self.ipc_windows(),
+            Request::Reload => self.ipc_reload(),
+            Request::Stats => self.ipc_stats(),
+        }
+    }
+
+    /// Quay's version, backend and renderer.
+    fn ipc_version(&mut self) -> Reply {
+        Ok(serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "backend": self.backend.name(),
+            "renderer": self.backend.imports().renderer_name(),
+        }))
+    }
+
+    /// Each output: its place, mode and scale, and its frame clock's counts.
+    fn ipc_outputs(&mut self) -> Reply {
+        let outputs: Vec<_> = self
+            .core
+            .space
+            .outputs()
+            .map(|o| {
+                let mode = o.current_mode();
+                let geo = self.core.space.output_geometry(o);
+                let loc = geo.map(|g| (g.loc.x, g.loc.y));
+                let clock = self.core.sync.clocks.get(&o.name());
+                serde_json::json!({
+                    "name": o.name(),
+                    "location": loc,
+                    "logical_size": geo.map(|g| (g.size.w, g.size.h)),
+                    "scale": o.current_scale().fractional_scale(),
+                    "transform": format!("{:?}", o.current_transform()),
+                    "width": mode.map(|m| m.size.w),
+                    "height": mode.map(|m| m.size.h),
+                    "refresh_mhz": mode.map(|m| m.refresh),
+                    // The frame path's view of it (`crate::render`).
+                    "frames_rendered": clock.map_or(0, |c| c.frames_rendered),
+                    "frames_presented": clock.map_or(0, |c| c.frames_presented),
+                    "render_time_us": clock.map_or(0, |c| c.render_time.as_micros() as u64),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!(outputs))
+    }
+
+    /// Evict every client-buffer import the LRU may evict now.
+    fn ipc_evict(&mut self) -> Reply {
+        let evicted = self.backend.imports().evict_all();
+        Ok(serde_json::json!({ "evicted_bytes": evicted }))
+    }
+
+    /// Move the pointer (headless only): to a position, or by a delta.
+    fn ipc_pointer(&mut self, x: f64, y: f64, relative: bool) -> Reply {
+        if self.backend.headless().is_none() {
+            return Err("pointer motion over IPC is for the headless backend only".into());
+        }
+        if !(x.is_finite() && y.is_finite()) {
+            return Err(format!("not a position: {x}, {y}"));
+        }
+        if relative {
+            let utime = self.core.now().as_micros() as u64;
+            self.pointer_motion_relative((x, y).into(), (x, y).into(), utime);
+        } else {
+            let time = self.core.input_time();
+            self.pointer_motion_to((x, y).into(), time);
+        }
+        let pointer = self.core.seat.get_pointer();
+        let focus = pointer.as_ref().and_then(|p| p.current_focus());
+        let at = pointer.map(|p| p.current_location()).unwrap_or_default();
+        Ok(serde_json::json!({
+            "x": at.x,
+            "y": at.y,
+            "focus": focus.map(|s| s.id().protocol_id()),
+        }))
+    }
+
+    /// Press and/or release a chord of evdev key codes (headless only), as a keyboard would.
+    fn ipc_key(&mut self, codes: Vec<u32>, press: bool, release: bool) -> Reply {
+        if self.backend.headless().is_none() {
+            return Err("keys over IPC are for the headless backend only".into());
+        }
+        // evdev codes are 0..=KEY_MAX (0x2ff); xkb's are 8 more.
+        if codes.is_empty() || codes.len() > 16 || codes.iter().any(|&c| c > 0x2ff) {
+            return Err(format!("not a key chord: {codes:?}"));
+        }
+        let time = self.core.input_time();
+        let key = |c: u32| smithay::input::keyboard::Keycode::new(c + 8);
+        use smithay::backend::input::KeyState;
+        if press {
+            for &c in &codes {
+                self.key(key(c), KeyState::Pressed, time);
             }
         }
+        if release {
+            let order: Vec<u32> = if press {
+                codes.iter().rev().copied().collect()
+            } else {
+                codes.clone()
+            };
+            for c in order {
+                self.key(key(c), KeyState::Released, time);
+            }
+        }
+        let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+        Ok(serde_json::json!({ "codes": codes, "focus": focus.map(|s| s.id().protocol_id()) }))
+    }
+
+    /// Press and/or release a pointer button (headless only).
+    fn ipc_button(&mut self, code: u32, press: bool, release: bool) -> Reply {
+        if self.backend.headless().is_none() {
+            return Err("buttons over IPC are for the headless backend only".into());
+        }
+        // BTN_MISC..=BTN_GEAR_UP (linux/input-event-codes.h).
+        if !(0x100..=0x151).contains(&code) {
+            return Err(format!("not a button code: {code}"));
+        }
+        use smithay::backend::input::ButtonState;
+        let time = self.core.input_time();
+        if press {
+            self.pointer_button(code, ButtonState::Pressed, time);
+        }
+        if release {
+            self.pointer_button(code, ButtonState::Released, time);
+        }
+        let grabbed = self.core.seat.get_pointer().is_some_and(|p| p.is_grabbed());
+        Ok(serde_json::json!({ "code": code, "grabbed": grabbed }))
+    }
+
+    /// The windows, topmost first, then the minimized ones.
+    fn ipc_windows(&mut self) -> Reply {
+        let focus = self.core.seat.get_keyboard().and_then(|k| k.current_focus());
+        let shown = self.core.space.elements().rev().map(|w| {
+            let geo = self.core.space.element_geometry(w);
+            self.window_json(w, geo, focus.as_ref(), false)
+        });
+        // Minimized windows after the shown ones, where they will come back.
+        let minimized = self.core.toplevels.minimized.iter().map(|(w, loc)| {
+            let geo = Rectangle::new(*loc, w.geometry().size);
+            self.window_json(w, Some(geo), focus.as_ref(), true)
+        });
+        Ok(serde_json::json!(shown.chain(minimized).collect::<Vec<_>>()))
+    }
+
+    /// Read the config file again now.
+    fn ipc_reload(&mut self) -> Reply {
+        let before = self.core.stats.config_reloads_total;
+        self.reload_config();
+        if self.core.stats.config_reloads_total > before {
+            Ok(serde_json::json!({ "reloaded": true }))
+        } else {
+            Err("the config was not reloaded: see Quay's log".into())
+        }
+    }
+
+    /// Every counter: Quay's, the imports', KMS's, the sync subsystem's, CPU access and the budgets.
+    fn ipc_stats(&mut self) -> Reply {
+        let mut v = serde_json::to_value(&self.core.stats).map_err(|e| e.to_string())?;
+        let imports = self.backend.import_stats();
+        if let Some(map) = v.as_object_mut() {
+            if let Ok(serde_json::Value::Object(i)) = serde_json::to_value(imports) {
+                map.extend(i);
+            }
+            if let Ok(serde_json::Value::Object(k)) = serde_json::to_value(self.backend.kms_stats()) {
+                map.extend(k);
+            }
+            if let Ok(serde_json::Value::Object(f)) = serde_json::to_value(self.core.sync.stats()) {
+                map.extend(f);
+            }
+            if let Ok(serde_json::Value::Object(c)) = serde_json::to_value(crate::buffer::cpu_access::stats())
+            {
+                map.extend(c);
+            }
+            map.insert(
+                "screencopy_pending".into(),
+                self.core.screencopy_queue.len().into(),
+            );
+            map.insert("clients_live".into(), self.core.clients_live().into());
+            map.insert("windows_live".into(), self.core.space.elements().count().into());
+            map.insert("fds_open".into(), crate::limits::open_fds().into());
+            map.insert("client_fd_budget".into(), self.core.client_limits.fds.into());
+            let (fds, bytes, objects) = self.core.session_budget.held();
+            let total = self.core.session_budget.limits();
+            map.insert("session_fds_held".into(), fds.into());
+            map.insert("session_bytes_held".into(), bytes.into());
+            map.insert("session_objects_held".into(), objects.into());
+            map.insert("session_fd_budget".into(), total.fds.into());
+        }
+        Ok(v)
     }
 }
 

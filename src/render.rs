@@ -55,16 +55,14 @@ where
 }
 
 /// [`output_elements`] without the cursor: what a frame draws when a
-/// cursor plane shows the cursor (udev).
+/// cursor plane shows the cursor (udev). Topmost first: a drag's icon,
+/// the top and overlay layers, the windows, the bottom and background
+/// layers; while locked, the lock surface alone.
 pub fn scene_elements<R>(core: &Core, output: &Output, renderer: &mut R) -> Vec<OverlayElement<R>>
 where
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Texture + Send + 'static,
 {
-    use smithay::{
-        backend::renderer::element::AsRenderElements, desktop::layer_map_for_output, utils::Scale,
-        wayland::shell::wlr_layer::Layer,
-    };
     let mut elements = Vec::new();
     if core.lock.is_locked() {
         elements.extend(lock_elements::<R, OverlayElement<R>>(core, output, renderer));
@@ -73,35 +71,63 @@ where
     let Some(geo) = core.space.output_geometry(output) else {
         return elements;
     };
-    let scale = output.current_scale().fractional_scale();
     elements.extend(dnd_icon_elements(core, output, renderer));
-    let layers = layer_map_for_output(output);
-    let layer = |elements: &mut Vec<OverlayElement<R>>, upper: bool, renderer: &mut R| {
-        for surface in layers.layers().rev() {
-            if matches!(surface.layer(), Layer::Background | Layer::Bottom) == upper {
-                continue;
-            }
-            let Some(at) = layers.layer_geometry(surface).map(|g| g.loc) else {
-                continue;
-            };
-            elements.extend(
-                AsRenderElements::<R>::render_elements::<WaylandSurfaceRenderElement<R>>(
-                    surface,
-                    renderer,
-                    at.to_physical_precise_round(scale),
-                    Scale::from(scale),
-                    1.0,
-                )
-                .into_iter()
-                .map(OverlayElement::Surface),
-            );
-        }
+    layer_elements(output, true, renderer, &mut elements);
+    window_elements(core, output, geo, renderer, &mut elements);
+    layer_elements(output, false, renderer, &mut elements);
+    elements
+}
+
+/// The layer surfaces of `output` above the windows (`upper`: top and
+/// overlay) or below them (bottom and background), topmost first.
+fn layer_elements<R>(output: &Output, upper: bool, renderer: &mut R, elements: &mut Vec<OverlayElement<R>>)
+where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
+{
+    use smithay::{
+        backend::renderer::element::AsRenderElements, utils::Scale, wayland::shell::wlr_layer::Layer,
     };
-    layer(&mut elements, true, renderer);
-    // The space's windows, topmost first, as `Space::render_elements_for_region`
-    // draws them (smithay-0.7.0 src/desktop/space/mod.rs:395), but an X11
-    // window from the wl_surface Quay found for it (`Core::x11_wl_surface`):
-    // smithay draws one only once it paired the two itself.
+    let scale = output.current_scale().fractional_scale();
+    let layers = smithay::desktop::layer_map_for_output(output);
+    for surface in layers.layers().rev() {
+        if matches!(surface.layer(), Layer::Background | Layer::Bottom) == upper {
+            continue;
+        }
+        let Some(at) = layers.layer_geometry(surface).map(|g| g.loc) else {
+            continue;
+        };
+        elements.extend(
+            AsRenderElements::<R>::render_elements::<WaylandSurfaceRenderElement<R>>(
+                surface,
+                renderer,
+                at.to_physical_precise_round(scale),
+                Scale::from(scale),
+                1.0,
+            )
+            .into_iter()
+            .map(OverlayElement::Surface),
+        );
+    }
+}
+
+/// The space's windows on `output` (at `geo`), topmost first, as
+/// `Space::render_elements_for_region` draws them (smithay-0.7.0
+/// src/desktop/space/mod.rs:395), but an X11 window from the wl_surface
+/// Quay found for it (`Core::x11_wl_surface`): smithay draws one only once
+/// it paired the two itself.
+fn window_elements<R>(
+    core: &Core,
+    output: &Output,
+    geo: Rectangle<i32, smithay::utils::Logical>,
+    renderer: &mut R,
+    elements: &mut Vec<OverlayElement<R>>,
+) where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Texture + Send + 'static,
+{
+    use smithay::{backend::renderer::element::AsRenderElements, utils::Scale};
+    let scale = output.current_scale().fractional_scale();
     for window in core.space.elements().rev() {
         let Some(loc) = core.space.element_location(window) else {
             continue;
@@ -143,8 +169,6 @@ where
             .map(OverlayElement::Surface),
         );
     }
-    layer(&mut elements, false, renderer);
-    elements
 }
 
 /// What a frame's damage is cleared to: the lock's colour while locked,
@@ -449,6 +473,42 @@ fn after_render(
     states: &RenderElementStates,
     time: Duration,
 ) -> OutputPresentationFeedback {
+    let mut feedback = OutputPresentationFeedback::new(output);
+    windows_after_render(core, output, states, time, &mut feedback);
+    layers_after_render(output, states, time, &mut feedback);
+    x11_after_render(core, output, states, time);
+    if core.lock.is_locked() {
+        let outputs: Vec<Output> = core.space.outputs().cloned().collect();
+        core.lock.drawn(output, &outputs);
+    }
+    // Surfaces drawn on this output alone, unthrottled: the cursor, a drag's
+    // icon, the lock surface.
+    let on_this_output = |surface: &WlSurface| {
+        smithay::desktop::utils::send_frames_surface_tree(surface, output, time, None, |_, _| {
+            Some(output.clone())
+        });
+    };
+    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.cursor {
+        on_this_output(cursor);
+    }
+    if let Some(icon) = &core.selection.dnd_icon {
+        on_this_output(&icon.surface);
+    }
+    if let Some(lock) = core.lock.surface_for(output) {
+        on_this_output(lock.wl_surface());
+    }
+    feedback
+}
+
+/// [`after_render`] for the windows: primary outputs, the presentation
+/// feedback of those on `output`, frame callbacks.
+fn windows_after_render(
+    core: &Core,
+    output: &Output,
+    states: &RenderElementStates,
+    time: Duration,
+    feedback: &mut OutputPresentationFeedback,
+) {
     for window in core.space.elements() {
         window.with_surfaces(|surface, data| {
             update_surface_primary_scanout_output(
@@ -460,16 +520,13 @@ fn after_render(
             );
         });
     }
-
-    let mut feedback = OutputPresentationFeedback::new(output);
     for window in core.space.elements() {
         if core.space.outputs_for_element(window).contains(output) {
-            window.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
+            window.take_presentation_feedback(feedback, surface_primary_scanout_output, |surface, _| {
                 surface_presentation_feedback_flags_from_states(surface, states)
             });
         }
     }
-
     for window in core.space.elements() {
         window.send_frame(
             output,
@@ -478,33 +535,44 @@ fn after_render(
             surface_primary_scanout_output,
         );
     }
-    // The output's layer surfaces (panels, wallpapers, launchers) and their
-    // popups, as the windows: a GTK panel draws its next frame only when it
-    // is called back (WLCS's layer-shell tests wait for that callback).
-    {
-        let layers = smithay::desktop::layer_map_for_output(output);
-        for layer in layers.layers() {
-            layer.with_surfaces(|surface, data| {
-                update_surface_primary_scanout_output(
-                    surface,
-                    output,
-                    data,
-                    states,
-                    default_primary_scanout_output_compare,
-                );
-            });
-            layer.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
-                surface_presentation_feedback_flags_from_states(surface, states)
-            });
-            layer.send_frame(
+}
+
+/// [`after_render`] for the output's layer surfaces (panels, wallpapers,
+/// launchers) and their popups, as for the windows: a GTK panel draws its
+/// next frame only when it is called back (WLCS's layer-shell tests wait
+/// for that callback).
+fn layers_after_render(
+    output: &Output,
+    states: &RenderElementStates,
+    time: Duration,
+    feedback: &mut OutputPresentationFeedback,
+) {
+    let layers = smithay::desktop::layer_map_for_output(output);
+    for layer in layers.layers() {
+        layer.with_surfaces(|surface, data| {
+            update_surface_primary_scanout_output(
+                surface,
                 output,
-                time,
-                Some(OFFSCREEN_FRAME_THROTTLE),
-                surface_primary_scanout_output,
+                data,
+                states,
+                default_primary_scanout_output_compare,
             );
-        }
+        });
+        layer.take_presentation_feedback(feedback, surface_primary_scanout_output, |surface, _| {
+            surface_presentation_feedback_flags_from_states(surface, states)
+        });
+        layer.send_frame(
+            output,
+            time,
+            Some(OFFSCREEN_FRAME_THROTTLE),
+            surface_primary_scanout_output,
+        );
     }
-    // X11 windows whose surface smithay has not paired (render above).
+}
+
+/// [`after_render`] for X11 windows whose surface smithay has not paired
+/// (drawn by Quay's own pairing, [`Core::x11_wl_surface`]).
+fn x11_after_render(core: &Core, output: &Output, states: &RenderElementStates, time: Duration) {
     let x11: Vec<WlSurface> = core
         .space
         .elements()
@@ -530,27 +598,6 @@ fn after_render(
             surface_primary_scanout_output,
         );
     }
-    if core.lock.is_locked() {
-        let outputs: Vec<Output> = core.space.outputs().cloned().collect();
-        core.lock.drawn(output, &outputs);
-    }
-    // Surfaces drawn on this output alone, unthrottled: the cursor, a drag's
-    // icon, the lock surface.
-    let on_this_output = |surface: &WlSurface| {
-        smithay::desktop::utils::send_frames_surface_tree(surface, output, time, None, |_, _| {
-            Some(output.clone())
-        });
-    };
-    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.cursor {
-        on_this_output(cursor);
-    }
-    if let Some(icon) = &core.selection.dnd_icon {
-        on_this_output(&icon.surface);
-    }
-    if let Some(lock) = core.lock.surface_for(output) {
-        on_this_output(lock.wl_surface());
-    }
-    feedback
 }
 
 impl crate::buffer::import::ShownSurfaces for Core {
