@@ -111,6 +111,7 @@ pub mod grabs;
 pub mod handlers;
 pub mod input;
 pub mod ipc;
+pub mod layers;
 pub mod limits;
 pub mod listen;
 pub mod lock;

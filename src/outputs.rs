@@ -10,9 +10,9 @@
 //! asks for adaptive sync. `[[output]] mode` is applied when the output
 //! appears (the backends read it as they make the output).
 
+use crate::layers::layer_map_for_output;
 use quay_config::OutputTransform;
 use smithay::{
-    desktop::layer_map_for_output,
     output::{Output, Scale},
     utils::{Logical, Point, Transform},
 };

@@ -24,10 +24,11 @@
 //! check runs again; that runs from an idle callback (it needs the whole
 //! `State`), in the same loop turn.
 
+use crate::layers::layer_map_for_output;
 use std::time::Duration;
 
 use smithay::{
-    desktop::{layer_map_for_output, Window},
+    desktop::Window,
     output::Output,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Client, DisplayHandle, Resource},
     utils::{Monotonic, Time},

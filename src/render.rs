@@ -89,7 +89,7 @@ where
         backend::renderer::element::AsRenderElements, utils::Scale, wayland::shell::wlr_layer::Layer,
     };
     let scale = output.current_scale().fractional_scale();
-    let layers = smithay::desktop::layer_map_for_output(output);
+    let layers = crate::layers::layer_map_for_output(output);
     for surface in layers.layers().rev() {
         if matches!(surface.layer(), Layer::Background | Layer::Bottom) == upper {
             continue;
@@ -547,7 +547,7 @@ fn layers_after_render(
     time: Duration,
     feedback: &mut OutputPresentationFeedback,
 ) {
-    let layers = smithay::desktop::layer_map_for_output(output);
+    let layers = crate::layers::layer_map_for_output(output);
     for layer in layers.layers() {
         layer.with_surfaces(|surface, data| {
             update_surface_primary_scanout_output(
@@ -627,7 +627,7 @@ impl crate::buffer::import::ShownSurfaces for Core {
                 }
             }
         }
-        let layers = smithay::desktop::layer_map_for_output(output);
+        let layers = crate::layers::layer_map_for_output(output);
         for layer in layers.layers() {
             walk(layer.wl_surface());
         }

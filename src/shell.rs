@@ -36,7 +36,7 @@ impl Core {
     /// exclusive zones, in global coordinates (None: not in the space).
     pub(crate) fn usable_area(&self, output: &Output) -> Option<Rectangle<i32, Logical>> {
         let geo = self.space.output_geometry(output)?;
-        let zone = smithay::desktop::layer_map_for_output(output).non_exclusive_zone();
+        let zone = crate::layers::layer_map_for_output(output).non_exclusive_zone();
         Some(Rectangle::new(geo.loc + zone.loc, zone.size))
     }
 

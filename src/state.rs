@@ -524,11 +524,10 @@ impl Core {
     ) -> Option<(WlSurface, Point<f64, Logical>)> {
         let output = self.space.output_under(pos).next()?;
         let output_loc = self.space.output_geometry(output)?.loc.to_f64();
-        let map = smithay::desktop::layer_map_for_output(output);
+        let map = crate::layers::layer_map_for_output(output);
         let local = pos - output_loc;
-        // Each layer surface is asked itself rather than through
-        // `LayerMap::layer_under`, which tests the layer surface's own
-        // geometry: its popups reach outside it.
+        // Each layer surface is asked itself, not by its rectangle: its
+        // popups reach outside it.
         layers.iter().find_map(|&layer| {
             map.layers_on(layer).rev().find_map(|surface| {
                 let at = map.layer_geometry(surface)?.loc.to_f64();

@@ -14,9 +14,10 @@
 //! sandboxed clients (`crate::globals`). Inhibitors are, since a sandboxed
 //! video player needs one and can only use it while it is seen.
 
+use crate::layers::layer_map_for_output;
 use smithay::{
     delegate_idle_inhibit,
-    desktop::{find_popup_root_surface, layer_map_for_output, WindowSurfaceType},
+    desktop::{find_popup_root_surface, WindowSurfaceType},
     reexports::{
         wayland_protocols::ext::idle_notify::v1::server::{
             ext_idle_notification_v1::ExtIdleNotificationV1, ext_idle_notifier_v1::ExtIdleNotifierV1,

@@ -1,22 +1,21 @@
 //! `zwlr_layer_shell_v1`: backgrounds, panels, launchers and notifications
-//! (swaybg, waybar, fuzzel, mako). Each layer surface goes into smithay's
-//! layer map of its output, which places it by layer, anchor, margin and
-//! exclusive zone (`LayerMap::arrange`), and smithay's space rendering draws
+//! (swaybg, waybar, fuzzel, mako). Each layer surface goes into its
+//! output's layer map (`crate::layers`), which places it by layer, anchor,
+//! margin and exclusive zone as the protocol says, and Quay's frame draws
 //! it: background and bottom below the windows, top and overlay above
-//! (smithay-0.7.0 src/desktop/space/mod.rs:600).
+//! (`crate::render::scene_elements`).
 //!
 //! A layer surface can cover every window, so the global is privileged:
 //! sandboxed clients do not see it.
 //!
 //! Sizes, margins and exclusive zones are bounded ([`LAYER_BOUND`]) before
-//! smithay stores them: `LayerMap::arrange` adds and subtracts them
-//! unchecked (smithay-0.7.0 src/desktop/wayland/layer.rs:303-360), so a
-//! margin of `i32::MIN` overflowed there (found by `tests/fuzz.rs` with
-//! overflow checks on), and a size above `i32::MAX` became negative
-//! (src/wayland/shell/wlr_layer/handlers.rs:232).
+//! smithay stores them: the layout adds and subtracts them, so a margin of
+//! `i32::MIN` would overflow (found by `tests/fuzz.rs` with overflow checks
+//! on, in smithay's layout then), and a size above `i32::MAX` became
+//! negative (smithay-0.7.0 src/wayland/shell/wlr_layer/handlers.rs:232).
 
 use smithay::{
-    desktop::{layer_map_for_output, LayerSurface, WindowSurfaceType},
+    desktop::{LayerSurface, WindowSurfaceType},
     output::Output,
     reexports::{
         wayland_protocols_wlr::layer_shell::v1::server::{
@@ -35,7 +34,7 @@ use smithay::{
 };
 use tracing::debug;
 
-use crate::{state::Core, State};
+use crate::{layers::layer_map_for_output, state::Core, State};
 
 pub fn new_state(dh: &smithay::reexports::wayland_server::DisplayHandle) -> WlrLayerShellState {
     WlrLayerShellState::new_with_filter::<State, _>(dh, crate::state::privileged)
@@ -66,10 +65,7 @@ impl WlrLayerShellHandler for State {
             return;
         };
         debug!(namespace, ?layer, output = output.name(), "layer surface");
-        let mut map = layer_map_for_output(&output);
-        if let Err(err) = map.map_layer(&LayerSurface::new(surface, namespace)) {
-            debug!("mapping a layer surface failed: {err}");
-        }
+        layer_map_for_output(&output).map_layer(&LayerSurface::new(surface, namespace));
     }
 
     fn layer_destroyed(&mut self, surface: wlr_layer::LayerSurface) {
@@ -89,7 +85,7 @@ impl WlrLayerShellHandler for State {
 }
 /// The largest size, margin or exclusive zone a layer surface keeps: four
 /// times the largest output side Quay sets (`crate::outputs::MAX_MODE_SIDE`),
-/// so every sum `LayerMap::arrange` makes stays far inside `i32`.
+/// so every sum the layout (`crate::layers`) makes stays far inside `i32`.
 pub const LAYER_BOUND: i32 = 1 << 16;
 
 // delegate_layer_shell! less the layer surface, whose numbers are bounded here.
