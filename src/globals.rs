@@ -6,9 +6,10 @@
 //! outputs; [`crate::state::privileged`] is the filter each of them is
 //! created with. Everything else is for every client: what an ordinary
 //! application needs to draw, take input and use the focused clipboard.
-//! The README's "Who may bind what" table is this one (a test compares
-//! them), and `tests/limits.rs` binds every global as an ordinary and as a
-//! sandboxed client and checks each against it.
+//! The table in `docs/protocols.md` is this one, with the version each
+//! global is offered at and the tests that use it (`tests/limits.rs`
+//! compares them, binds every global as an ordinary and as a sandboxed
+//! client and checks each against this table).
 
 /// Who may bind a global.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,8 +264,8 @@ pub const GLOBALS: &[Global] = &[
     ),
 ];
 
-/// The README's row for `g`.
-pub fn readme_row(g: &Global) -> String {
+/// `g`'s "sandboxed clients" and "why" columns in `docs/protocols.md`.
+pub fn doc_columns(g: &Global) -> (&'static str, String) {
     let who = match g.access {
         Everyone => "yes",
         Unsandboxed => "no",
@@ -274,7 +275,7 @@ pub fn readme_row(g: &Global) -> String {
         Some(only) => format!("{} ({only} only)", g.why),
         None => g.why.to_string(),
     };
-    format!("| `{}` | {who} | {why} |", g.interface)
+    (who, why)
 }
 
 /// The table's entry for `interface`.

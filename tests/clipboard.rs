@@ -2,7 +2,10 @@
 //! sets a selection, `wl-paste` reads it back through Quay (the bytes travel
 //! over a pipe from one process to the other), on the regular and the
 //! primary selection, over data control (what wl-clipboard uses when the
-//! compositor offers it, and what clipboard managers need).
+//! compositor offers it, and what clipboard managers need): the globals
+//! `wl_data_device_manager`, `zwp_primary_selection_device_manager_v1` and
+//! `zwlr_data_control_manager_v1` (wl-clipboard 2.1 knows no
+//! `ext_data_control_manager_v1`).
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! Idle: Debian's swayidle against headless Quay over ext-idle-notify-v1,
+//! Idle: Debian's swayidle against headless Quay over ext-idle-notify-v1
+//! (`ext_idle_notifier_v1`),
 //! woken by input (`quay msg pointer`), and held off by a client's
 //! zwp_idle_inhibitor_v1 only while its surface is on screen.
 

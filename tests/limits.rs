@@ -446,8 +446,8 @@ fn sandboxed_clients_see_no_privileged_globals() {
             g.interface
         );
     }
-    // What Flatpak does: a listening socket of its own, handed to Quay with
-    // a close fd, then to the app.
+    // What Flatpak does (`wp_security_context_manager_v1`): a listening
+    // socket of its own, handed to Quay with a close fd, then to the app.
     let sock = quay.dir.path().join("sandbox.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let (close_r, close_w) = rustix::pipe::pipe().unwrap();
@@ -732,23 +732,45 @@ fn a_screenshot_into_a_fifo_is_refused_and_quay_goes_on() {
     assert_eq!((img.width, img.height), (640, 480));
 }
 
-/// The README's "Who may bind what" table is `quay::globals::GLOBALS`, row
-/// for row and in order.
+/// The table of globals in `docs/protocols.md` is `quay::globals::GLOBALS`,
+/// row for row and in order; each version is the one an ordinary client is
+/// offered on headless (the globals other backends or Xwayland alone get are
+/// taken as written); and each test named in its last column names the
+/// protocol (its global, or the protocol without `_manager`), `WLCS` meaning
+/// the WLCS integration's list of extensions. A `—` there says no test uses it.
 #[test]
-fn the_readme_table_of_globals_is_the_code_table() {
-    let readme = include_str!("../README.md");
-    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
-    let want: Vec<String> = quay::globals::GLOBALS
-        .iter()
-        .map(quay::globals::readme_row)
+fn the_protocols_doc_table_is_the_code_table() {
+    let doc = include_str!("../docs/protocols.md");
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
         .collect();
-    let start = rows
-        .iter()
-        .position(|r| *r == want[0])
-        .unwrap_or_else(|| panic!("the README has no row {:?}", want[0]));
-    let got: Vec<&str> = rows[start..].iter().take(want.len()).copied().collect();
-    assert_eq!(
-        got, want,
-        "README.md's table of globals differs from src/globals.rs"
-    );
+    let quay = Quay::start(SMALL_CONFIG);
+    let host = quay.client();
+    assert_eq!(rows.len(), quay::globals::GLOBALS.len(), "one row per global");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (row, g) in rows.iter().zip(quay::globals::GLOBALS) {
+        let (who, why) = quay::globals::doc_columns(g);
+        assert_eq!(row.len(), 5, "five columns: {row:?}");
+        assert_eq!(row[0], format!("`{}`", g.interface), "the rows' order is GLOBALS'");
+        assert_eq!((row[2], row[3]), (who, why.as_str()), "{}", g.interface);
+        if let Some(offered) = host.global(g.interface) {
+            assert_eq!(row[1], offered.version.to_string(), "{}'s version", g.interface);
+        }
+        let names = [g.interface.to_string(), g.interface.replace("_manager", "")];
+        for test in row[4].split(", ").filter(|t| *t != "—") {
+            let path = match test {
+                "WLCS" => root.join("tests/wlcs/src/lib.rs"),
+                file => root.join("tests").join(file),
+            };
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                names.iter().any(|n| text.contains(n.as_str())),
+                "{} is said to test {} but never names it",
+                path.display(),
+                g.interface
+            );
+        }
+    }
 }

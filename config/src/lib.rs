@@ -1162,27 +1162,45 @@ mod tests {
         assert!(Config::default().outputs.is_empty());
     }
 
-    /// Every TOML snippet in the README must parse: the docs cannot rot.
+    /// docs/configuration.md carries the shipped config, every key with its
+    /// default, word for word.
     #[test]
-    fn readme_snippets_parse() {
-        let readme = include_str!("../../README.md");
-        let mut n = 0;
-        let mut in_block = false;
-        let mut block = String::new();
-        for line in readme.lines() {
-            if line.trim_start().starts_with("```toml") {
-                in_block = true;
-                block.clear();
-            } else if in_block && line.trim_start().starts_with("```") {
-                in_block = false;
-                Config::parse(&block, "README snippet")
-                    .unwrap_or_else(|e| panic!("README snippet does not parse: {e}\n{block}"));
-                n += 1;
-            } else if in_block {
-                block.push_str(line);
-                block.push('\n');
+    fn the_configuration_doc_has_the_shipped_config() {
+        let doc = include_str!("../../docs/configuration.md");
+        assert!(
+            doc.contains(DEFAULT_CONFIG.trim_end()),
+            "docs/configuration.md's copy of config/default-config.toml is out of date"
+        );
+    }
+
+    /// Every TOML snippet in the README and the docs must parse: the docs
+    /// cannot rot.
+    #[test]
+    fn doc_snippets_parse() {
+        let docs = [
+            ("README.md", include_str!("../../README.md")),
+            ("docs/configuration.md", include_str!("../../docs/configuration.md")),
+            ("docs/security.md", include_str!("../../docs/security.md")),
+        ];
+        for (name, text) in docs {
+            let mut n = 0;
+            let mut in_block = false;
+            let mut block = String::new();
+            for line in text.lines() {
+                if line.trim_start().starts_with("```toml") {
+                    in_block = true;
+                    block.clear();
+                } else if in_block && line.trim_start().starts_with("```") {
+                    in_block = false;
+                    Config::parse(&block, name)
+                        .unwrap_or_else(|e| panic!("a snippet in {name} does not parse: {e}\n{block}"));
+                    n += 1;
+                } else if in_block {
+                    block.push_str(line);
+                    block.push('\n');
+                }
             }
+            assert!(n > 0, "{name} has no toml snippets to check");
         }
-        assert!(n > 0, "README has no toml snippets to check");
     }
 }
