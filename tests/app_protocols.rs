@@ -295,6 +295,92 @@ fn the_toplevel_list_follows_a_window_from_map_to_close() {
     .unwrap();
 }
 
+/// `zwlr_foreign_toplevel_manager_v1` (waybar's taskbar): the bar hears of
+/// a window with its title, app id and activated state; minimizing from the
+/// bar takes it off the screen, activating brings it back focused,
+/// maximizing reaches the window's configure, and closing asks the window
+/// to close; its end reaches the bar.
+#[test]
+fn a_wlr_taskbar_minimizes_activates_maximizes_and_closes_a_window() {
+    use quay_test_client::wayland_protocols_wlr::foreign_toplevel::v1::client::zwlr_foreign_toplevel_manager_v1::ZwlrForeignToplevelManagerV1;
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut bar = quay.client();
+    let _manager: ZwlrForeignToplevelManagerV1 = bar.bind("zwlr_foreign_toplevel_manager_v1", 3).unwrap();
+    let mut app = quay.client();
+    let w = app.window(64, 48, 0xff00ff00).unwrap();
+    w.toplevel.set_app_id("org.quay.Bar".into());
+    app.commit_and_wait_frame(&w.surface).unwrap();
+    let has = |bar: &quay_test_client::App, prefix: &str, suffix: &str| {
+        bar.apps
+            .wlr_toplevels
+            .iter()
+            .any(|l| l.starts_with(prefix) && l.ends_with(suffix))
+    };
+    bar.dispatch_until("the window, activated", WAIT, |a| {
+        has(a, "app_id:", ":org.quay.Bar")
+            && a.apps.wlr_toplevels.iter().any(|l| {
+                l.starts_with("state:")
+                    && l.split(':')
+                        .nth(2)
+                        .is_some_and(|s| s.split(',').any(|v| v == "2"))
+            })
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", bar.app.apps.wlr_toplevels));
+    assert!(
+        has(&bar.app, "title:", ":quay-test"),
+        "{:?}",
+        bar.app.apps.wlr_toplevels
+    );
+    assert!(has(&bar.app, "done:", ""), "{:?}", bar.app.apps.wlr_toplevels);
+    let handle = bar.app.apps.wlr_handles[0].clone();
+
+    handle.set_minimized();
+    bar.roundtrip().unwrap();
+    wait_for("the window minimized", &quay, || quay.stat("windows_live") == 0);
+    let listed = quay.msg(&["windows"]);
+    assert_eq!(listed[0]["minimized"], true, "{listed}");
+    bar.dispatch_until("the minimized state", WAIT, |a| {
+        a.apps
+            .wlr_toplevels
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("state:"))
+            .is_some_and(|l| l.ends_with(":1") || l.contains(":1,") || l.contains(",1"))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", bar.app.apps.wlr_toplevels));
+
+    let seat = bar.seat.clone().unwrap();
+    handle.activate(&seat);
+    bar.roundtrip().unwrap();
+    wait_for("the window back", &quay, || quay.stat("windows_live") == 1);
+    let back = quay.msg(&["windows"]);
+    assert_eq!(
+        (back[0]["minimized"].clone(), back[0]["focused"].clone()),
+        (false.into(), true.into()),
+        "{back}"
+    );
+
+    let id = w.toplevel.id().protocol_id();
+    handle.set_maximized();
+    bar.roundtrip().unwrap();
+    // xdg_toplevel.state.maximized is 1.
+    app.dispatch_until("a maximized configure", WAIT, |a| {
+        a.toplevel_states.get(&id).is_some_and(|s| s.contains(&1))
+    })
+    .unwrap();
+
+    handle.close();
+    bar.roundtrip().unwrap();
+    app.dispatch_until("xdg_toplevel.close", WAIT, |a| a.toplevels_closed.contains(&id))
+        .unwrap();
+    w.toplevel.destroy();
+    w.xdg_surface.destroy();
+    w.surface.destroy();
+    app.roundtrip().unwrap();
+    bar.dispatch_until("the handle closed", WAIT, |a| has(a, "closed:", ""))
+        .unwrap();
+}
+
 /// `zxdg_exporter_v2` / `zxdg_importer_v2`: a handle exported by one client
 /// parents another client's window; an unknown handle is `destroyed` on
 /// the imported object; a revoked one leaves it inert.

@@ -753,7 +753,11 @@ fn the_protocols_doc_table_is_the_code_table() {
     for (row, g) in rows.iter().zip(quay::globals::GLOBALS) {
         let (who, why) = quay::globals::doc_columns(g);
         assert_eq!(row.len(), 5, "five columns: {row:?}");
-        assert_eq!(row[0], format!("`{}`", g.interface), "the rows' order is GLOBALS'");
+        assert_eq!(
+            row[0],
+            format!("`{}`", g.interface),
+            "the rows' order is GLOBALS'"
+        );
         assert_eq!((row[2], row[3]), (who, why.as_str()), "{}", g.interface);
         if let Some(offered) = host.global(g.interface) {
             assert_eq!(row[1], offered.version.to_string(), "{}'s version", g.interface);

@@ -1179,7 +1179,10 @@ mod tests {
     fn doc_snippets_parse() {
         let docs = [
             ("README.md", include_str!("../../README.md")),
-            ("docs/configuration.md", include_str!("../../docs/configuration.md")),
+            (
+                "docs/configuration.md",
+                include_str!("../../docs/configuration.md"),
+            ),
             ("docs/security.md", include_str!("../../docs/security.md")),
         ];
         for (name, text) in docs {

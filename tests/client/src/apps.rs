@@ -64,6 +64,10 @@ use wayland_protocols_misc::zwp_input_method_v2::client::{
     zwp_input_method_manager_v2::ZwpInputMethodManagerV2,
     zwp_input_method_v2::{self, ZwpInputMethodV2},
 };
+use wayland_protocols_wlr::foreign_toplevel::v1::client::{
+    zwlr_foreign_toplevel_handle_v1::{self, ZwlrForeignToplevelHandleV1},
+    zwlr_foreign_toplevel_manager_v1::{self, ZwlrForeignToplevelManagerV1},
+};
 
 use crate::{App, ClientError, TestClient};
 
@@ -101,6 +105,13 @@ pub struct AppEvents {
     /// "pinch_begin:FINGERS", "pinch_end:CANCELLED", "hold_begin:FINGERS",
     /// "hold_end:CANCELLED".
     pub gestures: Vec<String>,
+    /// zwlr_foreign_toplevel_manager_v1 and its handles: "toplevel:ID",
+    /// "title:ID:TEXT", "app_id:ID:TEXT", "state:ID:S,S,..." (0 maximized,
+    /// 1 minimized, 2 activated, 3 fullscreen), "done:ID", "closed:ID",
+    /// "finished".
+    pub wlr_toplevels: Vec<String>,
+    /// The handles zwlr_foreign_toplevel_manager_v1 announced, in order.
+    pub wlr_handles: Vec<ZwlrForeignToplevelHandleV1>,
 }
 
 impl TestClient {
@@ -133,6 +144,63 @@ impl TestClient {
             manager.get_hold_gesture(&pointer, &self.qh, ());
         }
         Ok(())
+    }
+}
+
+impl Dispatch<ZwlrForeignToplevelManagerV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwlrForeignToplevelManagerV1,
+        event: zwlr_foreign_toplevel_manager_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwlr_foreign_toplevel_manager_v1::Event::Toplevel { toplevel } => {
+                app.apps
+                    .wlr_toplevels
+                    .push(format!("toplevel:{}", toplevel.id().protocol_id()));
+                app.apps.wlr_handles.push(toplevel);
+            }
+            zwlr_foreign_toplevel_manager_v1::Event::Finished => {
+                app.apps.wlr_toplevels.push("finished".into())
+            }
+            _ => {}
+        }
+    }
+
+    event_created_child!(App, ZwlrForeignToplevelManagerV1, [
+        zwlr_foreign_toplevel_manager_v1::EVT_TOPLEVEL_OPCODE => (ZwlrForeignToplevelHandleV1, ()),
+    ]);
+}
+
+impl Dispatch<ZwlrForeignToplevelHandleV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        h: &ZwlrForeignToplevelHandleV1,
+        event: zwlr_foreign_toplevel_handle_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwlr_foreign_toplevel_handle_v1::Event as E;
+        let id = h.id().protocol_id();
+        let line = match event {
+            E::Title { title } => format!("title:{id}:{title}"),
+            E::AppId { app_id } => format!("app_id:{id}:{app_id}"),
+            E::State { state } => {
+                let states: Vec<String> = state
+                    .chunks_exact(4)
+                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]).to_string())
+                    .collect();
+                format!("state:{id}:{}", states.join(","))
+            }
+            E::Done => format!("done:{id}"),
+            E::Closed => format!("closed:{id}"),
+            _ => return,
+        };
+        app.apps.wlr_toplevels.push(line);
     }
 }
 

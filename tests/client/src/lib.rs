@@ -24,6 +24,7 @@ pub mod uinput;
 pub use wayland_client;
 pub use wayland_protocols;
 pub use wayland_protocols_misc;
+pub use wayland_protocols_wlr;
 
 use rustix::{
     event::{poll, PollFd, PollFlags},
@@ -195,6 +196,11 @@ pub struct App {
     pub source_payload: Vec<u8>,
     /// The application protocols' events (`apps.rs`).
     pub apps: apps::AppEvents,
+    /// Each toplevel's states in its last configure (xdg_toplevel.state
+    /// values), by its object id.
+    pub toplevel_states: HashMap<u32, Vec<u32>>,
+    /// Toplevels Quay asked to close (`xdg_toplevel.close`), by object id.
+    pub toplevels_closed: Vec<u32>,
 }
 
 /// What a `zwlr_export_dmabuf_frame_v1` said.
@@ -1249,8 +1255,21 @@ impl Dispatch<XdgToplevel, ()> for App {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
-            app.toplevel_size.insert(t.id().protocol_id(), (width, height));
+        match event {
+            xdg_toplevel::Event::Configure {
+                width,
+                height,
+                states,
+            } => {
+                app.toplevel_size.insert(t.id().protocol_id(), (width, height));
+                let states = states
+                    .chunks_exact(4)
+                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                app.toplevel_states.insert(t.id().protocol_id(), states);
+            }
+            xdg_toplevel::Event::Close => app.toplevels_closed.push(t.id().protocol_id()),
+            _ => {}
         }
     }
 }
