@@ -308,7 +308,7 @@ impl Udev {
         }
         // Off by default: the export is read-write (config/default-config.toml).
         if core.config.udev.export_dmabuf {
-            core.export_dmabuf_state =
+            core.capture.export_dmabuf =
                 Some(crate::protocols::export_dmabuf::ExportDmabufState::new::<State>(
                     &core.display_handle,
                     crate::state::privileged,

@@ -246,9 +246,10 @@ impl State {
             }
         }
         if old.cursor != self.core.config.cursor {
-            self.core.cursor_theme = crate::cursor::CursorTheme::new(&self.core.config.cursor);
+            self.core.pointer.theme = crate::cursor::CursorTheme::new(&self.core.config.cursor);
             self.core
-                .cursor_theme
+                .pointer
+                .theme
                 .load(smithay::input::pointer::CursorIcon::Default);
         }
         self.core.bindings = crate::bindings::compile_logged(&self.core.config);

@@ -36,6 +36,45 @@ pub struct CursorTheme {
     warned: bool,
 }
 
+/// The pointer's picture and where the pointer and the touch points are.
+#[derive(Debug)]
+pub struct PointerState {
+    /// What the pointer looks like, as the focused client set it.
+    pub cursor: smithay::input::pointer::CursorImageStatus,
+    /// The cursor theme's pictures for named shapes.
+    pub theme: CursorTheme,
+    /// The pointer has moved at least once: until then no cursor is drawn.
+    pub seen: bool,
+    /// The surface the pointer was last found over and its origin (global
+    /// logical), to notice when the scene moves under a still pointer.
+    pub under: Option<(
+        smithay::reexports::wayland_server::backend::ObjectId,
+        smithay::utils::Point<f64, smithay::utils::Logical>,
+    )>,
+    /// The surface each touch point went down on, while it is down: smithay
+    /// keeps its own copy private (src/input/touch/mod.rs:83), and a point
+    /// whose surface is destroyed must be lifted (`wl_touch.up`).
+    pub touch_points: std::collections::HashMap<
+        smithay::backend::input::TouchSlot,
+        smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+    >,
+}
+
+impl PointerState {
+    /// The default arrow from `config`'s theme, loaded; no pointer seen yet.
+    pub fn new(config: &quay_config::Cursor) -> PointerState {
+        let mut theme = CursorTheme::new(config);
+        theme.load(smithay::input::pointer::CursorIcon::Default);
+        PointerState {
+            cursor: smithay::input::pointer::CursorImageStatus::default_named(),
+            theme,
+            seen: false,
+            under: None,
+            touch_points: Default::default(),
+        }
+    }
+}
+
 impl CursorTheme {
     pub fn new(config: &quay_config::Cursor) -> CursorTheme {
         CursorTheme {
@@ -121,7 +160,7 @@ pub fn pointer_on(
     let pointer = core.seat.get_pointer()?;
     let geo = core.space.output_geometry(output)?;
     let location = pointer.current_location();
-    (core.pointer_seen && geo.to_f64().contains(location)).then(|| location - geo.loc.to_f64())
+    (core.pointer.seen && geo.to_f64().contains(location)).then(|| location - geo.loc.to_f64())
 }
 
 /// A client cursor surface's hotspot (`wl_pointer.set_cursor`).
@@ -181,9 +220,9 @@ pub fn plane_cursor(
     if output.current_scale().fractional_scale() != 1.0 || output.current_transform() != Transform::Normal {
         return PlaneCursor::Composite("scaled or transformed output");
     }
-    let (pixels, (width, height), hotspot) = match &core.cursor {
+    let (pixels, (width, height), hotspot) = match &core.pointer.cursor {
         CursorImageStatus::Hidden => return PlaneCursor::None,
-        CursorImageStatus::Named(icon) => match core.cursor_theme.image(*icon) {
+        CursorImageStatus::Named(icon) => match core.pointer.theme.image(*icon) {
             Some(image) => (image.argb.clone(), image.size, image.hotspot),
             None => return PlaneCursor::None,
         },

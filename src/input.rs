@@ -281,12 +281,12 @@ impl State {
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
-        if !self.core.pointer_seen || pointer.is_grabbed() {
+        if !self.core.pointer.seen || pointer.is_grabbed() {
             return;
         }
         let pos = pointer.current_location();
         let under = self.core.surface_under(pos).map(|(s, o)| (s.id(), o));
-        if under != self.core.pointer_under {
+        if under != self.core.pointer.under {
             let time = self.core.input_time();
             self.pointer_move(pos, time);
         }
@@ -296,10 +296,10 @@ impl State {
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
-        self.core.pointer_seen = true;
+        self.core.pointer.seen = true;
         let before = pointer.current_focus();
         let under = self.core.surface_under(pos);
-        self.core.pointer_under = under.as_ref().map(|(s, o)| (s.id(), *o));
+        self.core.pointer.under = under.as_ref().map(|(s, o)| (s.id(), *o));
         pointer.motion(
             self,
             under,
@@ -336,8 +336,8 @@ impl State {
         }
         let under = self.core.surface_under(pos);
         match &under {
-            Some((surface, _)) => self.core.touch_points.insert(slot, surface.clone()),
-            None => self.core.touch_points.remove(&slot),
+            Some((surface, _)) => self.core.pointer.touch_points.insert(slot, surface.clone()),
+            None => self.core.pointer.touch_points.remove(&slot),
         };
         let event = touch::DownEvent {
             slot,
@@ -369,7 +369,7 @@ impl State {
             return;
         };
         self.core.input_activity();
-        self.core.touch_points.remove(&slot);
+        self.core.pointer.touch_points.remove(&slot);
         let event = touch::UpEvent {
             slot,
             serial: SERIAL_COUNTER.next_serial(),
@@ -383,7 +383,7 @@ impl State {
     /// so a dead surface still reaches its client's `wl_touch`,
     /// src/wayland/seat/touch.rs:36-55) and the point sends nothing more.
     pub fn lift_touches_on(&mut self, surface: &WlSurface) {
-        let slots: Vec<TouchSlot> = (self.core.touch_points.iter())
+        let slots: Vec<TouchSlot> = (self.core.pointer.touch_points.iter())
             .filter(|(_, on)| *on == surface)
             .map(|(slot, _)| *slot)
             .collect();
@@ -406,7 +406,7 @@ impl State {
 
     /// Every touch point was taken away (`wl_touch.cancel`).
     pub fn touch_cancel(&mut self) {
-        self.core.touch_points.clear();
+        self.core.pointer.touch_points.clear();
         if let Some(touch) = self.core.seat.get_touch() {
             touch.cancel(self);
         }

@@ -568,16 +568,13 @@ impl State {
             {
                 map.extend(c);
             }
-            map.insert(
-                "screencopy_pending".into(),
-                self.core.screencopy_queue.len().into(),
-            );
+            map.insert("screencopy_pending".into(), self.core.capture.queue.len().into());
             map.insert("clients_live".into(), self.core.clients_live().into());
             map.insert("windows_live".into(), self.core.space.elements().count().into());
             map.insert("fds_open".into(), crate::limits::open_fds().into());
-            map.insert("client_fd_budget".into(), self.core.client_limits.fds.into());
-            let (fds, bytes, objects) = self.core.session_budget.held();
-            let total = self.core.session_budget.limits();
+            map.insert("client_fd_budget".into(), self.core.budgets.client.fds.into());
+            let (fds, bytes, objects) = self.core.budgets.session.held();
+            let total = self.core.budgets.session.limits();
             map.insert("session_fds_held".into(), fds.into());
             map.insert("session_bytes_held".into(), bytes.into());
             map.insert("session_objects_held".into(), objects.into());

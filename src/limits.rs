@@ -529,6 +529,29 @@ pub fn open_fds() -> u64 {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1) as u64)
 }
 
+/// The budgets of the clients (each one's limits, the session's shared
+/// budget) and the count of clients gone, which smithay's
+/// `ClientData::disconnected` bumps without access to `State`.
+#[derive(Debug)]
+pub struct Budgets {
+    /// What each new client may make Quay hold.
+    pub client: ClientLimits,
+    /// What all clients together may make Quay hold.
+    pub session: std::sync::Arc<SessionBudget>,
+    /// Clients disconnected so far.
+    pub disconnected: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Budgets {
+    pub fn new(config: &quay_config::Limits, nofile: Option<u64>) -> Budgets {
+        Budgets {
+            client: ClientLimits::new(config, nofile),
+            session: SessionBudget::new(ClientLimits::session(config, nofile)),
+            disconnected: Default::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

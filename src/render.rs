@@ -238,7 +238,7 @@ where
         return Vec::new();
     };
     let scale = output.current_scale().fractional_scale();
-    match &core.cursor {
+    match &core.pointer.cursor {
         CursorImageStatus::Hidden => Vec::new(),
         CursorImageStatus::Surface(surface) => {
             if !surface.is_alive() {
@@ -254,7 +254,7 @@ where
             )
         }
         CursorImageStatus::Named(icon) => {
-            let Some(image) = core.cursor_theme.image(*icon) else {
+            let Some(image) = core.pointer.theme.image(*icon) else {
                 return Vec::new();
             };
             let at = (local - image.hotspot.to_f64()).to_physical(scale);
@@ -444,7 +444,7 @@ pub fn frame_skipped(imports: &mut dyn Imports) {
 /// choice changed (smithay-0.7.0 src/wayland/dmabuf/mod.rs:513
 /// `set_feedback`).
 fn send_surface_feedback(core: &Core, output: &Output) {
-    let Some(fbs) = core.dmabuf_feedbacks.as_ref() else {
+    let Some(fbs) = core.dmabuf.feedbacks.as_ref() else {
         return;
     };
     let Some(scanout) = fbs.surface.as_ref() else {
@@ -488,7 +488,7 @@ fn after_render(
             Some(output.clone())
         });
     };
-    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.cursor {
+    if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &core.pointer.cursor {
         on_this_output(cursor);
     }
     if let Some(icon) = &core.selection.dnd_icon {
@@ -635,7 +635,7 @@ impl crate::buffer::import::ShownSurfaces for Core {
         if let Some(lock) = self.lock.surface_for(output) {
             walk(lock.wl_surface());
         }
-        if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &self.cursor {
+        if let smithay::input::pointer::CursorImageStatus::Surface(cursor) = &self.pointer.cursor {
             walk(cursor);
         }
         if let Some(icon) = &self.selection.dnd_icon {

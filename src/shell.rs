@@ -31,6 +31,19 @@ use crate::state::Core;
 
 const CASCADE_STEP: i32 = 32;
 
+/// Where windows go: new ones not placed yet, the one placed last, and
+/// where maximized and fullscreen ones come back to.
+#[derive(Debug, Default)]
+pub struct Placement {
+    /// Toplevels mapped before their first buffer, placed at the first
+    /// commit that gives them a size ([`Core::place_if_unplaced`]).
+    pub unplaced: Vec<Window>,
+    /// The window placed last: the next one goes where it does not cover it.
+    pub last: Option<Window>,
+    /// Where maximized and fullscreen windows were before.
+    pub restore: std::collections::HashMap<WlSurface, Point<i32, Logical>>,
+}
+
 impl Core {
     /// What `output` leaves to windows: its area less the panels'
     /// exclusive zones, in global coordinates (None: not in the space).
@@ -53,7 +66,8 @@ impl Core {
     pub fn free_position(&self, size: Size<i32, Logical>) -> Point<i32, Logical> {
         let area = self.placement_area();
         let last = self
-            .last_placed
+            .placement
+            .last
             .as_ref()
             .filter(|w| w.alive())
             .and_then(|w| self.space.element_geometry(w));
@@ -87,10 +101,10 @@ impl Core {
     /// applied (a fence held it) and their dma-buf fds: the VM's
     /// quay-syncobj-stall saw exactly that leak.
     pub fn forget_window(&mut self, window: &Window) {
-        self.unplaced_windows.retain(|w| w != window);
+        self.placement.unplaced.retain(|w| w != window);
         self.toplevels.minimized.retain(|(w, _)| w != window);
-        if self.last_placed.as_ref() == Some(window) {
-            self.last_placed = None;
+        if self.placement.last.as_ref() == Some(window) {
+            self.placement.last = None;
         }
     }
 
@@ -98,7 +112,7 @@ impl Core {
     /// longer waits for Quay's placement. For a test harness that places
     /// windows itself (WLCS's `position_window_absolute`).
     pub fn place_window_at(&mut self, window: &Window, loc: Point<i32, Logical>) {
-        self.unplaced_windows.retain(|w| w != window);
+        self.placement.unplaced.retain(|w| w != window);
         self.move_window(window, loc);
     }
 
@@ -112,7 +126,7 @@ impl Core {
     /// commit.
     pub fn keep_root_in_place(&mut self, window: &Window, before: Point<i32, Logical>) {
         let after = window.geometry().loc;
-        if after == before || self.unplaced_windows.contains(window) {
+        if after == before || self.placement.unplaced.contains(window) {
             return;
         }
         let implicit = window.toplevel().is_some_and(|t| {
@@ -149,14 +163,14 @@ impl Core {
 
     /// Place `window` if it waits for its place and now has a size.
     pub fn place_if_unplaced(&mut self, window: &Window) {
-        let Some(i) = self.unplaced_windows.iter().position(|w| w == window) else {
+        let Some(i) = self.placement.unplaced.iter().position(|w| w == window) else {
             return;
         };
         let size = window.geometry().size;
         if size.w <= 0 || size.h <= 0 {
             return;
         }
-        self.unplaced_windows.remove(i);
+        self.placement.unplaced.remove(i);
         // Fullscreen and maximized windows are where those put them.
         let sized_by_us = window.toplevel().is_some_and(|t| {
             let states = t.current_state().states;
@@ -170,7 +184,7 @@ impl Core {
             self.space.map_element(window.clone(), pos, false);
             debug!(?pos, ?size, "placed toplevel");
         }
-        self.last_placed = Some(window.clone());
+        self.placement.last = Some(window.clone());
         self.focus_when_shown(window);
     }
 
@@ -188,7 +202,7 @@ impl Core {
     /// sized commit places it ([`Core::place_if_unplaced`]).
     pub fn place_new_window(&mut self, window: Window) {
         let pos = self.placement_area().loc;
-        self.unplaced_windows.push(window.clone());
+        self.placement.unplaced.push(window.clone());
         self.space.map_element(window.clone(), pos, false);
         debug!(?pos, "mapped toplevel");
     }
@@ -290,12 +304,12 @@ impl Core {
             .window_for_surface(&surface)
             .and_then(|w| self.space.element_location(w))
         {
-            self.restore_locations.entry(surface).or_insert(loc);
+            self.placement.restore.entry(surface).or_insert(loc);
         }
     }
 
     fn restore_location(&mut self, toplevel: &ToplevelSurface) {
-        let Some(loc) = self.restore_locations.remove(toplevel.wl_surface()) else {
+        let Some(loc) = self.placement.restore.remove(toplevel.wl_surface()) else {
             return;
         };
         if let Some(window) = self.window_for_surface(toplevel.wl_surface()).cloned() {

@@ -28,7 +28,6 @@ use smithay::{
     utils::{Clock, Logical, Monotonic, Point, Rectangle},
     wayland::{
         compositor::{CompositorClientState, CompositorState},
-        dmabuf::{DmabufGlobal, DmabufState},
         output::OutputManagerState,
         presentation::PresentationState,
         shell::xdg::XdgShellState,
@@ -39,7 +38,7 @@ use smithay::{
 };
 use tracing::{info, warn};
 
-use crate::{backends::Backend, buffer::DmabufFeedbacks, ipc::IpcServer};
+use crate::{backends::Backend, ipc::IpcServer};
 
 /// The event loop's data: the backend and everything else.
 pub struct State {
@@ -149,13 +148,9 @@ pub struct Core {
     pub viewporter_state: ViewporterState,
     pub single_pixel_buffer_state: SinglePixelBufferState,
     pub presentation_state: PresentationState,
-    pub dmabuf_state: DmabufState,
-    /// Created once the backend knows its renderer's formats
-    /// ([`Core::init_dmabuf`]).
-    pub dmabuf_global: Option<DmabufGlobal>,
-    pub dmabuf_feedbacks: Option<DmabufFeedbacks>,
-    /// (fourcc, modifier) pairs the feedback advertises.
-    pub dmabuf_advertised: std::collections::HashSet<(u32, u64)>,
+    /// linux-dmabuf: the global, its feedback, what it advertises and
+    /// the planes of params being built (`src/handlers/dmabuf.rs`).
+    pub dmabuf: crate::handlers::dmabuf::DmabufGlue,
 
     pub space: Space<Window>,
     pub popups: PopupManager,
@@ -164,41 +159,27 @@ pub struct Core {
     /// focus change while it lasts (src/desktop/wayland/popup/grab.rs:456-476).
     pub popup_grab: Option<smithay::desktop::PopupGrab<State>>,
     pub seat: Seat<State>,
-    /// Toplevels mapped before their first buffer, placed (shell.rs) at the
-    /// first commit that gives them a size.
-    pub unplaced_windows: Vec<smithay::desktop::Window>,
-    /// The window placed last: the next one goes where it does not cover it.
-    pub last_placed: Option<smithay::desktop::Window>,
-    /// Where maximized and fullscreen windows were before.
-    pub restore_locations: std::collections::HashMap<WlSurface, Point<i32, Logical>>,
+    /// Where new windows go and where maximized and fullscreen ones come
+    /// back to (`shell.rs`).
+    pub placement: crate::shell::Placement,
     /// Which xdg_surface has which role object (`handlers/xdg_shell.rs`).
     pub xdg_roles: crate::handlers::xdg_shell::XdgRoles,
 
     pub ipc: Option<IpcServer>,
     pub stats: Stats,
-    /// What each new client may make Quay hold (`limits.rs`).
-    pub client_limits: crate::limits::ClientLimits,
-    /// What all clients together may make Quay hold (`limits.rs`).
-    pub session_budget: Arc<crate::limits::SessionBudget>,
-    /// Planes added to each live `zwp_linux_buffer_params_v1`, charged to
-    /// its client until `create` or destroy (`handlers/dmabuf.rs`).
-    pub params_fds: std::collections::HashMap<smithay::reexports::wayland_server::backend::ObjectId, u64>,
-    /// Screencopy requests waiting to be served (`handlers/screencopy.rs`).
-    pub screencopy_queue: crate::handlers::screencopy::CopyQueue,
-    /// Bumped by `ClientState::disconnected`, which smithay calls without
-    /// access to `State`.
-    pub clients_disconnected: Arc<AtomicU64>,
+    /// What each client and all of them may make Quay hold, and how many
+    /// have gone (`limits.rs`).
+    pub budgets: crate::limits::Budgets,
     /// Acquire fences, deadline hints, frame clocks (`crate::sync`).
     pub sync: crate::sync::SyncState,
     /// `wp_linux_drm_syncobj_manager_v1`, where the DRM device can wait on
     /// syncobjs with an eventfd (udev backend).
     pub syncobj_state: Option<smithay::wayland::drm_syncobj::DrmSyncobjState>,
-    /// `zwlr_export_dmabuf_manager_v1`: the udev backend's scanout buffers.
-    pub export_dmabuf_state: Option<crate::protocols::export_dmabuf::ExportDmabufState>,
     /// `zwp_linux_explicit_synchronization_v1` (every backend).
     pub explicit_sync_state: crate::protocols::explicit_sync::ExplicitSyncState,
-    /// `zwlr_screencopy_manager_v1` (every backend that can read an output back).
-    pub screencopy_state: crate::protocols::screencopy::ScreencopyState,
+    /// Capture: screencopy (its global and its queue) and export-dmabuf
+    /// (`handlers/screencopy.rs`).
+    pub capture: crate::handlers::screencopy::Capture,
     /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
     /// sockets whose clients see no privileged globals.
     pub security_context_state: smithay::wayland::security_context::SecurityContextState,
@@ -207,28 +188,11 @@ pub struct Core {
     pub lock: crate::lock::LockState,
     /// `xdg_activation_v1`.
     pub activation_state: smithay::wayland::xdg_activation::XdgActivationState,
-    /// `ext_idle_notifier_v1`, and the surfaces inhibiting idle.
-    pub idle_notifier: smithay::wayland::idle_notify::IdleNotifierState<State>,
-    pub idle_inhibit_state: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
-    pub idle_inhibitors: Vec<WlSurface>,
-    /// Whether one of them is on screen (what the notifier was last told).
-    pub idle_inhibited: bool,
-    /// What the pointer looks like, as the focused client set it.
-    pub cursor: smithay::input::pointer::CursorImageStatus,
-    /// The cursor theme's pictures for named shapes.
-    pub cursor_theme: crate::cursor::CursorTheme,
-    /// The pointer has moved at least once: until then no cursor is drawn.
-    pub pointer_seen: bool,
-    /// The surface the pointer was last found over and its origin (global
-    /// logical), to notice when the scene moves under a still pointer.
-    pub pointer_under: Option<(
-        smithay::reexports::wayland_server::backend::ObjectId,
-        Point<f64, Logical>,
-    )>,
-    /// The surface each touch point went down on, while it is down: smithay
-    /// keeps its own copy private (src/input/touch/mod.rs:83), and a point
-    /// whose surface is destroyed must be lifted (`wl_touch.up`).
-    pub touch_points: std::collections::HashMap<smithay::backend::input::TouchSlot, WlSurface>,
+    /// Idle notification and inhibition (`src/handlers/idle.rs`).
+    pub idle: crate::handlers::idle::Idle,
+    /// The pointer's picture and where it and the touch points are
+    /// (`cursor.rs`).
+    pub pointer: crate::cursor::PointerState,
     /// `wp_cursor_shape_manager_v1`.
     pub cursor_shape_state: smithay::wayland::cursor_shape::CursorShapeManagerState,
     /// `zxdg_decoration_manager_v1`: always client-side.
@@ -271,7 +235,6 @@ impl Core {
         socket: Option<&str>,
         nofile: Option<u64>,
     ) -> anyhow::Result<Core> {
-        use anyhow::Context;
         let dh = display.handle();
         let clock = Clock::<Monotonic>::new();
 
@@ -282,67 +245,16 @@ impl Core {
         let viewporter_state = ViewporterState::new::<State>(&dh);
         let single_pixel_buffer_state = SinglePixelBufferState::new::<State>(&dh);
         let presentation_state = PresentationState::new::<State>(&dh, clock.id() as u32);
-        let dmabuf_state = DmabufState::new();
 
-        let mut seat_state = SeatState::new();
-        let mut seat = seat_state.new_wl_seat(&dh, "seat0");
-        // The config's keymap; one xkbcommon cannot build is a user
-        // problem, not a reason to run without a keyboard: xkb's default
-        // (XKB_DEFAULT_* or "us") then.
-        let k = &config.keyboard;
-        let (delay, rate) = (k.repeat_delay_ms.0 as i32, k.repeat_rate.0 as i32);
-        if let Err(err) = seat.add_keyboard(crate::actions::xkb_config(k), delay, rate) {
-            warn!(
-                layout = k.layout,
-                variant = k.variant,
-                options = k.options,
-                "keymap failed ({err:?}); using xkbcommon's default"
-            );
-            if let Err(err) = seat.add_keyboard(Default::default(), delay, rate) {
-                warn!("no keyboard on seat0: {err:?}");
-            }
-        }
-        seat.add_pointer();
-
-        let listening = match socket {
-            Some(name) => ListeningSocket::bind(name)
-                .with_context(|| format!("cannot listen on wayland socket {name:?}"))?,
-            None => ListeningSocket::bind_auto("wayland", 1..33)
-                .context("cannot find a free wayland socket name")?,
-        };
-        let socket_name = listening
-            .socket_name()
-            .map(|n| n.to_os_string())
-            .context("the wayland socket has no name")?;
-        let client_limits = crate::limits::ClientLimits::new(&config.limits, nofile);
-        let session_budget =
-            crate::limits::SessionBudget::new(crate::limits::ClientLimits::session(&config.limits, nofile));
-        crate::listen::insert_listener(&loop_handle, "wayland socket", listening, |stream, state| {
-            state.core.insert_client(stream, None);
-        })
-        .context("cannot register the listening socket")?;
-
-        loop_handle
-            .insert_source(
-                Generic::new(display, Interest::READ, Mode::Level),
-                |_, display, state| {
-                    // SAFETY: the display is owned by this source and never dropped while in use.
-                    let res = unsafe { display.get_mut().dispatch_clients(state) };
-                    if let Err(err) = res {
-                        // An I/O error on the display's epoll fd itself: the compositor cannot go on.
-                        tracing::error!("dispatching clients failed: {err}");
-                        state.core.loop_signal.stop();
-                    }
-                    Ok(PostAction::Continue)
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("cannot register the display: {e}"))?;
+        let (seat_state, seat) = new_seat(&dh, &config);
+        let socket_name = listen(socket, display, &loop_handle)?;
+        let budgets = crate::limits::Budgets::new(&config.limits, nofile);
 
         info!(socket = ?socket_name, "listening");
 
         let sync = crate::sync::SyncState::new(config.sync.deadline_hints);
         let explicit_sync_state = crate::protocols::explicit_sync::ExplicitSyncState::new::<State>(&dh);
-        let screencopy_state = crate::protocols::screencopy::ScreencopyState::new::<State>(&dh, privileged);
+        let capture = crate::handlers::screencopy::Capture::new(&dh);
         let security_context_state =
             smithay::wayland::security_context::SecurityContextState::new::<State, _>(&dh, privileged);
         let selection = crate::handlers::selection::SelectionStates::new(&dh);
@@ -350,11 +262,9 @@ impl Core {
         let session_lock_state = crate::handlers::session_lock::new_state(&dh);
         let decoration_state =
             smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh);
-        let mut cursor_theme = crate::cursor::CursorTheme::new(&config.cursor);
-        cursor_theme.load(smithay::input::pointer::CursorIcon::Default);
+        let pointer = crate::cursor::PointerState::new(&config.cursor);
         let cursor_shape_state = smithay::wayland::cursor_shape::CursorShapeManagerState::new::<State>(&dh);
-        let idle_notifier = smithay::wayland::idle_notify::IdleNotifierState::new(&dh, loop_handle.clone());
-        let idle_inhibit_state = smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<State>(&dh);
+        let idle = crate::handlers::idle::Idle::new(&dh, &loop_handle);
         let activation_state = smithay::wayland::xdg_activation::XdgActivationState::new::<State>(&dh);
         let fractional_scale_state =
             smithay::wayland::fractional_scale::FractionalScaleManagerState::new::<State>(&dh);
@@ -382,16 +292,9 @@ impl Core {
             bindings: crate::bindings::compile_logged(&config),
             suppressed_keys: Default::default(),
             activation_state,
-            idle_notifier,
-            idle_inhibit_state,
-            idle_inhibitors: Vec::new(),
-            idle_inhibited: false,
-            cursor: smithay::input::pointer::CursorImageStatus::default_named(),
-            cursor_theme,
-            pointer_seen: false,
-            pointer_under: None,
-            touch_points: Default::default(),
+            idle,
             cursor_shape_state,
+            pointer,
             decoration_state,
             session_lock_state,
             lock: Default::default(),
@@ -399,9 +302,8 @@ impl Core {
             selection,
             sync,
             syncobj_state: None,
-            export_dmabuf_state: None,
             explicit_sync_state,
-            screencopy_state,
+            capture,
             security_context_state,
             display_handle: dh,
             loop_handle,
@@ -417,25 +319,16 @@ impl Core {
             viewporter_state,
             single_pixel_buffer_state,
             presentation_state,
-            dmabuf_state,
-            dmabuf_global: None,
-            dmabuf_feedbacks: None,
-            dmabuf_advertised: Default::default(),
+            dmabuf: Default::default(),
             space: Space::default(),
             popups: PopupManager::default(),
             popup_grab: None,
             seat,
-            unplaced_windows: Vec::new(),
-            last_placed: None,
-            restore_locations: Default::default(),
+            placement: Default::default(),
             xdg_roles: Default::default(),
             ipc: None,
             stats: Stats::default(),
-            client_limits,
-            session_budget,
-            params_fds: Default::default(),
-            screencopy_queue: Default::default(),
-            clients_disconnected: Arc::default(),
+            budgets,
         })
     }
 
@@ -448,8 +341,8 @@ impl Core {
     ) -> Option<smithay::reexports::wayland_server::Client> {
         let data = ClientState {
             compositor_state: CompositorClientState::default(),
-            disconnected: self.clients_disconnected.clone(),
-            budget: crate::limits::ClientBudget::new(self.client_limits, self.session_budget.clone()),
+            disconnected: self.budgets.disconnected.clone(),
+            budget: crate::limits::ClientBudget::new(self.budgets.client, self.budgets.session.clone()),
             security_context,
         };
         match self.display_handle.insert_client(stream, Arc::new(data)) {
@@ -579,7 +472,7 @@ impl Core {
     pub fn clients_live(&self) -> u64 {
         self.stats
             .clients_connected_total
-            .saturating_sub(self.clients_disconnected.load(Ordering::Relaxed))
+            .saturating_sub(self.budgets.disconnected.load(Ordering::Relaxed))
     }
 
     /// Now as an input event's timestamp (milliseconds, wrapping), for
@@ -620,4 +513,72 @@ impl ClientData for ClientState {
     fn disconnected(&self, _client_id: ClientId, _reason: DisconnectReason) {
         self.disconnected.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// seat0 with a pointer and a keyboard on the config's keymap; one
+/// xkbcommon cannot build is a user problem, not a reason to run without a
+/// keyboard: xkb's default (XKB_DEFAULT_* or "us") then.
+fn new_seat(dh: &DisplayHandle, config: &quay_config::Config) -> (SeatState<State>, Seat<State>) {
+    let mut seat_state = SeatState::new();
+    let mut seat = seat_state.new_wl_seat(dh, "seat0");
+    // The config's keymap; one xkbcommon cannot build is a user
+    // problem, not a reason to run without a keyboard: xkb's default
+    // (XKB_DEFAULT_* or "us") then.
+    let k = &config.keyboard;
+    let (delay, rate) = (k.repeat_delay_ms.0 as i32, k.repeat_rate.0 as i32);
+    if let Err(err) = seat.add_keyboard(crate::actions::xkb_config(k), delay, rate) {
+        warn!(
+            layout = k.layout,
+            variant = k.variant,
+            options = k.options,
+            "keymap failed ({err:?}); using xkbcommon's default"
+        );
+        if let Err(err) = seat.add_keyboard(Default::default(), delay, rate) {
+            warn!("no keyboard on seat0: {err:?}");
+        }
+    }
+    seat.add_pointer();
+    (seat_state, seat)
+}
+
+/// Listen on the Wayland socket `socket` (or the first free `wayland-N`)
+/// and serve `display`'s clients from the loop. Returns the socket's name.
+fn listen(
+    socket: Option<&str>,
+    display: Display<State>,
+    loop_handle: &LoopHandle<'static, State>,
+) -> anyhow::Result<OsString> {
+    use anyhow::Context;
+    let listening = match socket {
+        Some(name) => ListeningSocket::bind(name)
+            .with_context(|| format!("cannot listen on wayland socket {name:?}"))?,
+        None => {
+            ListeningSocket::bind_auto("wayland", 1..33).context("cannot find a free wayland socket name")?
+        }
+    };
+    let socket_name = listening
+        .socket_name()
+        .map(|n| n.to_os_string())
+        .context("the wayland socket has no name")?;
+    crate::listen::insert_listener(loop_handle, "wayland socket", listening, |stream, state| {
+        state.core.insert_client(stream, None);
+    })
+    .context("cannot register the listening socket")?;
+
+    loop_handle
+        .insert_source(
+            Generic::new(display, Interest::READ, Mode::Level),
+            |_, display, state| {
+                // SAFETY: the display is owned by this source and never dropped while in use.
+                let res = unsafe { display.get_mut().dispatch_clients(state) };
+                if let Err(err) = res {
+                    // An I/O error on the display's epoll fd itself: the compositor cannot go on.
+                    tracing::error!("dispatching clients failed: {err}");
+                    state.core.loop_signal.stop();
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("cannot register the display: {e}"))?;
+    Ok(socket_name)
 }

@@ -55,7 +55,7 @@ pub struct XwaylandState {
     /// Xwayland Quay started (it starts one).
     pub retired: Vec<X11Wm>,
     /// Where maximized and fullscreen X11 windows were before
-    /// (`Core::x11_fill`), as `Core::restore_locations` for toplevels.
+    /// (`Core::x11_fill`), as `Placement::restore` for toplevels.
     pub restore: Vec<(X11Surface, Rectangle<i32, Logical>)>,
 }
 
@@ -125,7 +125,7 @@ pub fn start(core: &mut Core) {
         Stdio::inherit(),
         |data| {
             data.insert_if_missing_threadsafe(|| {
-                crate::limits::ClientBudget::new(core.session_budget.limits(), core.session_budget.clone())
+                crate::limits::ClientBudget::new(core.budgets.session.limits(), core.budgets.session.clone())
             });
         },
     );
@@ -383,7 +383,7 @@ impl XwmHandler for State {
         let window = Window::new_x11_window(surface.clone());
         let size = surface.geometry().size;
         let pos = self.core.free_position(size);
-        self.core.last_placed = Some(window.clone());
+        self.core.placement.last = Some(window.clone());
         if let Err(e) = surface.configure(Rectangle::<i32, Logical>::new(pos, size)) {
             debug!("X11 configure: {e}");
         }

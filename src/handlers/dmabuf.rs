@@ -67,14 +67,15 @@ fn linear_planes(format: Fourcc) -> Option<usize> {
 
 impl DmabufHandler for State {
     fn dmabuf_state(&mut self) -> &mut DmabufState {
-        &mut self.core.dmabuf_state
+        &mut self.core.dmabuf.state
     }
 
     fn dmabuf_imported(&mut self, _global: &DmabufGlobal, dmabuf: Dmabuf, notifier: ImportNotifier) {
         let format = dmabuf.format();
         if !self
             .core
-            .dmabuf_advertised
+            .dmabuf
+            .advertised
             .contains(&(format.code as u32, u64::from(format.modifier)))
         {
             debug!(?format, "dma-buf format + modifier was not advertised");
@@ -134,7 +135,7 @@ smithay::reexports::wayland_server::delegate_dispatch!(State: [ZwpLinuxDmabufFee
 impl State {
     /// Give back what a params object's planes were charged.
     fn release_params(&mut self, client: &ClientId, params: &ZwpLinuxBufferParamsV1) {
-        if let Some(n) = self.core.params_fds.remove(&params.id()) {
+        if let Some(n) = self.core.dmabuf.params_fds.remove(&params.id()) {
             super::budget::release_by_id(&self.core.display_handle, client, n, 0);
         }
     }
@@ -155,7 +156,7 @@ impl Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData> for State {
                 if !super::budget::charge(state, client, "a dma-buf plane", 1, 0) {
                     return;
                 }
-                *state.core.params_fds.entry(params.id()).or_default() += 1;
+                *state.core.dmabuf.params_fds.entry(params.id()).or_default() += 1;
             }
             // smithay posts invalid_dimensions for a width or height < 1 and
             // goes on to build a `Dmabuf` of that size (smithay-0.7.0
@@ -200,6 +201,34 @@ impl Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData> for State {
     }
 }
 
+/// linux-dmabuf's state beside smithay's: the global, the feedback it sends,
+/// what it advertises, and the planes of params still being built.
+#[derive(Debug)]
+pub struct DmabufGlue {
+    pub state: DmabufState,
+    /// Created once the backend knows its renderer's formats
+    /// ([`Core::init_dmabuf`]).
+    pub global: Option<DmabufGlobal>,
+    pub feedbacks: Option<crate::buffer::DmabufFeedbacks>,
+    /// (fourcc, modifier) pairs the feedback advertises.
+    pub advertised: std::collections::HashSet<(u32, u64)>,
+    /// Planes added to each live `zwp_linux_buffer_params_v1`, charged to
+    /// its client until `create` or destroy.
+    pub params_fds: std::collections::HashMap<smithay::reexports::wayland_server::backend::ObjectId, u64>,
+}
+
+impl Default for DmabufGlue {
+    fn default() -> Self {
+        DmabufGlue {
+            state: DmabufState::new(),
+            global: None,
+            feedbacks: None,
+            advertised: Default::default(),
+            params_fds: Default::default(),
+        }
+    }
+}
+
 impl Core {
     /// Create the `zwp_linux_dmabuf_v1` global (version 5, with default and
     /// per-surface feedback) for the renderer's formats.
@@ -215,7 +244,7 @@ impl Core {
         }
         // Every tranche (the udev scanout tranche too) lists a subset of
         // these: what a buffer's format + modifier is checked against.
-        self.dmabuf_advertised = formats
+        self.dmabuf.advertised = formats
             .iter()
             .map(|f| (f.code as u32, u64::from(f.modifier)))
             .collect();
@@ -231,10 +260,11 @@ impl Core {
             };
         info!(main_device = ?node, "linux-dmabuf v5 with feedback");
         let global = self
-            .dmabuf_state
+            .dmabuf
+            .state
             .create_global_with_default_feedback::<State>(&self.display_handle, &feedback);
-        self.dmabuf_global = Some(global);
-        self.dmabuf_feedbacks = Some(DmabufFeedbacks {
+        self.dmabuf.global = Some(global);
+        self.dmabuf.feedbacks = Some(DmabufFeedbacks {
             default: feedback,
             surface,
             main_device_node: node,

@@ -36,23 +36,59 @@ use tracing::debug;
 
 use crate::{state::Core, State};
 
+/// Idle notification and inhibition: the globals, and which surfaces hold
+/// idle off.
+pub struct Idle {
+    /// `ext_idle_notifier_v1` (privileged).
+    notifier: IdleNotifierState<State>,
+    /// `zwp_idle_inhibit_manager_v1`.
+    _inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
+    /// The surfaces with a live inhibitor.
+    inhibitors: Vec<WlSurface>,
+    /// Whether one of them is on screen (what the notifier was last told).
+    inhibited: bool,
+}
+
+impl std::fmt::Debug for Idle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idle")
+            .field("inhibitors", &self.inhibitors.len())
+            .field("inhibited", &self.inhibited)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Idle {
+    pub fn new(
+        dh: &DisplayHandle,
+        loop_handle: &smithay::reexports::calloop::LoopHandle<'static, State>,
+    ) -> Idle {
+        Idle {
+            notifier: IdleNotifierState::new(dh, loop_handle.clone()),
+            _inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<State>(dh),
+            inhibitors: Vec::new(),
+            inhibited: false,
+        }
+    }
+}
+
 impl Core {
     /// The user did something: idle timers start again.
     pub fn input_activity(&mut self) {
-        self.idle_notifier.notify_activity(&self.seat);
+        self.idle.notifier.notify_activity(&self.seat);
     }
 
     /// Whether any live inhibitor's surface is on screen now.
     pub fn update_idle_inhibit(&mut self) {
-        if self.idle_inhibitors.is_empty() && !self.idle_inhibited {
+        if self.idle.inhibitors.is_empty() && !self.idle.inhibited {
             return;
         }
-        self.idle_inhibitors.retain(|s| s.is_alive());
-        let inhibited = self.idle_inhibitors.iter().any(|s| self.on_screen(s));
-        if inhibited != self.idle_inhibited {
+        self.idle.inhibitors.retain(|s| s.is_alive());
+        let inhibited = self.idle.inhibitors.iter().any(|s| self.on_screen(s));
+        if inhibited != self.idle.inhibited {
             debug!(inhibited, "idle inhibition");
-            self.idle_inhibited = inhibited;
-            self.idle_notifier.set_is_inhibited(inhibited);
+            self.idle.inhibited = inhibited;
+            self.idle.notifier.set_is_inhibited(inhibited);
         }
     }
 
@@ -86,7 +122,7 @@ impl Core {
 
 impl IdleNotifierHandler for State {
     fn idle_notifier_state(&mut self) -> &mut IdleNotifierState<Self> {
-        &mut self.core.idle_notifier
+        &mut self.core.idle.notifier
     }
 }
 // delegate_idle_notify! less its global, which sandboxed clients do not see.
@@ -116,15 +152,15 @@ smithay::reexports::wayland_server::delegate_dispatch!(State: [
 impl IdleInhibitHandler for State {
     fn inhibit(&mut self, surface: WlSurface) {
         debug!(surface = ?surface.id(), "idle inhibited");
-        if !self.core.idle_inhibitors.contains(&surface) {
-            self.core.idle_inhibitors.push(surface);
+        if !self.core.idle.inhibitors.contains(&surface) {
+            self.core.idle.inhibitors.push(surface);
         }
         self.core.update_idle_inhibit();
     }
 
     fn uninhibit(&mut self, surface: WlSurface) {
         debug!(surface = ?surface.id(), "idle inhibitor gone");
-        self.core.idle_inhibitors.retain(|s| s != &surface);
+        self.core.idle.inhibitors.retain(|s| s != &surface);
         self.core.update_idle_inhibit();
     }
 }

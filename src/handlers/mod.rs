@@ -7,10 +7,10 @@ pub(crate) mod budget;
 mod charged;
 mod compositor;
 mod decoration;
-mod dmabuf;
+pub mod dmabuf;
 mod export_dmabuf;
 mod fractional_scale;
-mod idle;
+pub mod idle;
 pub mod layer_shell;
 mod pointer_constraints;
 pub mod screencopy;
@@ -43,9 +43,9 @@ impl SeatHandler for State {
         // Drawn by `render::cursor_elements`; a named shape's picture is
         // loaded from the theme here, once.
         if let CursorImageStatus::Named(icon) = &image {
-            self.core.cursor_theme.load(*icon);
+            self.core.pointer.theme.load(*icon);
         }
-        self.core.cursor = image;
+        self.core.pointer.cursor = image;
     }
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {

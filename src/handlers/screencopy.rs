@@ -78,6 +78,33 @@ struct Pending {
     ready_since: Option<Duration>,
 }
 
+/// Output capture: `zwlr_screencopy_manager_v1` with the copies waiting
+/// for their turn, and `zwlr_export_dmabuf_manager_v1` where the udev
+/// backend offers it.
+#[derive(Debug)]
+pub struct Capture {
+    /// `zwlr_screencopy_manager_v1` (privileged; every backend that can read
+    /// an output back).
+    pub screencopy: crate::protocols::screencopy::ScreencopyState,
+    /// Screencopy requests waiting to be served.
+    pub queue: CopyQueue,
+    /// `zwlr_export_dmabuf_manager_v1`: the udev backend's scanout buffers.
+    pub export_dmabuf: Option<crate::protocols::export_dmabuf::ExportDmabufState>,
+}
+
+impl Capture {
+    pub fn new(dh: &smithay::reexports::wayland_server::DisplayHandle) -> Capture {
+        Capture {
+            screencopy: crate::protocols::screencopy::ScreencopyState::new::<State>(
+                dh,
+                crate::state::privileged,
+            ),
+            queue: CopyQueue::default(),
+            export_dmabuf: None,
+        }
+    }
+}
+
 impl Pending {
     fn alive(&self) -> bool {
         self.frame.resource.is_alive() && self.buffer.is_alive()
@@ -120,7 +147,7 @@ impl ScreencopyHandler for State {
             return;
         };
         let ready_since = (!frame.with_damage).then(|| self.core.now());
-        let queue = &mut self.core.screencopy_queue;
+        let queue = &mut self.core.capture.queue;
         // Frames destroyed (or clients gone) while waiting go first, so a
         // client's count is of its live requests.
         queue.pending.retain(Pending::alive);
@@ -148,7 +175,7 @@ impl crate::state::Core {
     pub fn output_damaged(&mut self, output: &Output) {
         let now = self.now();
         let mut any = false;
-        for p in &mut self.screencopy_queue.pending {
+        for p in &mut self.capture.queue.pending {
             if p.ready_since.is_none() && &p.frame.output == output {
                 p.ready_since = Some(now);
                 any = true;
@@ -161,10 +188,10 @@ impl crate::state::Core {
 
     /// Queue a turn of the copy queue `after` from now (zero: idle).
     fn queue_copy_turn(&mut self, after: Duration) {
-        if self.screencopy_queue.turn_queued {
+        if self.capture.queue.turn_queued {
             return;
         }
-        self.screencopy_queue.turn_queued = true;
+        self.capture.queue.turn_queued = true;
         if after.is_zero() {
             self.loop_handle.insert_idle(|state| state.copy_turn());
             return;
@@ -185,9 +212,9 @@ impl crate::state::Core {
 impl State {
     /// One turn of the copy queue (see the module doc).
     fn copy_turn(&mut self) {
-        self.core.screencopy_queue.turn_queued = false;
+        self.core.capture.queue.turn_queued = false;
         let now = self.core.now();
-        let mut pending = std::mem::take(&mut self.core.screencopy_queue.pending);
+        let mut pending = std::mem::take(&mut self.core.capture.queue.pending);
         pending.retain(Pending::alive);
         let mut shots: HashMap<String, Result<Screenshot, String>> = HashMap::new();
         let mut written: u64 = 0;
@@ -246,8 +273,8 @@ impl State {
         }
         // Requests made during this turn (none: it runs from the loop) and
         // those left behind, in their order.
-        keep.append(&mut self.core.screencopy_queue.pending);
-        self.core.screencopy_queue.pending = keep;
+        keep.append(&mut self.core.capture.queue.pending);
+        self.core.capture.queue.pending = keep;
         if left_ready {
             self.core.queue_copy_turn(TURN_INTERVAL);
         }

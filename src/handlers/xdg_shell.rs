@@ -60,7 +60,7 @@ impl XdgShellHandler for State {
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
-        self.core.restore_locations.remove(surface.wl_surface());
+        self.core.placement.restore.remove(surface.wl_surface());
         self.core.forget_minimized(surface.wl_surface());
         if let Some(window) = self.core.window_for_surface(surface.wl_surface()).cloned() {
             self.core.space.unmap_elem(&window);
