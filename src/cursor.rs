@@ -208,12 +208,7 @@ pub fn plane_cursor(
     output: &smithay::output::Output,
     max: (u32, u32),
 ) -> PlaneCursor {
-    use smithay::{
-        backend::renderer::utils::with_renderer_surface_state,
-        input::pointer::CursorImageStatus,
-        reexports::wayland_server::{protocol::wl_shm, Resource},
-        wayland::{compositor, shm},
-    };
+    use smithay::input::pointer::CursorImageStatus;
     let Some(local) = pointer_on(core, output) else {
         return PlaneCursor::None;
     };
@@ -226,70 +221,11 @@ pub fn plane_cursor(
             Some(image) => (image.argb.clone(), image.size, image.hotspot),
             None => return PlaneCursor::None,
         },
-        CursorImageStatus::Surface(surface) => {
-            if !surface.is_alive() {
-                return PlaneCursor::None;
-            }
-            if !compositor::get_children(surface).is_empty() {
-                return PlaneCursor::Composite("cursor surface with subsurfaces");
-            }
-            let hotspot = surface_hotspot(surface);
-            let read = with_renderer_surface_state(surface, |state| {
-                let Some(buffer) = state.buffer() else {
-                    return Ok(None);
-                };
-                if state.buffer_scale() != 1 || state.buffer_transform() != Transform::Normal {
-                    return Err("cursor buffer with a scale or transform");
-                }
-                if state.surface_size() != state.buffer_size() {
-                    return Err("cursor surface with a viewport");
-                }
-                shm::with_buffer_contents(buffer, |ptr, len, data| {
-                    let alpha = match data.format {
-                        wl_shm::Format::Argb8888 => 0,
-                        wl_shm::Format::Xrgb8888 => 0xff00_0000,
-                        _ => return Err("cursor buffer in a format the plane does not take"),
-                    };
-                    let (w, h, stride) = (data.width as usize, data.height as usize, data.stride as usize);
-                    // Nothing is read of a cursor the plane cannot show: a
-                    // client's 2 GiB cursor costs no copy per repaint.
-                    if w > max.0 as usize || h > max.1 as usize {
-                        return Err("cursor larger than the plane");
-                    }
-                    let offset = data.offset as usize;
-                    // smithay checked the pool's size against the buffer's
-                    // (smithay-0.7.0 src/wayland/shm/handlers.rs:144, create_buffer);
-                    // check again rather than trust arithmetic on client numbers.
-                    let end = h
-                        .checked_sub(1)
-                        .and_then(|last| last.checked_mul(stride))
-                        .and_then(|o| o.checked_add(w * 4))
-                        .and_then(|o| o.checked_add(offset));
-                    if w == 0 || h == 0 || end.is_none_or(|e| e > len) {
-                        return Err("cursor buffer out of its pool");
-                    }
-                    // SAFETY: smithay maps the pool for `len` bytes for the
-                    // closure's duration; every read is inside it (checked above).
-                    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
-                    let mut argb = Vec::with_capacity(w * h);
-                    for row in 0..h {
-                        let start = offset + row * stride;
-                        argb.extend(
-                            bytes[start..start + w * 4]
-                                .chunks_exact(4)
-                                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | alpha),
-                        );
-                    }
-                    Ok(Some((argb, (w as u32, h as u32))))
-                })
-                .map_err(|_| "cursor buffer is not shm")?
-            });
-            match read {
-                None | Some(Ok(None)) => return PlaneCursor::None,
-                Some(Err(why)) => return PlaneCursor::Composite(why),
-                Some(Ok(Some((argb, size)))) => (argb.into(), size, hotspot),
-            }
-        }
+        CursorImageStatus::Surface(surface) => match client_cursor(surface, max) {
+            Ok(Some(picture)) => picture,
+            Ok(None) => return PlaneCursor::None,
+            Err(why) => return PlaneCursor::Composite(why),
+        },
     };
     if width > max.0 || height > max.1 {
         return PlaneCursor::Composite("cursor larger than the plane");
@@ -302,4 +238,88 @@ pub fn plane_cursor(
         height,
         argb: pixels,
     })
+}
+
+/// A client's cursor surface as a plane would show it: its pixels, size
+/// and hotspot; `Ok(None)` when it shows nothing, `Err` with the reason
+/// when it must be composited instead ([`plane_cursor`]'s rules).
+#[allow(clippy::type_complexity)]
+fn client_cursor(
+    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+    max: (u32, u32),
+) -> Result<
+    Option<(
+        std::sync::Arc<[u32]>,
+        (u32, u32),
+        smithay::utils::Point<i32, smithay::utils::Logical>,
+    )>,
+    &'static str,
+> {
+    use smithay::{
+        backend::renderer::utils::with_renderer_surface_state,
+        reexports::wayland_server::{protocol::wl_shm, Resource},
+        wayland::{compositor, shm},
+    };
+    if !surface.is_alive() {
+        return Ok(None);
+    }
+    if !compositor::get_children(surface).is_empty() {
+        return Err("cursor surface with subsurfaces");
+    }
+    let hotspot = surface_hotspot(surface);
+    let read = with_renderer_surface_state(surface, |state| {
+        let Some(buffer) = state.buffer() else {
+            return Ok(None);
+        };
+        if state.buffer_scale() != 1 || state.buffer_transform() != Transform::Normal {
+            return Err("cursor buffer with a scale or transform");
+        }
+        if state.surface_size() != state.buffer_size() {
+            return Err("cursor surface with a viewport");
+        }
+        shm::with_buffer_contents(buffer, |ptr, len, data| {
+            let alpha = match data.format {
+                wl_shm::Format::Argb8888 => 0,
+                wl_shm::Format::Xrgb8888 => 0xff00_0000,
+                _ => return Err("cursor buffer in a format the plane does not take"),
+            };
+            let (w, h, stride) = (data.width as usize, data.height as usize, data.stride as usize);
+            // Nothing is read of a cursor the plane cannot show: a
+            // client's 2 GiB cursor costs no copy per repaint.
+            if w > max.0 as usize || h > max.1 as usize {
+                return Err("cursor larger than the plane");
+            }
+            let offset = data.offset as usize;
+            // smithay checked the pool's size against the buffer's
+            // (smithay-0.7.0 src/wayland/shm/handlers.rs:144, create_buffer);
+            // check again rather than trust arithmetic on client numbers.
+            let end = h
+                .checked_sub(1)
+                .and_then(|last| last.checked_mul(stride))
+                .and_then(|o| o.checked_add(w * 4))
+                .and_then(|o| o.checked_add(offset));
+            if w == 0 || h == 0 || end.is_none_or(|e| e > len) {
+                return Err("cursor buffer out of its pool");
+            }
+            // SAFETY: smithay maps the pool for `len` bytes for the
+            // closure's duration; every read is inside it (checked above).
+            let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+            let mut argb = Vec::with_capacity(w * h);
+            for row in 0..h {
+                let start = offset + row * stride;
+                argb.extend(
+                    bytes[start..start + w * 4]
+                        .chunks_exact(4)
+                        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) | alpha),
+                );
+            }
+            Ok(Some((argb, (w as u32, h as u32))))
+        })
+        .map_err(|_| "cursor buffer is not shm")?
+    });
+    match read {
+        None | Some(Ok(None)) => Ok(None),
+        Some(Err(why)) => Err(why),
+        Some(Ok(Some((argb, size)))) => Ok(Some((argb.into(), size, hotspot))),
+    }
 }

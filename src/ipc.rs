@@ -191,33 +191,37 @@ impl crate::Core {
                 let Ok(stream) = stream.try_clone() else {
                     return Ok(PostAction::Remove);
                 };
-                match answer {
-                    Answer::Now(answer) => send_reply(&state.core.loop_handle, stream, &answer),
-                    Answer::Later(channel) => {
-                        let mut stream = Some(stream);
-                        let inserted =
-                            state
-                                .core
-                                .loop_handle
-                                .insert_source(channel, move |event, _, state| {
-                                    if let (
-                                        smithay::reexports::calloop::channel::Event::Msg(answer),
-                                        Some(stream),
-                                    ) = (event, stream.take())
-                                    {
-                                        send_reply(&state.core.loop_handle, stream, &answer);
-                                    }
-                                });
-                        if let Err(e) = inserted {
-                            warn!("ipc: cannot wait for a reply: {e}");
-                        }
-                    }
-                }
+                deliver(&state.core.loop_handle, stream, answer);
                 Ok(PostAction::Remove)
             },
         );
         if let Err(e) = res {
             warn!("ipc: cannot register connection: {e}");
+        }
+    }
+}
+
+/// Send `answer` on `stream`: now, or when a thread's answer arrives on its
+/// channel (a screenshot), never blocking the loop.
+fn deliver(
+    loop_handle: &smithay::reexports::calloop::LoopHandle<'static, State>,
+    stream: UnixStream,
+    answer: Answer,
+) {
+    match answer {
+        Answer::Now(answer) => send_reply(loop_handle, stream, &answer),
+        Answer::Later(channel) => {
+            let mut stream = Some(stream);
+            let inserted = loop_handle.insert_source(channel, move |event, _, state| {
+                if let (smithay::reexports::calloop::channel::Event::Msg(answer), Some(stream)) =
+                    (event, stream.take())
+                {
+                    send_reply(&state.core.loop_handle, stream, &answer);
+                }
+            });
+            if let Err(e) = inserted {
+                warn!("ipc: cannot wait for a reply: {e}");
+            }
         }
     }
 }
