@@ -282,3 +282,68 @@ pub fn doc_columns(g: &Global) -> (&'static str, String) {
 pub fn global(interface: &str) -> Option<&'static Global> {
     GLOBALS.iter().find(|g| g.interface == interface)
 }
+
+/// The globals Quay creates and keeps alive whose state nothing but their
+/// handler reads: smithay's `*State` types and Quay's own. The rest belong
+/// to the concern that uses them (`Core`'s fields).
+#[derive(Debug)]
+pub struct Globals {
+    /// `wl_output` and `zxdg_output_manager_v1`.
+    pub output_manager: smithay::wayland::output::OutputManagerState,
+    pub viewporter: smithay::wayland::viewporter::ViewporterState,
+    pub single_pixel_buffer: smithay::wayland::single_pixel_buffer::SinglePixelBufferState,
+    pub presentation: smithay::wayland::presentation::PresentationState,
+    /// `zwp_linux_explicit_synchronization_v1` (every backend).
+    pub explicit_sync: crate::protocols::explicit_sync::ExplicitSyncState,
+    /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
+    /// sockets whose clients see no privileged globals.
+    pub security_context: smithay::wayland::security_context::SecurityContextState,
+    /// `ext_session_lock_manager_v1` (privileged; the lock is `Core::lock`).
+    pub session_lock: smithay::wayland::session_lock::SessionLockManagerState,
+    pub activation: smithay::wayland::xdg_activation::XdgActivationState,
+    pub cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState,
+    /// `zxdg_decoration_manager_v1`: always client-side.
+    pub decoration: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
+    /// `zwlr_layer_shell_v1` (privileged).
+    pub layer_shell: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
+    /// `xwayland_shell_v1` (Xwayland only).
+    pub xwayland_shell: smithay::wayland::xwayland_shell::XWaylandShellState,
+    pub pointer_constraints: smithay::wayland::pointer_constraints::PointerConstraintsState,
+    pub relative_pointer: smithay::wayland::relative_pointer::RelativePointerManagerState,
+    pub fractional_scale: smithay::wayland::fractional_scale::FractionalScaleManagerState,
+}
+
+impl Globals {
+    /// Create them all; `clock_id` is the presentation clock's.
+    pub fn new(dh: &smithay::reexports::wayland_server::DisplayHandle, clock_id: u32) -> Globals {
+        use crate::State;
+        Globals {
+            output_manager: smithay::wayland::output::OutputManagerState::new_with_xdg_output::<State>(dh),
+            viewporter: smithay::wayland::viewporter::ViewporterState::new::<State>(dh),
+            single_pixel_buffer: smithay::wayland::single_pixel_buffer::SinglePixelBufferState::new::<State>(
+                dh,
+            ),
+            presentation: smithay::wayland::presentation::PresentationState::new::<State>(dh, clock_id),
+            explicit_sync: crate::protocols::explicit_sync::ExplicitSyncState::new::<State>(dh),
+            security_context: smithay::wayland::security_context::SecurityContextState::new::<State, _>(
+                dh,
+                crate::state::privileged,
+            ),
+            session_lock: crate::handlers::session_lock::new_state(dh),
+            activation: smithay::wayland::xdg_activation::XdgActivationState::new::<State>(dh),
+            cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState::new::<State>(dh),
+            decoration: smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(dh),
+            layer_shell: crate::handlers::layer_shell::new_state(dh),
+            xwayland_shell: smithay::wayland::xwayland_shell::XWaylandShellState::new::<State>(dh),
+            pointer_constraints: smithay::wayland::pointer_constraints::PointerConstraintsState::new::<State>(
+                dh,
+            ),
+            relative_pointer: smithay::wayland::relative_pointer::RelativePointerManagerState::new::<State>(
+                dh,
+            ),
+            fractional_scale: smithay::wayland::fractional_scale::FractionalScaleManagerState::new::<State>(
+                dh,
+            ),
+        }
+    }
+}

@@ -16,8 +16,12 @@
 //! ├── backend: Backend        (backends/: headless | winit | udev)
 //! │     owns the renderer, the outputs' render targets and frame clocks
 //! └── core: Core              (src/state.rs)
-//!       owns the wayland globals (smithay's *State types), the Space of
-//!       windows, the seat, the config, the IPC server and the stats
+//!       owns the Space of windows, the seat, the config, the IPC server
+//!       and the stats, and one part per concern, each in its own file:
+//!       globals (globals.rs), dmabuf (handlers/dmabuf.rs), sync
+//!       (sync/), capture (handlers/screencopy.rs), pointer (cursor.rs),
+//!       idle (handlers/idle.rs), placement (shell.rs), budgets
+//!       (limits.rs), pacing, toplevels, apps (the application protocols)
 //! ```
 //!
 //! The split is niri's: a backend method takes `&mut Core`, so the redraw

@@ -28,12 +28,8 @@ use smithay::{
     utils::{Clock, Logical, Monotonic, Point, Rectangle},
     wayland::{
         compositor::{CompositorClientState, CompositorState},
-        output::OutputManagerState,
-        presentation::PresentationState,
         shell::xdg::XdgShellState,
         shm::ShmState,
-        single_pixel_buffer::SinglePixelBufferState,
-        viewporter::ViewporterState,
     },
 };
 use tracing::{info, warn};
@@ -124,6 +120,8 @@ pub struct Stats {
 }
 
 pub struct Core {
+    /// The globals nothing else holds (`crate::globals::Globals`).
+    pub globals: crate::globals::Globals,
     pub display_handle: DisplayHandle,
     pub loop_handle: LoopHandle<'static, State>,
     pub loop_signal: LoopSignal,
@@ -144,10 +142,6 @@ pub struct Core {
     pub xdg_shell_state: XdgShellState,
     pub shm_state: ShmState,
     pub seat_state: SeatState<State>,
-    pub output_manager_state: OutputManagerState,
-    pub viewporter_state: ViewporterState,
-    pub single_pixel_buffer_state: SinglePixelBufferState,
-    pub presentation_state: PresentationState,
     /// linux-dmabuf: the global, its feedback, what it advertises and
     /// the planes of params being built (`src/handlers/dmabuf.rs`).
     pub dmabuf: crate::handlers::dmabuf::DmabufGlue,
@@ -175,44 +169,24 @@ pub struct Core {
     /// `wp_linux_drm_syncobj_manager_v1`, where the DRM device can wait on
     /// syncobjs with an eventfd (udev backend).
     pub syncobj_state: Option<smithay::wayland::drm_syncobj::DrmSyncobjState>,
-    /// `zwp_linux_explicit_synchronization_v1` (every backend).
-    pub explicit_sync_state: crate::protocols::explicit_sync::ExplicitSyncState,
     /// Capture: screencopy (its global and its queue) and export-dmabuf
     /// (`handlers/screencopy.rs`).
     pub capture: crate::handlers::screencopy::Capture,
-    /// `wp_security_context_manager_v1`: sandboxes (Flatpak) make listening
-    /// sockets whose clients see no privileged globals.
-    pub security_context_state: smithay::wayland::security_context::SecurityContextState,
-    /// `ext_session_lock_manager_v1` (privileged) and the lock itself.
-    pub session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
     pub lock: crate::lock::LockState,
-    /// `xdg_activation_v1`.
-    pub activation_state: smithay::wayland::xdg_activation::XdgActivationState,
     /// Idle notification and inhibition (`src/handlers/idle.rs`).
     pub idle: crate::handlers::idle::Idle,
     /// The pointer's picture and where it and the touch points are
     /// (`cursor.rs`).
     pub pointer: crate::cursor::PointerState,
-    /// `wp_cursor_shape_manager_v1`.
-    pub cursor_shape_state: smithay::wayland::cursor_shape::CursorShapeManagerState,
-    /// `zxdg_decoration_manager_v1`: always client-side.
-    pub decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
-    /// `zwlr_layer_shell_v1` (privileged).
-    pub layer_shell_state: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
     /// The clipboard and primary selection, and data control over both.
     pub selection: crate::handlers::selection::SelectionStates,
     /// Xwayland and its window manager (`crate::xwayland`).
     pub xwayland: crate::xwayland::XwaylandState,
-    /// `xwayland_shell_v1`, which only Xwayland may bind.
-    pub xwayland_shell_state: smithay::wayland::xwayland_shell::XWaylandShellState,
     /// `zwlr_output_manager_v1`.
     pub output_management: crate::protocols::output_management::OutputManagementState,
     /// Outputs switched off by `[[output]]` or an output manager: not in
     /// the space, still Quay's.
     pub disabled_outputs: Vec<smithay::output::Output>,
-    /// `zwp_pointer_constraints_v1` and `zwp_relative_pointer_manager_v1`.
-    pub pointer_constraints_state: smithay::wayland::pointer_constraints::PointerConstraintsState,
-    pub relative_pointer_state: smithay::wayland::relative_pointer::RelativePointerManagerState,
     /// IME, virtual input, gestures, tablets, shortcut inhibitors, the
     /// xdg extensions (`handlers/app_protocols.rs`).
     pub apps: crate::handlers::app_protocols::AppProtocols,
@@ -220,8 +194,6 @@ pub struct Core {
     pub toplevels: crate::toplevels::Toplevels,
     /// `wp_fifo_manager_v1` and `wp_commit_timing_manager_v1` (`pacing.rs`).
     pub pacing: crate::pacing::Pacing,
-    /// `wp_fractional_scale_manager_v1`.
-    pub fractional_scale_state: smithay::wayland::fractional_scale::FractionalScaleManagerState,
 }
 
 impl Core {
@@ -241,10 +213,6 @@ impl Core {
         let compositor_state = CompositorState::new::<State>(&dh);
         let xdg_shell_state = XdgShellState::new::<State>(&dh);
         let shm_state = ShmState::new::<State>(&dh, vec![]);
-        let output_manager_state = OutputManagerState::new_with_xdg_output::<State>(&dh);
-        let viewporter_state = ViewporterState::new::<State>(&dh);
-        let single_pixel_buffer_state = SinglePixelBufferState::new::<State>(&dh);
-        let presentation_state = PresentationState::new::<State>(&dh, clock.id() as u32);
 
         let (seat_state, seat) = new_seat(&dh, &config);
         let socket_name = listen(socket, display, &loop_handle)?;
@@ -253,58 +221,33 @@ impl Core {
         info!(socket = ?socket_name, "listening");
 
         let sync = crate::sync::SyncState::new(config.sync.deadline_hints);
-        let explicit_sync_state = crate::protocols::explicit_sync::ExplicitSyncState::new::<State>(&dh);
+        let globals = crate::globals::Globals::new(&dh, clock.id() as u32);
         let capture = crate::handlers::screencopy::Capture::new(&dh);
-        let security_context_state =
-            smithay::wayland::security_context::SecurityContextState::new::<State, _>(&dh, privileged);
         let selection = crate::handlers::selection::SelectionStates::new(&dh);
-        let layer_shell_state = crate::handlers::layer_shell::new_state(&dh);
-        let session_lock_state = crate::handlers::session_lock::new_state(&dh);
-        let decoration_state =
-            smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh);
         let pointer = crate::cursor::PointerState::new(&config.cursor);
-        let cursor_shape_state = smithay::wayland::cursor_shape::CursorShapeManagerState::new::<State>(&dh);
         let idle = crate::handlers::idle::Idle::new(&dh, &loop_handle);
-        let activation_state = smithay::wayland::xdg_activation::XdgActivationState::new::<State>(&dh);
-        let fractional_scale_state =
-            smithay::wayland::fractional_scale::FractionalScaleManagerState::new::<State>(&dh);
-        let xwayland_shell_state = smithay::wayland::xwayland_shell::XWaylandShellState::new::<State>(&dh);
         let output_management = crate::protocols::output_management::OutputManagementState::new(&dh);
-        let pointer_constraints_state =
-            smithay::wayland::pointer_constraints::PointerConstraintsState::new::<State>(&dh);
-        let relative_pointer_state =
-            smithay::wayland::relative_pointer::RelativePointerManagerState::new::<State>(&dh);
         let apps = crate::handlers::app_protocols::AppProtocols::new(&dh);
         let toplevels = crate::toplevels::Toplevels::new(&dh);
         let pacing = crate::pacing::Pacing::new(&dh);
         Ok(Core {
+            globals,
             pacing,
             apps,
             toplevels,
-            pointer_constraints_state,
-            relative_pointer_state,
             output_management,
             disabled_outputs: Vec::new(),
             xwayland: Default::default(),
-            xwayland_shell_state,
-            fractional_scale_state,
             config_watch: None,
             bindings: crate::bindings::compile_logged(&config),
             suppressed_keys: Default::default(),
-            activation_state,
             idle,
-            cursor_shape_state,
             pointer,
-            decoration_state,
-            session_lock_state,
             lock: Default::default(),
-            layer_shell_state,
             selection,
             sync,
             syncobj_state: None,
-            explicit_sync_state,
             capture,
-            security_context_state,
             display_handle: dh,
             loop_handle,
             loop_signal,
@@ -315,10 +258,6 @@ impl Core {
             xdg_shell_state,
             shm_state,
             seat_state,
-            output_manager_state,
-            viewporter_state,
-            single_pixel_buffer_state,
-            presentation_state,
             dmabuf: Default::default(),
             space: Space::default(),
             popups: PopupManager::default(),

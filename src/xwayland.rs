@@ -529,7 +529,7 @@ impl XwmHandler for State {
 
 impl XWaylandShellHandler for State {
     fn xwayland_shell_state(&mut self) -> &mut XWaylandShellState {
-        &mut self.core.xwayland_shell_state
+        &mut self.core.globals.xwayland_shell
     }
 
     fn surface_associated(&mut self, _xwm: XwmId, wl_surface: WlSurface, surface: X11Surface) {

@@ -29,11 +29,11 @@ const MAX_TOKENS: usize = 256;
 
 impl XdgActivationHandler for State {
     fn activation_state(&mut self) -> &mut XdgActivationState {
-        &mut self.core.activation_state
+        &mut self.core.globals.activation
     }
 
     fn token_created(&mut self, _token: XdgActivationToken, _data: XdgActivationTokenData) -> bool {
-        let state = &mut self.core.activation_state;
+        let state = &mut self.core.globals.activation;
         state.retain_tokens(|_, d| d.timestamp.elapsed() < TOKEN_LIFETIME);
         // smithay adds the new token after this returns true
         // (smithay-0.7.0 src/wayland/xdg_activation/dispatch.rs:156-163).
@@ -64,7 +64,7 @@ impl XdgActivationHandler for State {
             );
             return;
         }
-        self.core.activation_state.remove_token(&token);
+        self.core.globals.activation.remove_token(&token);
         self.core.space.raise_element(&window, true);
         if let Some(keyboard) = keyboard {
             keyboard.set_focus(self, Some(surface), SERIAL_COUNTER.next_serial());

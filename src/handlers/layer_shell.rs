@@ -42,7 +42,7 @@ pub fn new_state(dh: &smithay::reexports::wayland_server::DisplayHandle) -> WlrL
 
 impl WlrLayerShellHandler for State {
     fn shell_state(&mut self) -> &mut WlrLayerShellState {
-        &mut self.core.layer_shell_state
+        &mut self.core.globals.layer_shell
     }
 
     fn new_layer_surface(

@@ -28,7 +28,7 @@ pub fn new_state(dh: &DisplayHandle) -> SessionLockManagerState {
 
 impl SessionLockHandler for State {
     fn lock_state(&mut self) -> &mut SessionLockManagerState {
-        &mut self.core.session_lock_state
+        &mut self.core.globals.session_lock
     }
 
     fn lock(&mut self, confirmation: SessionLocker) {
