@@ -507,6 +507,56 @@ impl Dispatch<ZwlrOutputConfigurationV1, ConfigData> for State {
     }
 }
 
+/// `zwlr_output_configuration_head_v1.set_mode`: one of this head's modes,
+/// once.
+fn set_mode(
+    state: &State,
+    resource: &ZwlrOutputConfigurationHeadV1,
+    change: &mut OutputChange,
+    mode: ZwlrOutputModeV1,
+) {
+    use zwlr_output_configuration_head_v1::Error;
+    if change.mode.is_some() || change.custom_mode.is_some() {
+        resource.post_error(Error::AlreadySet, "mode set twice");
+        return;
+    }
+    let Some(mode_data) = mode.data::<ModeData>() else {
+        return;
+    };
+    let of_head = state.core.output_management.managers.iter().any(|m| {
+        m.heads
+            .iter()
+            .any(|h| h.sent.name == change.name && h.modes.iter().any(|(obj, _)| *obj == mode))
+    });
+    if !of_head {
+        resource.post_error(Error::InvalidMode, "the mode is not one of this head's");
+        return;
+    }
+    change.mode = Some(mode_data.0);
+}
+
+/// `zwlr_output_configuration_head_v1.set_custom_mode`: a positive size and
+/// a refresh of 0 (any) or more, once.
+fn set_custom_mode(
+    resource: &ZwlrOutputConfigurationHeadV1,
+    change: &mut OutputChange,
+    (width, height, refresh): (i32, i32, i32),
+) {
+    use zwlr_output_configuration_head_v1::Error;
+    if change.mode.is_some() || change.custom_mode.is_some() {
+        resource.post_error(Error::AlreadySet, "mode set twice");
+        return;
+    }
+    if width <= 0 || height <= 0 || refresh < 0 {
+        resource.post_error(
+            Error::InvalidCustomMode,
+            format!("custom mode {width}x{height}@{refresh}"),
+        );
+        return;
+    }
+    change.custom_mode = Some((width, height, refresh));
+}
+
 impl Dispatch<ZwlrOutputConfigurationHeadV1, ConfigHeadData> for State {
     fn request(
         state: &mut State,
@@ -525,41 +575,12 @@ impl Dispatch<ZwlrOutputConfigurationHeadV1, ConfigHeadData> for State {
             resource.post_error(Error::AlreadySet, format!("{what} set twice"));
         };
         match request {
-            Request::SetMode { mode } => {
-                if change.mode.is_some() || change.custom_mode.is_some() {
-                    return twice("mode");
-                }
-                let Some(mode_data) = mode.data::<ModeData>() else {
-                    return;
-                };
-                let of_head = state.core.output_management.managers.iter().any(|m| {
-                    m.heads
-                        .iter()
-                        .any(|h| h.sent.name == change.name && h.modes.iter().any(|(obj, _)| *obj == mode))
-                });
-                if !of_head {
-                    resource.post_error(Error::InvalidMode, "the mode is not one of this head's");
-                    return;
-                }
-                change.mode = Some(mode_data.0);
-            }
+            Request::SetMode { mode } => set_mode(state, resource, &mut change, mode),
             Request::SetCustomMode {
                 width,
                 height,
                 refresh,
-            } => {
-                if change.mode.is_some() || change.custom_mode.is_some() {
-                    return twice("mode");
-                }
-                if width <= 0 || height <= 0 || refresh < 0 {
-                    resource.post_error(
-                        Error::InvalidCustomMode,
-                        format!("custom mode {width}x{height}@{refresh}"),
-                    );
-                    return;
-                }
-                change.custom_mode = Some((width, height, refresh));
-            }
+            } => set_custom_mode(resource, &mut change, (width, height, refresh)),
             Request::SetPosition { x, y } => {
                 if change.position.is_some() {
                     return twice("position");

@@ -212,84 +212,82 @@ fn queue(
     pointer: &ZwlrVirtualPointerV1,
     request: zwlr_virtual_pointer_v1::Request,
 ) -> Vec<VirtualPointerEvent> {
-    use zwlr_virtual_pointer_v1::{Error, Request};
-    {
-        // Axis requests add to the frame being gathered (its time is the first's).
-        let mut add = |time: u32, f: &dyn Fn(AxisFrame) -> AxisFrame| {
-            let frame = pending.axis.take().unwrap_or_else(|| AxisFrame::new(time));
-            pending.axis = Some(f(frame));
-        };
-        let event = match request {
-            Request::Motion { time, dx, dy } => VirtualPointerEvent::Motion { time, dx, dy },
-            Request::MotionAbsolute {
+    use zwlr_virtual_pointer_v1::Request;
+    let event = match request {
+        Request::Motion { time, dx, dy } => VirtualPointerEvent::Motion { time, dx, dy },
+        Request::MotionAbsolute {
+            time,
+            x,
+            y,
+            x_extent,
+            y_extent,
+        } => {
+            if x_extent == 0 || y_extent == 0 {
+                return Vec::new();
+            }
+            VirtualPointerEvent::MotionAbsolute {
                 time,
-                x,
-                y,
-                x_extent,
-                y_extent,
-            } => {
-                if x_extent == 0 || y_extent == 0 {
-                    return Vec::new();
-                }
-                VirtualPointerEvent::MotionAbsolute {
-                    time,
-                    x: (x as f64 / x_extent as f64).min(1.0),
-                    y: (y as f64 / y_extent as f64).min(1.0),
-                }
+                x: (x as f64 / x_extent as f64).min(1.0),
+                y: (y as f64 / y_extent as f64).min(1.0),
             }
-            Request::Button { time, button, state } => VirtualPointerEvent::Button {
-                time,
-                button,
-                pressed: matches!(state, WEnum::Value(wl_pointer::ButtonState::Pressed)),
-            },
-            Request::Axis { time, axis: a, value } => {
-                let Some(a) = axis(a) else {
-                    pointer.post_error(Error::InvalidAxis, "not a wl_pointer.axis");
-                    return Vec::new();
-                };
-                add(time, &|f| f.value(a, value));
-                return Vec::new();
-            }
-            Request::AxisDiscrete {
-                time,
-                axis: a,
-                value,
-                discrete,
-            } => {
-                let Some(a) = axis(a) else {
-                    pointer.post_error(Error::InvalidAxis, "not a wl_pointer.axis");
-                    return Vec::new();
-                };
-                add(time, &|f| f.value(a, value).v120(a, discrete.saturating_mul(120)));
-                return Vec::new();
-            }
-            Request::AxisSource { axis_source: s } => {
-                let Some(s) = axis_source(s) else {
-                    pointer.post_error(Error::InvalidAxisSource, "not a wl_pointer.axis_source");
-                    return Vec::new();
-                };
-                add(0, &|f| f.source(s));
-                return Vec::new();
-            }
-            Request::AxisStop { time, axis: a } => {
-                let Some(a) = axis(a) else {
-                    pointer.post_error(Error::InvalidAxis, "not a wl_pointer.axis");
-                    return Vec::new();
-                };
-                add(time, &|f| f.stop(a));
-                return Vec::new();
-            }
-            Request::Frame => {
-                let mut events = std::mem::take(&mut pending.events);
-                events.extend(pending.axis.take().map(VirtualPointerEvent::Axis));
-                return events;
-            }
-            _ => return Vec::new(),
-        };
-        pending.events.push(event);
-        if pending.events.len() < MAX_QUEUED {
+        }
+        Request::Button { time, button, state } => VirtualPointerEvent::Button {
+            time,
+            button,
+            pressed: matches!(state, WEnum::Value(wl_pointer::ButtonState::Pressed)),
+        },
+        Request::Frame => {
+            let mut events = std::mem::take(&mut pending.events);
+            events.extend(pending.axis.take().map(VirtualPointerEvent::Axis));
+            return events;
+        }
+        other => {
+            queue_axis(pending, pointer, other);
             return Vec::new();
         }
-        std::mem::take(&mut pending.events)
+    };
+    pending.events.push(event);
+    if pending.events.len() < MAX_QUEUED {
+        return Vec::new();
+    }
+    std::mem::take(&mut pending.events)
+}
+
+/// An axis request adds to the axis frame being gathered (whose time is
+/// its first request's); anything else is ignored.
+fn queue_axis(
+    pending: &mut Pending,
+    pointer: &ZwlrVirtualPointerV1,
+    request: zwlr_virtual_pointer_v1::Request,
+) {
+    use zwlr_virtual_pointer_v1::{Error, Request};
+    let mut add = |time: u32, f: &dyn Fn(AxisFrame) -> AxisFrame| {
+        let frame = pending.axis.take().unwrap_or_else(|| AxisFrame::new(time));
+        pending.axis = Some(f(frame));
+    };
+    let bad_axis = || pointer.post_error(Error::InvalidAxis, "not a wl_pointer.axis");
+    match request {
+        Request::Axis { time, axis: a, value } => match axis(a) {
+            Some(a) => add(time, &|f| f.value(a, value)),
+            None => bad_axis(),
+        },
+        Request::AxisDiscrete {
+            time,
+            axis: a,
+            value,
+            discrete,
+        } => match axis(a) {
+            Some(a) => add(time, &|f| f.value(a, value).v120(a, discrete.saturating_mul(120))),
+            None => bad_axis(),
+        },
+        Request::AxisSource { axis_source: s } => match axis_source(s) {
+            Some(s) => add(0, &|f| f.source(s)),
+            None => pointer.post_error(Error::InvalidAxisSource, "not a wl_pointer.axis_source"),
+        },
+        Request::AxisStop { time, axis: a } => match axis(a) {
+            Some(a) => add(time, &|f| f.stop(a)),
+            None => bad_axis(),
+        },
+        _ => {}
     }
 }

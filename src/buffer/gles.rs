@@ -100,16 +100,8 @@ pub unsafe fn upload(
 ) -> Result<(GlesTexture, u64), GlesError> {
     let (internal, read_format, type_) =
         fourcc_to_gl_formats(format).ok_or(GlesError::UnsupportedPixelFormat(format))?;
-    let bounds = Rectangle::from_size(size);
-    let rects: Vec<Rectangle<i32, BufferCoords>> = match existing {
-        None => vec![bounds],
-        Some(_) => rects.iter().filter_map(|r| r.intersection(bounds)).collect(),
-    };
+    let (rects, bytes) = upload_rects(existing.is_some(), size, rects);
     let existing_id = existing.map(GlesTexture::tex_id);
-    let bytes: u64 = rects
-        .iter()
-        .map(|r| r.size.w.max(0) as u64 * r.size.h.max(0) as u64 * 4)
-        .sum();
     let tex = renderer.with_context(|gl| {
         // SAFETY: the context is current (with_context); `pixels` points at
         // `size.h` rows of `stride` bytes (the caller's contract), and each
@@ -170,6 +162,26 @@ pub unsafe fn upload(
         None => unsafe { GlesTexture::from_raw(renderer, Some(internal), !has_alpha(format), tex, size) },
     };
     Ok((texture, bytes))
+}
+
+/// What an upload copies: the whole buffer into a new texture, else the
+/// damage clipped to the buffer; and how many bytes that is (4 a pixel).
+fn upload_rects(
+    into_existing: bool,
+    size: Size<i32, BufferCoords>,
+    damage: &[Rectangle<i32, BufferCoords>],
+) -> (Vec<Rectangle<i32, BufferCoords>>, u64) {
+    let bounds = Rectangle::from_size(size);
+    let rects: Vec<Rectangle<i32, BufferCoords>> = if into_existing {
+        damage.iter().filter_map(|r| r.intersection(bounds)).collect()
+    } else {
+        vec![bounds]
+    };
+    let bytes = rects
+        .iter()
+        .map(|r| r.size.w.max(0) as u64 * r.size.h.max(0) as u64 * 4)
+        .sum();
+    (rects, bytes)
 }
 
 /// Map plane 0 of a linear single-plane dma-buf for an upload: the checks
