@@ -316,14 +316,16 @@ fn a_wlr_taskbar_minimizes_activates_maximizes_and_closes_a_window() {
             .iter()
             .any(|l| l.starts_with(prefix) && l.ends_with(suffix))
     };
+    // The states of each "state:ID:S,S,..." line the bar got, in order
+    // (1 minimized, 2 activated).
+    let states = |bar: &quay_test_client::App| -> Vec<Vec<u32>> {
+        (bar.apps.wlr_toplevels.iter())
+            .filter_map(|l| l.strip_prefix("state:")?.split(':').nth(1))
+            .map(|s| s.split(',').filter_map(|v| v.parse().ok()).collect())
+            .collect()
+    };
     bar.dispatch_until("the window, activated", WAIT, |a| {
-        has(a, "app_id:", ":org.quay.Bar")
-            && a.apps.wlr_toplevels.iter().any(|l| {
-                l.starts_with("state:")
-                    && l.split(':')
-                        .nth(2)
-                        .is_some_and(|s| s.split(',').any(|v| v == "2"))
-            })
+        has(a, "app_id:", ":org.quay.Bar") && states(a).iter().any(|s| s.contains(&2))
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}", bar.app.apps.wlr_toplevels));
     assert!(
@@ -340,12 +342,7 @@ fn a_wlr_taskbar_minimizes_activates_maximizes_and_closes_a_window() {
     let listed = quay.msg(&["windows"]);
     assert_eq!(listed[0]["minimized"], true, "{listed}");
     bar.dispatch_until("the minimized state", WAIT, |a| {
-        a.apps
-            .wlr_toplevels
-            .iter()
-            .rev()
-            .find(|l| l.starts_with("state:"))
-            .is_some_and(|l| l.ends_with(":1") || l.contains(":1,") || l.contains(",1"))
+        states(a).last().is_some_and(|s| s.contains(&1))
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}", bar.app.apps.wlr_toplevels));
 

@@ -190,10 +190,7 @@ impl Dispatch<ZwlrForeignToplevelHandleV1, ()> for App {
             E::Title { title } => format!("title:{id}:{title}"),
             E::AppId { app_id } => format!("app_id:{id}:{app_id}"),
             E::State { state } => {
-                let states: Vec<String> = state
-                    .chunks_exact(4)
-                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]).to_string())
-                    .collect();
+                let states: Vec<String> = crate::states_of(&state).iter().map(u32::to_string).collect();
                 format!("state:{id}:{}", states.join(","))
             }
             E::Done => format!("done:{id}"),

@@ -1246,6 +1246,15 @@ impl Dispatch<XdgSurface, ()> for App {
     }
 }
 
+/// The values of a protocol's `array` of `uint` states (xdg_toplevel's,
+/// zwlr_foreign_toplevel_handle_v1's), in order.
+pub fn states_of(array: &[u8]) -> Vec<u32> {
+    array
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 impl Dispatch<XdgToplevel, ()> for App {
     fn event(
         app: &mut Self,
@@ -1262,11 +1271,8 @@ impl Dispatch<XdgToplevel, ()> for App {
                 states,
             } => {
                 app.toplevel_size.insert(t.id().protocol_id(), (width, height));
-                let states = states
-                    .chunks_exact(4)
-                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                app.toplevel_states.insert(t.id().protocol_id(), states);
+                app.toplevel_states
+                    .insert(t.id().protocol_id(), states_of(&states));
             }
             xdg_toplevel::Event::Close => app.toplevels_closed.push(t.id().protocol_id()),
             _ => {}

@@ -73,14 +73,59 @@ pub const TOUCHPAD_NAME: &str = "Quay Test Touchpad";
 const PAD_W: i32 = 4000;
 const PAD_H: i32 = 2400;
 
-/// Open uinput, name the device and create it, after `setup` has set its
-/// event types, codes and axes on the open file.
-fn create(name: &str, product: u16, setup: impl FnOnce(&File) -> Result<(), String>) -> Result<File, String> {
+/// A uinput device, destroyed when dropped.
+struct Device(File);
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = ioctl(&self.0, UI_DEV_DESTROY, 0);
+    }
+}
+
+/// An absolute axis: its code, minimum, maximum and resolution (units/mm).
+type Axis = (u16, i32, i32, i32);
+
+/// Open uinput and create the device `name` with the keys (and buttons)
+/// `keys`, the input property `prop`, and the absolute axes `axes`.
+fn create(
+    name: &str,
+    product: u16,
+    keys: &[u16],
+    prop: Option<u32>,
+    axes: &[Axis],
+) -> Result<Device, String> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/uinput")
         .map_err(|e| format!("/dev/uinput: {e}"))?;
-    setup(&file)?;
+    let evs: &[u16] = if axes.is_empty() {
+        &[EV_SYN, EV_KEY]
+    } else {
+        &[EV_SYN, EV_KEY, EV_ABS]
+    };
+    for &ev in evs {
+        ioctl(&file, UI_SET_EVBIT, ev as _)?;
+    }
+    for &key in keys {
+        ioctl(&file, UI_SET_KEYBIT, key as _)?;
+    }
+    if let Some(prop) = prop {
+        ioctl(&file, UI_SET_PROPBIT, prop as _)?;
+    }
+    for &(code, minimum, maximum, resolution) in axes {
+        ioctl(&file, UI_SET_ABSBIT, code as _)?;
+        let abs = UinputAbsSetup {
+            code,
+            _pad: 0,
+            value: 0,
+            minimum,
+            maximum,
+            fuzz: 0,
+            flat: 0,
+            resolution,
+        };
+        ioctl(&file, UI_ABS_SETUP, &abs as *const _ as _)?;
+    }
     let mut dev = UinputSetup {
         bustype: 0x03, // BUS_USB
         vendor: 0x1209,
@@ -92,11 +137,11 @@ fn create(name: &str, product: u16, setup: impl FnOnce(&File) -> Result<(), Stri
     dev.name[..name.len()].copy_from_slice(name.as_bytes());
     ioctl(&file, UI_DEV_SETUP, &dev as *const _ as _)?;
     ioctl(&file, UI_DEV_CREATE, 0)?;
-    Ok(file)
+    Ok(Device(file))
 }
 
 /// Write `events` and a SYN_REPORT as one frame.
-fn emit(file: &mut File, events: &[(u16, u16, i32)]) -> Result<(), String> {
+fn emit(Device(file): &mut Device, events: &[(u16, u16, i32)]) -> Result<(), String> {
     let mut bytes = Vec::with_capacity((events.len() + 1) * 24);
     for &(kind, code, value) in events.iter().chain([(EV_SYN, 0, 0)].iter()) {
         bytes.extend_from_slice(&[0u8; 16]); // the kernel stamps the time
@@ -109,7 +154,7 @@ fn emit(file: &mut File, events: &[(u16, u16, i32)]) -> Result<(), String> {
 
 /// A uinput pen tablet; the device goes when this is dropped.
 pub struct Pen {
-    file: File,
+    dev: Device,
 }
 
 fn ioctl(file: &File, request: u64, arg: libc::c_ulong) -> Result<(), String> {
@@ -130,39 +175,22 @@ impl Pen {
     /// Create the device: a direct (screen) tablet with a pen, a side
     /// button, x, y (0..=[`AXIS_MAX`], 100 units/mm) and pressure.
     pub fn create() -> Result<Pen, String> {
-        let file = create(PEN_NAME, 1, |file| {
-            for ev in [EV_SYN, EV_KEY, EV_ABS] {
-                ioctl(file, UI_SET_EVBIT, ev as _)?;
-            }
-            for key in [BTN_TOOL_PEN, BTN_TOUCH, BTN_STYLUS] {
-                ioctl(file, UI_SET_KEYBIT, key as _)?;
-            }
-            ioctl(file, UI_SET_PROPBIT, INPUT_PROP_DIRECT as _)?;
-            for (code, maximum, resolution) in [
-                (ABS_X, AXIS_MAX, 100),
-                (ABS_Y, AXIS_MAX, 100),
-                (ABS_PRESSURE, PRESSURE_MAX, 0),
-            ] {
-                ioctl(file, UI_SET_ABSBIT, code as _)?;
-                let abs = UinputAbsSetup {
-                    code,
-                    _pad: 0,
-                    value: 0,
-                    minimum: 0,
-                    maximum,
-                    fuzz: 0,
-                    flat: 0,
-                    resolution,
-                };
-                ioctl(file, UI_ABS_SETUP, &abs as *const _ as _)?;
-            }
-            Ok(())
-        })?;
-        Ok(Pen { file })
+        let dev = create(
+            PEN_NAME,
+            1,
+            &[BTN_TOOL_PEN, BTN_TOUCH, BTN_STYLUS],
+            Some(INPUT_PROP_DIRECT),
+            &[
+                (ABS_X, 0, AXIS_MAX, 100),
+                (ABS_Y, 0, AXIS_MAX, 100),
+                (ABS_PRESSURE, 0, PRESSURE_MAX, 0),
+            ],
+        )?;
+        Ok(Pen { dev })
     }
 
     fn emit(&mut self, events: &[(u16, u16, i32)]) -> Result<(), String> {
-        emit(&mut self.file, events)
+        emit(&mut self.dev, events)
     }
 
     /// One stroke at axis position (`x`, `y`): the pen comes into
@@ -201,99 +229,62 @@ impl Pen {
     }
 }
 
-impl Drop for Pen {
-    fn drop(&mut self) {
-        let _ = ioctl(&self.file, UI_DEV_DESTROY, 0);
-    }
-}
-
 /// A keyboard with every key from KEY_ESC to KEY_F12 (evdev codes 1..=88).
 pub struct Keyboard {
-    file: File,
+    dev: Device,
 }
 
 impl Keyboard {
     pub fn create() -> Result<Keyboard, String> {
-        let file = create(KEYBOARD_NAME, 2, |file| {
-            for ev in [EV_SYN, EV_KEY] {
-                ioctl(file, UI_SET_EVBIT, ev as _)?;
-            }
-            for key in 1..=88u16 {
-                ioctl(file, UI_SET_KEYBIT, key as _)?;
-            }
-            Ok(())
-        })?;
-        Ok(Keyboard { file })
+        let keys: Vec<u16> = (1..=88).collect();
+        let dev = create(KEYBOARD_NAME, 2, &keys, None, &[])?;
+        Ok(Keyboard { dev })
     }
 
     /// Press `keys` in order, then release them in reverse order, one frame
     /// each, `pause` apart.
     pub fn chord(&mut self, keys: &[u16], pause: Duration) -> Result<(), String> {
         for &key in keys {
-            emit(&mut self.file, &[(EV_KEY, key, 1)])?;
+            emit(&mut self.dev, &[(EV_KEY, key, 1)])?;
             sleep(pause);
         }
         for &key in keys.iter().rev() {
-            emit(&mut self.file, &[(EV_KEY, key, 0)])?;
+            emit(&mut self.dev, &[(EV_KEY, key, 0)])?;
             sleep(pause);
         }
         Ok(())
     }
 }
 
-impl Drop for Keyboard {
-    fn drop(&mut self) {
-        let _ = ioctl(&self.file, UI_DEV_DESTROY, 0);
-    }
-}
-
 /// A multitouch touchpad (three slots, a left button) that libinput
 /// takes as a touchpad, for its gestures.
 pub struct Touchpad {
-    file: File,
+    dev: Device,
 }
 
 impl Touchpad {
     pub fn create() -> Result<Touchpad, String> {
-        let file = create(TOUCHPAD_NAME, 3, |file| {
-            for ev in [EV_SYN, EV_KEY, EV_ABS] {
-                ioctl(file, UI_SET_EVBIT, ev as _)?;
-            }
-            for key in [
+        let dev = create(
+            TOUCHPAD_NAME,
+            3,
+            &[
                 BTN_LEFT,
                 BTN_TOUCH,
                 BTN_TOOL_FINGER,
                 BTN_TOOL_DOUBLETAP,
                 BTN_TOOL_TRIPLETAP,
-            ] {
-                ioctl(file, UI_SET_KEYBIT, key as _)?;
-            }
-            ioctl(file, UI_SET_PROPBIT, INPUT_PROP_POINTER as _)?;
-            let axes = [
+            ],
+            Some(INPUT_PROP_POINTER),
+            &[
                 (ABS_X, 0, PAD_W, 40),
                 (ABS_Y, 0, PAD_H, 40),
                 (ABS_MT_SLOT, 0, 2, 0),
                 (ABS_MT_TRACKING_ID, 0, 65535, 0),
                 (ABS_MT_POSITION_X, 0, PAD_W, 40),
                 (ABS_MT_POSITION_Y, 0, PAD_H, 40),
-            ];
-            for (code, minimum, maximum, resolution) in axes {
-                ioctl(file, UI_SET_ABSBIT, code as _)?;
-                let abs = UinputAbsSetup {
-                    code,
-                    _pad: 0,
-                    value: 0,
-                    minimum,
-                    maximum,
-                    fuzz: 0,
-                    flat: 0,
-                    resolution,
-                };
-                ioctl(file, UI_ABS_SETUP, &abs as *const _ as _)?;
-            }
-            Ok(())
-        })?;
-        Ok(Touchpad { file })
+            ],
+        )?;
+        Ok(Touchpad { dev })
     }
 
     /// `fingers` (1 to 3) land side by side at the pad's centre, move
@@ -330,7 +321,7 @@ impl Touchpad {
             if step == 0 {
                 events.extend([(EV_KEY, BTN_TOUCH, 1), (EV_KEY, tool, 1)]);
             }
-            emit(&mut self.file, &events)?;
+            emit(&mut self.dev, &events)?;
             sleep(pause);
         }
         let mut events = Vec::new();
@@ -339,13 +330,7 @@ impl Touchpad {
             events.push((EV_ABS, ABS_MT_TRACKING_ID, -1));
         }
         events.extend([(EV_KEY, BTN_TOUCH, 0), (EV_KEY, tool, 0)]);
-        emit(&mut self.file, &events)
-    }
-}
-
-impl Drop for Touchpad {
-    fn drop(&mut self) {
-        let _ = ioctl(&self.file, UI_DEV_DESTROY, 0);
+        emit(&mut self.dev, &events)
     }
 }
 

@@ -199,44 +199,23 @@ fn main() -> ExitCode {
         println!("{}", memhog(mib, secs));
         return ExitCode::SUCCESS;
     }
-    let uinput = match (&args.uinput_pen, &args.uinput_keys, &args.uinput_touchpad) {
-        (Some(spec), _, _) => Some(quay_test_client::uinput::run(spec)),
-        (None, Some(spec), _) => Some(quay_test_client::uinput::run_keys(spec)),
-        (None, None, Some(spec)) => Some(quay_test_client::uinput::run_touchpad(spec)),
-        (None, None, None) => None,
-    };
-    if let Some(result) = uinput {
-        return match result {
-            Ok(report) => {
-                println!("{report}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                println!("{{\"ok\":false,\"error\":{e:?}}}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let probe = match (&args.probe_cursor_plane, &args.probe_crtc) {
-        (Some(card), _) => Some(quay_test_client::plane_probe::probe_cursor_plane(card)),
-        (None, Some(card)) => Some(quay_test_client::plane_probe::probe_crtc(card)),
-        (None, None) => None,
-    };
-    if let Some(probe) = probe {
-        return match probe {
-            Ok(report) => {
-                println!("{report}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                println!("{{\"ok\":false,\"error\":{e:?}}}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let result = match &args.syncobj_test {
-        Some(name) => quay_test_client::sync_scenarios::run(name, &args.socket, &args.drm_device),
-        None => run(&args),
+    // One mode per run: a uinput device, a KMS probe, a sync scenario, or
+    // the client itself; each answers one JSON line.
+    use quay_test_client::{plane_probe, sync_scenarios, uinput};
+    let result = if let Some(spec) = &args.uinput_pen {
+        uinput::run(spec)
+    } else if let Some(spec) = &args.uinput_keys {
+        uinput::run_keys(spec)
+    } else if let Some(spec) = &args.uinput_touchpad {
+        uinput::run_touchpad(spec)
+    } else if let Some(card) = &args.probe_cursor_plane {
+        plane_probe::probe_cursor_plane(card)
+    } else if let Some(card) = &args.probe_crtc {
+        plane_probe::probe_crtc(card)
+    } else if let Some(name) = &args.syncobj_test {
+        sync_scenarios::run(name, &args.socket, &args.drm_device)
+    } else {
+        run(&args)
     };
     match result {
         Ok(report) => {
@@ -244,7 +223,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("{{\"ok\":false,\"error\":{:?}}}", e);
+            println!("{{\"ok\":false,\"error\":{e:?}}}");
             ExitCode::FAILURE
         }
     }
