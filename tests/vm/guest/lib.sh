@@ -187,6 +187,19 @@ json_num() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*[0-9]*" | head -n1 | grep -
 # Each client runs under WAYLAND_DEBUG=client with `timeout -s INT SECS`; its protocol log
 # is $CASE_OUT/TAG.wldebug, its other output $CASE_OUT/TAG.out.
 declare -A CPID
+# need_uinput: /dev/uinput (the uinput module) for the cases that make input devices
+# (quay-dmabuf-client --uinput-pen/-keys/-touchpad); the case fails without it.
+need_uinput() {
+  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
+  udevadm settle -t 10
+  [ -c /dev/uinput ] || { fail "no /dev/uinput: $(cat "$CASE_OUT/modprobe.err" 2>/dev/null)"; return 1; }
+}
+# quay_has_input NAME SECS: wait until Quay's log says it configured the input device NAME
+quay_has_input() {
+  local i
+  for i in $(seq $(($2 * 2))); do grep -q "device=\"$1\"" "$CASE_OUT/quay.log" && return 0; sleep 0.5; done
+  return 1
+}
 client_start() {  # client_start TAG SECS CMD...
   local tag=$1 secs=$2; shift 2
   say "client $tag: $* (for $secs s)"

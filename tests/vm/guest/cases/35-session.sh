@@ -325,9 +325,7 @@ case_quay_virtio_mode_switch() {
 # src/tablet.rs).
 vm_case quay-udev-tablet-pen virtio case_quay_tablet_pen 180
 case_quay_tablet_pen() {
-  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
-  udevadm settle -t 10
-  [ -c /dev/uinput ] || { fail "no /dev/uinput: $(cat "$CASE_OUT/modprobe.err")"; return 1; }
+  need_uinput || return 1
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   local log=$CASE_OUT/tablet.log i pen
@@ -380,9 +378,7 @@ case_quay_tablet_pen() {
 # swipe_end not cancelled), and no pinch is seen.
 vm_case quay-udev-touchpad-gestures virtio case_quay_touchpad_gestures 180
 case_quay_touchpad_gestures() {
-  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
-  udevadm settle -t 10
-  [ -c /dev/uinput ] || { fail "no /dev/uinput: $(cat "$CASE_OUT/modprobe.err")"; return 1; }
+  need_uinput || return 1
   quay_on virtio_gpu || return 1
   wait_outputs 60 || { stop_quay; return 1; }
   local log=$CASE_OUT/gestures.log i pad
@@ -391,8 +387,7 @@ case_quay_touchpad_gestures() {
   wait_commits gest-client 2 60 || { fail "the client did not commit twice"; stop_quay; return 1; }
   "$S/bin/quay-dmabuf-client" --uinput-touchpad "$CASE_OUT/go,$CASE_OUT/pad-done" \
     > "$CASE_OUT/pad.json" 2> "$CASE_OUT/pad.err" & pad=$!
-  for i in $(seq 60); do grep -q 'device="Quay Test Touchpad"' "$CASE_OUT/quay.log" && break; sleep 0.5; done
-  if ! grep -q 'device="Quay Test Touchpad"' "$CASE_OUT/quay.log"; then
+  if ! quay_has_input "Quay Test Touchpad" 30; then
     fail "Quay never got the uinput touchpad: $(tr '\n' ' ' < "$CASE_OUT/pad.err")"
     touch "$CASE_OUT/pad-done" "$CASE_OUT/stop"; wait $pad; client_wait gest-client; stop_quay; return 1
   fi

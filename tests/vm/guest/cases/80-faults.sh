@@ -58,11 +58,10 @@ case_quay_vt_switch() {
   local away=$((home == 2 ? 3 : 2)) keys
   # Away by the user's keys: Ctrl+Alt+F<away> on a uinput keyboard (KEY_LEFTCTRL 29, KEY_LEFTALT
   # 56, KEY_F1 59...), through libinput and Quay's VT binding to seatd.
-  [ -c /dev/uinput ] || modprobe uinput 2>> "$CASE_OUT/modprobe.err"
+  need_uinput || { kill $win; stop_quay; return 1; }
   "$qc" --uinput-keys "29+56+$((58 + away)),$CASE_OUT/keys-go,$CASE_OUT/keys-done" \
     > "$CASE_OUT/keys.json" 2> "$CASE_OUT/keys.err" & keys=$!
-  for i in $(seq 60); do grep -q 'device="Quay Test Keyboard"' "$CASE_OUT/quay.log" && break; sleep 0.5; done
-  grep -q 'device="Quay Test Keyboard"' "$CASE_OUT/quay.log" ||
+  quay_has_input "Quay Test Keyboard" 30 ||
     fail "Quay never got the uinput keyboard: $(tr '\n' ' ' < "$CASE_OUT/keys.err")"
   say "Ctrl+Alt+F$away"
   touch "$CASE_OUT/keys-go"
