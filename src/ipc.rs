@@ -119,11 +119,20 @@ impl IpcServer {
         // A stale socket from a crashed Quay on the same wayland socket name:
         // the wayland socket's lock file already proved nobody else owns it.
         let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
         // The user's alone: another user could read every client's pixels
         // through `screenshot`. Peers are also checked one by one below
-        // (a socket's mode is not honoured everywhere).
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        // (a socket's mode is not honoured everywhere). The socket is bound
+        // under a private name, made 0600 and renamed into place, so that
+        // nobody (a client, a test) ever sees it at the umask's mode.
+        let staging = path.with_extension(format!("{}.new", std::process::id()));
+        let _ = std::fs::remove_file(&staging);
+        let listener = UnixListener::bind(&staging)?;
+        let placed = std::fs::set_permissions(&staging, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&staging, &path));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&staging);
+            return Err(e.into());
+        }
         listener.set_nonblocking(true)?;
         crate::listen::insert_listener(&core.loop_handle, "ipc socket", listener, |stream, state| {
             state.core.add_ipc_connection(stream)
