@@ -26,7 +26,7 @@ use smithay::{
         pixman,
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     },
-    utils::Transform,
+    utils::{Physical, Rectangle, Transform},
 };
 use tracing::{error, info, warn};
 
@@ -103,7 +103,7 @@ fn draw<E, T>(
     target: &mut T,
     core: &mut Core,
     out: &mut HeadlessOutput,
-) -> Option<(RenderElementStates, bool)>
+) -> Option<(RenderElementStates, Vec<Rectangle<i32, Physical>>)>
 where
     E: Engine,
     QuayRenderer<E>: Bind<T>
@@ -128,8 +128,8 @@ where
         None,
     ) {
         Ok(result) => {
-            let damaged = result.damage.is_some_and(|d| !d.is_empty());
-            Some((result.states, damaged))
+            let damage = result.damage.cloned().unwrap_or_default();
+            Some((result.states, damage))
         }
         Err(err) => {
             // A client buffer the renderer chokes on must not end the
@@ -279,7 +279,7 @@ impl Headless {
                 (r.as_mut(), drawn)
             }
         };
-        let Some((states, damaged)) = drawn else {
+        let Some((states, damage)) = drawn else {
             return false;
         };
         out.age = 1;
@@ -295,8 +295,8 @@ impl Headless {
             Rendered {
                 output: &out.output,
                 states: &states,
-                damaged,
-                took: damaged.then(|| started.elapsed()),
+                damage: &damage,
+                took: (!damage.is_empty()).then(|| started.elapsed()),
                 refresh: out.refresh,
                 vblank,
             },

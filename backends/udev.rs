@@ -66,7 +66,7 @@ use smithay::{
         rustix::fs::OFlags,
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     },
-    utils::{DeviceFd, Transform},
+    utils::{DeviceFd, Physical, Rectangle, Transform},
     wayland::dmabuf::DmabufFeedbackBuilder,
 };
 use tracing::{debug, info, warn};
@@ -854,6 +854,12 @@ impl Udev {
             }
             Some(queued)
         };
+        // The DRM compositor does not say what changed on the primary plane
+        // (and planes move): the whole output, for capture.
+        let changed: Vec<Rectangle<i32, Physical>> = match output.current_mode() {
+            Some(mode) if !empty => vec![Rectangle::from_size(mode.size)],
+            _ => Vec::new(),
+        };
         let imports: &mut dyn Imports = with_engine!(&mut self.renderer, r => r.as_mut());
         *feedback.borrow_mut() = Some(frame_rendered(
             core,
@@ -861,7 +867,7 @@ impl Udev {
             Rendered {
                 output: &output,
                 states: &states,
-                damaged: !empty,
+                damage: &changed,
                 // Given to the clock once queued, above.
                 took: None,
                 refresh: out.refresh,

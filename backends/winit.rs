@@ -156,6 +156,9 @@ impl Winit {
             }
         };
         let damaged = damage.as_ref().is_some_and(|d| !d.is_empty());
+        // With a buffer age over 1 this is the damage since that older
+        // buffer: more than this frame changed, which capture may report.
+        let changed = damage.clone().unwrap_or_default();
         // Before the swap, which may wait for the host's vsync.
         let took = started.elapsed();
         if let Some(damage) = damage {
@@ -173,7 +176,7 @@ impl Winit {
             Rendered {
                 output: &self.output,
                 states: &states,
-                damaged,
+                damage: &changed,
                 took: damaged.then_some(took),
                 refresh,
                 // No vblank: the swap is all winit says.

@@ -15,9 +15,9 @@
 //! writes it into the buffer; it answers `ready` or `failed`. A capture of an
 //! output that is gone, or an empty region, is `failed` at once.
 //!
-//! Frames are copied when the client asks, from what the output shows then
-//! (no waiting for the next page flip); `copy_with_damage` reports the whole
-//! region as damaged. The cursor is not drawn (Quay draws none of its own).
+//! `copy_with_damage` reports what the compositor half says changed since
+//! the client's last copy, clipped to the region. The cursor is not drawn
+//! (Quay draws none of its own).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -101,11 +101,17 @@ pub struct Frame {
 
 impl Frame {
     /// The copy is in the buffer, taken at `time` (CLOCK_MONOTONIC).
-    pub fn ready(self, time: std::time::Duration) {
+    /// `damage`: what changed since this client's last copy of the output,
+    /// in the output's pixels; sent (for `copy_with_damage`) clipped to the
+    /// region and relative to it.
+    pub fn ready(self, time: std::time::Duration, damage: &[Rectangle<i32, Physical>]) {
         self.resource.flags(zwlr_screencopy_frame_v1::Flags::empty());
         if self.with_damage {
-            self.resource
-                .damage(0, 0, self.region.size.w as u32, self.region.size.h as u32);
+            for rect in damage.iter().filter_map(|d| d.intersection(self.region)) {
+                let at = rect.loc - self.region.loc;
+                self.resource
+                    .damage(at.x as u32, at.y as u32, rect.size.w as u32, rect.size.h as u32);
+            }
         }
         let secs = time.as_secs();
         self.resource

@@ -28,7 +28,7 @@ use smithay::{
     output::Output,
     reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
     reexports::wayland_server::protocol::wl_surface::WlSurface,
-    utils::{Monotonic, Rectangle},
+    utils::{Monotonic, Physical, Rectangle},
     wayland::presentation::Refresh,
 };
 
@@ -352,9 +352,11 @@ pub struct Rendered<'a> {
     pub output: &'a Output,
     /// Which elements were drawn and how (from the render result).
     pub states: &'a RenderElementStates,
-    /// Whether the frame changed any pixel: screencopy's `copy_with_damage`
-    /// waits for one.
-    pub damaged: bool,
+    /// The pixels the frame changed, in the output's coordinates (empty:
+    /// none). Screen capture reports it, and `copy_with_damage` waits for
+    /// some. A superset is fine (winit's buffer age, udev's whole output);
+    /// a subset would leave stale pixels in a recording.
+    pub damage: &'a [Rectangle<i32, Physical>],
     /// How long Quay took to draw it, for the frame clock's estimate: `None`
     /// when nothing was drawn, or when the backend gives the clock the
     /// frame's whole lead once it is queued (udev, `Core::frame_clock_lead`).
@@ -399,8 +401,8 @@ pub fn frame_rendered(
     core.release_paced(r.output, r.refresh, r.vblank);
     send_surface_feedback(core, r.output);
     imports.pin_shown(core, r.output);
-    if r.damaged {
-        core.output_damaged(r.output);
+    if !r.damage.is_empty() {
+        core.output_damaged(r.output, r.damage);
     }
     // What is on screen may have changed: idle inhibitors count only there.
     core.update_idle_inhibit();

@@ -122,8 +122,15 @@ fn copy_with_damage_into_shm_with_a_wide_stride() {
     assert_eq!(f.dmabuf, Some((0x3432_5258, 64, 40)), "XRGB8888 dma-bufs offered");
     // A stride wider than asked is fine; the copy must respect it.
     let (buffer, mut file) = shm_target(&mut c, 64, 40, 300);
+    // The client's first copy of the output: all of it is new.
     frame.copy_with_damage(&buffer);
-    // Nothing changed on screen: the copy waits for damage. (Were it
+    wait_frame(&mut c, id, |f| f.ready || f.failed);
+    assert_eq!(c.app.screencopy[&id].damage, vec![(0, 0, 64, 40)]);
+    frame.destroy();
+
+    let (frame, id) = capture(&mut c, 32, 32, 64, 40);
+    frame.copy_with_damage(&buffer);
+    // Nothing changed on screen since: the copy waits for damage. (Were it
     // answered at once, `ready` would precede the roundtrip's reply.)
     c.roundtrip().unwrap();
     c.roundtrip().unwrap();
@@ -139,7 +146,9 @@ fn copy_with_damage_into_shm_with_a_wide_stride() {
     wait_frame(&mut c, id, |f| f.ready || f.failed);
     let f = c.app.screencopy[&id].clone();
     assert!(f.ready && !f.failed, "{f:?}");
-    assert_eq!(f.damage, vec![(0, 0, 64, 40)]);
+    // The window (0,0)+64x64 is what changed; in the region (32,32)+64x40
+    // that is its top-left 32x32, and nothing more.
+    assert_eq!(f.damage, vec![(0, 0, 32, 32)]);
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).unwrap();
     let px = |x: usize, y: usize| {
@@ -152,6 +161,51 @@ fn copy_with_damage_into_shm_with_a_wide_stride() {
     assert_eq!(px(32, 0), BACKGROUND);
     assert_eq!(px(0, 32), BACKGROUND);
     assert_eq!(px(63, 39), BACKGROUND);
+}
+
+/// A recorder asks for its next frame after `ready`; a frame drawn in
+/// between must be what it gets then, at once, with just that frame's
+/// damage: were it kept waiting for the next drawn frame, it would get
+/// half the frames (and here, with nothing drawn after, none).
+#[test]
+fn copy_with_damage_gets_the_frame_drawn_since_the_last_copy_at_once() {
+    let quay = Quay::start(SMALL_CONFIG);
+    let mut c = quay.client();
+    let w = c.window(64, 64, BLUE).unwrap();
+    c.commit_and_wait_frame(&w.surface).unwrap();
+    let mgr = c.screencopy.clone().expect("zwlr_screencopy_manager_v1");
+    let output = c.output.clone().expect("a wl_output");
+    let first = mgr.capture_output(0, &output, &c.qh, ());
+    let id = first.id().protocol_id();
+    wait_frame(&mut c, id, |f| f.buffer_done);
+    let (_, width, height, stride) = c.app.screencopy[&id].shm.expect("a wl_shm buffer offered");
+    let (buffer, _file) = shm_target(&mut c, width as i32, height as i32, stride as i32);
+    first.copy_with_damage(&buffer);
+    wait_frame(&mut c, id, |f| f.ready || f.failed);
+    assert_eq!(
+        c.app.screencopy[&id].damage,
+        vec![(0, 0, width, height)],
+        "a first copy is all damage"
+    );
+    for round in 0..3 {
+        // A change, drawn, and then nothing more on screen.
+        let b = c.shm_buffer(64, 64, 0xff000000 | (round * 0x40), Format::Xrgb8888);
+        w.surface.attach(Some(&b), 0, 0);
+        w.surface.damage_buffer(0, 0, 64, 64);
+        c.commit_and_wait_frame(&w.surface).unwrap();
+        let frame = mgr.capture_output(0, &output, &c.qh, ());
+        frame.copy_with_damage(&buffer);
+        let id = frame.id().protocol_id();
+        wait_frame(&mut c, id, |f| f.ready || f.failed);
+        let f = c.app.screencopy[&id].clone();
+        assert!(f.ready, "round {round}: {f:?}");
+        assert_eq!(
+            f.damage,
+            vec![(0, 0, 64, 64)],
+            "round {round}: the window alone changed"
+        );
+        frame.destroy();
+    }
 }
 
 #[test]
@@ -248,7 +302,12 @@ fn a_flood_of_copies_is_bounded_per_client_and_shares_renders() {
     let mgr = c.screencopy.clone().expect("zwlr_screencopy_manager_v1");
     let output = c.output.clone().expect("a wl_output");
 
-    for with_damage in [true, false] {
+    // One copy first: from then on, copy_with_damage waits for a change.
+    let first = mgr.capture_output(0, &output, &c.qh, ());
+    first.copy(&buffer);
+    wait_frame(&mut c, first.id().protocol_id(), |f| f.ready || f.failed);
+
+    for with_damage in [false, true] {
         let renders0 = quay.stat("screencopy_renders_total");
         let refused0 = quay.stat("screencopy_refused_total");
         let frames: Vec<ZwlrScreencopyFrameV1> = (0..N)
@@ -267,10 +326,18 @@ fn a_flood_of_copies_is_bounded_per_client_and_shares_renders() {
             // Nothing is copied before the output has damage.
             let answered = ids.iter().filter(|id| c.app.screencopy[*id].ready).count();
             assert_eq!(answered, 0, "copies made before any damage");
-            let b = c.shm_buffer(64, 64, 0xff102030, Format::Argb8888);
-            w.surface.attach(Some(&b), 0, 0);
-            w.surface.damage_buffer(0, 0, 64, 64);
-            c.commit_and_wait_frame(&w.surface).unwrap();
+            // Each change releases one of the client's waiting copies (the
+            // next has nothing new to copy until the one after).
+            for n in 1..=WAITING {
+                let b = c.shm_buffer(64, 64, 0xff102030 + n as u32, Format::Argb8888);
+                w.surface.attach(Some(&b), 0, 0);
+                w.surface.damage_buffer(0, 0, 64, 64);
+                c.commit_and_wait_frame(&w.surface).unwrap();
+                c.dispatch_until("a copy per change", Duration::from_secs(10), |app| {
+                    ids.iter().filter(|id| app.screencopy[*id].ready).count() == n
+                })
+                .unwrap();
+            }
         }
         c.dispatch_until("every copy answered", Duration::from_secs(30), |app| {
             ids.iter()
@@ -285,17 +352,20 @@ fn a_flood_of_copies_is_bounded_per_client_and_shares_renders() {
             ready <= WAITING * renders as usize,
             "with_damage {with_damage}: {ready} copies ready from {renders} renders"
         );
-        assert!(
-            renders <= 2,
-            "with_damage {with_damage}: {renders} renders for one client's copies"
-        );
+        if !with_damage {
+            assert!(renders <= 2, "{renders} renders for one client's copies");
+        }
         assert_eq!(
             quay.stat("screencopy_refused_total") - refused0,
             failed as u64,
             "every failed copy was refused for the bound"
         );
         if with_damage {
-            assert_eq!((ready, renders), (WAITING, 1), "one damaged frame, one render");
+            assert_eq!(
+                (ready, renders),
+                (WAITING, WAITING as u64),
+                "one render per change"
+            );
         }
         for f in frames {
             f.destroy();

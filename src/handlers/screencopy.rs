@@ -10,11 +10,20 @@
 //!   in the queue, [`NOT_WRITABLE_LIMIT`] at most, then is `failed`.
 //!   The client provides the memory; Quay exports nothing here.
 //!
+//! ## Damage
+//! Quay keeps, per client and output, what the output's frames changed
+//! since the client's last copy of it ([`DamageLog`]; the backends report
+//! each frame's damage through [`Core::output_damaged`]). A copy answers
+//! with that and clears it. A client's first copy of an output is all
+//! damage.
+//!
 //! ## The queue
 //! Every `copy` and `copy_with_damage` goes into one queue ([`CopyQueue`]).
-//! `copy` is ready at once; `copy_with_damage` waits, as the protocol says,
-//! until the output next draws a frame with damage (the backends call
-//! [`Core::output_damaged`] after such a frame). Ready copies are served
+//! `copy` is ready at once; `copy_with_damage` is ready at once when the
+//! output changed since the client's last copy (so a recorder that asks
+//! again after its `ready` gets the frame drawn meanwhile, not the one
+//! after), and otherwise waits, as the protocol says, until the output
+//! draws a frame with damage. Ready copies are served
 //! from the loop, never inside the request: one render of each output
 //! serves every copy of it in that turn, and a turn writes
 //! [`PIXELS_PER_TURN`] pixels at most (one copy at least); the rest waits
@@ -66,6 +75,66 @@ const TURN_INTERVAL: Duration = Duration::from_millis(16);
 /// How long a dma-buf target may keep unsignalled fences before its copy
 /// is answered `failed`.
 pub const NOT_WRITABLE_LIMIT: Duration = Duration::from_secs(1);
+/// Rectangles kept per client and output; more are merged into their
+/// bounding box (a superset, which is always a correct answer).
+const DAMAGE_RECTS: usize = 32;
+
+/// What each output's frames changed since each client's last copy of it.
+#[derive(Debug, Default)]
+pub struct DamageLog {
+    since: HashMap<(ClientId, String), Vec<Rectangle<i32, Physical>>>,
+}
+
+impl DamageLog {
+    /// `output` drew a frame that changed `rects`.
+    fn add(&mut self, output: &str, rects: &[Rectangle<i32, Physical>]) {
+        for ((_, name), acc) in &mut self.since {
+            if name != output {
+                continue;
+            }
+            acc.extend_from_slice(rects);
+            if acc.len() > DAMAGE_RECTS {
+                let merged = acc.drain(..).reduce(Rectangle::merge);
+                acc.extend(merged);
+            }
+        }
+    }
+
+    /// What changed since `client` last copied `output`; `None` when it
+    /// never did (everything is new to it).
+    fn since(&self, client: &ClientId, output: &str) -> Option<&[Rectangle<i32, Physical>]> {
+        self.since
+            .get(&(client.clone(), output.to_owned()))
+            .map(Vec::as_slice)
+    }
+
+    /// A copy of `output` was answered for `client`: what it reports, and
+    /// from now on nothing has changed for it.
+    fn take(&mut self, client: &ClientId, output: &Output) -> Vec<Rectangle<i32, Physical>> {
+        let acc = self
+            .since
+            .entry((client.clone(), output.name()))
+            .or_insert_with(|| {
+                let whole = output.current_mode().map(|m| Rectangle::from_size(m.size));
+                whole.into_iter().collect()
+            });
+        std::mem::take(acc)
+    }
+
+    /// Forget the clients that are gone.
+    fn retain_clients(&mut self, alive: impl Fn(&ClientId) -> bool) {
+        self.since.retain(|(client, _), _| alive(client));
+    }
+
+    /// Clients and outputs tracked, for stats.
+    pub fn len(&self) -> usize {
+        self.since.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.since.is_empty()
+    }
+}
 
 /// A copy asked for and not answered yet.
 #[derive(Debug)]
@@ -115,6 +184,8 @@ impl Pending {
 #[derive(Debug, Default)]
 pub struct CopyQueue {
     pending: Vec<Pending>,
+    /// What changed for whom since their last copy.
+    pub damage: DamageLog,
     /// A turn is queued (idle or timer): no second one is.
     turn_queued: bool,
 }
@@ -146,11 +217,20 @@ impl ScreencopyHandler for State {
         let Some(client) = frame.resource.client().map(|c| c.id()) else {
             return;
         };
-        let ready_since = (!frame.with_damage).then(|| self.core.now());
+        let handle = self.core.display_handle.backend_handle();
+        let now = self.core.now();
         let queue = &mut self.core.capture.queue;
         // Frames destroyed (or clients gone) while waiting go first, so a
         // client's count is of its live requests.
         queue.pending.retain(Pending::alive);
+        queue
+            .damage
+            .retain_clients(|id| handle.get_client_data(id.clone()).is_ok());
+        let changed = queue
+            .damage
+            .since(&client, &frame.output.name())
+            .is_none_or(|d| !d.is_empty());
+        let ready_since = (!frame.with_damage || changed).then_some(now);
         if queue.pending.iter().filter(|p| p.client == client).count() >= PENDING_PER_CLIENT {
             debug!("screencopy: a client has {PENDING_PER_CLIENT} copies waiting; failed");
             self.core.stats.screencopy_refused_total += 1;
@@ -170,9 +250,11 @@ impl ScreencopyHandler for State {
 }
 
 impl crate::state::Core {
-    /// `output` drew a frame with damage: its waiting `copy_with_damage`
-    /// requests are ready, served right after this dispatch.
-    pub fn output_damaged(&mut self, output: &Output) {
+    /// `output` drew a frame that changed `damage` (the output's pixels):
+    /// its waiting `copy_with_damage` requests are ready, served right after
+    /// this dispatch.
+    pub fn output_damaged(&mut self, output: &Output, damage: &[Rectangle<i32, Physical>]) {
+        self.capture.queue.damage.add(&output.name(), damage);
         let now = self.now();
         let mut any = false;
         for p in &mut self.capture.queue.pending {
@@ -220,11 +302,23 @@ impl State {
         let mut written: u64 = 0;
         let mut left_ready = false;
         let mut keep = Vec::with_capacity(pending.len());
-        for p in pending {
+        for mut p in pending {
             let Some(since) = p.ready_since else {
                 keep.push(p);
                 continue;
             };
+            let nothing_new = || {
+                let log = &self.core.capture.queue.damage;
+                log.since(&p.client, &p.frame.output.name())
+                    .is_some_and(<[_]>::is_empty)
+            };
+            if p.frame.with_damage && nothing_new() {
+                // Another copy of this client's took the change before this
+                // one's turn: this one waits for the next.
+                p.ready_since = None;
+                keep.push(p);
+                continue;
+            }
             let pixels = (p.frame.region.size.w.max(0) as u64) * (p.frame.region.size.h.max(0) as u64);
             if written > 0 && written + pixels > PIXELS_PER_TURN {
                 left_ready = true;
@@ -262,7 +356,8 @@ impl State {
                         self.core.stats.screencopy_dmabuf_frames_total += 1;
                     }
                     debug!(output = name, ?kind, "screencopy");
-                    p.frame.ready(self.core.now());
+                    let damage = self.core.capture.queue.damage.take(&p.client, &p.frame.output);
+                    p.frame.ready(self.core.now(), &damage);
                 }
                 Err(err) => {
                     warn!(output = name, "screencopy failed: {err}");
