@@ -252,7 +252,7 @@ impl Backend {
     }
 
     /// The device dma-buf clients should allocate on (feedback's main device).
-    pub fn main_device(&self) -> (libc::dev_t, Option<std::path::PathBuf>) {
+    pub fn main_device(&self) -> Option<(libc::dev_t, Option<std::path::PathBuf>)> {
         match self {
             Backend::Udev(u) => u.main_device(),
             _ => crate::buffer::find_main_device(),

@@ -453,8 +453,8 @@ impl Udev {
     }
 
     /// The dma-buf main device and a scanout tranche for the feedback.
-    pub fn main_device(&self) -> (libc::dev_t, Option<PathBuf>) {
-        (self.client_node.dev_id(), self.client_node.dev_path())
+    pub fn main_device(&self) -> Option<(libc::dev_t, Option<PathBuf>)> {
+        Some((self.client_node.dev_id(), self.client_node.dev_path()))
     }
 
     pub fn dmabuf_formats(&mut self) -> Vec<Format> {

@@ -1,5 +1,6 @@
-//! linux-dmabuf v5 on the host: feedback contents, `created`/`failed`, and
-//! every params error of the protocol, from a real client on a real socket.
+//! linux-dmabuf on the host: the version and device it names, `created`/
+//! `failed`, and every params error of the protocol, from a real client on a
+//! real socket.
 //!
 //! The host kernel has no dma-buf exporter (no DRM, no udmabuf, no
 //! dma-heaps), so the buffers here are memfds: they have inodes like
@@ -15,20 +16,34 @@ use common::{error_of, Quay, SMALL_CONFIG};
 use quay_test_client::wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::{
     Error as ParamsError, Flags,
 };
-use quay_test_client::{memfd, ParamsResult};
+use quay_test_client::{memfd, wayland_client::Proxy, ParamsResult};
 
 const ARGB8888: u32 = 0x34325241; // 'AR24'
 const XRGB8888: u32 = 0x34325258; // 'XR24'
 const LINEAR: u64 = 0;
 
+/// The global names a device clients can open, or none: with a DRM node,
+/// version 5 with feedback naming it; without one (as on machines with no
+/// `/dev/dri`), version 3, whose `format`/`modifier` events name no device.
+/// Never a made-up `main_device` (`dev_t` 0): clients that look it up fail.
 #[test]
-fn default_and_surface_feedback_describe_renderer_formats() {
+fn the_dmabuf_global_names_a_real_device_or_none() {
     let quay = Quay::start(SMALL_CONFIG);
     let mut c = quay.client();
+    c.roundtrip().unwrap();
+    let version = c.dmabuf().version();
+    let Some((device, node)) = quay::buffer::find_main_device() else {
+        assert_eq!(version, 3, "no DRM device here: version 3, no feedback");
+        let m = &c.app.dmabuf_modifiers;
+        assert!(m.contains(&(ARGB8888, LINEAR)), "modifier events: {m:x?}");
+        assert!(m.contains(&(XRGB8888, LINEAR)), "modifier events: {m:x?}");
+        return;
+    };
+    assert_eq!(version, 5, "a DRM device ({node:?}): feedback");
     let fb = c.default_feedback().unwrap();
+    assert_eq!(fb.main_device, Some(device), "the node's dev_t");
     assert!(fb.table.contains(&(ARGB8888, LINEAR)), "table: {:x?}", fb.table);
     assert!(fb.table.contains(&(XRGB8888, LINEAR)), "table: {:x?}", fb.table);
-    assert!(fb.main_device.is_some(), "main_device sent");
     assert!(!fb.tranches.is_empty(), "at least one tranche");
     let t = &fb.tranches[0];
     assert_eq!(

@@ -759,8 +759,20 @@ fn the_protocols_doc_table_is_the_code_table() {
             "the rows' order is GLOBALS'"
         );
         assert_eq!((row[2], row[3]), (who, why.as_str()), "{}", g.interface);
+        // The cell's first number is the version; a note may name the one
+        // offered where a backend or machine lacks something.
+        let versions: Vec<u32> = row[1]
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
         if let Some(offered) = host.global(g.interface) {
-            assert_eq!(row[1], offered.version.to_string(), "{}'s version", g.interface);
+            assert!(
+                versions.contains(&offered.version),
+                "{}'s version: offered {}, the table says {}",
+                g.interface,
+                offered.version,
+                row[1]
+            );
         }
         let names = [g.interface.to_string(), g.interface.replace("_manager", "")];
         for test in row[4].split(", ").filter(|t| *t != "—") {

@@ -71,12 +71,14 @@ pub struct DmabufFeedbacks {
 /// The device clients should allocate on: the first DRM render node, else the
 /// first card node, else none.
 ///
-/// With no DRM device at all (the host machines Quay is tested on have no
-/// `/dev/dri`), the feedback still has to name a `main_device`: Quay sends
-/// `dev_t` 0. A client that looks it up finds no node and allocates without a
-/// device, which is what a pixman-backed compositor can read anyway (linear
-/// buffers, imported by mmap).
-pub fn find_main_device() -> (libc::dev_t, Option<PathBuf>) {
+/// With no DRM device at all (machines without `/dev/dri`) there is no device
+/// to name: linux-dmabuf v4+ feedback must name a `main_device`, and a
+/// made-up one (`dev_t` 0) makes clients fail to look it up (Chromium:
+/// `drmGetDeviceFromDevId() returned an error`). Quay then offers version 3,
+/// whose `format`/`modifier` events name no device ([`Core::init_dmabuf`]).
+///
+/// [`Core::init_dmabuf`]: crate::state::Core::init_dmabuf
+pub fn find_main_device() -> Option<(libc::dev_t, Option<PathBuf>)> {
     let mut nodes: Vec<PathBuf> = std::fs::read_dir("/dev/dri")
         .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
@@ -97,8 +99,8 @@ pub fn find_main_device() -> (libc::dev_t, Option<PathBuf>) {
             continue;
         }
         if let Ok(st) = rustix::fs::stat(&node) {
-            return (st.st_rdev as libc::dev_t, Some(node));
+            return Some((st.st_rdev as libc::dev_t, Some(node)));
         }
     }
-    (0, None)
+    None
 }

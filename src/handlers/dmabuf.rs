@@ -230,12 +230,15 @@ impl Default for DmabufGlue {
 }
 
 impl Core {
-    /// Create the `zwp_linux_dmabuf_v1` global (version 5, with default and
-    /// per-surface feedback) for the renderer's formats.
+    /// Create the `zwp_linux_dmabuf_v1` global for the renderer's formats:
+    /// version 5, with default and per-surface feedback naming
+    /// `main_device`, or, with no DRM device to name, version 3 (formats and
+    /// modifiers as events, no feedback), which smithay's `create_global`
+    /// offers (smithay-0.7.0 src/wayland/dmabuf/mod.rs:598-618).
     pub fn init_dmabuf(
         &mut self,
         formats: Vec<smithay::backend::allocator::Format>,
-        (main_device, node): (libc::dev_t, Option<std::path::PathBuf>),
+        main_device: Option<(libc::dev_t, Option<std::path::PathBuf>)>,
         surface: Option<smithay::wayland::dmabuf::DmabufFeedback>,
     ) {
         if formats.is_empty() {
@@ -248,6 +251,15 @@ impl Core {
             .iter()
             .map(|f| (f.code as u32, u64::from(f.modifier)))
             .collect();
+        let Some((main_device, node)) = main_device else {
+            info!("linux-dmabuf v3: no DRM device to name as the feedback's main device");
+            let global = self
+                .dmabuf
+                .state
+                .create_global::<State>(&self.display_handle, formats);
+            self.dmabuf.global = Some(global);
+            return;
+        };
         let feedback =
             match smithay::wayland::dmabuf::DmabufFeedbackBuilder::new(main_device, formats).build() {
                 Ok(f) => f,

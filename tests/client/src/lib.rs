@@ -69,7 +69,7 @@ use wayland_protocols::{
         linux_dmabuf::zv1::client::{
             zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
             zwp_linux_dmabuf_feedback_v1::{self, ZwpLinuxDmabufFeedbackV1},
-            zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+            zwp_linux_dmabuf_v1::{self, ZwpLinuxDmabufV1},
         },
         presentation_time::client::{
             wp_presentation::{self, WpPresentation},
@@ -151,6 +151,8 @@ pub struct App {
     pub toplevel_size: HashMap<u32, (i32, i32)>,
     pub params_results: HashMap<u32, ParamsResult>,
     pub feedbacks: HashMap<u32, Feedback>,
+    /// zwp_linux_dmabuf_v1 v3's `modifier` events: (fourcc, modifier).
+    pub dmabuf_modifiers: Vec<(u32, u64)>,
     /// zwlr_screencopy_frame_v1 events by frame id.
     pub screencopy: HashMap<u32, ScreencopyFrame>,
     /// zwlr_export_dmabuf_frame_v1 events by frame id.
@@ -362,7 +364,7 @@ impl TestClient {
             wm_base: globals.bind(&qh, 1..=5, ()).map_err(bind_err)?,
             presentation: globals.bind(&qh, 1..=1, ()).map_err(bind_err)?,
             subcompositor: optional!(1..=1, "wl_subcompositor"),
-            dmabuf: optional!(4..=5, "zwp_linux_dmabuf_v1"),
+            dmabuf: optional!(3..=5, "zwp_linux_dmabuf_v1"),
             viewporter: optional!(1..=1, "wp_viewporter"),
             single_pixel: optional!(1..=1, "wp_single_pixel_buffer_manager_v1"),
             seat: optional!(1..=7, "wl_seat"),
@@ -559,7 +561,7 @@ impl TestClient {
     pub fn dmabuf(&self) -> &ZwpLinuxDmabufV1 {
         self.dmabuf
             .as_ref()
-            .expect("the compositor offers zwp_linux_dmabuf_v1 v4+")
+            .expect("the compositor offers zwp_linux_dmabuf_v1")
     }
 
     /// New `zwp_linux_buffer_params_v1`.
@@ -692,6 +694,27 @@ macro_rules! ignore_events {
     )*};
 }
 
+impl Dispatch<ZwpLinuxDmabufV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        _: &ZwpLinuxDmabufV1,
+        event: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_linux_dmabuf_v1::Event::Modifier {
+            format,
+            modifier_hi,
+            modifier_lo,
+        } = event
+        {
+            let modifier = (u64::from(modifier_hi) << 32) | u64::from(modifier_lo);
+            app.dmabuf_modifiers.push((format, modifier));
+        }
+    }
+}
+
 ignore_events!(
     WlCompositor,
     WlSubcompositor,
@@ -703,7 +726,6 @@ ignore_events!(
     XdgPopup,
     WlSeat,
     WlOutput,
-    ZwpLinuxDmabufV1,
     WpViewporter,
     WpViewport,
     WpSinglePixelBufferManagerV1,

@@ -58,7 +58,9 @@ static SUPPORTED_EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("wp_viewporter", 1),
     ("wp_single_pixel_buffer_manager_v1", 1),
     ("wp_presentation", 2),
-    ("zwp_linux_dmabuf_v1", 5),
+    // 5 where there is a DRM device to name in the feedback; WLCS tests
+    // no dma-bufs.
+    ("zwp_linux_dmabuf_v1", 3),
     ("zwp_linux_explicit_synchronization_v1", 2),
     ("zwlr_screencopy_manager_v1", 3),
     ("wp_security_context_manager_v1", 1),
